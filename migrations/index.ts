@@ -1,0 +1,4 @@
+import { Init1795768356245 } from './1795768356245-Init';
+
+/** Every migration, in order. Listed by hand so the same list works from TypeScript (tests) and dist (CLI). */
+export const MIGRATIONS: Function[] = [Init1795768356245];

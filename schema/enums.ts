@@ -1,0 +1,12 @@
+import { registerEnumType } from 'type-graphql';
+import { ExclusionReason, Level, Modality, ReaderRole, ReferenceSource, Role, Sex, Side, Split } from '../server/domain';
+
+registerEnumType(Modality, { name: 'Modality', description: 'Imaging modality: radiograph, computed tomography, magnetic resonance' });
+registerEnumType(Level, { name: 'Level', description: 'Lumbar facet-joint level' });
+registerEnumType(Side, { name: 'Side' });
+registerEnumType(Split, { name: 'Split', description: 'Patient-level data split' });
+registerEnumType(ReaderRole, { name: 'ReaderRole', description: 'A reader’s role in the reading workflow' });
+registerEnumType(Role, { name: 'Role', description: 'The role an API token carries' });
+registerEnumType(Sex, { name: 'Sex' });
+registerEnumType(ExclusionReason, { name: 'ExclusionReason', description: 'Study exclusion criteria' });
+registerEnumType(ReferenceSource, { name: 'ReferenceSource', description: 'Whether the reference grade came from reader agreement or adjudication' });

@@ -1,0 +1,77 @@
+import { GraphQLJSONObject } from 'graphql-scalars';
+import { Field, ID, ObjectType } from 'type-graphql';
+import { Role } from '../../server/domain';
+import type { ApiToken, AuditEvent } from '../../server/entities';
+import { Connection } from './page-info.type';
+
+@ObjectType('ApiToken', { description: 'A bearer token; its secret is never shown again after creation' })
+export class ApiTokenType implements Pick<ApiToken, 'id' | 'name' | 'role' | 'siteId' | 'readerId' | 'revokedAt' | 'createdAt'> {
+  @Field(() => ID)
+  id: string;
+
+  @Field()
+  name: string;
+
+  @Field(() => Role)
+  role: Role;
+
+  @Field(() => ID, { nullable: true })
+  siteId: string | null;
+
+  @Field(() => ID, { nullable: true })
+  readerId: string | null;
+
+  @Field(() => Date, { nullable: true })
+  revokedAt: Date | null;
+
+  @Field()
+  createdAt: Date;
+}
+
+@ObjectType('CreatedApiToken')
+export class CreatedApiTokenType {
+  @Field(() => ApiTokenType)
+  token: ApiTokenType;
+
+  @Field({ description: 'Send as `Authorization: Bearer <secret>`. Shown once.' })
+  secret: string;
+}
+
+@ObjectType('AuditEvent', { description: 'Who did what, when; never holds PHI' })
+export class AuditEventType implements Pick<AuditEvent, 'id' | 'actorTokenId' | 'actorRole' | 'action' | 'entityType' | 'entityId' | 'siteId' | 'requestId' | 'details' | 'createdAt'> {
+  @Field(() => ID)
+  id: string;
+
+  @Field(() => ID, { nullable: true })
+  actorTokenId: string | null;
+
+  @Field(() => Role, { nullable: true })
+  actorRole: Role | null;
+
+  @Field()
+  action: string;
+
+  @Field()
+  entityType: string;
+
+  @Field(() => ID, { nullable: true })
+  entityId: string | null;
+
+  @Field(() => ID, { nullable: true })
+  siteId: string | null;
+
+  @Field()
+  requestId: string;
+
+  @Field(() => GraphQLJSONObject)
+  details: Record<string, unknown>;
+
+  @Field()
+  createdAt: Date;
+}
+
+@ObjectType('ApiTokenConnection')
+export class ApiTokenConnection extends Connection(ApiTokenType) {}
+
+@ObjectType('AuditEventConnection')
+export class AuditEventConnection extends Connection(AuditEventType) {}

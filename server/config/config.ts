@@ -1,0 +1,48 @@
+import path from 'node:path';
+
+/** Everything the node reads from its environment, read once at start. */
+export interface Config {
+  /** null: start the embedded PostgreSQL under `dataDir`. */
+  databaseUrl: string | null;
+  host: string;
+  port: number;
+  /** Holds the embedded database, the object store and the bootstrap admin token. */
+  dataDir: string;
+  embeddedPostgresPort: number;
+  introspection: boolean;
+  /** Query limits: nesting depth and aliases per document. */
+  maxQueryDepth: number;
+  maxAliases: number;
+  /** Largest JSON request body, in bytes. */
+  maxBodyBytes: number;
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'no'].includes(raw)) return false;
+  throw new Error(`${name} must be true or false, got ${JSON.stringify(env[name])}`);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    databaseUrl: env.DATABASE_URL || null,
+    host: env.HOST || '127.0.0.1',
+    port: integer(env, 'PORT', 4000),
+    dataDir: path.resolve(env.FACET_DATA_DIR || '.facet-data'),
+    embeddedPostgresPort: integer(env, 'FACET_EMBEDDED_PG_PORT', 54329),
+    introspection: flag(env, 'FACET_INTROSPECTION', true),
+    maxQueryDepth: integer(env, 'FACET_MAX_QUERY_DEPTH', 12),
+    maxAliases: integer(env, 'FACET_MAX_ALIASES', 30),
+    maxBodyBytes: integer(env, 'FACET_MAX_BODY_BYTES', 1_000_000),
+  };
+}

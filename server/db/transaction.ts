@@ -1,0 +1,49 @@
+import { type DataSource, type EntityManager, type EntityTarget, type ObjectLiteral, QueryFailedError, type Repository } from 'typeorm';
+import { ErrorCode } from '../domain';
+import { AppError } from '../errors/app-error';
+
+/** What the data layer needs of a request: the transaction it may already have open. */
+export interface HasManager {
+  manager?: EntityManager;
+}
+
+const PG_UNIQUE_VIOLATION = '23505';
+const PG_FOREIGN_KEY_VIOLATION = '23503';
+const PG_CHECK_VIOLATION = '23514';
+
+/**
+ * Repositories and transactions bound to a request context. Services get repositories only here, so a
+ * method called inside another's transaction joins it instead of opening a second one.
+ */
+export class Db {
+  constructor(readonly dataSource: DataSource) {}
+
+  manager(ctx: HasManager): EntityManager {
+    return ctx.manager ?? this.dataSource.manager;
+  }
+
+  repo<T extends ObjectLiteral>(ctx: HasManager, entity: EntityTarget<T>): Repository<T> {
+    return this.manager(ctx).getRepository(entity);
+  }
+
+  /** Runs `fn` in the context's open transaction, or in a new one; constraint violations become typed errors. */
+  async transaction<C extends HasManager, T>(ctx: C, fn: (tx: C) => Promise<T>): Promise<T> {
+    if (ctx.manager?.queryRunner?.isTransactionActive) return fn(ctx);
+    try {
+      return await this.dataSource.transaction((manager) => fn({ ...ctx, manager }));
+    } catch (error) {
+      throw translateConstraintError(error);
+    }
+  }
+}
+
+/** A race that slips past a service's own checks still reaches the client as CONFLICT or BAD_USER_INPUT. */
+export function translateConstraintError(error: unknown): unknown {
+  if (!(error instanceof QueryFailedError)) return error;
+  const code = (error.driverError as { code?: string } | undefined)?.code;
+  const constraint = (error.driverError as { constraint?: string } | undefined)?.constraint;
+  if (code === PG_UNIQUE_VIOLATION) return new AppError(ErrorCode.CONFLICT, 'The record already exists', { constraint });
+  if (code === PG_FOREIGN_KEY_VIOLATION) return new AppError(ErrorCode.BAD_USER_INPUT, 'A referenced record does not exist', { constraint });
+  if (code === PG_CHECK_VIOLATION) return new AppError(ErrorCode.BAD_USER_INPUT, 'A value is outside its allowed range', { constraint });
+  return error;
+}

@@ -1,0 +1,4 @@
+export * from './enums';
+export * from './error-code';
+export * from './filters';
+export * from './grading-scheme';

@@ -1,0 +1,33 @@
+import { Column, Entity, Index } from 'typeorm';
+import { Role } from '../domain';
+import { BaseRecord } from './base-record';
+
+/** Who did what, when: every mutation and every read of patient-level data. Never holds PHI. */
+@Entity()
+@Index(['createdAt'])
+export class AuditEvent extends BaseRecord {
+  @Column({ type: 'uuid', nullable: true })
+  actorTokenId: string | null;
+
+  @Column({ type: 'enum', enum: Role, enumName: 'role', nullable: true })
+  actorRole: Role | null;
+
+  @Index()
+  @Column({ type: 'varchar', length: 64 })
+  action: string;
+
+  @Column({ type: 'varchar', length: 64 })
+  entityType: string;
+
+  @Column({ type: 'uuid', nullable: true })
+  entityId: string | null;
+
+  @Column({ type: 'uuid', nullable: true })
+  siteId: string | null;
+
+  @Column({ type: 'varchar', length: 64 })
+  requestId: string;
+
+  @Column({ type: 'jsonb', default: {} })
+  details: Record<string, unknown>;
+}

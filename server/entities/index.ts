@@ -1,0 +1,56 @@
+import { Adjudication } from './adjudication.entity';
+import { ApiToken } from './api-token.entity';
+import { AuditEvent } from './audit-event.entity';
+import { GradingFeature } from './grading-feature.entity';
+import { Instance } from './instance.entity';
+import { JointImage } from './joint-image.entity';
+import { Joint } from './joint.entity';
+import { Patient } from './patient.entity';
+import { Reader } from './reader.entity';
+import { Reading } from './reading.entity';
+import { ReferenceGrade } from './reference-grade.entity';
+import { Series } from './series.entity';
+import { Site } from './site.entity';
+import { SplitAssignment } from './split-assignment.entity';
+import { SplitVersion } from './split-version.entity';
+import { Study } from './study.entity';
+
+export {
+  Adjudication,
+  ApiToken,
+  AuditEvent,
+  GradingFeature,
+  Instance,
+  Joint,
+  JointImage,
+  Patient,
+  Reader,
+  Reading,
+  ReferenceGrade,
+  Series,
+  Site,
+  SplitAssignment,
+  SplitVersion,
+  Study,
+};
+export type { SplitRatios } from './split-version.entity';
+
+/** Every entity, for the one DataSource. */
+export const ENTITIES = [
+  Site,
+  Patient,
+  Study,
+  Series,
+  Instance,
+  Joint,
+  JointImage,
+  Reader,
+  GradingFeature,
+  Reading,
+  Adjudication,
+  ReferenceGrade,
+  SplitVersion,
+  SplitAssignment,
+  ApiToken,
+  AuditEvent,
+];

@@ -1,0 +1,22 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestContext, Services } from '../services';
+import { createLoaders, type Loaders } from './loaders';
+
+/** The GraphQL context: the services' RequestContext plus this request's loaders. */
+export interface GraphQLContext extends RequestContext {
+  loaders: Loaders;
+}
+
+/** `Authorization: Bearer <secret>` (HTTP header, or the graphql-ws connection param of the same name). */
+export function bearerSecret(header: unknown): string | null {
+  if (typeof header !== 'string') return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
+  return match ? match[1] : null;
+}
+
+export async function buildContext(services: Services, authorization: unknown, requestId: string = randomUUID()): Promise<GraphQLContext> {
+  const secret = bearerSecret(authorization);
+  const actor = secret ? await services.tokens.authenticate(secret) : null;
+  const ctx: RequestContext = { requestId, actor };
+  return Object.assign(ctx, { loaders: createLoaders(services, ctx) });
+}

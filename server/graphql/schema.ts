@@ -1,0 +1,45 @@
+import type { GraphQLSchema } from 'graphql';
+import path from 'node:path';
+import { buildSchema, type NonEmptyArray } from 'type-graphql';
+import '../../schema/enums';
+import type { Services } from '../services';
+import { authChecker } from './auth-checker';
+import { AdminResolver } from './resolvers/admin.resolver';
+import { InstanceResolver, JointImageResolver, SeriesResolver, StudyResolver } from './resolvers/imaging.resolver';
+import { JointResolver } from './resolvers/joint.resolver';
+import { PatientResolver } from './resolvers/patient.resolver';
+import { ReaderResolver } from './resolvers/reader.resolver';
+import { ReferenceGradeResolver } from './resolvers/reference-grade.resolver';
+import { AdjudicationResolver, ReadingResolver } from './resolvers/reading.resolver';
+import { SiteResolver } from './resolvers/site.resolver';
+import { SplitAssignmentResolver, SplitVersionResolver } from './resolvers/split.resolver';
+
+/** Where the SDL is committed; a test fails when it differs from what the code builds. */
+export const SCHEMA_FILE = path.resolve(__dirname, '../../../schema/schema.graphql').replace(`${path.sep}dist${path.sep}`, path.sep);
+
+/** Builds resolvers with their services (no DI framework) and the schema over them. */
+export async function createSchema(services: Services, options: { emitSchemaFile?: string } = {}): Promise<GraphQLSchema> {
+  const resolvers = new Map<Function, object>([
+    [SiteResolver, new SiteResolver(services.sites, services.patients)],
+    [ReaderResolver, new ReaderResolver(services.readers)],
+    [PatientResolver, new PatientResolver(services.patients)],
+    [JointResolver, new JointResolver(services.patients)],
+    [StudyResolver, new StudyResolver(services.imaging)],
+    [SeriesResolver, new SeriesResolver(services.imaging)],
+    [InstanceResolver, new InstanceResolver(services.imaging)],
+    [JointImageResolver, new JointImageResolver(services.imaging)],
+    [ReadingResolver, new ReadingResolver(services.readings)],
+    [AdjudicationResolver, new AdjudicationResolver(services.readings)],
+    [ReferenceGradeResolver, new ReferenceGradeResolver(services.references)],
+    [SplitVersionResolver, new SplitVersionResolver(services.splits)],
+    [SplitAssignmentResolver, new SplitAssignmentResolver()],
+    [AdminResolver, new AdminResolver(services.tokens, services.audit, services.grading)],
+  ]);
+  return buildSchema({
+    resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,
+    container: { get: (cls) => resolvers.get(cls) },
+    authChecker,
+    validate: { forbidUnknownValues: false },
+    emitSchemaFile: options.emitSchemaFile ?? false,
+  });
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import { loadConfig, type Config } from './config/config';
+import { loadDemoCohort } from './demo/demo-cohort';
+import { Role } from './domain';
+import { Reader, Site } from './entities';
+import { createSchema, SCHEMA_FILE } from './graphql/schema';
+import { startHttpServer } from './http/app';
+import { log } from './http/log';
+import { bootstrapAdminToken, hasAnySite, openNode, type OpenNode } from './node';
+import { createServices, systemContext } from './services';
+
+const USAGE = `facet <command> [options]
+
+Commands:
+  serve [--demo]        Start the API (GraphQL, graphql-ws, GraphiQL, health). Without DATABASE_URL an embedded
+                        PostgreSQL starts under FACET_DATA_DIR (default ./.facet-data). --demo loads a synthetic
+                        three-site study into an empty database.
+  worker                Run background jobs from the PostgreSQL queue.
+  migrate               Apply pending migrations and exit.
+  create-token          Print a new API token: --role ROLE --name NAME [--site CODE] [--reader CODE]
+  emit-schema           Write schema/schema.graphql from the code.
+
+Environment: DATABASE_URL, HOST, PORT, FACET_DATA_DIR, FACET_EMBEDDED_PG_PORT, FACET_INTROSPECTION,
+FACET_MAX_QUERY_DEPTH, FACET_MAX_ALIASES, FACET_MAX_BODY_BYTES (docs/configuration.md).`;
+
+/** Closes the node once on SIGINT/SIGTERM: HTTP first, then the pool, then the embedded database. */
+function onShutdown(close: () => Promise<void>): void {
+  let closing = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    log.info('shutting down', { signal });
+    close()
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        log.error('shutdown failed', { error });
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+async function serve(config: Config, argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { demo: { type: 'boolean', default: false } } });
+  const node = await openNode(config);
+  let server: Awaited<ReturnType<typeof startHttpServer>> | null = null;
+  onShutdown(async () => {
+    await server?.close();
+    await node.close();
+  });
+  let admin: Awaited<ReturnType<typeof bootstrapAdminToken>>;
+  try {
+    if (values.demo && !(await hasAnySite(node))) {
+      const started = Date.now();
+      const loaded = await loadDemoCohort(node.services);
+      log.info('demo cohort loaded', { ...loaded, ms: Date.now() - started });
+    }
+    const schema = await createSchema(node.services);
+    server = await startHttpServer(config, node.services, schema, node.dataSource);
+    admin = await bootstrapAdminToken(node, config.dataDir);
+  } catch (error) {
+    await server?.close();
+    await node.close();
+    throw error;
+  }
+  process.stdout.write(
+    [
+      '',
+      `Facet is running${node.embedded ? ' on its embedded PostgreSQL' : ''}.`,
+      `  GraphQL:   ${server.url}/graphql  (graphql-ws on the same URL)`,
+      `  GraphiQL:  ${server.url}/graphiql`,
+      `  Admin token (also in ${admin.file}):`,
+      `    ${admin.secret}`,
+      `  Try: curl -s ${server.url}/graphql -H 'content-type: application/json' -H 'authorization: Bearer ${admin.secret}' -d '{"query":"{ sites { nodes { code name } } }"}'`,
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+}
+
+async function migrate(config: Config): Promise<void> {
+  const node = await openNode(config);
+  await node.close();
+  process.stdout.write('Migrations are up to date.\n');
+}
+
+async function createToken(config: Config, argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { role: { type: 'string' }, name: { type: 'string' }, site: { type: 'string' }, reader: { type: 'string' } },
+  });
+  const role = values.role as Role;
+  if (!Object.values(Role).includes(role) || !values.name) throw new Error(`create-token needs --role (${Object.values(Role).join('|')}) and --name`);
+  const node: OpenNode = await openNode(config);
+  try {
+    const site = values.site ? await node.dataSource.getRepository(Site).findOneBy({ code: values.site }) : null;
+    if (values.site && !site) throw new Error(`No site with code ${values.site}`);
+    const reader = values.reader ? await node.dataSource.getRepository(Reader).findOneBy({ code: values.reader }) : null;
+    if (values.reader && !reader) throw new Error(`No reader with code ${values.reader}`);
+    const { secret } = await node.services.tokens.createApiToken(systemContext('cli'), { name: values.name, role, siteId: site?.id, readerId: reader?.id });
+    process.stdout.write(`${secret}\n`);
+  } finally {
+    await node.close();
+  }
+}
+
+async function emitSchema(): Promise<void> {
+  // Building the schema needs no database: resolvers are only constructed, never called.
+  const { DataSource } = await import('typeorm');
+  await createSchema(createServices(new DataSource({ type: 'postgres' })), { emitSchemaFile: SCHEMA_FILE });
+  process.stdout.write(`Wrote ${SCHEMA_FILE}\n`);
+}
+
+async function main(): Promise<void> {
+  const [command, ...argv] = process.argv.slice(2);
+  const config = loadConfig();
+  switch (command) {
+    case 'serve':
+      return serve(config, argv);
+    case 'migrate':
+      return migrate(config);
+    case 'create-token':
+      return createToken(config, argv);
+    case 'emit-schema':
+      return emitSchema();
+    default:
+      process.stderr.write(`${USAGE}\n`);
+      process.exit(command === undefined || command === '--help' ? 0 : 2);
+  }
+}
+
+main().catch((error: unknown) => {
+  log.error('fatal', { error });
+  process.exit(1);
+});

@@ -1,0 +1,131 @@
+import type { Db } from '../db/transaction';
+import type { ImagingFilter, JointImageFilter, PageRequest } from '../domain';
+import { Instance, Joint, JointImage, Patient, Series, Study } from '../entities';
+import { notFound } from '../errors/app-error';
+import type { AuditService } from './audit.service';
+import { paginate, type Page } from './pagination';
+import { PATIENT_LEVEL_ROLES } from './patient.service';
+import { requireRole, type RequestContext } from './request-context';
+import { applyJointFilter, applyPatientFilter, whereIn } from './scope';
+
+/** Studies, series, instances and joint images: each query joins up to the patient for the site scope. */
+export class ImagingService {
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditService,
+  ) {}
+
+  private studies(ctx: RequestContext, filter: ImagingFilter = {}) {
+    requireRole(ctx, ...PATIENT_LEVEL_ROLES);
+    const qb = this.db.repo(ctx, Study).createQueryBuilder('study').innerJoin(Patient, 'patient', 'patient.id = study.patient_id');
+    applyPatientFilter(qb, ctx, 'patient', filter);
+    whereIn(qb, 'patient.id', filter.patientIds);
+    if (filter.modalities) {
+      qb.andWhere('EXISTS (SELECT 1 FROM series sm WHERE sm.study_id = study.id AND sm.modality IN (:...studyModalities))', {
+        studyModalities: filter.modalities.length ? filter.modalities : [null],
+      });
+    }
+    return qb;
+  }
+
+  private series(ctx: RequestContext, filter: ImagingFilter = {}) {
+    requireRole(ctx, ...PATIENT_LEVEL_ROLES);
+    const qb = this.db
+      .repo(ctx, Series)
+      .createQueryBuilder('series')
+      .innerJoin(Study, 'study', 'study.id = series.study_id')
+      .innerJoin(Patient, 'patient', 'patient.id = study.patient_id');
+    applyPatientFilter(qb, ctx, 'patient', filter);
+    whereIn(qb, 'patient.id', filter.patientIds);
+    whereIn(qb, 'series.modality', filter.modalities);
+    return qb;
+  }
+
+  private instances(ctx: RequestContext, filter: ImagingFilter = {}) {
+    requireRole(ctx, ...PATIENT_LEVEL_ROLES);
+    const qb = this.db
+      .repo(ctx, Instance)
+      .createQueryBuilder('instance')
+      .innerJoin(Series, 'series', 'series.id = instance.series_id')
+      .innerJoin(Study, 'study', 'study.id = series.study_id')
+      .innerJoin(Patient, 'patient', 'patient.id = study.patient_id');
+    applyPatientFilter(qb, ctx, 'patient', filter);
+    whereIn(qb, 'patient.id', filter.patientIds);
+    whereIn(qb, 'series.modality', filter.modalities);
+    return qb;
+  }
+
+  private jointImages(ctx: RequestContext, filter: JointImageFilter = {}) {
+    requireRole(ctx, ...PATIENT_LEVEL_ROLES);
+    const qb = this.db
+      .repo(ctx, JointImage)
+      .createQueryBuilder('ji')
+      .innerJoin(Joint, 'joint', 'joint.id = ji.joint_id')
+      .innerJoin(Patient, 'patient', 'patient.id = joint.patient_id');
+    applyJointFilter(qb, ctx, { joint: 'joint', patient: 'patient' }, filter);
+    if (filter.modalities) {
+      qb.innerJoin(Instance, 'instance', 'instance.id = ji.instance_id').innerJoin(Series, 'series', 'series.id = instance.series_id');
+      whereIn(qb, 'series.modality', filter.modalities);
+    }
+    return qb;
+  }
+
+  async listStudies(ctx: RequestContext, filter: ImagingFilter, page: PageRequest): Promise<Page<Study>> {
+    const result = await paginate(this.studies(ctx, filter), 'study', page);
+    await this.audit.recordAccess(ctx, 'Study', result.nodes.length, filter);
+    return result;
+  }
+
+  async listSeries(ctx: RequestContext, filter: ImagingFilter, page: PageRequest): Promise<Page<Series>> {
+    const result = await paginate(this.series(ctx, filter), 'series', page);
+    await this.audit.recordAccess(ctx, 'Series', result.nodes.length, filter);
+    return result;
+  }
+
+  async listInstances(ctx: RequestContext, filter: ImagingFilter, page: PageRequest): Promise<Page<Instance>> {
+    const result = await paginate(this.instances(ctx, filter), 'instance', page);
+    await this.audit.recordAccess(ctx, 'Instance', result.nodes.length, filter);
+    return result;
+  }
+
+  async listJointImages(ctx: RequestContext, filter: JointImageFilter, page: PageRequest): Promise<Page<JointImage>> {
+    const result = await paginate(this.jointImages(ctx, filter), 'ji', page);
+    await this.audit.recordAccess(ctx, 'JointImage', result.nodes.length, filter);
+    return result;
+  }
+
+  async getInstance(ctx: RequestContext, id: string): Promise<Instance> {
+    const instance = await this.instances(ctx).andWhere('instance.id = :id', { id }).getOne();
+    if (!instance) throw notFound('Instance', id);
+    await this.audit.recordAccess(ctx, 'Instance', 1, { id });
+    return instance;
+  }
+
+  studiesByIds(ctx: RequestContext, ids: readonly string[]): Promise<Study[]> {
+    return this.studies(ctx).andWhere('study.id IN (:...ids)', { ids }).getMany();
+  }
+
+  studiesByPatientIds(ctx: RequestContext, patientIds: readonly string[]): Promise<Study[]> {
+    return this.studies(ctx, { patientIds: [...patientIds] }).getMany();
+  }
+
+  seriesByIds(ctx: RequestContext, ids: readonly string[]): Promise<Series[]> {
+    return this.series(ctx).andWhere('series.id IN (:...ids)', { ids }).getMany();
+  }
+
+  seriesByStudyIds(ctx: RequestContext, studyIds: readonly string[]): Promise<Series[]> {
+    return this.series(ctx).andWhere('series.study_id IN (:...studyIds)', { studyIds }).getMany();
+  }
+
+  instancesByIds(ctx: RequestContext, ids: readonly string[]): Promise<Instance[]> {
+    return this.instances(ctx).andWhere('instance.id IN (:...ids)', { ids }).getMany();
+  }
+
+  instancesBySeriesIds(ctx: RequestContext, seriesIds: readonly string[]): Promise<Instance[]> {
+    return this.instances(ctx).andWhere('instance.series_id IN (:...seriesIds)', { seriesIds }).getMany();
+  }
+
+  jointImagesByJointIds(ctx: RequestContext, jointIds: readonly string[]): Promise<JointImage[]> {
+    return this.jointImages(ctx).andWhere('ji.joint_id IN (:...jointIds)', { jointIds }).getMany();
+  }
+}

@@ -1,0 +1,143 @@
+import type { Db } from '../db/transaction';
+import { ALL_LEVELS, ALL_SIDES, ExclusionReason, Role, Sex, type JointFilter, type PageRequest, type PatientFilter } from '../domain';
+import { Joint, Patient, Site } from '../entities';
+import { badInput, conflict, notFound } from '../errors/app-error';
+import type { AuditService } from './audit.service';
+import { paginate, type Page } from './pagination';
+import { assertSiteInScope, requireRole, type RequestContext } from './request-context';
+import { applyJointFilter, applyPatientFilter, whereIn } from './scope';
+
+export interface CreatePatient {
+  siteId: string;
+  pseudonym: string;
+  sex?: Sex | null;
+  ageAtFirstImaging?: number | null;
+  exclusionReasons?: ExclusionReason[] | null;
+}
+
+/** Roles that may read patient-level rows at all; the site scope then narrows what they see. */
+export const PATIENT_LEVEL_ROLES = [Role.COORDINATOR, Role.READER] as const;
+
+/** Patients and their joints. Every query is narrowed to the caller's sites in `scope.ts`. */
+export class PatientService {
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditService,
+  ) {}
+
+  private patients(ctx: RequestContext, filter: PatientFilter = {}) {
+    requireRole(ctx, ...PATIENT_LEVEL_ROLES);
+    return applyPatientFilter(this.db.repo(ctx, Patient).createQueryBuilder('patient'), ctx, 'patient', filter);
+  }
+
+  private joints(ctx: RequestContext, filter: JointFilter = {}) {
+    requireRole(ctx, ...PATIENT_LEVEL_ROLES);
+    const qb = this.db.repo(ctx, Joint).createQueryBuilder('joint').innerJoin(Patient, 'patient', 'patient.id = joint.patient_id');
+    return applyJointFilter(qb, ctx, { joint: 'joint', patient: 'patient' }, filter);
+  }
+
+  async listPatients(ctx: RequestContext, filter: PatientFilter, page: PageRequest): Promise<Page<Patient>> {
+    const result = await paginate(this.patients(ctx, filter), 'patient', page);
+    await this.audit.recordAccess(ctx, 'Patient', result.nodes.length, filter);
+    return result;
+  }
+
+  async getPatient(ctx: RequestContext, id: string): Promise<Patient> {
+    const patient = await this.patients(ctx).andWhere('patient.id = :id', { id }).getOne();
+    if (!patient) throw notFound('Patient', id);
+    await this.audit.recordAccess(ctx, 'Patient', 1, { id });
+    return patient;
+  }
+
+  async patientsByIds(ctx: RequestContext, ids: readonly string[]): Promise<Patient[]> {
+    const qb = this.patients(ctx);
+    whereIn(qb, 'patient.id', ids);
+    return qb.getMany();
+  }
+
+  async patientsBySite(ctx: RequestContext, siteId: string, page: PageRequest): Promise<Page<Patient>> {
+    return paginate(this.patients(ctx, { siteIds: [siteId] }), 'patient', page);
+  }
+
+  async listJoints(ctx: RequestContext, filter: JointFilter, page: PageRequest): Promise<Page<Joint>> {
+    const result = await paginate(this.joints(ctx, filter), 'joint', page);
+    await this.audit.recordAccess(ctx, 'Joint', result.nodes.length, filter);
+    return result;
+  }
+
+  async getJoint(ctx: RequestContext, id: string): Promise<Joint> {
+    const joint = await this.joints(ctx).andWhere('joint.id = :id', { id }).getOne();
+    if (!joint) throw notFound('Joint', id);
+    return joint;
+  }
+
+  async jointsByIds(ctx: RequestContext, ids: readonly string[]): Promise<Joint[]> {
+    return this.joints(ctx).andWhere('joint.id IN (:...ids)', { ids }).getMany();
+  }
+
+  async jointsByPatientIds(ctx: RequestContext, patientIds: readonly string[]): Promise<Joint[]> {
+    return this.joints(ctx, { patientIds: [...patientIds] }).orderBy('joint.level').addOrderBy('joint.side').getMany();
+  }
+
+  /** The site a joint belongs to, checked against the caller's scope: NOT_FOUND when outside it. */
+  async siteOfJoint(ctx: RequestContext, jointId: string): Promise<string> {
+    const row = await this.joints(ctx).select('patient.site_id', 'siteId').andWhere('joint.id = :jointId', { jointId }).getRawOne<{ siteId: string }>();
+    if (!row) throw notFound('Joint', jointId);
+    return row.siteId;
+  }
+
+  /** A patient with their ten facet joints (L1/L2..L5/S1, left and right), in one transaction. */
+  async createPatient(ctx: RequestContext, input: CreatePatient): Promise<Patient> {
+    requireRole(ctx, Role.COORDINATOR);
+    assertSiteInScope(ctx, input.siteId);
+    const reasons = [...new Set(input.exclusionReasons ?? [])];
+    return this.db.transaction(ctx, async (tx) => {
+      if (!(await this.db.repo(tx, Site).existsBy({ id: input.siteId }))) {
+        throw badInput(`Site ${input.siteId} does not exist`, { field: 'siteId' });
+      }
+      const repo = this.db.repo(tx, Patient);
+      if (await repo.existsBy({ siteId: input.siteId, pseudonym: input.pseudonym })) {
+        throw conflict('A patient with this pseudonym exists at the site', { field: 'pseudonym' });
+      }
+      const patient = await repo.save(
+        repo.create({
+          siteId: input.siteId,
+          pseudonym: input.pseudonym,
+          sex: input.sex ?? Sex.UNKNOWN,
+          ageAtFirstImaging: input.ageAtFirstImaging ?? null,
+          exclusionReasons: reasons,
+        }),
+      );
+      await this.db
+        .repo(tx, Joint)
+        .insert(ALL_LEVELS.flatMap((level) => ALL_SIDES.map((side) => ({ patientId: patient.id, level, side }))));
+      await this.audit.record(tx, {
+        action: 'createPatient',
+        entityType: 'Patient',
+        entityId: patient.id,
+        siteId: patient.siteId,
+        details: { exclusionReasons: reasons },
+      });
+      return patient;
+    });
+  }
+
+  /** Sets a patient's exclusion reasons (empty = eligible). Splits already frozen keep their assignments. */
+  async setExclusionReasons(ctx: RequestContext, patientId: string, reasons: ExclusionReason[]): Promise<Patient> {
+    requireRole(ctx, Role.COORDINATOR);
+    return this.db.transaction(ctx, async (tx) => {
+      const patient = await this.patients(tx).andWhere('patient.id = :patientId', { patientId }).setLock('pessimistic_write').getOne();
+      if (!patient) throw notFound('Patient', patientId);
+      patient.exclusionReasons = [...new Set(reasons)];
+      const saved = await this.db.repo(tx, Patient).save(patient);
+      await this.audit.record(tx, {
+        action: 'setExclusionReasons',
+        entityType: 'Patient',
+        entityId: patient.id,
+        siteId: patient.siteId,
+        details: { exclusionReasons: patient.exclusionReasons },
+      });
+      return saved;
+    });
+  }
+}

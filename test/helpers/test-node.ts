@@ -1,0 +1,56 @@
+import 'reflect-metadata';
+import type { DataSource, Logger } from 'typeorm';
+import { createDataSource } from '../../server/db/data-source';
+import { createSchema } from '../../server/graphql/schema';
+import { startHttpServer, type RunningServer } from '../../server/http/app';
+import { createServices, type Services } from '../../server/services';
+import { createTestDatabase, type TestDatabase } from './test-db';
+
+/** Counts the SQL statements the node sends, for the N+1 test. */
+export class QueryCounter implements Logger {
+  count = 0;
+  logQuery(): void {
+    this.count++;
+  }
+  logQueryError(): void {}
+  logQuerySlow(): void {}
+  logSchemaBuild(): void {}
+  logMigration(): void {}
+  log(): void {}
+}
+
+export interface TestNode {
+  url: string;
+  services: Services;
+  dataSource: DataSource;
+  database: TestDatabase;
+  queries: QueryCounter;
+  server: RunningServer;
+  close(passed: boolean): Promise<void>;
+}
+
+export const TEST_LIMITS = { introspection: true, maxQueryDepth: 12, maxAliases: 30, maxBodyBytes: 1_000_000 };
+
+/** The real server (Apollo, graphql-ws, services) on port 0 over a database of this file's own. */
+export async function startTestNode(): Promise<TestNode> {
+  const database = await createTestDatabase();
+  const queries = new QueryCounter();
+  const dataSource = createDataSource(database.url, { poolSize: 5, logger: queries });
+  await dataSource.initialize();
+  const services = createServices(dataSource);
+  const schema = await createSchema(services);
+  const server = await startHttpServer({ host: '127.0.0.1', port: 0, ...TEST_LIMITS }, services, schema, dataSource);
+  return {
+    url: server.url,
+    services,
+    dataSource,
+    database,
+    queries,
+    server,
+    close: async (passed) => {
+      await server.close();
+      await dataSource.destroy();
+      if (passed) await database.drop();
+    },
+  };
+}
