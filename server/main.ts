@@ -8,16 +8,21 @@ import { Reader, Site } from './entities';
 import { createSchema, SCHEMA_FILE } from './graphql/schema';
 import { startHttpServer } from './http/app';
 import { log } from './http/log';
+import { JOB_HANDLERS } from './jobs/handlers';
+import type { JobName } from './jobs/job-types';
+import { JobQueue } from './jobs/queue';
 import { bootstrapAdminToken, hasAnySite, openNode, type OpenNode } from './node';
 import { createServices, systemContext } from './services';
 
 const USAGE = `facet <command> [options]
 
 Commands:
-  serve [--demo]        Start the API (GraphQL, graphql-ws, GraphiQL, health). Without DATABASE_URL an embedded
+  serve [--demo] [--with-worker]
+                        Start the API (GraphQL, graphql-ws, GraphiQL, health). Without DATABASE_URL an embedded
                         PostgreSQL starts under FACET_DATA_DIR (default ./.facet-data). --demo loads a synthetic
-                        three-site study into an empty database.
-  worker                Run background jobs from the PostgreSQL queue.
+                        three-site study into an empty database; --with-worker also runs the job worker.
+  worker                Run background jobs from the PostgreSQL queue (needs DATABASE_URL; any number of workers,
+                        on any machine, may share one database).
   migrate               Apply pending migrations and exit.
   create-token          Print a new API token: --role ROLE --name NAME [--site CODE] [--reader CODE]
   emit-schema           Write schema/schema.graphql from the code.
@@ -44,11 +49,13 @@ function onShutdown(close: () => Promise<void>): void {
 }
 
 async function serve(config: Config, argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { demo: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ args: argv, options: { demo: { type: 'boolean', default: false }, 'with-worker': { type: 'boolean', default: false } } });
   const node = await openNode(config);
   let server: Awaited<ReturnType<typeof startHttpServer>> | null = null;
+  let queue: JobQueue | null = null;
   onShutdown(async () => {
     await server?.close();
+    await queue?.stop();
     await node.close();
   });
   let admin: Awaited<ReturnType<typeof bootstrapAdminToken>>;
@@ -61,8 +68,10 @@ async function serve(config: Config, argv: string[]): Promise<void> {
     const schema = await createSchema(node.services);
     server = await startHttpServer(config, node.services, schema, node.dataSource);
     admin = await bootstrapAdminToken(node, config.dataDir);
+    if (values['with-worker']) queue = await startWorker(node.url);
   } catch (error) {
     await server?.close();
+    await queue?.stop();
     await node.close();
     throw error;
   }
@@ -79,6 +88,29 @@ async function serve(config: Config, argv: string[]): Promise<void> {
       '',
     ].join('\n'),
   );
+}
+
+/** Starts the queue and works every queue of the catalogue. */
+async function startWorker(databaseUrl: string): Promise<JobQueue> {
+  const queue = new JobQueue(databaseUrl, { onError: (error) => log.error('queue error', { error }) });
+  const names = Object.keys(JOB_HANDLERS) as JobName[];
+  await queue.start(names);
+  for (const name of names) await queue.work(name, JOB_HANDLERS[name] as (data: unknown) => Promise<unknown>);
+  log.info('worker ready', { queues: names });
+  return queue;
+}
+
+async function worker(config: Config): Promise<void> {
+  if (!config.databaseUrl) {
+    throw new Error('worker needs DATABASE_URL: the embedded database belongs to `serve` (use `serve --with-worker` there)');
+  }
+  const node = await openNode(config, { applicationName: 'facet-worker' });
+  let queue: JobQueue | null = null;
+  onShutdown(async () => {
+    await queue?.stop();
+    await node.close();
+  });
+  queue = await startWorker(node.url);
 }
 
 async function migrate(config: Config): Promise<void> {
@@ -120,6 +152,8 @@ async function main(): Promise<void> {
   switch (command) {
     case 'serve':
       return serve(config, argv);
+    case 'worker':
+      return worker(config);
     case 'migrate':
       return migrate(config);
     case 'create-token':

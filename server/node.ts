@@ -13,6 +13,8 @@ import { createServices, systemContext, type Services } from './services';
 
 /** A node's storage and services: the database (embedded when no DATABASE_URL), migrated. */
 export interface OpenNode {
+  /** The connection URL in use (the embedded one when DATABASE_URL is unset). */
+  url: string;
   dataSource: DataSource;
   services: Services;
   embedded: EmbeddedDatabase | null;
@@ -25,7 +27,8 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
     : await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort, (line) => {
         if (/FATAL|PANIC|ERROR/.test(line)) log.warn('embedded postgres', { line });
       });
-  const dataSource = createDataSource(embedded?.url ?? (config.databaseUrl as string), { applicationName: options.applicationName });
+  const url = embedded?.url ?? (config.databaseUrl as string);
+  const dataSource = createDataSource(url, { applicationName: options.applicationName });
   try {
     await dataSource.initialize();
     if (options.migrate !== false) {
@@ -38,6 +41,7 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
     throw error;
   }
   return {
+    url,
     dataSource,
     services: createServices(dataSource),
     embedded,

@@ -15,7 +15,8 @@ import { SiteResolver } from './resolvers/site.resolver';
 import { SplitAssignmentResolver, SplitVersionResolver } from './resolvers/split.resolver';
 
 /** Where the SDL is committed; a test fails when it differs from what the code builds. */
-export const SCHEMA_FILE = path.resolve(__dirname, '../../../schema/schema.graphql').replace(`${path.sep}dist${path.sep}`, path.sep);
+const REPO_ROOT = path.resolve(__dirname, __dirname.split(path.sep).includes('dist') ? '../../..' : '../..');
+export const SCHEMA_FILE = path.join(REPO_ROOT, 'schema', 'schema.graphql');
 
 /** Builds resolvers with their services (no DI framework) and the schema over them. */
 export async function createSchema(services: Services, options: { emitSchemaFile?: string } = {}): Promise<GraphQLSchema> {

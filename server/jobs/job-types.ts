@@ -1,0 +1,15 @@
+/**
+ * The job catalogue: queue name -> payload (ids only; our own rows hold status, counts and errors).
+ * Issue 3 (large ingests) and issue 5 (inference) add their queues here; a name outside this map does not
+ * type-check, so a producer and its handler cannot drift apart.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the foundation ships no job type yet; issues 3 and 5 add them.
+export interface JobCatalogue {}
+
+export type JobName = keyof JobCatalogue & string;
+export type JobOf<N extends JobName> = { name: N; data: JobCatalogue[N] };
+export type JobItem = { [N in JobName]: JobOf<N> }[JobName];
+
+/** What a handler says of a job it took; throwing instead means "retry". */
+export type JobOutcome = 'done' | 'skipped';
+export type JobHandler<N extends JobName> = (data: JobCatalogue[N]) => Promise<JobOutcome>;

@@ -1,0 +1,44 @@
+import { JobQueue } from '../../server/jobs/queue';
+import { filePassed } from '../helpers/lifecycle';
+import { startTestNode, type TestNode } from '../helpers/test-node';
+
+const QUEUE = 'queue-test';
+
+describe(JobQueue.name, () => {
+  let node: TestNode;
+  let queue: JobQueue;
+
+  beforeAll(async () => {
+    node = await startTestNode();
+    queue = new JobQueue(node.database.url, { supervise: false });
+    await queue.start([QUEUE]);
+  });
+  afterAll(async () => {
+    await queue.stop();
+    await node.close(filePassed());
+  });
+
+  it('sends a job only when the transaction that sent it commits', async () => {
+    await expect(
+      node.services.db.transaction({}, async (tx) => {
+        await queue.send(tx, QUEUE, { id: 'rolled-back' });
+        throw new Error('mutation failed');
+      }),
+    ).rejects.toThrow('mutation failed');
+    expect(await queue.countJobs(QUEUE)).toBe(0);
+
+    await node.services.db.transaction({}, (tx) => queue.send(tx, QUEUE, { id: 'committed' }));
+    expect(await queue.countJobs(QUEUE)).toBe(1);
+  });
+
+  it('rejects a send outside a transaction', async () => {
+    await expect(queue.send({}, QUEUE, { id: 'loose' })).rejects.toThrow(/open transaction/);
+  });
+
+  it('delivers the committed job to a worker', async () => {
+    const received = new Promise<unknown>((resolve) => {
+      void queue.work(QUEUE, async (data) => resolve(data));
+    });
+    await expect(received).resolves.toEqual({ id: 'committed' });
+  });
+});
