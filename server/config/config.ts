@@ -13,6 +13,8 @@ export interface Config {
   /** Query limits: nesting depth and aliases per document. */
   maxQueryDepth: number;
   maxAliases: number;
+  /** Estimated cost limit (graphql/limits.ts: connections multiply by `first`, nested lists by 10). */
+  maxQueryCost: number;
   /** Largest JSON request body, in bytes. */
   maxBodyBytes: number;
 }
@@ -43,6 +45,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     introspection: flag(env, 'FACET_INTROSPECTION', true),
     maxQueryDepth: integer(env, 'FACET_MAX_QUERY_DEPTH', 12),
     maxAliases: integer(env, 'FACET_MAX_ALIASES', 30),
+    maxQueryCost: integer(env, 'FACET_MAX_QUERY_COST', 250_000),
     maxBodyBytes: integer(env, 'FACET_MAX_BODY_BYTES', 1_000_000),
   };
 }

@@ -1,4 +1,18 @@
-import { GraphQLError, Kind, type ASTNode, type FragmentDefinitionNode, type SelectionSetNode, type ValidationRule } from 'graphql';
+import {
+  getNamedType,
+  GraphQLError,
+  isListType,
+  isNonNullType,
+  Kind,
+  type ASTNode,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLOutputType,
+  type GraphQLSchema,
+  type SelectionSetNode,
+  type ValidationRule,
+} from 'graphql';
+import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import { ErrorCode } from '../domain';
 
 function depthOf(selectionSet: SelectionSetNode | undefined, fragments: Map<string, FragmentDefinitionNode>, seen: Set<string>): number {
@@ -50,4 +64,39 @@ export function aliasLimit(max: number): ValidationRule {
       },
     };
   };
+}
+
+/** Items a connection returns when the query gives no `first` (services/pagination.ts DEFAULT_PAGE_SIZE). */
+const DEFAULT_FIRST = 50;
+/** Assumed rows of a nested list without `first` (a patient's 10 joints, a joint's readings): a deliberate overestimate. */
+const LIST_FAN_OUT = 10;
+
+function isList(type: GraphQLOutputType): boolean {
+  return isNonNullType(type) ? isList(type.ofType) : isListType(type);
+}
+
+/**
+ * Cost of a field: a connection costs `first` times its nodes, a plain list LIST_FAN_OUT times its items, any
+ * other field one plus its children. `sites(first: 500) { patients(first: 500) { … } }` costs 250,000 times
+ * the patient selection and is refused before it runs.
+ */
+const costEstimator: ComplexityEstimator = ({ field, args, childComplexity, type }) => {
+  const named = getNamedType(field.type).name;
+  if (named.endsWith('Connection')) return (typeof args.first === 'number' ? args.first : DEFAULT_FIRST) * Math.max(1, childComplexity);
+  if (field.name === 'nodes' && type.name.endsWith('Connection')) return 1 + childComplexity;
+  if (isList(field.type)) return LIST_FAN_OUT * (1 + childComplexity);
+  return 1 + childComplexity;
+};
+
+/** The estimated cost of one operation, with its variables (so `first: $n` counts). */
+export function queryCost(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> = {}, operationName?: string): number {
+  return getComplexity({ schema, query: document, variables, operationName, estimators: [costEstimator] });
+}
+
+export function assertQueryCost(cost: number, max: number): void {
+  if (cost > max) {
+    throw new GraphQLError(`The query's estimated cost is ${cost}; the limit is ${max}. Ask for smaller pages or fewer nested lists.`, {
+      extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, cost, limit: max, http: { status: 400 } },
+    });
+  }
 }

@@ -12,7 +12,7 @@ import { WebSocketServer } from 'ws';
 import type { Config } from '../config/config';
 import { buildContext, type GraphQLContext } from '../graphql/context';
 import { formatError } from '../graphql/error-formatter';
-import { aliasLimit, depthLimit } from '../graphql/limits';
+import { aliasLimit, assertQueryCost, depthLimit, queryCost } from '../graphql/limits';
 import type { Services } from '../services';
 import { graphiqlRouter } from './graphiql';
 import { log } from './log';
@@ -27,7 +27,7 @@ export interface RunningServer {
  * One HTTP port: POST /graphql (Apollo), GET /graphql upgraded to graphql-ws, /graphiql, /healthz, /readyz.
  */
 export async function startHttpServer(
-  config: Pick<Config, 'host' | 'port' | 'introspection' | 'maxQueryDepth' | 'maxAliases' | 'maxBodyBytes'>,
+  config: Pick<Config, 'host' | 'port' | 'introspection' | 'maxQueryDepth' | 'maxAliases' | 'maxQueryCost' | 'maxBodyBytes'>,
   services: Services,
   schema: GraphQLSchema,
   dataSource: DataSource,
@@ -44,8 +44,11 @@ export async function startHttpServer(
       // graphql-ws validates with the standard rules only; the query limits apply here as they do over HTTP.
       onSubscribe: (_ctx, _id, payload) => {
         try {
-          const errors = validate(schema, parse(payload.query), [...specifiedRules, ...validationRules]);
-          return errors.length ? errors : undefined;
+          const document = parse(payload.query);
+          const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
+          if (errors.length) return errors;
+          assertQueryCost(queryCost(schema, document, payload.variables ?? {}, payload.operationName ?? undefined), config.maxQueryCost);
+          return undefined;
         } catch (error) {
           if (error instanceof GraphQLError) return [error];
           throw error;
@@ -73,6 +76,9 @@ export async function startHttpServer(
       { serverWillStart: async () => ({ drainServer: async () => wsCleanup.dispose() }) },
       {
         requestDidStart: async () => ({
+          didResolveOperation: async ({ document, request }) => {
+            assertQueryCost(queryCost(schema, document, request.variables ?? {}, request.operationName ?? undefined), config.maxQueryCost);
+          },
           didEncounterErrors: async ({ contextValue, errors }) => {
             for (const error of errors) if (!(error.extensions?.code && error.extensions.code !== 'INTERNAL_SERVER_ERROR')) log.error('graphql error', { requestId: contextValue.requestId, error });
           },

@@ -63,6 +63,9 @@ export class TokenService {
         if (!input.readerId) throw badInput('A READER token needs a readerId', { field: 'readerId' });
         const reader = await this.db.repo(tx, Reader).findOneBy({ id: input.readerId });
         if (!reader) throw badInput(`Reader ${input.readerId} does not exist`, { field: 'readerId' });
+        if (reader.siteId && siteId && siteId !== reader.siteId) {
+          throw badInput('A READER token is scoped to its reader’s own site', { field: 'siteId' });
+        }
         siteId ??= reader.siteId;
       } else if (input.readerId) {
         throw badInput('Only READER tokens name a reader', { field: 'readerId' });

@@ -6,7 +6,7 @@ import { gqlOk } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
 
 const NESTED = `{
-  patients(first: 100) {
+  patients(first: 20) {
     nodes {
       pseudonym
       site { code }
