@@ -38,7 +38,7 @@ export async function startHttpServer(
   const validationRules = [depthLimit(config.maxQueryDepth), aliasLimit(config.maxAliases)];
 
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  const wsCleanup = useServer<Record<string, unknown>, { context?: GraphQLContext }>(
+  const wsCleanup = useServer<Record<string, unknown>>(
     {
       schema,
       // graphql-ws validates with the standard rules only; the query limits apply here as they do over HTTP.
@@ -54,10 +54,9 @@ export async function startHttpServer(
           throw error;
         }
       },
-      context: async (ctx) => {
-        ctx.extra.context ??= await buildContext(services, ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
-        return ctx.extra.context;
-      },
+      // Per operation, not per connection: a revoked token stops working on open sockets too, and each
+      // operation gets fresh DataLoaders.
+      context: (ctx) => buildContext(services, ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization),
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : result,
     },

@@ -68,6 +68,7 @@ export class PatientService {
   async getJoint(ctx: RequestContext, id: string): Promise<Joint> {
     const joint = await this.joints(ctx).andWhere('joint.id = :id', { id }).getOne();
     if (!joint) throw notFound('Joint', id);
+    await this.audit.recordAccess(ctx, 'Joint', 1, { id });
     return joint;
   }
 
