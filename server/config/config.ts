@@ -19,13 +19,16 @@ export interface Config {
   maxBodyBytes: number;
 }
 
-function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  // Decimal digits only: Number() would also take ' ', '0x1F' and '1e3'.
+  const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value) || value > max) throw new Error(`${name} must be an integer from 0 to ${max}, got ${JSON.stringify(raw)}`);
   return value;
 }
+
+const MAX_PORT = 65_535;
 
 function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
   const raw = env[name]?.toLowerCase();
@@ -39,9 +42,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     databaseUrl: env.DATABASE_URL || null,
     host: env.HOST || '127.0.0.1',
-    port: integer(env, 'PORT', 4000),
+    port: integer(env, 'PORT', 4000, MAX_PORT),
     dataDir: path.resolve(env.FACET_DATA_DIR || '.facet-data'),
-    embeddedPostgresPort: integer(env, 'FACET_EMBEDDED_PG_PORT', 54329),
+    embeddedPostgresPort: integer(env, 'FACET_EMBEDDED_PG_PORT', 54329, MAX_PORT),
     introspection: flag(env, 'FACET_INTROSPECTION', true),
     maxQueryDepth: integer(env, 'FACET_MAX_QUERY_DEPTH', 12),
     maxAliases: integer(env, 'FACET_MAX_ALIASES', 30),

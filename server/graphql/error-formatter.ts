@@ -1,5 +1,6 @@
 import type { GraphQLFormattedError } from 'graphql';
 import { GraphQLError } from 'graphql';
+import { ArgumentValidationError } from 'type-graphql';
 import { ErrorCode } from '../domain';
 import { AppError } from '../errors/app-error';
 
@@ -29,13 +30,13 @@ function unwrap(error: unknown): unknown {
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const original = unwrap(error);
   if (original instanceof AppError) return { ...formatted, message: original.message, extensions: original.extensions };
-  const validation = original as { name?: string; validationErrors?: Array<{ property: string; constraints?: Record<string, string> }> } | undefined;
-  if (validation?.name === 'ArgumentValidationError' && Array.isArray(validation.validationErrors)) {
+  if (original instanceof ArgumentValidationError) {
+    // Only property paths and the rules they broke: class-validator's raw output echoes the whole input back.
     return {
       message: formatted.message,
       locations: formatted.locations,
       path: formatted.path,
-      extensions: { code: ErrorCode.BAD_USER_INPUT, validationErrors: flattenValidation(validation.validationErrors) },
+      extensions: { code: ErrorCode.BAD_USER_INPUT, validationErrors: flattenValidation(original.extensions.validationErrors) },
     };
   }
   const code = formatted.extensions?.code;

@@ -11,6 +11,7 @@ import {
   type GraphQLSchema,
   type SelectionSetNode,
   type ValidationRule,
+  validate,
 } from 'graphql';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import { ErrorCode } from '../domain';
@@ -34,7 +35,7 @@ function depthOf(selectionSet: SelectionSetNode | undefined, fragments: Map<stri
   return deepest;
 }
 
-const limitError = (message: string, node: ASTNode) => new GraphQLError(message, { nodes: [node], extensions: { code: ErrorCode.QUERY_TOO_COMPLEX } });
+const limitError = (message: string, node: ASTNode) => new GraphQLError(message, { nodes: [node] });
 
 /** Rejects operations nested deeper than `max` fields (fragments followed, introspection fields not counted). */
 export function depthLimit(max: number): ValidationRule {
@@ -93,10 +94,39 @@ export function queryCost(schema: GraphQLSchema, document: DocumentNode, variabl
   return getComplexity({ schema, query: document, variables, operationName, estimators: [costEstimator] });
 }
 
-export function assertQueryCost(cost: number, max: number): void {
-  if (cost > max) {
-    throw new GraphQLError(`The query's estimated cost is ${cost}; the limit is ${max}. Ask for smaller pages or fewer nested lists.`, {
-      extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, cost, limit: max, http: { status: 400 } },
+export interface QueryLimits {
+  maxQueryDepth: number;
+  maxAliases: number;
+  maxQueryCost: number;
+}
+
+const tooComplex = (message: string, extensions: Record<string, unknown> = {}) =>
+  new GraphQLError(message, { extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, ...extensions, http: { status: 400 } } });
+
+/**
+ * Depth, aliases and estimated cost of a parsed, valid operation, checked before it runs. One check for both
+ * transports (Apollo calls it when the operation is resolved, graphql-ws when it subscribes), so both answer
+ * QUERY_TOO_COMPLEX. Variables that cannot be coerced are left to the executor, which answers BAD_USER_INPUT.
+ */
+export function assertQueryLimits(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  limits: QueryLimits,
+  variables: Record<string, unknown> = {},
+  operationName?: string,
+): void {
+  const [limitError] = validate(schema, document, [depthLimit(limits.maxQueryDepth), aliasLimit(limits.maxAliases)]);
+  if (limitError) throw tooComplex(limitError.message);
+  let cost: number;
+  try {
+    cost = queryCost(schema, document, variables, operationName);
+  } catch {
+    return;
+  }
+  if (cost > limits.maxQueryCost) {
+    throw tooComplex(`The query's estimated cost is ${cost}; the limit is ${limits.maxQueryCost}. Ask for smaller pages or fewer nested lists.`, {
+      cost,
+      limit: limits.maxQueryCost,
     });
   }
 }

@@ -1,8 +1,8 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
-import express from 'express';
-import { GraphQLError, parse, specifiedRules, validate, type GraphQLSchema } from 'graphql';
+import express, { type ErrorRequestHandler } from 'express';
+import { GraphQLError, parse, validate, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -12,10 +12,36 @@ import { WebSocketServer } from 'ws';
 import type { Config } from '../config/config';
 import { buildContext, type GraphQLContext } from '../graphql/context';
 import { formatError } from '../graphql/error-formatter';
-import { aliasLimit, assertQueryCost, depthLimit, queryCost } from '../graphql/limits';
+import { assertQueryLimits } from '../graphql/limits';
 import type { Services } from '../services';
 import { graphiqlRouter } from './graphiql';
 import { log } from './log';
+
+/** An error without a request-level code: a server fault whose cause is logged, never sent. */
+const isUnexpected = (error: GraphQLError): boolean => !error.extensions?.code || error.extensions.code === 'INTERNAL_SERVER_ERROR';
+
+function withRequestId(formatted: GraphQLFormattedError, error: GraphQLError, requestId: string | undefined): GraphQLFormattedError {
+  if (formatted.extensions?.code !== 'INTERNAL_SERVER_ERROR') return formatted;
+  log.error('graphql error', { requestId, transport: 'graphql-ws', error });
+  return { ...formatted, extensions: { ...formatted.extensions, requestId } };
+}
+
+/**
+ * Malformed JSON or an oversized body answers like any GraphQL error (JSON, a code, no stack) instead of
+ * Express's default HTML page, which shows a stack trace outside production.
+ */
+const rejectUnreadableBody: ErrorRequestHandler = (error: { type?: string; status?: number }, _req, res, _next) => {
+  if (error.type === 'entity.parse.failed') {
+    res.status(400).json({ errors: [{ message: 'The request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
+  } else if (error.type === 'entity.too.large') {
+    res.status(413).json({ errors: [{ message: 'The request body is too large', extensions: { code: 'BAD_REQUEST' } }] });
+  } else if (error.status && error.status >= 400 && error.status < 500) {
+    res.status(error.status).json({ errors: [{ message: 'The request body could not be read', extensions: { code: 'BAD_REQUEST' } }] });
+  } else {
+    log.error('http error', { error });
+    res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+  }
+};
 
 export interface RunningServer {
   url: string;
@@ -35,19 +61,18 @@ export async function startHttpServer(
   const app = express();
   app.disable('x-powered-by');
   const httpServer: Server = createServer(app);
-  const validationRules = [depthLimit(config.maxQueryDepth), aliasLimit(config.maxAliases)];
 
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const wsCleanup = useServer<Record<string, unknown>>(
     {
       schema,
-      // graphql-ws validates with the standard rules only; the query limits apply here as they do over HTTP.
+      // The query limits apply here as they do over HTTP (graphql-ws then validates and executes as usual).
       onSubscribe: (_ctx, _id, payload) => {
         try {
           const document = parse(payload.query);
-          const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
+          const errors = validate(schema, document);
           if (errors.length) return errors;
-          assertQueryCost(queryCost(schema, document, payload.variables ?? {}, payload.operationName ?? undefined), config.maxQueryCost);
+          assertQueryLimits(schema, document, config, payload.variables ?? {}, payload.operationName ?? undefined);
           return undefined;
         } catch (error) {
           if (error instanceof GraphQLError) return [error];
@@ -57,8 +82,11 @@ export async function startHttpServer(
       // Per operation, not per connection: a revoked token stops working on open sockets too, and each
       // operation gets fresh DataLoaders.
       context: (ctx) => buildContext(services, ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization),
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : result,
+      onNext: (_ctx, _id, _payload, args, result) => {
+        if (!result.errors) return result;
+        const requestId = (args.contextValue as GraphQLContext | undefined)?.requestId;
+        return { ...result, errors: result.errors.map((error) => withRequestId(formatError(error.toJSON(), error), error, requestId)) };
+      },
     },
     wsServer,
   );
@@ -66,7 +94,6 @@ export async function startHttpServer(
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     introspection: config.introspection,
-    validationRules,
     csrfPrevention: true,
     includeStacktraceInErrorResponses: false,
     formatError,
@@ -76,10 +103,10 @@ export async function startHttpServer(
       {
         requestDidStart: async () => ({
           didResolveOperation: async ({ document, request }) => {
-            assertQueryCost(queryCost(schema, document, request.variables ?? {}, request.operationName ?? undefined), config.maxQueryCost);
+            assertQueryLimits(schema, document, config, request.variables ?? {}, request.operationName ?? undefined);
           },
           didEncounterErrors: async ({ contextValue, errors }) => {
-            for (const error of errors) if (!(error.extensions?.code && error.extensions.code !== 'INTERNAL_SERVER_ERROR')) log.error('graphql error', { requestId: contextValue.requestId, error });
+            for (const error of errors) if (isUnexpected(error)) log.error('graphql error', { requestId: contextValue.requestId, error });
           },
           willSendResponse: async ({ contextValue, response }) => {
             response.http.headers.set('x-request-id', contextValue.requestId);
@@ -109,6 +136,7 @@ export async function startHttpServer(
   app.use(
     '/graphql',
     express.json({ limit: config.maxBodyBytes }),
+    rejectUnreadableBody,
     expressMiddleware(apollo, {
       context: async ({ req }) => buildContext(services, req.headers.authorization, (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) || randomUUID()),
     }),

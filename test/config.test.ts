@@ -1,0 +1,95 @@
+import path from 'node:path';
+import { loadConfig } from '../server/config/config';
+
+describe('loadConfig', () => {
+  it('uses the documented defaults for an empty environment', () => {
+    expect(loadConfig({})).toMatchObject({
+      databaseUrl: null,
+      host: '127.0.0.1',
+      port: 4000,
+      dataDir: path.resolve('.facet-data'),
+      embeddedPostgresPort: 54329,
+      introspection: true,
+      maxQueryDepth: 12,
+      maxAliases: 30,
+      maxBodyBytes: 1_000_000,
+    });
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '', HOST: '', PORT: '', FACET_INTROSPECTION: '', FACET_MAX_QUERY_DEPTH: '' })).toMatchObject({
+      databaseUrl: null,
+      host: '127.0.0.1',
+      port: 4000,
+      introspection: true,
+      maxQueryDepth: 12,
+    });
+  });
+
+  it('passes DATABASE_URL through unchanged', () => {
+    const url = 'postgres://facet:secret@db.example.org:6543/facet?sslmode=require';
+    expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+  });
+
+  it('reads the other variables', () => {
+    expect(
+      loadConfig({
+        HOST: '0.0.0.0',
+        PORT: '8080',
+        FACET_DATA_DIR: '/var/lib/facet',
+        FACET_EMBEDDED_PG_PORT: '6000',
+        FACET_MAX_QUERY_DEPTH: '8',
+        FACET_MAX_ALIASES: '5',
+        FACET_MAX_BODY_BYTES: '2048',
+      }),
+    ).toMatchObject({
+      databaseUrl: null,
+      host: '0.0.0.0',
+      port: 8080,
+      dataDir: '/var/lib/facet',
+      embeddedPostgresPort: 6000,
+      introspection: true,
+      maxQueryDepth: 8,
+      maxAliases: 5,
+      maxBodyBytes: 2048,
+    });
+    expect(loadConfig({ PORT: '0' }).port).toBe(0);
+  });
+
+  it('resolves a relative FACET_DATA_DIR against the working directory', () => {
+    expect(loadConfig({ FACET_DATA_DIR: 'data/facet' }).dataDir).toBe(path.resolve('data/facet'));
+  });
+
+  it.each(['abc', '-1', '1.5', '4000abc', ' ', '0x1F', '1e3', '70000'])('rejects PORT=%j naming the variable', (value) => {
+    expect(() => loadConfig({ PORT: value })).toThrow(/PORT/);
+    expect(() => loadConfig({ PORT: value })).toThrow(JSON.stringify(value));
+  });
+
+  it.each(['FACET_EMBEDDED_PG_PORT', 'FACET_MAX_QUERY_DEPTH', 'FACET_MAX_ALIASES', 'FACET_MAX_QUERY_COST', 'FACET_MAX_BODY_BYTES'])('rejects a non-integer %s naming it', (name) => {
+    expect(() => loadConfig({ [name]: 'lots' })).toThrow(name);
+    expect(() => loadConfig({ [name]: '-3' })).toThrow(name);
+  });
+
+  it.each(['false', '0', 'no', 'FALSE', 'No'])('turns introspection off for FACET_INTROSPECTION=%j', (value) => {
+    expect(loadConfig({ FACET_INTROSPECTION: value }).introspection).toBe(false);
+  });
+
+  it.each(['true', '1', 'yes', 'TRUE'])('turns introspection on for FACET_INTROSPECTION=%j', (value) => {
+    expect(loadConfig({ FACET_INTROSPECTION: value }).introspection).toBe(true);
+  });
+
+  it.each(['maybe', 'off', 'on', '2'])('rejects FACET_INTROSPECTION=%j naming the variable', (value) => {
+    expect(() => loadConfig({ FACET_INTROSPECTION: value })).toThrow(/FACET_INTROSPECTION must be true or false/);
+  });
+
+  it('reads process.env when called without an argument', () => {
+    const saved = process.env.PORT;
+    process.env.PORT = '4321';
+    try {
+      expect(loadConfig().port).toBe(4321);
+    } finally {
+      if (saved === undefined) delete process.env.PORT;
+      else process.env.PORT = saved;
+    }
+  });
+});
