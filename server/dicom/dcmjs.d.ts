@@ -1,0 +1,13 @@
+/** The part of dcmjs 0.51 Facet uses (the package ships no types). */
+declare module 'dcmjs' {
+  export const data: {
+    DicomMetaDictionary: {
+      dictionary: Record<string, { tag: string; vr: string; vm: string; name: string } | undefined>;
+      naturalizeDataset(dict: Record<string, unknown>): Record<string, any>;
+    };
+    DicomMessage: {
+      readFile(buffer: ArrayBuffer, options?: Record<string, unknown>): { meta: Record<string, any>; dict: Record<string, any> };
+    };
+  };
+  export const log: { setLevel(level: string): void };
+}

@@ -1,0 +1,198 @@
+import type { DicomDataset, DicomElement } from './dataset';
+import { formatTag, TAGS, vrOf } from './dictionary';
+import { TRANSFER_SYNTAXES, type TransferSyntax } from './transfer-syntax';
+
+/** Why a file could not be read; each is a rejection reason a coordinator sees. */
+export type DicomReadErrorCode = 'NOT_PART10' | 'TRUNCATED' | 'IMPOSSIBLE_LENGTH' | 'MALFORMED_ELEMENT' | 'UNSUPPORTED_TRANSFER_SYNTAX';
+
+export class DicomReadError extends Error {
+  constructor(
+    readonly code: DicomReadErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DicomReadError';
+  }
+}
+
+export interface Part10File {
+  meta: DicomDataset;
+  dataset: DicomDataset;
+  transferSyntax: TransferSyntax;
+}
+
+const UNDEFINED_LENGTH = 0xffffffff;
+/** Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 Table 7.1-1). */
+export const LONG_LENGTH_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT', 'SV', 'UV']);
+/** Sequences nest rarely beyond 5 levels; a bound stops a crafted file from exhausting the stack. */
+const MAX_NESTING = 32;
+
+interface Encoding {
+  littleEndian: boolean;
+  explicitVr: boolean;
+}
+
+/**
+ * A strict Part 10 reader: every length is checked against the bytes that hold it, so a cut file is TRUNCATED
+ * and a length no file could have is IMPOSSIBLE_LENGTH, instead of a silently short value.
+ */
+class Cursor {
+  constructor(
+    private readonly buf: Buffer,
+    public pos: number,
+    private readonly encoding: Encoding,
+  ) {}
+
+  private need(bytes: number, limit: number, what: string): void {
+    if (this.pos + bytes > this.buf.length) throw new DicomReadError('TRUNCATED', `The file ends inside ${what} at byte ${this.pos}`);
+    if (this.pos + bytes > limit) throw new DicomReadError('IMPOSSIBLE_LENGTH', `${what} at byte ${this.pos} runs past its enclosing item`);
+  }
+
+  private u16(): number {
+    const v = this.encoding.littleEndian ? this.buf.readUInt16LE(this.pos) : this.buf.readUInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+
+  private u32(): number {
+    const v = this.encoding.littleEndian ? this.buf.readUInt32LE(this.pos) : this.buf.readUInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  /** Tag and length of an item or delimiter (always implicit: tag + 4-byte length). */
+  private itemHeader(limit: number): { tag: number; length: number } {
+    this.need(8, limit, 'an item header');
+    const group = this.u16();
+    const element = this.u16();
+    return { tag: ((group << 16) | element) >>> 0, length: this.u32() };
+  }
+
+  readDataset(limit: number, depth: number, until?: number): DicomDataset {
+    const dataset: DicomDataset = new Map();
+    while (this.pos < limit) {
+      if (until !== undefined && this.peekTag() === until) return dataset;
+      const element = this.readElement(limit, depth);
+      if (element) dataset.set(element.tag, element);
+    }
+    return dataset;
+  }
+
+  /** The File Meta group: elements while their group is `group` (always explicit VR little endian). */
+  readGroup(group: number, limit: number): DicomDataset {
+    const dataset: DicomDataset = new Map();
+    while (this.pos < limit && (this.peekTag() ?? 0) >>> 16 === group) {
+      const element = this.readElement(limit, 0);
+      if (element) dataset.set(element.tag, element);
+    }
+    return dataset;
+  }
+
+  peekTag(): number | null {
+    if (this.pos + 4 > this.buf.length) return null;
+    const group = this.encoding.littleEndian ? this.buf.readUInt16LE(this.pos) : this.buf.readUInt16BE(this.pos);
+    const element = this.encoding.littleEndian ? this.buf.readUInt16LE(this.pos + 2) : this.buf.readUInt16BE(this.pos + 2);
+    return ((group << 16) | element) >>> 0;
+  }
+
+  private readElement(limit: number, depth: number): DicomElement | null {
+    const start = this.pos;
+    this.need(8, limit, 'an element header');
+    const group = this.u16();
+    const element = this.u16();
+    const t = ((group << 16) | element) >>> 0;
+    if (group === 0xfffe) {
+      throw new DicomReadError('MALFORMED_ELEMENT', `Item tag ${formatTag(t)} outside a sequence at byte ${start}`);
+    }
+    let vr: string;
+    let length: number;
+    if (this.encoding.explicitVr) {
+      vr = this.buf.toString('latin1', this.pos, this.pos + 2);
+      this.pos += 2;
+      if (!/^[A-Z]{2}$/.test(vr)) throw new DicomReadError('MALFORMED_ELEMENT', `Element ${formatTag(t)} at byte ${start} has no valid VR`);
+      if (LONG_LENGTH_VRS.has(vr)) {
+        this.need(6, limit, `the length of ${formatTag(t)}`);
+        this.pos += 2;
+        length = this.u32();
+      } else {
+        length = this.u16();
+      }
+    } else {
+      vr = vrOf(t);
+      length = this.u32();
+    }
+
+    if (length === UNDEFINED_LENGTH) {
+      if (t === TAGS.pixelData) return { tag: t, vr: vr === 'OW' ? 'OW' : 'OB', fragments: this.readFragments(limit) };
+      if (vr === 'SQ' || vr === 'UN') return { tag: t, vr: 'SQ', items: this.readItems(limit, depth, null, vr === 'UN') };
+      throw new DicomReadError('IMPOSSIBLE_LENGTH', `Element ${formatTag(t)} (${vr}) at byte ${start} has an undefined length`);
+    }
+    if (length % 2 === 1) throw new DicomReadError('IMPOSSIBLE_LENGTH', `Element ${formatTag(t)} at byte ${start} has an odd length (${length})`);
+    this.need(length, limit, `the value of ${formatTag(t)}`);
+    if (vr === 'SQ') {
+      const end = this.pos + length;
+      return { tag: t, vr, items: this.readItems(end, depth, end, false) };
+    }
+    const bytes = this.buf.subarray(this.pos, this.pos + length);
+    this.pos += length;
+    return { tag: t, vr, bytes };
+  }
+
+  /** Items up to `end` (defined-length sequence) or up to the sequence delimiter. */
+  private readItems(limit: number, depth: number, end: number | null, implicitLittleEndian: boolean): Array<DicomDataset> {
+    if (depth >= MAX_NESTING) throw new DicomReadError('MALFORMED_ELEMENT', `Sequences nest deeper than ${MAX_NESTING} levels`);
+    // A UN sequence of undefined length is encoded as Implicit VR Little Endian inside (PS3.5 6.2.2).
+    const reader = implicitLittleEndian ? new Cursor(this.buf, this.pos, { littleEndian: true, explicitVr: false }) : this;
+    const items: DicomDataset[] = [];
+    for (;;) {
+      if (end !== null && reader.pos >= end) break;
+      const header = reader.itemHeader(end ?? limit);
+      if (header.tag === TAGS.sequenceEnd && end === null) break;
+      if (header.tag !== TAGS.itemStart) throw new DicomReadError('MALFORMED_ELEMENT', `Expected an item in a sequence, found ${formatTag(header.tag)}`);
+      if (header.length === UNDEFINED_LENGTH) {
+        items.push(reader.readDataset(end ?? limit, depth + 1, TAGS.itemEnd));
+        const close = reader.itemHeader(end ?? limit);
+        if (close.tag !== TAGS.itemEnd) throw new DicomReadError('TRUNCATED', 'An item of undefined length has no delimiter');
+      } else {
+        if (header.length % 2 === 1) throw new DicomReadError('IMPOSSIBLE_LENGTH', `An item has an odd length (${header.length})`);
+        reader.need(header.length, end ?? limit, 'an item');
+        const itemEnd = reader.pos + header.length;
+        items.push(reader.readDataset(itemEnd, depth + 1));
+      }
+    }
+    this.pos = reader.pos;
+    return items;
+  }
+
+  /** Encapsulated pixel data: the offset table and each fragment, up to the sequence delimiter. */
+  private readFragments(limit: number): Buffer[] {
+    const fragments: Buffer[] = [];
+    for (;;) {
+      const header = this.itemHeader(limit);
+      if (header.tag === TAGS.sequenceEnd) break;
+      if (header.tag !== TAGS.itemStart || header.length === UNDEFINED_LENGTH) {
+        throw new DicomReadError('MALFORMED_ELEMENT', 'Encapsulated pixel data holds something other than fragments');
+      }
+      this.need(header.length, limit, 'a pixel data fragment');
+      fragments.push(this.buf.subarray(this.pos, this.pos + header.length));
+      this.pos += header.length;
+    }
+    return fragments;
+  }
+}
+
+/** Reads a DICOM Part 10 file: 128-byte preamble, "DICM", File Meta (explicit VR LE), then the data set. */
+export function readPart10(buf: Buffer): Part10File {
+  if (buf.length < 132 || buf.toString('latin1', 128, 132) !== 'DICM') {
+    throw new DicomReadError('NOT_PART10', 'Not a DICOM Part 10 file: no "DICM" marker after the 128-byte preamble');
+  }
+  const metaCursor = new Cursor(buf, 132, { littleEndian: true, explicitVr: true });
+  const meta = metaCursor.readGroup(0x0002, buf.length);
+  const tsElement = meta.get(TAGS.transferSyntaxUid);
+  if (!tsElement?.bytes) throw new DicomReadError('NOT_PART10', 'The File Meta Information has no Transfer Syntax UID');
+  const uid = tsElement.bytes.toString('latin1').replace(/[\0 ]+$/, '');
+  const transferSyntax = TRANSFER_SYNTAXES.get(uid);
+  if (!transferSyntax) throw new DicomReadError('UNSUPPORTED_TRANSFER_SYNTAX', `Transfer syntax ${uid} is not supported`);
+  const dataset = new Cursor(buf, metaCursor.pos, transferSyntax).readDataset(buf.length, 0);
+  return { meta, dataset, transferSyntax };
+}
