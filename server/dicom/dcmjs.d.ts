@@ -3,10 +3,11 @@ declare module 'dcmjs' {
   export const data: {
     DicomMetaDictionary: {
       dictionary: Record<string, { tag: string; vr: string; vm: string; name: string } | undefined>;
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a naturalized data set holds any attribute
       naturalizeDataset(dict: Record<string, unknown>): Record<string, any>;
     };
     DicomMessage: {
-      readFile(buffer: ArrayBuffer, options?: Record<string, unknown>): { meta: Record<string, any>; dict: Record<string, any> };
+      readFile(buffer: ArrayBuffer, options?: Record<string, unknown>): { meta: Record<string, unknown>; dict: Record<string, unknown> };
     };
   };
   export const log: { setLevel(level: string): void };
