@@ -1,0 +1,184 @@
+import { isTextVr, textBytes, textElement, textOf, type DicomDataset, type DicomElement } from './dataset';
+import { isPrivate, TAGS } from './dictionary';
+import table from './ps3.15-table-e1-1.json';
+import type { Part10File } from './reader';
+import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, replaceUid } from './uid';
+
+/** One action of PS3.15 Table E.1-1 after the options Facet applies are resolved. */
+type Action = 'D' | 'Z' | 'X' | 'K' | 'C' | 'U';
+
+interface ProfileRow {
+  tag: string;
+  basic: string;
+  patchars: string;
+  longmod: string;
+}
+
+/**
+ * Combined codes depend on the attribute's type in the IOD; the stricter action that keeps any IOD valid is
+ * the one that leaves a value in place (a dummy, an empty value, a new UID), never removal.
+ */
+const COMBINED: Record<string, Action> = { 'X/Z': 'Z', 'X/D': 'D', 'Z/D': 'D', 'X/Z/D': 'D', 'X/Z/U*': 'U', 'X/Z/U\\*': 'U' };
+
+function resolve(row: ProfileRow): Action {
+  // Options in effect: Retain Patient Characteristics, Retain Longitudinal Temporal Information (Modified Dates).
+  const code = (row.patchars || row.longmod || row.basic).trim();
+  const action = COMBINED[code] ?? code;
+  if (!['D', 'Z', 'X', 'K', 'C', 'U'].includes(action)) throw new Error(`Unknown PS3.15 action ${code} for ${row.tag}`);
+  return action as Action;
+}
+
+interface MaskedRule {
+  value: number;
+  mask: number;
+  action: Action;
+}
+
+/** The table as exact tags plus masked ones such as (50xx,xxxx) curves and (60xx,4000) overlay comments. */
+function loadProfile(): { exact: Map<number, Action>; masked: MaskedRule[] } {
+  const exact = new Map<number, Action>();
+  const masked: MaskedRule[] = [];
+  for (const row of table as ProfileRow[]) {
+    // The row for all private attributes ("(gggg,eeee) where gggg is odd", X) is applied by isPrivate().
+    if (row.tag.includes('gggg')) continue;
+    const hex = row.tag.replace(/[(),\s]/g, '').toLowerCase();
+    if (!/^[0-9a-fx]{8}$/.test(hex)) throw new Error(`Unreadable tag ${row.tag} in the PS3.15 table`);
+    const action = resolve(row);
+    if (hex.includes('x')) {
+      masked.push({
+        value: Number.parseInt(hex.replace(/x/g, '0'), 16) >>> 0,
+        mask: Number.parseInt(hex.replace(/[0-9a-f]/g, 'f').replace(/x/g, '0'), 16) >>> 0,
+        action,
+      });
+    } else {
+      exact.set(Number.parseInt(hex, 16) >>> 0, action);
+    }
+  }
+  return { exact, masked };
+}
+
+const PROFILE = loadProfile();
+
+export function profileAction(t: number): Action | undefined {
+  return PROFILE.exact.get(t) ?? PROFILE.masked.find((r) => ((t & r.mask) >>> 0) === r.value)?.action;
+}
+
+export interface DeidentifyOptions {
+  /** The node's key for UID replacement (see uid.ts). */
+  uidKey: Buffer;
+  /** Written as Patient's Name and Patient ID. */
+  pseudonym: string;
+  /** Days added to every date (negative: earlier), the same for all of a patient's objects. */
+  dateShiftDays: number;
+}
+
+const DUMMY_TEXT: Record<string, string> = {
+  DA: '19000101',
+  TM: '000000',
+  DT: '19000101000000',
+  AS: '000Y',
+  DS: '0',
+  IS: '0',
+  UR: 'urn:facet:removed',
+};
+
+function shiftDate(yyyymmdd: string, days: number): string {
+  const y = Number(yyyymmdd.slice(0, 4));
+  const m = Number(yyyymmdd.slice(4, 6));
+  const d = Number(yyyymmdd.slice(6, 8));
+  const date = new Date(Date.UTC(y, m - 1, d));
+  if (Number.isNaN(date.getTime()) || date.getUTCMonth() !== m - 1) return DUMMY_TEXT.DA;
+  date.setUTCDate(date.getUTCDate() + days);
+  return date.toISOString().slice(0, 10).replace(/-/g, '');
+}
+
+/**
+ * Applies the Basic Application Level Confidentiality Profile (PS3.15 Annex E) with the Retain Patient
+ * Characteristics and Retain Longitudinal Temporal Information with Modified Dates options, to every level of
+ * nesting; removes all private attributes; replaces UIDs by keyed hashes; rebuilds the File Meta; records the
+ * method in (0012,0062-0064) and (0028,0303). Pixel data is not touched.
+ */
+export function deidentify(file: Part10File, options: DeidentifyOptions): Part10File {
+  const uid = (text: string) =>
+    text
+      .split('\\')
+      .map((u) => (u ? replaceUid(options.uidKey, u) : u))
+      .join('\\');
+
+  const cleanElement = (e: DicomElement): DicomElement | null => {
+    if (isPrivate(e.tag)) return null;
+    const action = profileAction(e.tag);
+    if (e.items) {
+      if (action === 'X') return null;
+      if (action === 'Z') return { tag: e.tag, vr: 'SQ', items: [] };
+      return { tag: e.tag, vr: 'SQ', items: e.items.map(cleanDataset) };
+    }
+    if (!action || action === 'K' || e.fragments) return e;
+    const text = e.bytes && isTextVr(e.vr) ? e.bytes.toString('latin1').replace(/[\0 ]+$/, '') : null;
+    switch (action) {
+      case 'X':
+        return null;
+      case 'Z':
+        return { tag: e.tag, vr: e.vr, bytes: Buffer.alloc(0) };
+      case 'U':
+        return text === null ? { tag: e.tag, vr: e.vr, bytes: Buffer.alloc(0) } : { tag: e.tag, vr: e.vr, bytes: textBytes('UI', uid(text)) };
+      case 'C':
+        if (text !== null && (e.vr === 'DA' || e.vr === 'DT')) {
+          return { tag: e.tag, vr: e.vr, bytes: textBytes(e.vr, text.replace(/\d{8}/g, (date) => shiftDate(date, options.dateShiftDays))) };
+        }
+        if (e.vr === 'TM') return e;
+        // Cleaning free text automatically is not possible; removing it is the safe reading of "clean".
+        return null;
+      case 'D':
+        if (text === null) return { tag: e.tag, vr: e.vr, bytes: Buffer.alloc(Math.max(2, e.bytes?.length ?? 2)) };
+        if (e.vr === 'UI') return { tag: e.tag, vr: e.vr, bytes: textBytes('UI', uid(text)) };
+        return { tag: e.tag, vr: e.vr, bytes: textBytes(e.vr, DUMMY_TEXT[e.vr] ?? 'ANONYMIZED') };
+    }
+  };
+
+  function cleanDataset(dataset: DicomDataset): DicomDataset {
+    const out: DicomDataset = new Map();
+    for (const [t, e] of dataset) {
+      const cleaned = cleanElement(e);
+      if (cleaned) out.set(t, cleaned);
+    }
+    return out;
+  }
+
+  const dataset = cleanDataset(file.dataset);
+  dataset.set(TAGS.patientName, textElement(TAGS.patientName, 'PN', options.pseudonym));
+  dataset.set(TAGS.patientId, textElement(TAGS.patientId, 'LO', options.pseudonym));
+  dataset.set(TAGS.patientIdentityRemoved, textElement(TAGS.patientIdentityRemoved, 'CS', 'YES'));
+  dataset.set(
+    TAGS.deidentificationMethod,
+    textElement(TAGS.deidentificationMethod, 'LO', 'Facet: PS3.15 Basic Profile; Retain Patient Chars; Modified Dates'),
+  );
+  const code = (value: string, meaning: string): DicomDataset =>
+    new Map([
+      [TAGS.codeValue, textElement(TAGS.codeValue, 'SH', value)],
+      [TAGS.codingSchemeDesignator, textElement(TAGS.codingSchemeDesignator, 'SH', 'DCM')],
+      [TAGS.codeMeaning, textElement(TAGS.codeMeaning, 'LO', meaning)],
+    ]);
+  dataset.set(TAGS.deidentificationMethodCodeSequence, {
+    tag: TAGS.deidentificationMethodCodeSequence,
+    vr: 'SQ',
+    items: [
+      code('113100', 'Basic Application Confidentiality Profile'),
+      code('113107', 'Retain Longitudinal Temporal Information Modified Dates Option'),
+      code('113108', 'Retain Patient Characteristics Option'),
+    ],
+  });
+  dataset.set(TAGS.longitudinalTemporalInformationModified, textElement(TAGS.longitudinalTemporalInformationModified, 'CS', 'MODIFIED'));
+
+  const sopClassUid = textOf(dataset, TAGS.sopClassUid) ?? '';
+  const sopInstanceUid = textOf(dataset, TAGS.sopInstanceUid) ?? '';
+  const meta: DicomDataset = new Map<number, DicomElement>([
+    [TAGS.fileMetaVersion, { tag: TAGS.fileMetaVersion, vr: 'OB', bytes: Buffer.from([0, 1]) }],
+    [TAGS.mediaStorageSopClassUid, textElement(TAGS.mediaStorageSopClassUid, 'UI', sopClassUid)],
+    [TAGS.mediaStorageSopInstanceUid, textElement(TAGS.mediaStorageSopInstanceUid, 'UI', sopInstanceUid)],
+    [TAGS.transferSyntaxUid, textElement(TAGS.transferSyntaxUid, 'UI', file.transferSyntax.uid)],
+    [TAGS.implementationClassUid, textElement(TAGS.implementationClassUid, 'UI', IMPLEMENTATION_CLASS_UID)],
+    [TAGS.implementationVersionName, textElement(TAGS.implementationVersionName, 'SH', IMPLEMENTATION_VERSION_NAME)],
+  ]);
+  return { meta, dataset, transferSyntax: file.transferSyntax };
+}

@@ -1,0 +1,20 @@
+import { createHmac } from 'node:crypto';
+
+/**
+ * A replacement UID: `2.25.` and the first 128 bits of HMAC-SHA256(key, original) as a decimal integer
+ * (PS3.5 B.2 UUID-derived form, at most 44 characters). The same original under the same node key always maps
+ * to the same UID, so a re-upload lands on the object already stored; without the key it cannot be reversed.
+ */
+export function replaceUid(key: Buffer, original: string): string {
+  const digest = createHmac('sha256', key).update(original, 'latin1').digest();
+  return `2.25.${BigInt(`0x${digest.subarray(0, 16).toString('hex')}`).toString(10)}`;
+}
+
+/** A keyed hash of an original identifier (a hospital patient ID), hex: what is stored instead of the identifier. */
+export function keyedHash(key: Buffer, purpose: string, original: string): string {
+  return createHmac('sha256', key).update(`${purpose}\u0000${original.trim()}`, 'utf8').digest('hex');
+}
+
+/** Facet's Implementation Class UID, in the same UUID-derived form. */
+export const IMPLEMENTATION_CLASS_UID = replaceUid(Buffer.from('facet'), 'facet-implementation-class');
+export const IMPLEMENTATION_VERSION_NAME = 'FACET_0_1';
