@@ -16,7 +16,7 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   globalSetup: '<rootDir>/test/setup/global-setup.ts',
-  setupFiles: ['reflect-metadata'],
+  setupFiles: ['reflect-metadata', '<rootDir>/test/setup/quiet-dcmjs.ts'],
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -1,5 +1,5 @@
 import { registerEnumType } from 'type-graphql';
-import { ExclusionReason, Level, Modality, ReaderRole, ReferenceSource, Role, Sex, Side, Split } from '../server/domain';
+import { ExclusionReason, IngestRejectionCode, Level, Modality, ReaderRole, ReferenceSource, Role, Sex, Side, Split } from '../server/domain';
 
 registerEnumType(Modality, { name: 'Modality', description: 'Imaging modality: radiograph, computed tomography, magnetic resonance' });
 registerEnumType(Level, { name: 'Level', description: 'Lumbar facet-joint level' });
@@ -10,3 +10,4 @@ registerEnumType(Role, { name: 'Role', description: 'The role an API token carri
 registerEnumType(Sex, { name: 'Sex' });
 registerEnumType(ExclusionReason, { name: 'ExclusionReason', description: 'Study exclusion criteria' });
 registerEnumType(ReferenceSource, { name: 'ReferenceSource', description: 'Whether the reference grade came from reader agreement or adjudication' });
+registerEnumType(IngestRejectionCode, { name: 'IngestRejectionCode', description: 'Why an uploaded object or manifest row was not stored' });

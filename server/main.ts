@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config/config';
 import { loadDemoCohort } from './demo/demo-cohort';
@@ -142,7 +143,7 @@ async function createToken(config: Config, argv: string[]): Promise<void> {
 async function emitSchema(): Promise<void> {
   // Building the schema needs no database: resolvers are only constructed, never called.
   const { DataSource } = await import('typeorm');
-  await createSchema(createServices(new DataSource({ type: 'postgres' })), { emitSchemaFile: SCHEMA_FILE });
+  await createSchema(createServices(new DataSource({ type: 'postgres' }), { objectRoot: os.tmpdir() }), { emitSchemaFile: SCHEMA_FILE });
   process.stdout.write(`Wrote ${SCHEMA_FILE}\n`);
 }
 

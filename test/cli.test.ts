@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
+import { MIGRATIONS } from '../migrations';
 import { filePassed } from './helpers/lifecycle';
 import { adminUrl, databaseUrl, type TestDatabase } from './helpers/test-db';
 import { randomBytes } from 'node:crypto';
@@ -58,7 +59,7 @@ describe('the facet CLI', () => {
     const run = await cli(['migrate'], { DATABASE_URL: database.url });
     expect(run.code).toBe(0);
     expect(run.out).toMatch(/Migrations are up to date/);
-    expect(await query(database.url, 'SELECT name FROM migrations')).toHaveLength(1);
+    expect(await query(database.url, 'SELECT name FROM migrations')).toHaveLength(MIGRATIONS.length);
   });
 
   it('create-token prints a working secret, and rejects an unknown role or site', async () => {

@@ -17,6 +17,8 @@ export interface Config {
   maxQueryCost: number;
   /** Largest JSON request body, in bytes. */
   maxBodyBytes: number;
+  /** Largest STOW-RS request (one batch), in bytes. */
+  maxStowBytes: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -50,5 +52,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxAliases: integer(env, 'FACET_MAX_ALIASES', 30),
     maxQueryCost: integer(env, 'FACET_MAX_QUERY_COST', 250_000),
     maxBodyBytes: integer(env, 'FACET_MAX_BODY_BYTES', 1_000_000),
+    maxStowBytes: integer(env, 'FACET_MAX_STOW_BYTES', 1024 * 1024 * 1024),
   };
 }

@@ -67,3 +67,30 @@ export enum ReferenceSource {
 export const ALL_LEVELS: readonly Level[] = Object.values(Level);
 export const ALL_SIDES: readonly Side[] = Object.values(Side);
 export const ALL_SPLITS: readonly Split[] = Object.values(Split);
+
+/** Why an uploaded file or manifest row was not stored (returned per item, never thrown). */
+export enum IngestRejectionCode {
+  NOT_PART10 = 'NOT_PART10',
+  TRUNCATED = 'TRUNCATED',
+  IMPOSSIBLE_LENGTH = 'IMPOSSIBLE_LENGTH',
+  MALFORMED_ELEMENT = 'MALFORMED_ELEMENT',
+  UNSUPPORTED_TRANSFER_SYNTAX = 'UNSUPPORTED_TRANSFER_SYNTAX',
+  UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
+  UNSUPPORTED_SOP_CLASS = 'UNSUPPORTED_SOP_CLASS',
+  UNSUPPORTED_MODALITY = 'UNSUPPORTED_MODALITY',
+  MISSING_ATTRIBUTE = 'MISSING_ATTRIBUTE',
+  PIXEL_LENGTH_MISMATCH = 'PIXEL_LENGTH_MISMATCH',
+  UNKNOWN_PATIENT = 'UNKNOWN_PATIENT',
+  DUPLICATE_IN_BATCH = 'DUPLICATE_IN_BATCH',
+  CONFLICT = 'CONFLICT',
+  /** Valid, but not stored because another item of the same batch was rejected (a batch lands whole or not at all). */
+  BATCH_REJECTED = 'BATCH_REJECTED',
+  /** Manifests: the header lacks a required column, or the CSV cannot be parsed. */
+  MALFORMED_CSV = 'MALFORMED_CSV',
+  /** Manifests: a value is missing or outside its allowed set. */
+  INVALID_VALUE = 'INVALID_VALUE',
+  UNKNOWN_SITE = 'UNKNOWN_SITE',
+  /** Manifests: a row names a site outside the uploader's scope. */
+  SITE_OUT_OF_SCOPE = 'SITE_OUT_OF_SCOPE',
+  DUPLICATE_ROW = 'DUPLICATE_ROW',
+}

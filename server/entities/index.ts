@@ -4,6 +4,7 @@ import { AuditEvent } from './audit-event.entity';
 import { GradingFeature } from './grading-feature.entity';
 import { Instance } from './instance.entity';
 import { JointImage } from './joint-image.entity';
+import { NodeSecret } from './node-secret.entity';
 import { Joint } from './joint.entity';
 import { Patient } from './patient.entity';
 import { Reader } from './reader.entity';
@@ -23,6 +24,7 @@ export {
   Instance,
   Joint,
   JointImage,
+  NodeSecret,
   Patient,
   Reader,
   Reading,
@@ -53,4 +55,5 @@ export const ENTITIES = [
   SplitAssignment,
   ApiToken,
   AuditEvent,
+  NodeSecret,
 ];

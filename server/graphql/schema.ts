@@ -5,6 +5,7 @@ import '../../schema/enums';
 import type { Services } from '../services';
 import { authChecker } from './auth-checker';
 import { AdminResolver } from './resolvers/admin.resolver';
+import { IngestResolver } from './resolvers/ingest.resolver';
 import { InstanceResolver, JointImageResolver, SeriesResolver, StudyResolver } from './resolvers/imaging.resolver';
 import { JointResolver } from './resolvers/joint.resolver';
 import { PatientResolver } from './resolvers/patient.resolver';
@@ -35,6 +36,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [SplitVersionResolver, new SplitVersionResolver(services.splits)],
     [SplitAssignmentResolver, new SplitAssignmentResolver()],
     [AdminResolver, new AdminResolver(services.tokens, services.audit, services.grading)],
+    [IngestResolver, new IngestResolver(services.manifests)],
   ]);
   return buildSchema({
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,

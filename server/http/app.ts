@@ -14,6 +14,7 @@ import { buildContext, type GraphQLContext } from '../graphql/context';
 import { formatError } from '../graphql/error-formatter';
 import { assertQueryLimits } from '../graphql/limits';
 import type { Services } from '../services';
+import { dicomwebRouter } from './dicomweb';
 import { graphiqlRouter } from './graphiql';
 import { log } from './log';
 
@@ -53,7 +54,7 @@ export interface RunningServer {
  * One HTTP port: POST /graphql (Apollo), GET /graphql upgraded to graphql-ws, /graphiql, /healthz, /readyz.
  */
 export async function startHttpServer(
-  config: Pick<Config, 'host' | 'port' | 'introspection' | 'maxQueryDepth' | 'maxAliases' | 'maxQueryCost' | 'maxBodyBytes'>,
+  config: Pick<Config, 'host' | 'port' | 'introspection' | 'maxQueryDepth' | 'maxAliases' | 'maxQueryCost' | 'maxBodyBytes' | 'maxStowBytes'>,
   services: Services,
   schema: GraphQLSchema,
   dataSource: DataSource,
@@ -133,6 +134,7 @@ export async function startHttpServer(
     }
   });
   app.use('/graphiql', graphiqlRouter());
+  app.use('/dicomweb', dicomwebRouter(services, config.maxStowBytes));
   app.use(
     '/graphql',
     express.json({ limit: config.maxBodyBytes }),

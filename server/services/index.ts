@@ -2,6 +2,10 @@ import type { DataSource } from 'typeorm';
 import { Db } from '../db/transaction';
 import { AuditService } from './audit.service';
 import { GradingService } from './grading.service';
+import { IngestService } from './ingest.service';
+import { ManifestService } from './manifest.service';
+import { NodeKeyService } from './node-key.service';
+import { ObjectStore } from '../storage/object-store';
 import { ImagingService } from './imaging.service';
 import { PatientService } from './patient.service';
 import { ReaderService } from './reader.service';
@@ -11,9 +15,16 @@ import { SiteService } from './site.service';
 import { SplitService } from './split.service';
 import { TokenService } from './token.service';
 
+export interface ServiceOptions {
+  /** Root of the content-addressed object store (`<dataDir>/objects`). */
+  objectRoot: string;
+}
+
 /** Every service of a node, built once over one DataSource. The composition root hands them to resolvers. */
-export function createServices(dataSource: DataSource) {
+export function createServices(dataSource: DataSource, options: ServiceOptions) {
   const db = new Db(dataSource);
+  const objects = new ObjectStore(options.objectRoot);
+  const nodeKeys = new NodeKeyService(db);
   const audit = new AuditService(db);
   const grading = new GradingService(db);
   const sites = new SiteService(db, audit);
@@ -24,11 +35,13 @@ export function createServices(dataSource: DataSource) {
   const references = new ReferenceService(db, audit, grading, readers);
   const splits = new SplitService(db, audit);
   const tokens = new TokenService(db, audit);
-  return { db, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens };
+  const ingest = new IngestService(db, audit, nodeKeys, objects);
+  const manifests = new ManifestService(db, audit, nodeKeys, patients);
+  return { db, objects, nodeKeys, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens, ingest, manifests };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
-export { AuditService, GradingService, ImagingService, PatientService, ReaderService, ReadingService, ReferenceService, SiteService, SplitService, TokenService };
+export { AuditService, GradingService, IngestService, ManifestService, NodeKeyService, ImagingService, PatientService, ReaderService, ReadingService, ReferenceService, SiteService, SplitService, TokenService };
 export * from './request-context';
 export type { Page } from './pagination';

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { Db } from '../db/transaction';
 import { ALL_LEVELS, ALL_SIDES, ExclusionReason, Role, Sex, type JointFilter, type PageRequest, type PatientFilter } from '../domain';
 import { Joint, Patient, Site } from '../entities';
@@ -14,6 +15,12 @@ export interface CreatePatient {
   ageAtFirstImaging?: number | null;
   exclusionReasons?: ExclusionReason[] | null;
 }
+
+/**
+ * A patient's de-identification date shift: between 1 and 10 years back, uniformly at random, so shifted
+ * dates keep intervals and weekdays drift but cannot be undone without the node's database.
+ */
+export const randomDateShift = (): number => -randomInt(365, 3651);
 
 /** Roles that may read patient-level rows at all; the site scope then narrows what they see. */
 export const PATIENT_LEVEL_ROLES = [Role.COORDINATOR, Role.READER] as const;
@@ -107,11 +114,11 @@ export class PatientService {
           sex: input.sex ?? Sex.UNKNOWN,
           ageAtFirstImaging: input.ageAtFirstImaging ?? null,
           exclusionReasons: reasons,
+          patientKey: null,
+          dateShiftDays: randomDateShift(),
         }),
       );
-      await this.db
-        .repo(tx, Joint)
-        .insert(ALL_LEVELS.flatMap((level) => ALL_SIDES.map((side) => ({ patientId: patient.id, level, side }))));
+      await this.insertJoints(tx, patient.id);
       await this.audit.record(tx, {
         action: 'createPatient',
         entityType: 'Patient',
@@ -121,6 +128,11 @@ export class PatientService {
       });
       return patient;
     });
+  }
+
+  /** A new patient's ten facet joints: L1/L2..L5/S1, left and right. */
+  async insertJoints(ctx: RequestContext, patientId: string): Promise<void> {
+    await this.db.repo(ctx, Joint).insert(ALL_LEVELS.flatMap((level) => ALL_SIDES.map((side) => ({ patientId, level, side }))));
   }
 
   /** Sets a patient's exclusion reasons (empty = eligible). Splits already frozen keep their assignments. */

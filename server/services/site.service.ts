@@ -31,6 +31,11 @@ export class SiteService {
     return site;
   }
 
+  async findSiteByCode(ctx: RequestContext, code: string): Promise<Site | null> {
+    requireActor(ctx);
+    return this.db.repo(ctx, Site).findOneBy({ code });
+  }
+
   async sitesByIds(ctx: RequestContext, ids: readonly string[]): Promise<Site[]> {
     return this.db.repo(ctx, Site).findBy({ id: In([...ids]) });
   }

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { parse } from 'graphql';
 import { DataSource } from 'typeorm';
 import { Role } from '../../server/domain';
@@ -19,7 +20,7 @@ describe('query cost limit', () => {
   });
 
   it('estimates connections by `first` (variables included) and nested lists by 10', async () => {
-    const schema = await createSchema(createServices(new DataSource({ type: 'postgres' })));
+    const schema = await createSchema(createServices(new DataSource({ type: 'postgres' }), { objectRoot: os.tmpdir() }));
     expect(queryCost(schema, parse('{ sites(first: 2) { nodes { code } } }'))).toBe(2 * (1 + 1));
     expect(queryCost(schema, parse('{ sites { totalCount } }'))).toBe(50 * 1);
     // patients(first: 3): 3 x (nodes: 1 + joints: 10 x (1 + level))

@@ -1,4 +1,7 @@
 import 'reflect-metadata';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { DataSource, Logger } from 'typeorm';
 import { createDataSource } from '../../server/db/data-source';
 import { createSchema } from '../../server/graphql/schema';
@@ -21,6 +24,8 @@ export class QueryCounter implements Logger {
 
 export interface TestNode {
   url: string;
+  /** The node's data directory (object store under `objects/`). */
+  dataDir: string;
   services: Services;
   dataSource: DataSource;
   database: TestDatabase;
@@ -29,7 +34,7 @@ export interface TestNode {
   close(passed: boolean): Promise<void>;
 }
 
-export const TEST_LIMITS = { introspection: true, maxQueryDepth: 12, maxAliases: 30, maxQueryCost: 250_000, maxBodyBytes: 1_000_000 };
+export const TEST_LIMITS = { introspection: true, maxQueryDepth: 12, maxAliases: 30, maxQueryCost: 250_000, maxBodyBytes: 1_000_000, maxStowBytes: 64 * 1024 * 1024 };
 
 /** The real server (Apollo, graphql-ws, services) on port 0 over a database of this file's own. */
 export async function startTestNode(): Promise<TestNode> {
@@ -37,11 +42,13 @@ export async function startTestNode(): Promise<TestNode> {
   const queries = new QueryCounter();
   const dataSource = createDataSource(database.url, { poolSize: 5, logger: queries });
   await dataSource.initialize();
-  const services = createServices(dataSource);
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'facet-node-'));
+  const services = createServices(dataSource, { objectRoot: path.join(dataDir, 'objects') });
   const schema = await createSchema(services);
   const server = await startHttpServer({ host: '127.0.0.1', port: 0, ...TEST_LIMITS }, services, schema, dataSource);
   return {
     url: server.url,
+    dataDir,
     services,
     dataSource,
     database,
@@ -50,7 +57,10 @@ export async function startTestNode(): Promise<TestNode> {
     close: async (passed) => {
       await server.close();
       await dataSource.destroy();
-      if (passed) await database.drop();
+      if (passed) {
+        await database.drop();
+        await rm(dataDir, { recursive: true, force: true });
+      }
     },
   };
 }

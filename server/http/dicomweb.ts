@@ -1,0 +1,127 @@
+import express, { type Request, type Response, type Router } from 'express';
+import { randomUUID } from 'node:crypto';
+import { IngestRejectionCode, Role } from '../domain';
+import type { Services } from '../services';
+import type { IngestResult, RejectedItem } from '../services/ingest.service';
+import type { RequestContext } from '../services/request-context';
+import { AppError } from '../errors/app-error';
+import { bearerSecret } from '../graphql/context';
+import { log } from './log';
+import { mediaTypeParameters, MultipartError, parseMultipartRelated } from './multipart-related';
+
+/** PS3.18 Table I.2-1 / PS3.4 Annex GG failure reasons for the FailedSOPSequence. */
+const FAILURE_REASON: Partial<Record<IngestRejectionCode, number>> = {
+  NOT_PART10: 0xc000, // Error: cannot understand
+  TRUNCATED: 0xc000,
+  IMPOSSIBLE_LENGTH: 0xc000,
+  MALFORMED_ELEMENT: 0xc000,
+  UNSUPPORTED_TRANSFER_SYNTAX: 0xc122, // Referenced Transfer Syntax not supported
+  UNSUPPORTED_MEDIA_TYPE: 0xc122,
+  UNSUPPORTED_SOP_CLASS: 0x0122, // Referenced SOP Class not supported
+  UNSUPPORTED_MODALITY: 0xa900, // Data Set does not match SOP Class
+  MISSING_ATTRIBUTE: 0xa900,
+  PIXEL_LENGTH_MISMATCH: 0xa900,
+  UNKNOWN_PATIENT: 0x0110, // Processing failure
+  DUPLICATE_IN_BATCH: 0x0111, // Duplicate SOP Instance
+  CONFLICT: 0x0110,
+  BATCH_REJECTED: 0x0110,
+};
+const PROCESSING_FAILURE = 0x0110;
+/** Warning: Coercion of Data Elements (de-identification changed the object). */
+const COERCION_OF_DATA_ELEMENTS = 0xb000;
+
+const ui = (value: string | undefined) => (value ? { vr: 'UI', Value: [value] } : { vr: 'UI' });
+
+/** The STOW-RS answer: a DICOM JSON data set with the stored and the failed instances. */
+function stowResponse(result: IngestResult, baseUrl: string): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (result.accepted.length) {
+    body['00081199'] = {
+      vr: 'SQ',
+      Value: result.accepted.map((a) => ({
+        '00081150': ui(a.sopClassUid),
+        '00081155': ui(a.sopInstanceUid),
+        '00081190': { vr: 'UR', Value: [`${baseUrl}/dicomweb/studies/${a.studyInstanceUid}/series/${a.seriesInstanceUid}/instances/${a.sopInstanceUid}`] },
+        '00081196': { vr: 'US', Value: [COERCION_OF_DATA_ELEMENTS] },
+      })),
+    };
+  }
+  if (result.rejected.length) {
+    body['00081198'] = {
+      vr: 'SQ',
+      Value: result.rejected.map((r: RejectedItem) => ({
+        '00081150': ui(r.sopClassUid),
+        '00081155': ui(r.sopInstanceUid),
+        '00081197': { vr: 'US', Value: [FAILURE_REASON[r.code] ?? PROCESSING_FAILURE] },
+        // Error Comment: Facet's code, the part it refers to, and the reason in words.
+        '00000902': { vr: 'LO', Value: [`${r.code} ${r.source}: ${r.reason}`.slice(0, 64)] },
+      })),
+    };
+  }
+  return body;
+}
+
+function problem(res: Response, status: number, code: string, message: string): void {
+  res.status(status).type('application/json').send({ errors: [{ message, extensions: { code } }] });
+}
+
+/**
+ * DICOMweb STOW-RS: `POST /dicomweb/studies` with `multipart/related; type="application/dicom"`. A COORDINATOR
+ * token stores into its own site; an ADMIN names the site with `?site=<code>`. Answers 200 when every instance is
+ * stored unchanged, 202 when they were stored with coercion warnings (de-identification always coerces), 409
+ * when any instance failed (then none is stored: a batch lands whole or not at all).
+ */
+export function dicomwebRouter(services: Services, maxBytes: number): Router {
+  const router = express.Router();
+  router.post(
+    '/studies',
+    express.raw({ type: () => true, limit: maxBytes }),
+    async (req: Request, res: Response) => {
+      const requestId = randomUUID();
+      try {
+        const secret = bearerSecret(req.headers.authorization);
+        const actor = secret ? await services.tokens.authenticate(secret) : null;
+        if (!actor) return problem(res, 401, 'UNAUTHENTICATED', 'A valid bearer token is required');
+        const ctx: RequestContext = { requestId, actor };
+        if (actor.role !== Role.ADMIN && actor.role !== Role.COORDINATOR) return problem(res, 403, 'FORBIDDEN', 'Only coordinators store objects');
+        let siteId = actor.siteId;
+        if (typeof req.query.site === 'string') {
+          const site = await services.sites.findSiteByCode(ctx, req.query.site);
+          if (!site) return problem(res, 400, 'BAD_USER_INPUT', `No site with code ${req.query.site}`);
+          if (actor.role === Role.COORDINATOR && site.id !== actor.siteId) return problem(res, 403, 'FORBIDDEN', 'A coordinator stores into their own site only');
+          siteId = site.id;
+        }
+        if (!siteId) return problem(res, 400, 'BAD_USER_INPUT', 'Name the target site with ?site=<code>');
+
+        const { type, params } = mediaTypeParameters(req.headers['content-type'] ?? '');
+        if (type !== 'multipart/related' || (params.type && params.type.toLowerCase() !== 'application/dicom')) {
+          return problem(res, 415, 'UNSUPPORTED_MEDIA_TYPE', 'Send multipart/related; type="application/dicom"');
+        }
+        const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+        const parts = parseMultipartRelated(params.boundary ?? '', body);
+        if (parts.length === 0) return problem(res, 400, 'BAD_REQUEST', 'The request holds no DICOM part');
+        const dicomParts = parts.map((p, i) => ({ source: `part ${i + 1}`, bytes: p.body, contentType: (p.headers['content-type'] ?? 'application/dicom').toLowerCase() }));
+        const wrongType = dicomParts.filter((p) => !p.contentType.startsWith('application/dicom'));
+        const result = wrongType.length
+          ? {
+              stored: false,
+              accepted: [],
+              rejected: dicomParts.map((p) => ({
+                source: p.source,
+                code: wrongType.includes(p) ? IngestRejectionCode.UNSUPPORTED_MEDIA_TYPE : IngestRejectionCode.BATCH_REJECTED,
+                reason: wrongType.includes(p) ? `Part type ${p.contentType} is not application/dicom` : 'Not stored: another part of this batch was rejected',
+              })),
+            }
+          : await services.ingest.ingestDicom(ctx, siteId, dicomParts);
+        const status = result.stored ? (result.accepted.length ? 202 : 200) : 409;
+        res.status(status).type('application/dicom+json').send(JSON.stringify(stowResponse(result, `${req.protocol}://${req.get('host')}`)));
+      } catch (error) {
+        if (error instanceof MultipartError) return problem(res, 400, 'BAD_REQUEST', error.message);
+        if (error instanceof AppError) return problem(res, error.code === 'FORBIDDEN' ? 403 : 400, error.code, error.message);
+        log.error('stow-rs failed', { requestId, error });
+        problem(res, 500, 'INTERNAL_SERVER_ERROR', `Internal server error (request ${requestId})`);
+      }
+    },
+  );
+  return router;
+}

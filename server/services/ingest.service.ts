@@ -1,0 +1,262 @@
+import { In } from 'typeorm';
+import type { Db } from '../db/transaction';
+import { textOf } from '../dicom/dataset';
+import { deidentify } from '../dicom/deidentify';
+import { TAGS } from '../dicom/dictionary';
+import { ImageRejection, inspectImage, type ImageSummary } from '../dicom/image-object';
+import { DicomReadError, readPart10, type Part10File } from '../dicom/reader';
+import { keyedHash } from '../dicom/uid';
+import { writePart10 } from '../dicom/writer';
+import { IngestRejectionCode, Modality, Role } from '../domain';
+import { Instance, Patient, Series, Study } from '../entities';
+import type { ObjectStore } from '../storage/object-store';
+import type { AuditService } from './audit.service';
+import type { NodeKeyService } from './node-key.service';
+import { assertSiteInScope, requireRole, type RequestContext } from './request-context';
+
+/** One uploaded file: where it came from (a file name or "part 3") and its bytes. */
+export interface IngestPart {
+  source: string;
+  bytes: Buffer;
+}
+
+export interface AcceptedObject {
+  source: string;
+  sopClassUid: string;
+  /** The replaced (de-identified) UIDs under which the object is stored. */
+  sopInstanceUid: string;
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  sha256: string;
+  size: number;
+  /** True when the same object was stored before: a re-upload is a no-op. */
+  alreadyStored: boolean;
+}
+
+export interface RejectedItem {
+  source: string;
+  code: IngestRejectionCode;
+  reason: string;
+  /** The UIDs as the client sent them, when they could be read (for the STOW-RS answer only; never stored). */
+  sopClassUid?: string;
+  sopInstanceUid?: string;
+}
+
+export interface IngestResult {
+  /** True when the batch landed; false when any item was rejected and so nothing was stored. */
+  stored: boolean;
+  accepted: AcceptedObject[];
+  rejected: RejectedItem[];
+}
+
+/** Patient keys are HMACs of the hospital patient ID under the node key, purpose-separated from UIDs. */
+export const PATIENT_KEY_PURPOSE = 'patient-id';
+
+interface StoredPart {
+  source: string;
+  patient: Patient;
+  summary: ImageSummary;
+  sha256: string;
+  size: number;
+}
+
+interface Prepared {
+  part: IngestPart;
+  file: Part10File;
+  summary: ImageSummary;
+  patientKey: string;
+}
+
+/** Reads and checks one part; a rejection describes why, with the client's UIDs where readable. */
+function prepare(part: IngestPart, key: Buffer): Prepared | RejectedItem {
+  let file: Part10File | undefined;
+  try {
+    file = readPart10(part.bytes);
+    const summary = inspectImage(file);
+    const patientId = textOf(file.dataset, TAGS.patientId);
+    if (!patientId) throw new ImageRejection('MISSING_ATTRIBUTE', 'Patient ID is missing: the object cannot be linked to a patient');
+    return { part, file, summary, patientKey: keyedHash(key, PATIENT_KEY_PURPOSE, patientId) };
+  } catch (error) {
+    if (!(error instanceof DicomReadError) && !(error instanceof ImageRejection)) throw error;
+    return {
+      source: part.source,
+      code: IngestRejectionCode[error.code],
+      reason: error.message,
+      sopClassUid: file ? textOf(file.dataset, TAGS.sopClassUid) : undefined,
+      sopInstanceUid: file ? textOf(file.dataset, TAGS.sopInstanceUid) : undefined,
+    };
+  }
+}
+
+/**
+ * DICOM ingest: parse and check every object, link it to its patient by the keyed hash of its Patient ID,
+ * de-identify, store content-addressed, and record studies, series and instances in one transaction. A batch
+ * lands whole or not at all: one rejected object means nothing of the batch is stored, and the answer lists
+ * every rejected object with its reason. The original bytes are never written anywhere.
+ */
+export class IngestService {
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditService,
+    private readonly keys: NodeKeyService,
+    private readonly objects: ObjectStore,
+  ) {}
+
+  async ingestDicom(ctx: RequestContext, siteId: string, parts: IngestPart[]): Promise<IngestResult> {
+    requireRole(ctx, Role.COORDINATOR);
+    assertSiteInScope(ctx, siteId);
+    const key = await this.keys.identifierKey();
+    const rejected: RejectedItem[] = [];
+    const prepared: Prepared[] = [];
+    const seen = new Set<string>();
+    for (const part of parts) {
+      const result = prepare(part, key);
+      if (!('file' in result)) {
+        rejected.push(result);
+      } else if (seen.has(result.summary.sopInstanceUid)) {
+        rejected.push({ source: part.source, code: IngestRejectionCode.DUPLICATE_IN_BATCH, reason: 'The same SOP Instance UID appears twice in this batch', sopInstanceUid: result.summary.sopInstanceUid });
+      } else {
+        seen.add(result.summary.sopInstanceUid);
+        prepared.push(result);
+      }
+    }
+
+    const keys = [...new Set(prepared.map((p) => p.patientKey))];
+    const patients = keys.length ? await this.db.repo(ctx, Patient).findBy({ siteId, patientKey: In(keys) }) : [];
+    const byKey = new Map(patients.map((p) => [p.patientKey as string, p]));
+    for (const p of prepared) {
+      if (!byKey.has(p.patientKey)) {
+        rejected.push({
+          source: p.part.source,
+          code: IngestRejectionCode.UNKNOWN_PATIENT,
+          reason: 'No patient of this site has this Patient ID; upload the patients manifest first',
+          sopClassUid: p.summary.sopClassUid,
+          sopInstanceUid: p.summary.sopInstanceUid,
+        });
+      }
+    }
+    if (rejected.length) return this.rejectBatch(prepared, rejected);
+
+    const objects = prepared.map((p) => {
+      const patient = byKey.get(p.patientKey) as Patient;
+      const clean = deidentify(p.file, { uidKey: key, pseudonym: patient.pseudonym, dateShiftDays: patient.dateShiftDays });
+      return { source: p.part.source, patient, summary: inspectImage(clean), bytes: writePart10(clean.meta, clean.dataset, clean.transferSyntax) };
+    });
+    const created: string[] = [];
+    try {
+      const stored: StoredPart[] = [];
+      for (const o of objects) {
+        const result = await this.objects.put(o.bytes);
+        if (result.created) created.push(result.sha256);
+        stored.push({ ...o, ...result });
+      }
+      const accepted = await this.db.transaction(ctx, (tx) => this.record(tx, siteId, stored));
+      return { stored: true, accepted, rejected: [] };
+    } catch (error) {
+      // The transaction rolled back: remove the files this batch created, so nothing of it remains.
+      await Promise.all(created.map((sha) => this.objects.remove(sha)));
+      if (!(error instanceof IngestConflict)) throw error;
+      return this.rejectBatch(prepared, [{ source: error.source, code: IngestRejectionCode.CONFLICT, reason: error.message }]);
+    }
+  }
+
+  private rejectBatch(prepared: Prepared[], rejected: RejectedItem[]): IngestResult {
+    const rejectedSources = new Set(rejected.map((r) => r.source));
+    const notStored = prepared
+      .filter((p) => !rejectedSources.has(p.part.source))
+      .map((p) => ({
+        source: p.part.source,
+        code: IngestRejectionCode.BATCH_REJECTED,
+        reason: 'Valid, but not stored: another object of this batch was rejected',
+        sopClassUid: p.summary.sopClassUid,
+        sopInstanceUid: p.summary.sopInstanceUid,
+      }));
+    return { stored: false, accepted: [], rejected: [...rejected, ...notStored] };
+  }
+
+  /** Studies, series and instances by their replaced UIDs; existing rows are kept (a re-upload is a no-op). */
+  private async record(ctx: RequestContext, siteId: string, stored: StoredPart[]): Promise<AcceptedObject[]> {
+    const manager = this.db.manager(ctx);
+    const studyRows = [...new Map(stored.map((s) => [s.summary.studyInstanceUid, s])).values()].map((s) => ({
+      patientId: s.patient.id,
+      studyInstanceUid: s.summary.studyInstanceUid,
+      studyDate: s.summary.studyDate,
+      description: null,
+    }));
+    await manager.createQueryBuilder().insert().into(Study).values(studyRows).orIgnore().execute();
+    const studies = await manager.getRepository(Study).findBy({ studyInstanceUid: In(studyRows.map((r) => r.studyInstanceUid)) });
+    const studyByUid = new Map(studies.map((s) => [s.studyInstanceUid, s]));
+    for (const s of stored) {
+      if (studyByUid.get(s.summary.studyInstanceUid)?.patientId !== s.patient.id) {
+        throw new IngestConflict(s.source, 'The study is already stored for another patient');
+      }
+    }
+    const seriesRows = [...new Map(stored.map((s) => [s.summary.seriesInstanceUid, s])).values()].map((s) => ({
+      studyId: (studyByUid.get(s.summary.studyInstanceUid) as Study).id,
+      seriesInstanceUid: s.summary.seriesInstanceUid,
+      modality: s.summary.modality as Modality,
+      seriesNumber: s.summary.seriesNumber,
+      description: null,
+    }));
+    await manager.createQueryBuilder().insert().into(Series).values(seriesRows).orIgnore().execute();
+    const series = await manager.getRepository(Series).findBy({ seriesInstanceUid: In(seriesRows.map((r) => r.seriesInstanceUid)) });
+    const seriesByUid = new Map(series.map((s) => [s.seriesInstanceUid, s]));
+    const existing = new Set(
+      (await manager.getRepository(Instance).find({ select: { sopInstanceUid: true }, where: { sopInstanceUid: In(stored.map((s) => s.summary.sopInstanceUid)) } })).map(
+        (i) => i.sopInstanceUid,
+      ),
+    );
+    const fresh = stored.filter((s) => !existing.has(s.summary.sopInstanceUid));
+    if (fresh.length) {
+      await manager
+        .createQueryBuilder()
+        .insert()
+        .into(Instance)
+        .values(
+          fresh.map((s) => ({
+            seriesId: (seriesByUid.get(s.summary.seriesInstanceUid) as Series).id,
+            sopInstanceUid: s.summary.sopInstanceUid,
+            sopClassUid: s.summary.sopClassUid,
+            instanceNumber: s.summary.instanceNumber,
+            rows: s.summary.rows,
+            columns: s.summary.columns,
+            numberOfFrames: s.summary.numberOfFrames,
+            bitsAllocated: s.summary.bitsAllocated,
+            samplesPerPixel: s.summary.samplesPerPixel,
+            photometricInterpretation: s.summary.photometricInterpretation,
+            transferSyntaxUid: s.summary.transferSyntaxUid,
+            sha256: s.sha256,
+            sizeBytes: s.size,
+          })),
+        )
+        .execute();
+    }
+    await this.audit.record(ctx, {
+      action: 'ingestDicom',
+      entityType: 'Instance',
+      siteId,
+      details: { objects: stored.length, new: fresh.length, alreadyStored: stored.length - fresh.length, studies: studyRows.length },
+    });
+    return stored.map((s) => ({
+      source: s.source,
+      sopClassUid: s.summary.sopClassUid,
+      sopInstanceUid: s.summary.sopInstanceUid,
+      studyInstanceUid: s.summary.studyInstanceUid,
+      seriesInstanceUid: s.summary.seriesInstanceUid,
+      sha256: s.sha256,
+      size: s.size,
+      alreadyStored: existing.has(s.summary.sopInstanceUid),
+    }));
+  }
+}
+
+/** A stored study of another patient under the same (replaced) UID: the whole batch is refused. */
+export class IngestConflict extends Error {
+  constructor(
+    readonly source: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'IngestConflict';
+  }
+}

@@ -1,0 +1,28 @@
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../db/transaction';
+import { NodeSecret } from '../entities';
+
+const UID_KEY = 'identifier-hash-key';
+
+/**
+ * The node's key for replacing UIDs and hashing hospital identifiers: 32 random bytes made on first use and
+ * kept in the database, so every server and worker of the node hashes alike and nothing outside it can.
+ */
+export class NodeKeyService {
+  private key: Promise<Buffer> | null = null;
+
+  constructor(private readonly db: Db) {}
+
+  identifierKey(): Promise<Buffer> {
+    this.key ??= (async () => {
+      const repo = this.db.dataSource.getRepository(NodeSecret);
+      await repo.createQueryBuilder().insert().values({ name: UID_KEY, value: randomBytes(32) }).orIgnore().execute();
+      const row = await repo.findOneByOrFail({ name: UID_KEY });
+      return row.value;
+    })().catch((error: unknown) => {
+      this.key = null;
+      throw error;
+    });
+    return this.key;
+  }
+}
