@@ -12,7 +12,7 @@ describe('loadConfig', () => {
       introspection: true,
       maxQueryDepth: 12,
       maxAliases: 30,
-      maxBodyBytes: 1_000_000,
+      maxBodyBytes: 16 * 1024 * 1024,
     });
   });
 

@@ -51,7 +51,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxQueryDepth: integer(env, 'FACET_MAX_QUERY_DEPTH', 12),
     maxAliases: integer(env, 'FACET_MAX_ALIASES', 30),
     maxQueryCost: integer(env, 'FACET_MAX_QUERY_COST', 250_000),
-    maxBodyBytes: integer(env, 'FACET_MAX_BODY_BYTES', 1_000_000),
+    maxBodyBytes: integer(env, 'FACET_MAX_BODY_BYTES', 16 * 1024 * 1024),
     maxStowBytes: integer(env, 'FACET_MAX_STOW_BYTES', 1024 * 1024 * 1024),
   };
 }

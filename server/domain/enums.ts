@@ -93,4 +93,9 @@ export enum IngestRejectionCode {
   /** Manifests: a row names a site outside the uploader's scope. */
   SITE_OUT_OF_SCOPE = 'SITE_OUT_OF_SCOPE',
   DUPLICATE_ROW = 'DUPLICATE_ROW',
+  /** Manifests: the row names an instance this site has not stored (or one of another patient). */
+  UNKNOWN_INSTANCE = 'UNKNOWN_INSTANCE',
+  UNKNOWN_READER = 'UNKNOWN_READER',
+  /** Manifests: the row breaks a rule of the reading workflow (a second grade by the same reader, a third reader…). */
+  RULE_VIOLATION = 'RULE_VIOLATION',
 }

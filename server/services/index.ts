@@ -36,7 +36,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const splits = new SplitService(db, audit);
   const tokens = new TokenService(db, audit);
   const ingest = new IngestService(db, audit, nodeKeys, objects);
-  const manifests = new ManifestService(db, audit, nodeKeys, patients);
+  const manifests = new ManifestService(db, audit, nodeKeys, patients, readings);
   return { db, objects, nodeKeys, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens, ingest, manifests };
 }
 

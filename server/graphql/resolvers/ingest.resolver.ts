@@ -1,4 +1,4 @@
-import { Arg, Authorized, Ctx, Mutation, Resolver } from 'type-graphql';
+import { Arg, Authorized, Ctx, ID, Mutation, Resolver } from 'type-graphql';
 import { ManifestResultType } from '../../../schema/types/ingest.type';
 import { Role } from '../../domain';
 import type { ManifestService } from '../../services';
@@ -14,5 +14,21 @@ export class IngestResolver {
   })
   importPatientsManifest(@Ctx() ctx: GraphQLContext, @Arg('csv') csv: string) {
     return this.manifestService.importPatients(ctx, csv);
+  }
+
+  @Authorized(Role.COORDINATOR)
+  @Mutation(() => ManifestResultType, {
+    description: 'Joint images manifest (CSV: patient_id,level,side,sop_instance_uid,frame,x,y,width,height) for stored DICOM; all rows or none.',
+  })
+  importJointImagesManifest(@Ctx() ctx: GraphQLContext, @Arg('siteId', () => ID) siteId: string, @Arg('csv') csv: string) {
+    return this.manifestService.importJointImages(ctx, siteId, csv);
+  }
+
+  @Authorized(Role.COORDINATOR)
+  @Mutation(() => ManifestResultType, {
+    description: 'Readings manifest (CSV: reader,patient_id,level,side,modality,feature,grade with grade a number or NA), under the reading rules; all rows or none.',
+  })
+  importReadingsManifest(@Ctx() ctx: GraphQLContext, @Arg('siteId', () => ID) siteId: string, @Arg('csv') csv: string) {
+    return this.manifestService.importReadings(ctx, siteId, csv);
   }
 }
