@@ -6,6 +6,7 @@ import { loadConfig, type Config } from './config/config';
 import { loadDemoCohort } from './demo/demo-cohort';
 import { Role } from './domain';
 import { Reader, Site } from './entities';
+import { upload } from './cli/upload';
 import { createSchema, SCHEMA_FILE } from './graphql/schema';
 import { startHttpServer } from './http/app';
 import { log } from './http/log';
@@ -27,6 +28,9 @@ Commands:
   migrate               Apply pending migrations and exit.
   create-token          Print a new API token: --role ROLE --name NAME [--site CODE] [--reader CODE]
   emit-schema           Write schema/schema.graphql from the code.
+  upload <folder>       Upload a cohort folder to a node: --url URL --token TOKEN [--site CODE]
+                        [--batch-files 20] [--batch-mb 32]. DICOM in any structure plus patients.csv,
+                        joint-images.csv, readings.csv; resumes after an interruption (docs/ingest.md).
 
 Environment: DATABASE_URL, HOST, PORT, FACET_DATA_DIR, FACET_EMBEDDED_PG_PORT, FACET_INTROSPECTION,
 FACET_MAX_QUERY_DEPTH, FACET_MAX_ALIASES, FACET_MAX_BODY_BYTES (docs/configuration.md).`;
@@ -147,6 +151,30 @@ async function emitSchema(): Promise<void> {
   process.stdout.write(`Wrote ${SCHEMA_FILE}\n`);
 }
 
+async function uploadFolder(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      url: { type: 'string', default: process.env.FACET_URL },
+      token: { type: 'string', default: process.env.FACET_TOKEN },
+      site: { type: 'string' },
+      'batch-files': { type: 'string', default: '20' },
+      'batch-mb': { type: 'string', default: '32' },
+    },
+  });
+  if (positionals.length !== 1 || !values.url || !values.token) throw new Error('upload needs a folder, --url (or FACET_URL) and --token (or FACET_TOKEN)');
+  const { rejected } = await upload({
+    folder: positionals[0],
+    url: values.url.replace(/\/+$/, ''),
+    token: values.token,
+    site: values.site,
+    batchFiles: Number(values['batch-files']),
+    batchBytes: Number(values['batch-mb']) * 1024 * 1024,
+  });
+  process.exitCode = rejected ? 1 : 0;
+}
+
 async function main(): Promise<void> {
   const [command, ...argv] = process.argv.slice(2);
   const config = loadConfig();
@@ -161,6 +189,8 @@ async function main(): Promise<void> {
       return createToken(config, argv);
     case 'emit-schema':
       return emitSchema();
+    case 'upload':
+      return uploadFolder(argv);
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exit(command === undefined || command === '--help' ? 0 : 2);

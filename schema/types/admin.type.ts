@@ -75,3 +75,18 @@ export class ApiTokenConnection extends Connection(ApiTokenType) {}
 
 @ObjectType('AuditEventConnection')
 export class AuditEventConnection extends Connection(AuditEventType) {}
+
+@ObjectType('Viewer', { description: 'The caller, as its token describes it' })
+export class ViewerType {
+  @Field()
+  name: string;
+
+  @Field(() => Role)
+  role: Role;
+
+  @Field(() => ID, { nullable: true })
+  siteId: string | null;
+
+  @Field(() => ID, { nullable: true })
+  readerId: string | null;
+}

@@ -1,7 +1,7 @@
 import { Arg, Args, Authorized, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
 import { PageArgs } from '../../../schema/inputs/page.args';
 import { CreateApiTokenInput } from '../../../schema/inputs/study.input';
-import { ApiTokenConnection, ApiTokenType, AuditEventConnection, CreatedApiTokenType } from '../../../schema/types/admin.type';
+import { ApiTokenConnection, ApiTokenType, AuditEventConnection, CreatedApiTokenType, ViewerType } from '../../../schema/types/admin.type';
 import { GradingFeatureType } from '../../../schema/types/grading.type';
 import { Role } from '../../domain';
 import type { AuditService, GradingService, TokenService } from '../../services';
@@ -14,6 +14,12 @@ export class AdminResolver {
     private readonly auditService: AuditService,
     private readonly gradingService: GradingService,
   ) {}
+
+  @Authorized()
+  @Query(() => ViewerType, { description: 'Who the token belongs to: role, site and reader' })
+  viewer(@Ctx() ctx: GraphQLContext) {
+    return ctx.actor;
+  }
 
   @Authorized()
   @Query(() => [GradingFeatureType], { description: 'The grading scheme: features and their grades' })
