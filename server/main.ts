@@ -65,6 +65,8 @@ async function serve(config: Config, argv: string[]): Promise<void> {
   });
   let admin: Awaited<ReturnType<typeof bootstrapAdminToken>>;
   try {
+    const swept = await node.services.ingest.sweepStorage(config.orphanMinAgeSeconds * 1000);
+    if (swept.temp || swept.orphans) log.info('object store swept', swept);
     if (values.demo && !(await hasAnySite(node))) {
       const started = Date.now();
       const loaded = await loadDemoCohort(node.services);

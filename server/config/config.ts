@@ -19,6 +19,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Largest STOW-RS request (one batch), in bytes. */
   maxStowBytes: number;
+  /** Stored objects no row references are removed at start once this old (a younger one may be mid-commit). */
+  orphanMinAgeSeconds: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -53,5 +55,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxQueryCost: integer(env, 'FACET_MAX_QUERY_COST', 250_000),
     maxBodyBytes: integer(env, 'FACET_MAX_BODY_BYTES', 16 * 1024 * 1024),
     maxStowBytes: integer(env, 'FACET_MAX_STOW_BYTES', 1024 * 1024 * 1024),
+    orphanMinAgeSeconds: integer(env, 'FACET_ORPHAN_MIN_AGE_SECONDS', 3600),
   };
 }

@@ -160,6 +160,19 @@ export class IngestService {
     }
   }
 
+  /**
+   * Start-of-process clean-up: temp files of writes a crash interrupted, and stored objects no instance row
+   * references (a batch killed between writing its files and committing), once older than `orphanMinAgeMs`.
+   */
+  async sweepStorage(orphanMinAgeMs: number): Promise<{ temp: number; orphans: number }> {
+    const temp = await this.objects.sweepTemp();
+    const orphans = await this.objects.sweepOrphans(async (sha256s) => {
+      const rows: Array<{ sha256: string }> = await this.db.dataSource.query('SELECT DISTINCT sha256 FROM instance WHERE sha256 = ANY($1)', [sha256s]);
+      return new Set(rows.map((r) => r.sha256.trim()));
+    }, orphanMinAgeMs);
+    return { temp, orphans };
+  }
+
   private rejectBatch(prepared: Prepared[], rejected: RejectedItem[]): IngestResult {
     const rejectedSources = new Set(rejected.map((r) => r.source));
     const notStored = prepared
