@@ -15,11 +15,12 @@ import { multipartRelated } from './helpers/stow';
 
 const MAIN = path.resolve(__dirname, '../dist/server/main.js');
 
+/** Stored objects: every file under the store but its tmp/ folder. */
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    if (e.isDirectory()) out.push(...(await filesUnder(path.join(dir, e.name))));
-    else out.push(path.join(dir, e.name));
+    if (e.isDirectory() && e.name !== 'tmp') out.push(...(await filesUnder(path.join(dir, e.name))));
+    else if (e.isFile()) out.push(path.join(dir, e.name));
   }
   return out;
 }
