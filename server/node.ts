@@ -43,7 +43,7 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
   return {
     url,
     dataSource,
-    services: createServices(dataSource, { objectRoot: path.join(config.dataDir, 'objects') }),
+    services: createServices(dataSource, { objectRoot: path.join(config.dataDir, 'objects'), databaseUrl: url }),
     embedded,
     close: async () => {
       if (dataSource.isInitialized) await dataSource.destroy();

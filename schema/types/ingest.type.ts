@@ -1,4 +1,4 @@
-import { Field, Int, ObjectType } from 'type-graphql';
+import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
 import { IngestRejectionCode } from '../../server/domain';
 
 @ObjectType('RejectedItem', { description: 'A file or manifest row that was not stored, and why' })
@@ -29,4 +29,31 @@ export class ManifestResultType {
 
   @Field(() => [RejectedItemType])
   rejected: RejectedItemType[];
+}
+
+@ObjectType('IngestProgress', { description: 'A running or finished DICOM batch of a site' })
+export class IngestProgressType {
+  @Field({ description: 'The request id of the batch' })
+  batchId: string;
+
+  @Field(() => ID)
+  siteId: string;
+
+  @Field({ description: 'RUNNING, then STORED, REJECTED (nothing stored) or FAILED' })
+  status: string;
+
+  @Field(() => Int)
+  objectsTotal: number;
+
+  @Field(() => Int)
+  objectsDone: number;
+
+  @Field(() => Int)
+  rejected: number;
+
+  @Field(() => Float, { description: 'Bytes read so far' })
+  bytes: number;
+
+  @Field()
+  at: string;
 }

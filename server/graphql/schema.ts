@@ -42,6 +42,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,
     container: { get: (cls) => resolvers.get(cls) },
     authChecker,
+    pubSub: services.pubSub,
     validate: { forbidUnknownValues: false },
     emitSchemaFile: options.emitSchemaFile ?? false,
   });

@@ -121,6 +121,7 @@ export async function startHttpServer(
     ],
   });
   await apollo.start();
+  await services.pubSub.listen();
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -158,6 +159,7 @@ export async function startHttpServer(
     port,
     close: async () => {
       await apollo.stop();
+      await services.pubSub.close();
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
     },
   };

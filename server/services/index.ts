@@ -5,6 +5,7 @@ import { GradingService } from './grading.service';
 import { IngestService } from './ingest.service';
 import { ManifestService } from './manifest.service';
 import { NodeKeyService } from './node-key.service';
+import { PostgresPubSub } from '../pubsub/postgres-pubsub';
 import { ObjectStore } from '../storage/object-store';
 import { ImagingService } from './imaging.service';
 import { PatientService } from './patient.service';
@@ -18,6 +19,8 @@ import { TokenService } from './token.service';
 export interface ServiceOptions {
   /** Root of the content-addressed object store (`<dataDir>/objects`). */
   objectRoot: string;
+  /** Where the LISTEN connection of the pub/sub goes (the DataSource's database); unset: no listening. */
+  databaseUrl?: string;
 }
 
 /** Every service of a node, built once over one DataSource. The composition root hands them to resolvers. */
@@ -25,6 +28,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const db = new Db(dataSource);
   const objects = new ObjectStore(options.objectRoot);
   const nodeKeys = new NodeKeyService(db);
+  const pubSub = new PostgresPubSub(dataSource, options.databaseUrl ?? '');
   const audit = new AuditService(db);
   const grading = new GradingService(db);
   const sites = new SiteService(db, audit);
@@ -35,9 +39,9 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const references = new ReferenceService(db, audit, grading, readers);
   const splits = new SplitService(db, audit);
   const tokens = new TokenService(db, audit);
-  const ingest = new IngestService(db, audit, nodeKeys, objects);
+  const ingest = new IngestService(db, audit, nodeKeys, objects, pubSub);
   const manifests = new ManifestService(db, audit, nodeKeys, patients, readings);
-  return { db, objects, nodeKeys, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens, ingest, manifests };
+  return { db, objects, pubSub, nodeKeys, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens, ingest, manifests };
 }
 
 export type Services = ReturnType<typeof createServices>;

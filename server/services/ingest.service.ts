@@ -9,6 +9,7 @@ import { keyedHash } from '../dicom/uid';
 import { writePart10 } from '../dicom/writer';
 import { IngestRejectionCode, Modality, Role } from '../domain';
 import { Instance, Patient, Series, Study } from '../entities';
+import type { PostgresPubSub } from '../pubsub/postgres-pubsub';
 import type { ObjectStore } from '../storage/object-store';
 import type { AuditService } from './audit.service';
 import type { NodeKeyService } from './node-key.service';
@@ -47,6 +48,43 @@ export interface IngestResult {
   stored: boolean;
   accepted: AcceptedObject[];
   rejected: RejectedItem[];
+}
+
+export const INGEST_PROGRESS = 'INGEST_PROGRESS';
+
+/** A running or finished batch, as dashboards see it (published per site, a few times a second at most). */
+export interface IngestProgressEvent {
+  batchId: string;
+  siteId: string;
+  kind: 'DICOM';
+  status: 'RUNNING' | 'STORED' | 'REJECTED' | 'FAILED';
+  objectsTotal: number;
+  objectsDone: number;
+  rejected: number;
+  bytes: number;
+  at: string;
+}
+
+/** Progress events of one batch: the first and the last always, in between at most one per 250 ms. */
+class ProgressReporter {
+  private last = 0;
+  private readonly event: IngestProgressEvent;
+
+  constructor(
+    private readonly pubSub: PostgresPubSub,
+    batchId: string,
+    siteId: string,
+    parts: IngestPart[],
+  ) {
+    this.event = { batchId, siteId, kind: 'DICOM', status: 'RUNNING', objectsTotal: parts.length, objectsDone: 0, rejected: 0, bytes: 0, at: '' };
+  }
+
+  async update(change: Partial<IngestProgressEvent>, force = false): Promise<void> {
+    Object.assign(this.event, change);
+    if (!force && Date.now() - this.last < 250) return;
+    this.last = Date.now();
+    await this.pubSub.publishNow(INGEST_PROGRESS, this.event.siteId, { ...this.event, at: new Date().toISOString() }).catch(() => undefined);
+  }
 }
 
 /** Patient keys are HMACs of the hospital patient ID under the node key, purpose-separated from UIDs. */
@@ -100,16 +138,36 @@ export class IngestService {
     private readonly audit: AuditService,
     private readonly keys: NodeKeyService,
     private readonly objects: ObjectStore,
+    private readonly pubSub: PostgresPubSub,
   ) {}
 
-  async ingestDicom(ctx: RequestContext, siteId: string, parts: IngestPart[]): Promise<IngestResult> {
+  /** Who may follow a site's ingest: its coordinators and ADMIN. */
+  assertMayWatch(ctx: RequestContext, siteId: string): void {
     requireRole(ctx, Role.COORDINATOR);
     assertSiteInScope(ctx, siteId);
+  }
+
+  async ingestDicom(ctx: RequestContext, siteId: string, parts: IngestPart[]): Promise<IngestResult> {
+    this.assertMayWatch(ctx, siteId);
+    const progress = new ProgressReporter(this.pubSub, ctx.requestId, siteId, parts);
+    await progress.update({}, true);
+    try {
+      const result = await this.ingest(ctx, siteId, parts, progress);
+      await progress.update({ status: result.stored ? 'STORED' : 'REJECTED', objectsDone: parts.length, rejected: result.rejected.filter((r) => r.code !== IngestRejectionCode.BATCH_REJECTED).length }, true);
+      return result;
+    } catch (error) {
+      await progress.update({ status: 'FAILED' }, true);
+      throw error;
+    }
+  }
+
+  private async ingest(ctx: RequestContext, siteId: string, parts: IngestPart[], progress: ProgressReporter): Promise<IngestResult> {
     const key = await this.keys.identifierKey();
     const rejected: RejectedItem[] = [];
     const prepared: Prepared[] = [];
     const seen = new Set<string>();
-    for (const part of parts) {
+    let bytes = 0;
+    for (const [index, part] of parts.entries()) {
       const result = prepare(part, key);
       if (!('file' in result)) {
         rejected.push(result);
@@ -119,6 +177,8 @@ export class IngestService {
         seen.add(result.summary.sopInstanceUid);
         prepared.push(result);
       }
+      bytes += part.bytes.length;
+      await progress.update({ objectsDone: index + 1, rejected: rejected.length, bytes });
     }
 
     const keys = [...new Set(prepared.map((p) => p.patientKey))];

@@ -49,3 +49,61 @@ export async function gqlOverWebSocket<T = Record<string, any>>(url: string, tok
     await client.dispose();
   }
 }
+
+/** A live graphql-ws subscription: the events so far, a wait for one that matches, and a close. */
+export interface LiveSubscription<T> {
+  events: T[];
+  errors: unknown[];
+  waitFor(predicate: (event: T) => boolean, timeoutMs?: number): Promise<T>;
+  close(): Promise<void>;
+}
+
+export async function subscribe<T = Record<string, any>>(url: string, token: string | null, query: string, variables: Record<string, unknown> = {}): Promise<LiveSubscription<T>> {
+  const client = createClient({
+    url: `${url.replace(/^http/, 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+    retryAttempts: 0,
+  });
+  const events: T[] = [];
+  const errors: unknown[] = [];
+  const waiters: Array<() => void> = [];
+  const acknowledged = new Promise<void>((resolve) => client.on('connected', () => resolve()));
+  client.subscribe<T>(
+    { query, variables },
+    {
+      next: (value) => {
+        if (value.errors?.length) errors.push(...value.errors);
+        if (value.data) events.push(value.data as T);
+        waiters.splice(0).forEach((w) => w());
+      },
+      error: (error) => {
+        errors.push(...(Array.isArray(error) ? error : [error]));
+        waiters.splice(0).forEach((w) => w());
+      },
+      complete: () => undefined,
+    },
+  );
+  await acknowledged;
+  // The server registers the subscription after the socket is acknowledged; give it a moment so the test's
+  // next step (which publishes) cannot overtake it.
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  return {
+    events,
+    errors,
+    async waitFor(predicate, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = events.find(predicate);
+        if (found) return found;
+        if (errors.length) throw new Error(`subscription error: ${JSON.stringify(errors)}`);
+        if (Date.now() > deadline) throw new Error(`no matching event in ${timeoutMs} ms; got ${JSON.stringify(events)}`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 100);
+        });
+      }
+    },
+    close: () => client.dispose() as Promise<void>,
+  };
+}

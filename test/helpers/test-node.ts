@@ -43,7 +43,7 @@ export async function startTestNode(): Promise<TestNode> {
   const dataSource = createDataSource(database.url, { poolSize: 5, logger: queries });
   await dataSource.initialize();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'facet-node-'));
-  const services = createServices(dataSource, { objectRoot: path.join(dataDir, 'objects') });
+  const services = createServices(dataSource, { objectRoot: path.join(dataDir, 'objects'), databaseUrl: database.url });
   const schema = await createSchema(services);
   const server = await startHttpServer({ host: '127.0.0.1', port: 0, ...TEST_LIMITS }, services, schema, dataSource);
   return {
