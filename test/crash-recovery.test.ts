@@ -8,7 +8,7 @@ import { systemContext } from '../server/services';
 import { createDataSource } from '../server/db/data-source';
 import { createServices } from '../server/services';
 import { Role } from '../server/domain';
-import { syntheticCtSeries, SYNTHETIC_PATIENT_ID } from './fixtures/synthetic-dicom';
+import { syntheticCtSeries, SYNTHETIC_PATIENT_ID } from '../scripts/synthetic-dicom';
 import { filePassed } from './helpers/lifecycle';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db';
 import { multipartRelated } from './helpers/stow';

@@ -52,6 +52,9 @@ export interface IngestResult {
 
 export const INGEST_PROGRESS = 'INGEST_PROGRESS';
 
+/** Object files written at once within a batch. */
+const PARALLEL_WRITES = 8;
+
 /** A running or finished batch, as dashboards see it (published per site, a few times a second at most). */
 export interface IngestProgressEvent {
   batchId: string;
@@ -204,11 +207,14 @@ export class IngestService {
     });
     const created: string[] = [];
     try {
+      // Writes overlap: each waits on its own fsync, which dominates a sequential loop (measured: bench/ingest).
       const stored: StoredPart[] = [];
-      for (const o of objects) {
-        const result = await this.objects.put(o.bytes);
-        if (result.created) created.push(result.sha256);
-        stored.push({ ...o, ...result });
+      for (let i = 0; i < objects.length; i += PARALLEL_WRITES) {
+        const results = await Promise.all(objects.slice(i, i + PARALLEL_WRITES).map((o) => this.objects.put(o.bytes)));
+        results.forEach((result, j) => {
+          if (result.created) created.push(result.sha256);
+          stored.push({ ...objects[i + j], ...result });
+        });
       }
       const accepted = await this.db.transaction(ctx, (tx) => this.record(tx, siteId, stored));
       return { stored: true, accepted, rejected: [] };
