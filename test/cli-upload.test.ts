@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ReaderRole, Role } from '../server/domain';
@@ -114,4 +114,24 @@ describe('facet upload (the coordinator CLI)', () => {
     expect(badToken.code).toBe(1);
     expect(badToken.out).toMatch(/UNAUTHENTICATED/);
   });
+});
+
+// Its own node: the example's DICOM shares a study with the fixtures the tests above store for another site.
+describe('the documented example cohort', () => {
+  const exampleNode = useTestNode();
+
+  it('uploads the documented example cohort (docs/examples/cohort) with no rejection', async () => {
+    const example = await mkdtemp(path.join(os.tmpdir(), 'facet-example-'));
+    await cp(path.resolve(__dirname, '../docs/examples/cohort'), example, { recursive: true });
+    const factory = new Factory(exampleNode().services);
+    const site = await factory.site('EXAMPLE');
+    for (const code of ['EAST-R1', 'EAST-R2']) await exampleNode().services.readers.createReader(factory.admin, { code, role: ReaderRole.READER, yearsOfExperience: 5, siteId: site.id });
+    const coordinator = await factory.token(Role.COORDINATOR, { site });
+    await writeFile(path.join(example, 'patients.csv'), (await readFile(path.join(example, 'patients.csv'), 'utf8')).replaceAll('EAST,', 'EXAMPLE,'));
+    const result = await run(example, exampleNode().url, coordinator);
+    expect({ out: result.out }).toEqual({ out: expect.stringMatching(/done: 5 stored, 0 skipped \(earlier run\), 0 rejected/) });
+    expect(result.code).toBe(0);
+    await rm(example, { recursive: true, force: true });
+  });
+
 });

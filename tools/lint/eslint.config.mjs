@@ -9,6 +9,11 @@ const TRANSPORT = [
   { name: '@apollo/server', message: 'Services and below never import HTTP.' },
   { name: 'graphql-ws', message: 'Services and below never import transports.' },
 ];
+/** Libraries one folder owns: server/dicom and server/inference are their only importers. */
+const OWNED = [
+  { name: 'dcmjs', message: 'Only server/dicom imports dcmjs.' },
+  { name: 'onnxruntime-node', message: 'Only server/inference imports ONNX Runtime.' },
+];
 const UPPER_LAYERS = ['**/graphql/*', '**/graphql', '**/http/*', '**/http', '**/main', '**/node'];
 
 /**
@@ -47,33 +52,33 @@ export default tseslint.config(
   },
   {
     files: ['server/errors/**/*.ts'],
-    rules: restrict([ORM, ...TRANSPORT], ['../*', '!../domain', '!../domain/*']),
+    rules: restrict([ORM, ...TRANSPORT, ...OWNED], ['../*', '!../domain', '!../domain/*']),
   },
   {
     files: ['server/entities/**/*.ts'],
-    rules: restrict(TRANSPORT, ['../*', '!../domain', '!../domain/*', 'graphql']),
+    rules: restrict([...TRANSPORT, ...OWNED], ['../*', '!../domain', '!../domain/*', 'graphql']),
   },
   {
     files: ['server/db/**/*.ts'],
-    rules: restrict(TRANSPORT, [...UPPER_LAYERS, '**/services/*', '**/services']),
+    rules: restrict([...TRANSPORT, ...OWNED], [...UPPER_LAYERS, '**/services/*', '**/services']),
   },
   {
     files: ['server/services/**/*.ts'],
-    rules: restrict(TRANSPORT, UPPER_LAYERS),
+    rules: restrict([...TRANSPORT, ...OWNED], UPPER_LAYERS),
   },
   {
     files: ['server/stats/**/*.ts'],
-    rules: restrict([ORM, ...TRANSPORT, { name: 'pg', message: 'stats/ is pure: no I/O.' }], ['../*', '!../domain', '!../domain/*', 'node:*']),
+    rules: restrict([ORM, ...TRANSPORT, ...OWNED, { name: 'pg', message: 'stats/ is pure: no I/O.' }], ['../*', '!../domain', '!../domain/*', 'node:*']),
   },
   {
     files: ['server/graphql/**/*.ts'],
     rules: restrict(
-      [ORM, { name: 'dcmjs', message: 'Only server/dicom imports dcmjs.' }, { name: 'onnxruntime-node', message: 'Only server/inference imports ONNX Runtime.' }],
+      [ORM, ...OWNED],
       ['**/entities', '**/entities/*', '**/db/*', '**/http/*', '**/http'],
     ),
   },
   {
     files: ['schema/**/*.ts'],
-    rules: restrict([ORM], ['**/server/*', '!**/server/domain', '**/server/*/*', '!**/server/domain/*']),
+    rules: restrict([ORM, ...OWNED], ['**/server/*', '!**/server/domain', '**/server/*/*', '!**/server/domain/*']),
   },
 );
