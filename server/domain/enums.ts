@@ -82,6 +82,8 @@ export enum IngestRejectionCode {
   PIXEL_LENGTH_MISMATCH = 'PIXEL_LENGTH_MISMATCH',
   UNKNOWN_PATIENT = 'UNKNOWN_PATIENT',
   DUPLICATE_IN_BATCH = 'DUPLICATE_IN_BATCH',
+  /** STOW-RS to /studies/{uid}: the instance belongs to another study. */
+  STUDY_MISMATCH = 'STUDY_MISMATCH',
   CONFLICT = 'CONFLICT',
   /** Valid, but not stored because another item of the same batch was rejected (a batch lands whole or not at all). */
   BATCH_REJECTED = 'BATCH_REJECTED',

@@ -25,6 +25,7 @@ const FAILURE_REASON: Partial<Record<IngestRejectionCode, number>> = {
   DUPLICATE_IN_BATCH: 0x0111, // Duplicate SOP Instance
   CONFLICT: 0x0110,
   BATCH_REJECTED: 0x0110,
+  STUDY_MISMATCH: 0xa900,
 };
 const PROCESSING_FAILURE = 0x0110;
 /** Warning: Coercion of Data Elements (de-identification changed the object). */
@@ -66,15 +67,37 @@ function problem(res: Response, status: number, code: string, message: string): 
 }
 
 /**
- * DICOMweb STOW-RS: `POST /dicomweb/studies` with `multipart/related; type="application/dicom"`. A COORDINATOR
+ * DICOMweb STOW-RS: `POST /dicomweb/studies` (or `/dicomweb/studies/{StudyInstanceUID}`, then every instance
+ * must belong to that study) with `multipart/related; type="application/dicom"`. A COORDINATOR
  * token stores into its own site; an ADMIN names the site with `?site=<code>`. Answers 200 when every instance is
  * stored unchanged, 202 when they were stored with coercion warnings (de-identification always coerces), 409
  * when any instance failed (then none is stored: a batch lands whole or not at all).
  */
 export function dicomwebRouter(services: Services, maxBytes: number): Router {
   const router = express.Router();
+  router.get('/studies/:study/series/:series/instances/:instance', async (req: Request, res: Response) => {
+    const requestId = randomUUID();
+    try {
+      const secret = bearerSecret(req.headers.authorization);
+      const actor = secret ? await services.tokens.authenticate(secret) : null;
+      if (!actor) return problem(res, 401, 'UNAUTHENTICATED', 'A valid bearer token is required');
+      const { study, series, instance } = req.params as Record<string, string>;
+      const bytes = await services.imaging.retrieveInstance({ requestId, actor }, { study, series, instance });
+      // WADO-RS answers instances as multipart/related; type="application/dicom" (PS3.18 10.4).
+      const boundary = `facet-${randomUUID()}`;
+      res
+        .status(200)
+        .type(`multipart/related; type="application/dicom"; boundary=${boundary}`)
+        .send(Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]));
+    } catch (error) {
+      if (error instanceof AppError) return problem(res, error.code === 'NOT_FOUND' ? 404 : 403, error.code, error.message);
+      log.error('wado-rs failed', { requestId, error });
+      problem(res, 500, 'INTERNAL_SERVER_ERROR', `Internal server error (request ${requestId})`);
+    }
+  });
+
   router.post(
-    '/studies',
+    ['/studies', '/studies/:study'],
     express.raw({ type: () => true, limit: maxBytes }),
     async (req: Request, res: Response) => {
       const requestId = randomUUID();
@@ -101,6 +124,7 @@ export function dicomwebRouter(services: Services, maxBytes: number): Router {
         const parts = parseMultipartRelated(params.boundary ?? '', body);
         if (parts.length === 0) return problem(res, 400, 'BAD_REQUEST', 'The request holds no DICOM part');
         const dicomParts = parts.map((p, i) => ({ source: `part ${i + 1}`, bytes: p.body, contentType: (p.headers['content-type'] ?? 'application/dicom').toLowerCase() }));
+        const study = (req.params as Record<string, string | undefined>).study;
         const wrongType = dicomParts.filter((p) => !p.contentType.startsWith('application/dicom'));
         const result = wrongType.length
           ? {
@@ -112,7 +136,7 @@ export function dicomwebRouter(services: Services, maxBytes: number): Router {
                 reason: wrongType.includes(p) ? `Part type ${p.contentType} is not application/dicom` : 'Not stored: another part of this batch was rejected',
               })),
             }
-          : await services.ingest.ingestDicom(ctx, siteId, dicomParts);
+          : await services.ingest.ingestDicom(ctx, siteId, dicomParts, study);
         const status = result.stored ? (result.accepted.length ? 202 : 200) : 409;
         res.status(status).type('application/dicom+json').send(JSON.stringify(stowResponse(result, `${req.protocol}://${req.get('host')}`)));
       } catch (error) {

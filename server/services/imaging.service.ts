@@ -2,6 +2,7 @@ import type { Db } from '../db/transaction';
 import type { ImagingFilter, JointImageFilter, PageRequest } from '../domain';
 import { Instance, Joint, JointImage, Patient, Series, Study } from '../entities';
 import { notFound } from '../errors/app-error';
+import type { ObjectStore } from '../storage/object-store';
 import type { AuditService } from './audit.service';
 import { paginate, type Page } from './pagination';
 import { PATIENT_LEVEL_ROLES } from './patient.service';
@@ -13,6 +14,7 @@ export class ImagingService {
   constructor(
     private readonly db: Db,
     private readonly audit: AuditService,
+    private readonly objects: ObjectStore,
   ) {}
 
   private studies(ctx: RequestContext, filter: ImagingFilter = {}) {
@@ -99,6 +101,19 @@ export class ImagingService {
     if (!instance) throw notFound('Instance', id);
     await this.audit.recordAccess(ctx, 'Instance', 1, { id });
     return instance;
+  }
+
+  /**
+   * WADO-RS: the stored (de-identified) bytes of one instance named by its study, series and instance UIDs, for
+   * callers who may see the patient. NOT_FOUND outside the caller's sites. The read is audited.
+   */
+  async retrieveInstance(ctx: RequestContext, uids: { study: string; series: string; instance: string }): Promise<Buffer> {
+    const instance = await this.instances(ctx)
+      .andWhere('instance.sop_instance_uid = :instance AND series.series_instance_uid = :series AND study.study_instance_uid = :study', uids)
+      .getOne();
+    if (!instance) throw notFound('Instance', uids.instance);
+    await this.audit.recordAccess(ctx, 'Instance', 1, { id: instance.id, retrieve: true });
+    return this.objects.read(instance.sha256);
   }
 
   studiesByIds(ctx: RequestContext, ids: readonly string[]): Promise<Study[]> {

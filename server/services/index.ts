@@ -34,7 +34,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const sites = new SiteService(db, audit);
   const readers = new ReaderService(db, audit);
   const patients = new PatientService(db, audit);
-  const imaging = new ImagingService(db, audit);
+  const imaging = new ImagingService(db, audit, objects);
   const readings = new ReadingService(db, audit, grading, patients, readers);
   const references = new ReferenceService(db, audit, grading, readers);
   const splits = new SplitService(db, audit);

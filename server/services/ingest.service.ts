@@ -150,12 +150,13 @@ export class IngestService {
     assertSiteInScope(ctx, siteId);
   }
 
-  async ingestDicom(ctx: RequestContext, siteId: string, parts: IngestPart[]): Promise<IngestResult> {
+  /** `studyInstanceUid`: the (original) study every part must belong to, as STOW-RS to /studies/{uid} asks. */
+  async ingestDicom(ctx: RequestContext, siteId: string, parts: IngestPart[], studyInstanceUid?: string): Promise<IngestResult> {
     this.assertMayWatch(ctx, siteId);
     const progress = new ProgressReporter(this.pubSub, ctx.requestId, siteId, parts);
     await progress.update({}, true);
     try {
-      const result = await this.ingest(ctx, siteId, parts, progress);
+      const result = await this.ingest(ctx, siteId, parts, progress, studyInstanceUid);
       await progress.update({ status: result.stored ? 'STORED' : 'REJECTED', objectsDone: parts.length, rejected: result.rejected.filter((r) => r.code !== IngestRejectionCode.BATCH_REJECTED).length }, true);
       return result;
     } catch (error) {
@@ -164,7 +165,7 @@ export class IngestService {
     }
   }
 
-  private async ingest(ctx: RequestContext, siteId: string, parts: IngestPart[], progress: ProgressReporter): Promise<IngestResult> {
+  private async ingest(ctx: RequestContext, siteId: string, parts: IngestPart[], progress: ProgressReporter, studyInstanceUid?: string): Promise<IngestResult> {
     const key = await this.keys.identifierKey();
     const rejected: RejectedItem[] = [];
     const prepared: Prepared[] = [];
@@ -174,6 +175,8 @@ export class IngestService {
       const result = prepare(part, key);
       if (!('file' in result)) {
         rejected.push(result);
+      } else if (studyInstanceUid && result.summary.studyInstanceUid !== studyInstanceUid) {
+        rejected.push({ source: part.source, code: IngestRejectionCode.STUDY_MISMATCH, reason: 'The instance belongs to another study than the one in the URL', sopInstanceUid: result.summary.sopInstanceUid });
       } else if (seen.has(result.summary.sopInstanceUid)) {
         rejected.push({ source: part.source, code: IngestRejectionCode.DUPLICATE_IN_BATCH, reason: 'The same SOP Instance UID appears twice in this batch', sopInstanceUid: result.summary.sopInstanceUid });
       } else {

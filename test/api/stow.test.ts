@@ -10,7 +10,7 @@ import { Instance, type Site } from '../../server/entities';
 import { Factory } from '../helpers/factories';
 import { gqlOk } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
-import { failureCode, stow } from '../helpers/stow';
+import { failureCode, multipartRelated, stow } from '../helpers/stow';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/dicom');
 const fixture = (name: string) => readFile(path.join(FIXTURES, name));
@@ -153,6 +153,35 @@ describe('DICOMweb STOW-RS ingest', () => {
     expect(wrongType.failed.map(failureCode)).toEqual(['UNSUPPORTED_MEDIA_TYPE']);
     const response = await fetch(`${node().url}/dicomweb/studies`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${coordinatorA}` }, body: '{}' });
     expect(response.status).toBe(415);
+  });
+
+  it('serves each stored instance at its Retrieve URL (WADO-RS), de-identified, to its own site only', async () => {
+    const answer = await stow(node().url, coordinatorA, [{ bytes: await fixture('identified-jpeg-ls.dcm') }]);
+    const retrieveUrl: string = answer.stored[0]['00081190'].Value[0];
+    const response = await fetch(retrieveUrl, { headers: { authorization: `Bearer ${coordinatorA}` } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^multipart\/related; type="application\/dicom"/);
+    const body = Buffer.from(await response.arrayBuffer());
+    expect(body.includes(Buffer.from('DICM'))).toBe(true);
+    expect(body.toString('latin1')).not.toContain(IDENTIFIERS.PatientName);
+    expect((await fetch(retrieveUrl, { headers: { authorization: `Bearer ${coordinatorB}` } })).status).toBe(404);
+    expect((await fetch(retrieveUrl)).status).toBe(401);
+  });
+
+  it('stores into /studies/{uid} only instances of that study (STUDY_MISMATCH otherwise)', async () => {
+    const file = [{ bytes: await fixture('identified-mr.dcm') }];
+    expect((await stow(node().url, coordinatorA, file, '')).status).toBe(202);
+    const parts = multipartRelated(file);
+    const right = await fetch(`${node().url}/dicomweb/studies/${IDENTIFIERS.StudyInstanceUID}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${coordinatorA}`, 'content-type': parts.contentType },
+      body: parts.body,
+    });
+    expect(right.status).toBe(202);
+    const wrong = await fetch(`${node().url}/dicomweb/studies/1.2.3.4.5`, { method: 'POST', headers: { authorization: `Bearer ${coordinatorA}`, 'content-type': parts.contentType }, body: parts.body });
+    expect(wrong.status).toBe(409);
+    const failed = ((await wrong.json()) as Record<string, any>)['00081198'].Value;
+    expect(failed.map(failureCode)).toEqual(['STUDY_MISMATCH']);
   });
 
   it('lands a batch whole or not at all when the database fails mid-batch: no rows and no new files', async () => {
