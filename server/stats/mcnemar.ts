@@ -1,0 +1,17 @@
+/**
+ * Exact McNemar test (as statsmodels' mcnemar(exact=True)): b and c are the discordant pairs; the two-sided
+ * binomial p-value of min(b, c) under Bin(b + c, 1/2). With no discordant pair the p-value is 1.
+ */
+export function mcnemarExact(b: number, c: number): number {
+  const n = b + c;
+  if (n === 0) return 1;
+  const k = Math.min(b, c);
+  // Sum of C(n, i) / 2^n for i <= k, in log space so n in the thousands stays exact to double precision.
+  let logTerm = -n * Math.LN2; // i = 0
+  let cdf = Math.exp(logTerm);
+  for (let i = 1; i <= k; i++) {
+    logTerm += Math.log((n - i + 1) / i);
+    cdf += Math.exp(logTerm);
+  }
+  return Math.min(1, 2 * cdf);
+}
