@@ -165,7 +165,7 @@ TINY_ORDINAL = {
     'gradePred': [0, 2, 2, 3],
     'probs': [[0.7, 0.2, 0.05, 0.05], [0.1, 0.35, 0.45, 0.1], [0.05, 0.15, 0.6, 0.2], [0.0, 0.1, 0.3, 0.6]],
     'readerA': [0, 1, 2, 3],
-    'readerB': [0, 1, 1, 3],
+    'readerB': [0, 2, 1, 3],
 }
 
 CASES = [
@@ -380,7 +380,10 @@ def reference(d, r_versions):
         'weightedF1': float(f1_score(gt, gp, labels=LABELS, average='weighted', zero_division=0)),
         'ovrMacroAuc': ovr,
     }
-    return ref
+    order = ['confusion', 'accuracy', 'sensitivity', 'specificity', 'precision', 'npv', 'f1', 'youden', 'wilson95',
+             'auc', 'roc', 'delong', 'obuchowski', 'pairedDelong', 'mcnemar', 'kappa', 'kappaVsTruth', 'multiclass']
+    assert sorted(order) == sorted(ref)
+    return {k: ref[k] for k in order}
 
 
 # ------------------------------------------------------------------------------------------- output --
@@ -406,9 +409,8 @@ def main():
         rng = np.random.default_rng(seed)
         data, n = make(rng)
         data.update(TINY_ORDINAL if name == 'tiny' else ordinal(rng, n))
-        for k in ('probs',):
-            for row in data[k]:
-                assert abs(sum(row) - 1) < 1e-9 and int(np.argmax(row)) >= 0
+        for row in data['probs']:
+            assert abs(sum(row) - 1) < 1e-9 and min(row) >= 0 and row.count(max(row)) == 1
         assert [int(np.argmax(p)) for p in data['probs']] == data['gradePred']
         assert all(len(v) == n for v in data.values())
         doc = {'name': name, 'description': f'{description} numpy seed {seed}.', 'data': data,

@@ -101,3 +101,13 @@ export enum IngestRejectionCode {
   /** Manifests: the row breaks a rule of the reading workflow (a second grade by the same reader, a third reader…). */
   RULE_VIOLATION = 'RULE_VIOLATION',
 }
+
+/** Dimensions a metrics query can group by (the pooled row comes always). */
+export enum MetricsGroupBy {
+  SITE = 'SITE',
+  FEATURE = 'FEATURE',
+  MODALITY = 'MODALITY',
+  LEVEL = 'LEVEL',
+  SIDE = 'SIDE',
+  SPLIT = 'SPLIT',
+}

@@ -4,6 +4,8 @@ import { AuditEvent } from './audit-event.entity';
 import { GradingFeature } from './grading-feature.entity';
 import { Instance } from './instance.entity';
 import { JointImage } from './joint-image.entity';
+import { ModelVersion } from './model-version.entity';
+import { Prediction } from './prediction.entity';
 import { NodeSecret } from './node-secret.entity';
 import { Joint } from './joint.entity';
 import { Patient } from './patient.entity';
@@ -24,8 +26,10 @@ export {
   Instance,
   Joint,
   JointImage,
+  ModelVersion,
   NodeSecret,
   Patient,
+  Prediction,
   Reader,
   Reading,
   ReferenceGrade,
@@ -56,4 +60,6 @@ export const ENTITIES = [
   ApiToken,
   AuditEvent,
   NodeSecret,
+  ModelVersion,
+  Prediction,
 ];

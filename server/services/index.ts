@@ -4,6 +4,8 @@ import { AuditService } from './audit.service';
 import { GradingService } from './grading.service';
 import { IngestService } from './ingest.service';
 import { ManifestService } from './manifest.service';
+import { MetricsService } from './metrics.service';
+import { ModelService } from './model.service';
 import { NodeKeyService } from './node-key.service';
 import { PostgresPubSub } from '../pubsub/postgres-pubsub';
 import { ObjectStore } from '../storage/object-store';
@@ -41,11 +43,13 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const tokens = new TokenService(db, audit);
   const ingest = new IngestService(db, audit, nodeKeys, objects, pubSub);
   const manifests = new ManifestService(db, audit, nodeKeys, patients, readings);
-  return { db, objects, pubSub, nodeKeys, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens, ingest, manifests };
+  const models = new ModelService(db, audit);
+  const metrics = new MetricsService(db);
+  return { db, objects, pubSub, nodeKeys, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens, ingest, manifests, models, metrics };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
-export { AuditService, GradingService, IngestService, ManifestService, NodeKeyService, ImagingService, PatientService, ReaderService, ReadingService, ReferenceService, SiteService, SplitService, TokenService };
+export { AuditService, GradingService, IngestService, ManifestService, MetricsService, ModelService, NodeKeyService, ImagingService, PatientService, ReaderService, ReadingService, ReferenceService, SiteService, SplitService, TokenService };
 export * from './request-context';
 export type { Page } from './pagination';
