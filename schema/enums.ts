@@ -1,5 +1,5 @@
 import { registerEnumType } from 'type-graphql';
-import { ExclusionReason, IngestRejectionCode, Level, Modality, ReaderRole, ReferenceSource, Role, Sex, Side, Split } from '../server/domain';
+import { ExclusionReason, IngestRejectionCode, Level, MetricsGroupBy, Modality, ReaderRole, ReferenceSource, Role, Sex, Side, Split } from '../server/domain';
 
 registerEnumType(Modality, { name: 'Modality', description: 'Imaging modality: radiograph, computed tomography, magnetic resonance' });
 registerEnumType(Level, { name: 'Level', description: 'Lumbar facet-joint level' });
@@ -11,3 +11,4 @@ registerEnumType(Sex, { name: 'Sex' });
 registerEnumType(ExclusionReason, { name: 'ExclusionReason', description: 'Study exclusion criteria' });
 registerEnumType(ReferenceSource, { name: 'ReferenceSource', description: 'Whether the reference grade came from reader agreement or adjudication' });
 registerEnumType(IngestRejectionCode, { name: 'IngestRejectionCode', description: 'Why an uploaded object or manifest row was not stored' });
+registerEnumType(MetricsGroupBy, { name: 'MetricsGroupBy', description: 'A dimension to group metrics by; the pooled row always comes too' });

@@ -13,6 +13,7 @@ import { ReaderResolver } from './resolvers/reader.resolver';
 import { ReferenceGradeResolver } from './resolvers/reference-grade.resolver';
 import { AdjudicationResolver, ReadingResolver } from './resolvers/reading.resolver';
 import { SiteResolver } from './resolvers/site.resolver';
+import { StatisticsResolver } from './resolvers/statistics.resolver';
 import { SplitAssignmentResolver, SplitVersionResolver } from './resolvers/split.resolver';
 
 /** Where the SDL is committed; a test fails when it differs from what the code builds. */
@@ -37,6 +38,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [SplitAssignmentResolver, new SplitAssignmentResolver()],
     [AdminResolver, new AdminResolver(services.tokens, services.audit, services.grading)],
     [IngestResolver, new IngestResolver(services.manifests)],
+    [StatisticsResolver, new StatisticsResolver(services.metrics, services.models)],
   ]);
   return buildSchema({
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,

@@ -102,6 +102,7 @@ export class MetricsService {
     if (!request.rater.modelVersionId === !request.rater.readerId) throw badInput('Name exactly one rater: a modelVersionId or a readerId', { field: 'rater' });
 
     const rows = await this.cases(ctx, request);
+    if (rows.length === 0) return { threshold, level, clustered, groups: [] };
     const grades = new Map((await this.db.repo(ctx, GradingFeature).find()).map((f) => [f.code, f.grades.length]));
     const dimensions = [...new Set(request.groupBy ?? [])].map((g) => DIMENSION[g]);
     const groups = new Map<string, { key: MetricsGroupKey; rows: CaseRow[] }>();

@@ -1,0 +1,108 @@
+import { ArrayMaxSize, IsInt, IsOptional, IsUUID, Length, Max, Min, ValidateNested } from 'class-validator';
+import { Field, Float, ID, InputType, Int } from 'type-graphql';
+import { Level, MetricsGroupBy, Modality, Side, Split } from '../../server/domain';
+
+@InputType('RaterInput', { description: 'Exactly one: a model version (its predictions) or a reader (their grades)' })
+export class RaterInput {
+  @Field(() => ID, { nullable: true })
+  @IsOptional()
+  @IsUUID()
+  modelVersionId?: string | null;
+
+  @Field(() => ID, { nullable: true })
+  @IsOptional()
+  @IsUUID()
+  readerId?: string | null;
+}
+
+@InputType('MetricsScope')
+export class MetricsScopeInput {
+  @Field(() => [ID], { nullable: true })
+  @IsOptional()
+  @IsUUID('all', { each: true })
+  @ArrayMaxSize(1000)
+  siteIds?: string[] | null;
+
+  @Field(() => ID, { nullable: true })
+  @IsOptional()
+  @IsUUID()
+  splitVersionId?: string | null;
+
+  @Field(() => [Split], { nullable: true })
+  splits?: Split[] | null;
+
+  @Field(() => [Modality], { nullable: true })
+  modalities?: Modality[] | null;
+
+  @Field(() => [String], { nullable: true })
+  @IsOptional()
+  @ArrayMaxSize(100)
+  features?: string[] | null;
+
+  @Field(() => [Level], { nullable: true })
+  levels?: Level[] | null;
+
+  @Field(() => [Side], { nullable: true })
+  sides?: Side[] | null;
+}
+
+@InputType('MetricsInput')
+export class MetricsInput {
+  @Field(() => RaterInput)
+  @ValidateNested()
+  rater: RaterInput;
+
+  @Field(() => MetricsScopeInput, { nullable: true })
+  @IsOptional()
+  @ValidateNested()
+  scope?: MetricsScopeInput | null;
+
+  @Field(() => Int, { nullable: true, description: 'Positive when grade >= threshold (default 1); a model scores P(grade >= threshold)' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  threshold?: number | null;
+
+  @Field(() => [MetricsGroupBy], { nullable: true })
+  groupBy?: MetricsGroupBy[] | null;
+
+  @Field(() => Float, { nullable: true, description: 'Confidence level (default 0.95)' })
+  @IsOptional()
+  @Min(0.5)
+  @Max(0.999)
+  level?: number | null;
+
+  @Field(() => Boolean, { nullable: true, description: 'Patient-clustered intervals (default true)' })
+  clustered?: boolean | null;
+
+  @Field(() => Int, { nullable: true, description: 'Bootstrap replicates for F1 and Youden (default 2000)' })
+  @IsOptional()
+  @IsInt()
+  @Min(200)
+  @Max(20000)
+  bootstrapReplicates?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Bootstrap seed (default 1): the same seed, the same intervals' })
+  @IsOptional()
+  @IsInt()
+  seed?: number | null;
+
+  @Field(() => Boolean, { nullable: true, description: 'Only confirmed reference grades (default true)' })
+  confirmedOnly?: boolean | null;
+}
+
+@InputType('RegisterExternalModelInput')
+export class RegisterExternalModelInput {
+  @Field()
+  @Length(1, 100)
+  name: string;
+
+  @Field()
+  @Length(1, 50)
+  version: string;
+
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @Length(0, 2000)
+  description?: string | null;
+}

@@ -1,0 +1,141 @@
+import { loadDemoCohort } from '../../server/demo/demo-cohort';
+import { Role } from '../../server/domain';
+import { seededRandom } from '../../server/stats/bootstrap';
+import { Factory } from '../helpers/factories';
+import { codeOf, gql, gqlOk } from '../helpers/graphql-client';
+import { useTestNode } from '../helpers/lifecycle';
+
+const METRICS = `query ($input: MetricsInput!) {
+  metrics(input: $input) {
+    threshold level clustered
+    groups {
+      pooled site feature modality cases patients
+      confusion { tp fp tn fn }
+      sensitivity { value lower upper method reason }
+      specificity { value lower upper method }
+      f1 { value lower upper method reason }
+      auc { value lower upper method reason }
+      roc { fpr tpr }
+      multiclass { confusion macroF1 { value reason } quadraticKappa { value reason } }
+    }
+  }
+}`;
+
+describe('metrics', () => {
+  const node = useTestNode();
+  let statistician: string;
+  let engineer: string;
+  let coordinatorNorth: string;
+  let modelVersionId: string;
+  let readerId: string;
+
+  beforeAll(async () => {
+    await loadDemoCohort(node().services);
+    const factory = new Factory(node().services);
+    statistician = await factory.token(Role.STATISTICIAN);
+    engineer = await factory.token(Role.ENGINEER);
+    const north = (await node().services.sites.findSiteByCode(factory.admin, 'NORTH'))!;
+    coordinatorNorth = await factory.token(Role.COORDINATOR, { site: north });
+    const model = await gqlOk(node().url, engineer, `mutation { registerExternalModel(input: { name: "facet-ref", version: "1.0.0" }) { id } }`);
+    modelVersionId = model.registerExternalModel.id;
+    // Predictions that follow the reference grade with noise: a good but imperfect model.
+    const rows: Array<{ site: string; pseudonym: string; level: string; side: string; modality: string; feature: string; grade: number; grades: number }> = await node().dataSource.query(`
+      SELECT s.code AS site, p.pseudonym, j.level, j.side, r.modality, r.feature, r.grade, jsonb_array_length(g.grades) AS grades
+      FROM reference_grade r JOIN joint j ON j.id = r.joint_id JOIN patient p ON p.id = j.patient_id JOIN site s ON s.id = p.site_id
+      JOIN grading_feature g ON g.code = r.feature WHERE NOT r.not_assessable ORDER BY 1, 2, 3, 4, 6`);
+    const random = seededRandom(7);
+    const csv = ['site,patient,level,side,modality,feature,p0,p1,p2,p3'];
+    for (const r of rows) {
+      const weights = Array.from({ length: r.grades }, (_, g) => Math.exp(-0.8 * Math.abs(g - r.grade) + random() * 2.5));
+      const total = weights.reduce((a, b) => a + b, 0);
+      const probabilities = weights.map((w) => (w / total).toFixed(6));
+      const sum = probabilities.reduce((a, b) => a + Number(b), 0);
+      probabilities[0] = (Number(probabilities[0]) + 1 - sum).toFixed(6);
+      csv.push([r.site, r.pseudonym, r.level, r.side, r.modality, r.feature, ...probabilities, ...Array(4 - r.grades).fill('')].join(','));
+    }
+    const imported = await gqlOk(node().url, engineer, `mutation ($id: ID!, $csv: String!) { importPredictions(modelVersionId: $id, csv: $csv) { stored rows created rejected { source code reason } } }`, {
+      id: modelVersionId,
+      csv: csv.join('\n'),
+    });
+    expect(imported.importPredictions).toMatchObject({ stored: true, rows: rows.length, created: rows.length });
+    readerId = (await node().dataSource.query(`SELECT id FROM reader WHERE code = 'NORTH-R1'`))[0].id;
+  }, 60_000);
+
+  it('computes the pooled row and SITE x FEATURE groups with patient-clustered intervals named by method', async () => {
+    const data = await gqlOk(node().url, statistician, METRICS, { input: { rater: { modelVersionId }, groupBy: ['SITE', 'FEATURE'] } });
+    const { groups } = data.metrics;
+    expect(data.metrics).toMatchObject({ threshold: 1, level: 0.95, clustered: true });
+    const pooled = groups.find((g: any) => g.pooled);
+    expect(pooled.cases).toBe(groups.filter((g: any) => !g.pooled).reduce((s: number, g: any) => s + g.cases, 0));
+    expect(pooled.patients).toBe(15); // 5 eligible patients at each of 3 sites
+    expect(groups.filter((g: any) => !g.pooled)).toHaveLength(15);
+    expect(pooled.sensitivity.method).toBe('wilson-clustered');
+    expect(pooled.auc.method).toBe('obuchowski');
+    expect(pooled.f1.method).toBe('cluster-bootstrap-percentile(B=2000)');
+    expect(pooled.auc.value).toBeGreaterThan(0.7);
+    expect(pooled.auc.lower).toBeLessThan(pooled.auc.value);
+    expect(pooled.roc.fpr[0]).toBe(0);
+    expect(pooled.multiclass.macroF1.reason).toBe('MIXED_FEATURES');
+    const osteophytes = groups.find((g: any) => g.site === 'NORTH' && g.feature === 'OSTEOPHYTES');
+    expect(osteophytes.multiclass.confusion).toHaveLength(4);
+    expect(osteophytes.multiclass.quadraticKappa.value).not.toBeNull();
+  });
+
+  it('gives the same intervals for the same seed, and per-case methods when clustering is off', async () => {
+    const input = { rater: { modelVersionId }, groupBy: ['MODALITY'], seed: 42, bootstrapReplicates: 500 };
+    const a = await gqlOk(node().url, statistician, METRICS, { input });
+    const b = await gqlOk(node().url, statistician, METRICS, { input });
+    expect(a).toEqual(b);
+    const flat = await gqlOk(node().url, statistician, METRICS, { input: { ...input, clustered: false } });
+    const pooled = flat.metrics.groups.find((g: any) => g.pooled);
+    expect(pooled.auc.method).toBe('delong');
+    expect(pooled.sensitivity.method).toBe('wilson');
+    expect(pooled.f1.method).toBe('case-bootstrap-percentile(B=500)');
+  });
+
+  it('rates a reader against the reference, and says why a value is undefined', async () => {
+    const data = await gqlOk(node().url, statistician, METRICS, { input: { rater: { readerId }, scope: { features: ['SUBCHONDRAL_CYSTS'] }, threshold: 3 } });
+    const pooled = data.metrics.groups[0];
+    expect(pooled.cases).toBeGreaterThan(0);
+    // Cysts are graded 0-1: nothing reaches grade 3, so nothing is positive.
+    expect(pooled.sensitivity).toMatchObject({ value: null, reason: 'NO_POSITIVES' });
+    expect(pooled.auc).toMatchObject({ value: null, reason: 'NO_POSITIVES' });
+    expect(pooled.f1).toMatchObject({ value: null, reason: 'NO_POSITIVES' });
+  });
+
+  it('answers an empty scope with no groups, not an error', async () => {
+    const data = await gqlOk(node().url, statistician, METRICS, { input: { rater: { modelVersionId }, scope: { modalities: ['MR'] } } });
+    expect(data.metrics.groups).toEqual([]);
+  });
+
+  it('narrows a coordinator to their own site', async () => {
+    const data = await gqlOk(node().url, coordinatorNorth, METRICS, { input: { rater: { modelVersionId }, groupBy: ['SITE'] } });
+    expect(data.metrics.groups.filter((g: any) => !g.pooled).map((g: any) => g.site)).toEqual(['NORTH']);
+  });
+
+  it('rejects two raters, a bad threshold, too few replicates, and a split filter without a split version', async () => {
+    expect(codeOf(await gql(node().url, statistician, METRICS, { input: { rater: { modelVersionId, readerId } } }))).toBe('BAD_USER_INPUT');
+    expect(codeOf(await gql(node().url, statistician, METRICS, { input: { rater: {} } }))).toBe('BAD_USER_INPUT');
+    expect(codeOf(await gql(node().url, statistician, METRICS, { input: { rater: { modelVersionId }, threshold: 0 } }))).toBe('BAD_USER_INPUT');
+    expect(codeOf(await gql(node().url, statistician, METRICS, { input: { rater: { modelVersionId }, bootstrapReplicates: 10 } }))).toBe('BAD_USER_INPUT');
+    expect(codeOf(await gql(node().url, statistician, METRICS, { input: { rater: { modelVersionId }, scope: { splits: ['TEST'] } } }))).toBe('BAD_USER_INPUT');
+  });
+
+  it('groups by split of a split version', async () => {
+    const version = (await node().dataSource.query(`SELECT id FROM split_version`))[0].id;
+    const data = await gqlOk(node().url, statistician, `query ($input: MetricsInput!) { metrics(input: $input) { groups { pooled split cases } } }`, {
+      input: { rater: { modelVersionId }, scope: { splitVersionId: version }, groupBy: ['SPLIT'] },
+    });
+    expect(data.metrics.groups.filter((g: any) => !g.pooled).map((g: any) => g.split).sort()).toEqual(['TEST', 'TRAIN', 'VALIDATION']);
+  });
+
+  it('rejects predictions that do not sum to 1, name unknown joints, or repeat; registration twice is a CONFLICT', async () => {
+    const bad = await gqlOk(node().url, engineer, `mutation ($id: ID!, $csv: String!) { importPredictions(modelVersionId: $id, csv: $csv) { stored rejected { source code } } }`, {
+      id: modelVersionId,
+      csv: 'site,patient,level,side,modality,feature,p0,p1\nNORTH,NORTH-P001,L1_L2,LEFT,CT,JOINT_SPACE_NARROWING,0.5,0.6\nNORTH,NOBODY,L1_L2,LEFT,CT,JOINT_SPACE_NARROWING,0.5,0.5\n',
+    });
+    expect(bad.importPredictions).toEqual({ stored: false, rejected: [{ source: 'line 2', code: 'INVALID_VALUE' }, { source: 'line 3', code: 'UNKNOWN_PATIENT' }] });
+    expect(codeOf(await gql(node().url, engineer, `mutation { registerExternalModel(input: { name: "facet-ref", version: "1.0.0" }) { id } }`))).toBe('CONFLICT');
+    expect(codeOf(await gql(node().url, statistician, `mutation { registerExternalModel(input: { name: "x", version: "1" }) { id } }`))).toBe('FORBIDDEN');
+  });
+});
