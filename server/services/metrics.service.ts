@@ -2,6 +2,7 @@ import type { Db } from '../db/transaction';
 import { MetricsGroupBy, Role, type Level, type Modality, type Side, type Split } from '../domain';
 import { GradingFeature } from '../entities';
 import { badInput } from '../errors/app-error';
+import { comparePaired, type MetricDifference, type PairedCase } from '../stats/compare';
 import { computeGroup, type GradedCase, type GroupMetrics } from '../stats/engine';
 import { none } from '../stats/estimate';
 import { requireRole, type RequestContext } from './request-context';
@@ -36,6 +37,29 @@ export interface MetricsRequest {
   seed?: number | null;
   /** Only reference grades the senior group confirmed (default true). */
   confirmedOnly?: boolean | null;
+}
+
+export interface CompareRequest extends Omit<MetricsRequest, 'rater'> {
+  modelVersionId: string;
+  /** Readers to compare with; default every reader who graded cases in scope. */
+  readerIds?: string[] | null;
+}
+
+export interface Comparison {
+  readerId: string;
+  readerCode: string;
+  key: MetricsGroupKey;
+  pooled: boolean;
+  cases: number;
+  patients: number;
+  differences: MetricDifference[];
+}
+
+export interface ComparisonResult {
+  threshold: number;
+  level: number;
+  clustered: boolean;
+  comparisons: Comparison[];
 }
 
 export interface MetricsGroupKey {
@@ -81,6 +105,24 @@ const DIMENSION: Record<MetricsGroupBy, keyof MetricsGroupKey> = {
   SPLIT: 'split',
 };
 
+/** Rows grouped by the requested dimensions, the pooled group (key '') first. */
+function groupRows<R extends Pick<CaseRow, keyof MetricsGroupKey>>(rows: R[], groupBy: MetricsGroupBy[] | null | undefined): Array<{ id: string; key: MetricsGroupKey; rows: R[] }> {
+  const dimensions = [...new Set(groupBy ?? [])].map((g) => DIMENSION[g]);
+  const pooledKey: MetricsGroupKey = { site: null, feature: null, modality: null, level: null, side: null, split: null };
+  const groups = new Map<string, { id: string; key: MetricsGroupKey; rows: R[] }>([['', { id: '', key: pooledKey, rows }]]);
+  if (dimensions.length) {
+    for (const row of rows) {
+      const key = { ...pooledKey };
+      for (const d of dimensions) (key as Record<string, unknown>)[d] = row[d];
+      const id = dimensions.map((d) => String(key[d])).join('\u0000');
+      const group = groups.get(id) ?? { id, key, rows: [] };
+      group.rows.push(row);
+      groups.set(id, group);
+    }
+  }
+  return [...groups.values()].sort((a, b) => a.id.localeCompare(b.id));
+}
+
 /**
  * Diagnostic accuracy of a rater (a model version's predictions or a reader's grades) against the reference
  * standard, grouped by any of site, feature, modality, level, side and split, plus the pooled row. Cases are
@@ -92,36 +134,15 @@ export class MetricsService {
 
   async metrics(ctx: RequestContext, request: MetricsRequest): Promise<MetricsResult> {
     requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
-    const threshold = request.threshold ?? 1;
-    const level = request.level ?? 0.95;
-    const clustered = request.clustered ?? true;
-    const replicates = request.bootstrapReplicates ?? 2000;
-    if (!Number.isInteger(threshold) || threshold < 1) throw badInput('threshold must be a whole grade of at least 1', { field: 'threshold' });
-    if (!(level > 0.5 && level < 1)) throw badInput('level must be between 0.5 and 1', { field: 'level' });
-    if (!Number.isInteger(replicates) || replicates < 200 || replicates > 20000) throw badInput('bootstrapReplicates must be 200 to 20000', { field: 'bootstrapReplicates' });
+    const { threshold, level, clustered, replicates } = this.options(request);
     if (!request.rater.modelVersionId === !request.rater.readerId) throw badInput('Name exactly one rater: a modelVersionId or a readerId', { field: 'rater' });
 
     const rows = await this.cases(ctx, request);
     if (rows.length === 0) return { threshold, level, clustered, groups: [] };
     const grades = new Map((await this.db.repo(ctx, GradingFeature).find()).map((f) => [f.code, f.grades.length]));
-    const dimensions = [...new Set(request.groupBy ?? [])].map((g) => DIMENSION[g]);
-    const groups = new Map<string, { key: MetricsGroupKey; rows: CaseRow[] }>();
-    const pooledKey: MetricsGroupKey = { site: null, feature: null, modality: null, level: null, side: null, split: null };
-    groups.set('', { key: pooledKey, rows });
-    if (dimensions.length) {
-      for (const row of rows) {
-        const key = { ...pooledKey };
-        for (const d of dimensions) (key as Record<string, unknown>)[d] = row[d];
-        const id = dimensions.map((d) => String(key[d])).join('\u0000');
-        const group = groups.get(id) ?? { key, rows: [] };
-        group.rows.push(row);
-        groups.set(id, group);
-      }
-    }
-
     const patients = new Map<string, number>();
     const result: MetricsGroup[] = [];
-    for (const [id, group] of [...groups.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const { id, ...group } of groupRows(rows, request.groupBy)) {
       const features = new Set(group.rows.map((r) => r.feature));
       const k = Math.max(2, ...[...features].map((f) => grades.get(f) ?? 2));
       const cases: GradedCase[] = group.rows.map((r) => {
@@ -139,8 +160,64 @@ export class MetricsService {
     return { threshold, level, clustered, groups: result };
   }
 
-  private async cases(ctx: RequestContext, request: MetricsRequest): Promise<CaseRow[]> {
-    const scope = request.scope ?? {};
+  /**
+   * Model minus reader on exactly the cases both graded, per reader (all readers who graded cases in scope, or
+   * the ones named) and per group: differences with paired intervals and p-values (stats/compare.ts).
+   */
+  async compare(ctx: RequestContext, request: CompareRequest): Promise<ComparisonResult> {
+    requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
+    const { threshold, level, clustered, replicates } = this.options(request);
+    const qb = this.baseCases(ctx, request.scope ?? {}, request.confirmedOnly ?? true)
+      .innerJoin('prediction', 'p', 'p.joint_id = ref.joint_id AND p.modality = ref.modality AND p.feature = ref.feature AND p.model_version_id = :mv', {
+        mv: request.modelVersionId,
+      })
+      .innerJoin('reading', 'r', 'r.joint_id = ref.joint_id AND r.modality = ref.modality AND r.feature = ref.feature AND NOT r.not_assessable')
+      .innerJoin('reader', 'rd', 'rd.id = r.reader_id')
+      .addSelect(['p.predicted_grade AS "grade"', 'p.probabilities AS "probabilities"', 'r.grade AS "readerGrade"', 'rd.id AS "readerId"', 'rd.code AS "readerCode"']);
+    whereIn(qb, 'rd.id', request.readerIds);
+    const rows = await qb.getRawMany<CaseRow & { readerGrade: number; readerId: string; readerCode: string }>();
+    const byReader = new Map<string, typeof rows>();
+    for (const row of rows) byReader.set(row.readerId, [...(byReader.get(row.readerId) ?? []), row]);
+    const comparisons: Comparison[] = [];
+    for (const [readerId, readerRows] of [...byReader.entries()].sort((a, b) => a[1][0].readerCode.localeCompare(b[1][0].readerCode))) {
+      for (const { id, key, rows: groupRowsOfReader } of groupRows(readerRows, request.groupBy)) {
+        const patients = new Map<string, number>();
+        const cases: PairedCase[] = groupRowsOfReader.map((r) => {
+          if (!patients.has(r.patientId)) patients.set(r.patientId, patients.size);
+          return { cluster: patients.get(r.patientId) as number, truth: r.truth, modelGrade: r.grade, modelProbabilities: r.probabilities ?? undefined, readerGrade: r.readerGrade };
+        });
+        comparisons.push({
+          readerId,
+          readerCode: readerRows[0].readerCode,
+          key,
+          pooled: id === '',
+          cases: cases.length,
+          patients: patients.size,
+          differences: comparePaired(cases, { threshold, level, clustered, bootstrap: { replicates, seed: request.seed ?? 1 } }),
+        });
+      }
+    }
+    return { threshold, level, clustered, comparisons };
+  }
+
+  private options(request: { threshold?: number | null; level?: number | null; clustered?: boolean | null; bootstrapReplicates?: number | null }): {
+    threshold: number;
+    level: number;
+    clustered: boolean;
+    replicates: number;
+  } {
+    const threshold = request.threshold ?? 1;
+    const level = request.level ?? 0.95;
+    const clustered = request.clustered ?? true;
+    const replicates = request.bootstrapReplicates ?? 2000;
+    if (!Number.isInteger(threshold) || threshold < 1) throw badInput('threshold must be a whole grade of at least 1', { field: 'threshold' });
+    if (!(level > 0.5 && level < 1)) throw badInput('level must be between 0.5 and 1', { field: 'level' });
+    if (!Number.isInteger(replicates) || replicates < 200 || replicates > 20000) throw badInput('bootstrapReplicates must be 200 to 20000', { field: 'bootstrapReplicates' });
+    return { threshold, level, clustered, replicates };
+  }
+
+  /** Reference grades of eligible patients in scope, with their keys; raters are joined by the caller. */
+  private baseCases(ctx: RequestContext, scope: MetricsScope, confirmedOnly: boolean) {
     const qb = this.db.dataSource
       .createQueryBuilder()
       .from('reference_grade', 'ref')
@@ -158,16 +235,7 @@ export class MetricsService {
       ])
       .where('NOT ref.not_assessable')
       .andWhere('cardinality(patient.exclusion_reasons) = 0');
-    if (request.confirmedOnly ?? true) qb.andWhere('ref.confirmed_at IS NOT NULL');
-    if (request.rater.modelVersionId) {
-      qb.innerJoin('prediction', 'p', 'p.joint_id = ref.joint_id AND p.modality = ref.modality AND p.feature = ref.feature AND p.model_version_id = :mv', {
-        mv: request.rater.modelVersionId,
-      }).addSelect(['p.predicted_grade AS "grade"', 'p.probabilities AS "probabilities"']);
-    } else {
-      qb.innerJoin('reading', 'r', 'r.joint_id = ref.joint_id AND r.modality = ref.modality AND r.feature = ref.feature AND r.reader_id = :reader AND NOT r.not_assessable', {
-        reader: request.rater.readerId,
-      }).addSelect(['r.grade AS "grade"', 'NULL AS "probabilities"']);
-    }
+    if (confirmedOnly) qb.andWhere('ref.confirmed_at IS NOT NULL');
     if (scope.splitVersionId) {
       qb.leftJoin('split_assignment', 'sa', 'sa.patient_id = patient.id AND sa.split_version_id = :sv', { sv: scope.splitVersionId }).addSelect('sa.split AS "split"');
       whereIn(qb, 'sa.split', scope.splits);
@@ -181,6 +249,20 @@ export class MetricsService {
     whereIn(qb, 'ref.feature', scope.features);
     whereIn(qb, 'joint.level', scope.levels);
     whereIn(qb, 'joint.side', scope.sides);
+    return qb;
+  }
+
+  private async cases(ctx: RequestContext, request: MetricsRequest): Promise<CaseRow[]> {
+    const qb = this.baseCases(ctx, request.scope ?? {}, request.confirmedOnly ?? true);
+    if (request.rater.modelVersionId) {
+      qb.innerJoin('prediction', 'p', 'p.joint_id = ref.joint_id AND p.modality = ref.modality AND p.feature = ref.feature AND p.model_version_id = :mv', {
+        mv: request.rater.modelVersionId,
+      }).addSelect(['p.predicted_grade AS "grade"', 'p.probabilities AS "probabilities"']);
+    } else {
+      qb.innerJoin('reading', 'r', 'r.joint_id = ref.joint_id AND r.modality = ref.modality AND r.feature = ref.feature AND r.reader_id = :reader AND NOT r.not_assessable', {
+        reader: request.rater.readerId,
+      }).addSelect(['r.grade AS "grade"', 'NULL AS "probabilities"']);
+    }
     return qb.getRawMany<CaseRow>();
   }
 }

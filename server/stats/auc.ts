@@ -77,38 +77,50 @@ export function aucDelong(positives: ArrayLike<number>, negatives: ArrayLike<num
  * cluster of each positive and each negative.
  */
 export function obuchowskiVariance(p: Placements, positiveClusters: ArrayLike<string>, negativeClusters: ArrayLike<string>): number | null {
-  const sums = new Map<string, { v10: number; m: number; v01: number; n: number }>();
+  return obuchowskiCovariance(p, p, positiveClusters, negativeClusters);
+}
+
+/**
+ * Obuchowski's covariance of two AUCs on the same clustered cases (two raters' placements, cases in the same
+ * order); with a = b it is the variance. The variance of a difference is var(a) + var(b) - 2 cov(a, b).
+ */
+export function obuchowskiCovariance(a: Placements, b: Placements, positiveClusters: ArrayLike<string>, negativeClusters: ArrayLike<string>): number | null {
+  const sums = new Map<string, { a10: number; b10: number; m: number; a01: number; b01: number; n: number }>();
   const at = (k: string) => {
     let s = sums.get(k);
-    if (!s) sums.set(k, (s = { v10: 0, m: 0, v01: 0, n: 0 }));
+    if (!s) sums.set(k, (s = { a10: 0, b10: 0, m: 0, a01: 0, b01: 0, n: 0 }));
     return s;
   };
-  for (let i = 0; i < p.v10.length; i++) {
+  for (let i = 0; i < a.v10.length; i++) {
     const s = at(positiveClusters[i]);
-    s.v10 += p.v10[i];
+    s.a10 += a.v10[i];
+    s.b10 += b.v10[i];
     s.m++;
   }
-  for (let j = 0; j < p.v01.length; j++) {
+  for (let j = 0; j < a.v01.length; j++) {
     const s = at(negativeClusters[j]);
-    s.v01 += p.v01[j];
+    s.a01 += a.v01[j];
+    s.b01 += b.v01[j];
     s.n++;
   }
   const clusters = sums.size;
   if (clusters < 2) return null;
-  const M = p.v10.length;
-  const N = p.v01.length;
+  const M = a.v10.length;
+  const N = a.v01.length;
   let s10 = 0;
   let s01 = 0;
   let s11 = 0;
   for (const s of sums.values()) {
-    const a = s.v10 - s.m * p.auc;
-    const b = s.v01 - s.n * p.auc;
-    s10 += a * a;
-    s01 += b * b;
-    s11 += a * b;
+    const a10 = s.a10 - s.m * a.auc;
+    const b10 = s.b10 - s.m * b.auc;
+    const a01 = s.a01 - s.n * a.auc;
+    const b01 = s.b01 - s.n * b.auc;
+    s10 += a10 * b10;
+    s01 += a01 * b01;
+    s11 += a10 * b01 + b10 * a01;
   }
   const k = clusters / (clusters - 1);
-  return (k * s10) / M / M + (k * s01) / N / N + (2 * k * s11) / (M * N);
+  return (k * s10) / M / M + (k * s01) / N / N + (k * s11) / (M * N);
 }
 
 export function aucClustered(
