@@ -86,6 +86,8 @@ describe('a server killed mid-batch', () => {
     // Also a temp file of a write cut short.
     await mkdir(path.join(objects, 'tmp'), { recursive: true });
     await writeFile(path.join(objects, 'tmp', 'cut-short.part'), 'half a file');
+    const longAgo = new Date(Date.now() - 3 * 3600 * 1000);
+    await utimes(path.join(objects, 'tmp', 'cut-short.part'), longAgo, longAgo);
     const client = new Client({ connectionString: database.url });
     await client.connect();
     const rows = async () => (await client.query(`SELECT (SELECT count(*) FROM instance)::int + (SELECT count(*) FROM study)::int + (SELECT count(*) FROM series)::int AS n`)).rows[0].n;

@@ -43,8 +43,8 @@ interface State {
 type ManifestName = 'patients.csv' | 'joint-images.csv' | 'readings.csv';
 const STATE_FILE = '.facet-upload-state.json';
 const REPORT_FILE = 'facet-upload-report.csv';
-/** Files that are never DICOM candidates. */
-const NOT_DICOM = /\.(csv|txt|md|json|pdf|xml|html?)$/i;
+/** Files that are never DICOM candidates (DICOMDIR is a media directory, not an image). */
+const NOT_DICOM = /(\.(csv|txt|md|json|pdf|xml|html?)$|(^|\/)DICOMDIR$)/i;
 
 async function walk(root: string, dir = root): Promise<string[]> {
   const out: string[] = [];
@@ -95,7 +95,11 @@ async function stowBatch(options: UploadOptions, siteCode: string, files: Buffer
   return { status: response.status, failures };
 }
 
-const csvCell = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+/** A report cell; a leading = + - @ is neutralised so a spreadsheet never runs it as a formula. */
+const csvCell = (raw: string) => {
+  const v = /^[=+\-@]/.test(raw) ? `'${raw}` : raw;
+  return /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+};
 
 export async function upload(options: UploadOptions): Promise<{ report: ReportLine[]; rejected: number }> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));

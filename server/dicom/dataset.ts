@@ -12,6 +12,8 @@ export interface DicomElement {
   items?: DicomDataset[];
   /** Encapsulated pixel data: the basic offset table, then one buffer per fragment. */
   fragments?: Buffer[];
+  /** A sequence read from a UN value: its inner VRs are dictionary guesses (de-identification drops it). */
+  fromUnknown?: boolean;
 }
 
 export type DicomDataset = Map<number, DicomElement>;
@@ -32,8 +34,9 @@ export function uintOf(dataset: DicomDataset, t: number, littleEndian: boolean):
   const element = dataset.get(t);
   if (!element?.bytes || element.bytes.length === 0) return undefined;
   const b = element.bytes;
-  if (element.vr === 'UL' || b.length === 4) return littleEndian ? b.readUInt32LE(0) : b.readUInt32BE(0);
-  if (element.vr === 'US' || element.vr === 'SS' || b.length === 2) return littleEndian ? b.readUInt16LE(0) : b.readUInt16BE(0);
+  if (b.length === 4 && (element.vr === 'UL' || element.vr === 'SL' || element.vr === 'UN')) return littleEndian ? b.readUInt32LE(0) : b.readUInt32BE(0);
+  if (b.length >= 2 && (element.vr === 'US' || element.vr === 'SS' || element.vr === 'UN' || element.vr === 'OW')) return littleEndian ? b.readUInt16LE(0) : b.readUInt16BE(0);
+  if (element.vr !== 'IS' && element.vr !== 'DS') return undefined;
   // Implicit VR files may encode IS as text.
   const text = textOf(dataset, t);
   return text ? Number.parseInt(text, 10) : undefined;

@@ -1,5 +1,5 @@
 import { isTextVr, textBytes, textElement, textOf, type DicomDataset, type DicomElement } from './dataset';
-import { isPrivate, TAGS } from './dictionary';
+import { isKnownTag, isPrivate, TAGS } from './dictionary';
 import table from './ps3.15-table-e1-1.json';
 import type { Part10File } from './reader';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, replaceUid } from './uid';
@@ -87,10 +87,36 @@ function shiftDate(yyyymmdd: string, days: number): string {
   const m = Number(yyyymmdd.slice(4, 6));
   const d = Number(yyyymmdd.slice(6, 8));
   const date = new Date(Date.UTC(y, m - 1, d));
-  if (Number.isNaN(date.getTime()) || date.getUTCMonth() !== m - 1) return DUMMY_TEXT.DA;
+  if (Number.isNaN(date.getTime()) || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return DUMMY_TEXT.DA;
   date.setUTCDate(date.getUTCDate() + days);
   return date.toISOString().slice(0, 10).replace(/-/g, '');
 }
+
+/**
+ * Every date of a DA or DT value shifted by `days` (multiple values, ranges and the retired "YYYY.MM.DD" form
+ * too); a value that is not a date becomes the dummy date, so no true date can survive by being malformed.
+ */
+export function shiftDateValue(vr: 'DA' | 'DT', text: string, days: number): string {
+  return text
+    .split('\\')
+    .map((value) =>
+      value
+        .split('-')
+        .map((token) => {
+          const t = token.trim();
+          if (t === '') return t;
+          const compact = /^\d{4}\.\d{2}\.\d{2}$/.test(t) ? t.replace(/\./g, '') : t;
+          const match = /^(\d{8})(.*)$/.exec(compact);
+          if (!match || (vr === 'DA' && match[2] !== '')) return vr === 'DA' ? DUMMY_TEXT.DA : DUMMY_TEXT.DT;
+          return shiftDate(match[1], days) + (vr === 'DT' ? match[2] : '');
+        })
+        .join('-'),
+    )
+    .join('\\');
+}
+
+/** UIDs of the DICOM standard itself (SOP classes, transfer syntaxes, coding schemes) identify nothing. */
+const STANDARD_UID = /^1\.2\.840\.10008\./;
 
 /**
  * Applies the Basic Application Level Confidentiality Profile (PS3.15 Annex E) with the Retain Patient
@@ -102,30 +128,40 @@ export function deidentify(file: Part10File, options: DeidentifyOptions): Part10
   const uid = (text: string) =>
     text
       .split('\\')
-      .map((u) => (u ? replaceUid(options.uidKey, u) : u))
+      .map((u) => (u && !STANDARD_UID.test(u) ? replaceUid(options.uidKey, u) : u))
       .join('\\');
 
   const cleanElement = (e: DicomElement): DicomElement | null => {
-    if (isPrivate(e.tag)) return null;
+    const group = e.tag >>> 16;
+    // Private attributes; group lengths (stale once elements go); overlays, whose text and planes may name the patient;
+    // attributes outside the data dictionary and UN values, whose content cannot be known to be safe.
+    if (isPrivate(e.tag) || (e.tag & 0xffff) === 0 || (group >= 0x6000 && group <= 0x60ff)) return null;
+    if (e.fromUnknown || e.vr === 'UN' || !isKnownTag(e.tag)) return null;
     const action = profileAction(e.tag);
     if (e.items) {
       if (action === 'X') return null;
-      if (action === 'Z') return { tag: e.tag, vr: 'SQ', items: [] };
+      // A sequence to be replaced by a dummy keeps nothing of the original: its items may hold any text.
+      if (action === 'Z' || action === 'D') return { tag: e.tag, vr: 'SQ', items: [] };
       return { tag: e.tag, vr: 'SQ', items: e.items.map(cleanDataset) };
     }
-    if (!action || action === 'K' || e.fragments) return e;
+    if (e.fragments) return e;
     const text = e.bytes && isTextVr(e.vr) ? e.bytes.toString('latin1').replace(/[\0 ]+$/, '') : null;
+    const shifted = () => ({ tag: e.tag, vr: e.vr, bytes: textBytes(e.vr, shiftDateValue(e.vr as 'DA' | 'DT', text ?? '', options.dateShiftDays)) });
+    if (!action || action === 'K') {
+      // Attributes the table keeps, or does not list, still carry dates and instance UIDs: shift and replace them.
+      if (text !== null && (e.vr === 'DA' || e.vr === 'DT')) return shifted();
+      if (text !== null && e.vr === 'UI') return { tag: e.tag, vr: e.vr, bytes: textBytes('UI', uid(text)) };
+      return e;
+    }
     switch (action) {
       case 'X':
         return null;
       case 'Z':
         return { tag: e.tag, vr: e.vr, bytes: Buffer.alloc(0) };
       case 'U':
-        return text === null ? { tag: e.tag, vr: e.vr, bytes: Buffer.alloc(0) } : { tag: e.tag, vr: e.vr, bytes: textBytes('UI', uid(text)) };
+        return text === null ? null : { tag: e.tag, vr: e.vr, bytes: textBytes('UI', uid(text)) };
       case 'C':
-        if (text !== null && (e.vr === 'DA' || e.vr === 'DT')) {
-          return { tag: e.tag, vr: e.vr, bytes: textBytes(e.vr, text.replace(/\d{8}/g, (date) => shiftDate(date, options.dateShiftDays))) };
-        }
+        if (text !== null && (e.vr === 'DA' || e.vr === 'DT')) return shifted();
         if (e.vr === 'TM') return e;
         // Cleaning free text automatically is not possible; removing it is the safe reading of "clean".
         return null;

@@ -9,6 +9,14 @@ export const formatTag = (t: number): string =>
 
 export const isPrivate = (t: number): boolean => (groupOf(t) & 1) === 1;
 
+/** dcmjs writes ambiguous VRs as lower-case pseudo-VRs. */
+const PSEUDO_VRS: Record<string, string> = { xs: 'US', ox: 'OW', lt: 'OW', up: 'UL', ot: 'OW' };
+
+/** True for attributes of the PS3.6 dictionary (standard or retired). */
+export function isKnownTag(t: number): boolean {
+  return elementOf(t) === 0 || Boolean((data.DicomMetaDictionary.dictionary as Record<string, unknown>)[formatTag(t)]);
+}
+
 /**
  * The VR of a standard attribute, for Implicit VR files (which do not carry VRs), from dcmjs's copy of the
  * PS3.6 data dictionary. Unknown and private attributes are UN.
@@ -17,8 +25,9 @@ export function vrOf(t: number): string {
   if (elementOf(t) === 0) return 'UL'; // group lengths
   const entry = (data.DicomMetaDictionary.dictionary as Record<string, { vr?: string } | undefined>)[formatTag(t)];
   const vr = entry?.vr ?? 'UN';
-  // Dictionary entries such as "US or SS" or "OB or OW": the first is the usual encoding.
-  return vr.split(/\s+or\s+|\|/)[0].trim() || 'UN';
+  // Dictionary entries such as "US or SS" or "OB or OW", and dcmjs's pseudo-VRs for those: the usual encoding.
+  const first = vr.split(/\s+or\s+|\|/)[0].trim();
+  return PSEUDO_VRS[first] ?? (first || 'UN');
 }
 
 /** Tags used by the ingest pipeline. */
@@ -58,6 +67,8 @@ export const TAGS = {
   columns: tag(0x0028, 0x0011),
   bitsAllocated: tag(0x0028, 0x0100),
   longitudinalTemporalInformationModified: tag(0x0028, 0x0303),
+  burnedInAnnotation: tag(0x0028, 0x0301),
+  specificCharacterSet: tag(0x0008, 0x0005),
   pixelData: tag(0x7fe0, 0x0010),
   floatPixelData: tag(0x7fe0, 0x0008),
   doubleFloatPixelData: tag(0x7fe0, 0x0009),

@@ -3,7 +3,7 @@ import { TAGS } from './dictionary';
 import type { Part10File } from './reader';
 
 /** Why an object that parsed is still not accepted. */
-export type ImageRejectionCode = 'UNSUPPORTED_SOP_CLASS' | 'UNSUPPORTED_MODALITY' | 'MISSING_ATTRIBUTE' | 'PIXEL_LENGTH_MISMATCH';
+export type ImageRejectionCode = 'UNSUPPORTED_SOP_CLASS' | 'UNSUPPORTED_MODALITY' | 'MISSING_ATTRIBUTE' | 'PIXEL_LENGTH_MISMATCH' | 'BURNED_IN_ANNOTATION';
 
 export class ImageRejection extends Error {
   constructor(
@@ -91,6 +91,11 @@ export function inspectImage(file: Part10File): ImageSummary {
   const bitsAllocated = requiredUint(dataset, TAGS.bitsAllocated, 'Bits Allocated', le);
   const samplesPerPixel = uintOf(dataset, TAGS.samplesPerPixel, le) ?? 1;
   const numberOfFrames = optionalInt(dataset, TAGS.numberOfFrames) ?? 1;
+  if (numberOfFrames < 1) throw new ImageRejection('MISSING_ATTRIBUTE', 'Number of Frames is 0');
+  // Text burned into the pixels (names, IDs on screenshots and scans) cannot be removed by changing attributes.
+  if ((textOf(dataset, TAGS.burnedInAnnotation) ?? '').toUpperCase() === 'YES') {
+    throw new ImageRejection('BURNED_IN_ANNOTATION', 'Burned In Annotation is YES: the pixels may show identifying text');
+  }
   const pixelData = dataset.get(TAGS.pixelData);
   if (!pixelData) throw new ImageRejection('MISSING_ATTRIBUTE', 'Pixel Data is missing');
   if (transferSyntax.encapsulated) {

@@ -24,6 +24,8 @@ export interface Part10File {
 const UNDEFINED_LENGTH = 0xffffffff;
 /** Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 Table 7.1-1). */
 export const LONG_LENGTH_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT', 'SV', 'UV']);
+/** Every VR of PS3.5 Table 6.2-1; anything else in an explicit-VR file is malformed. */
+const VRS = new Set(['AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH', 'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV']);
 /** Sequences nest rarely beyond 5 levels; a bound stops a crafted file from exhausting the stack. */
 const MAX_NESTING = 32;
 
@@ -68,12 +70,26 @@ class Cursor {
     return { tag: ((group << 16) | element) >>> 0, length: this.u32() };
   }
 
+  /**
+   * A data set: elements in ascending tag order (PS3.5 7.1), each tag once; the command and file meta groups
+   * (0000, 0002) and directory group (0004) never belong in it. Anything else is MALFORMED_ELEMENT, so a file
+   * cannot smuggle a second Patient ID or a meta element past de-identification.
+   */
   readDataset(limit: number, depth: number, until?: number): DicomDataset {
     const dataset: DicomDataset = new Map();
+    let previous = -1;
     while (this.pos < limit) {
       if (until !== undefined && this.peekTag() === until) return dataset;
+      const at = this.pos;
       const element = this.readElement(limit, depth);
-      if (element) dataset.set(element.tag, element);
+      if (!element) continue;
+      const group = element.tag >>> 16;
+      if (group === 0x0000 || group === 0x0002 || group === 0x0004) {
+        throw new DicomReadError('MALFORMED_ELEMENT', `Element ${formatTag(element.tag)} at byte ${at} belongs to the command, file meta or directory group`);
+      }
+      if (element.tag <= previous) throw new DicomReadError('MALFORMED_ELEMENT', `Element ${formatTag(element.tag)} at byte ${at} is out of order or repeated`);
+      previous = element.tag;
+      dataset.set(element.tag, element);
     }
     return dataset;
   }
@@ -109,7 +125,7 @@ class Cursor {
     if (this.encoding.explicitVr) {
       vr = this.buf.toString('latin1', this.pos, this.pos + 2);
       this.pos += 2;
-      if (!/^[A-Z]{2}$/.test(vr)) throw new DicomReadError('MALFORMED_ELEMENT', `Element ${formatTag(t)} at byte ${start} has no valid VR`);
+      if (!VRS.has(vr)) throw new DicomReadError('MALFORMED_ELEMENT', `Element ${formatTag(t)} at byte ${start} has no valid VR`);
       if (LONG_LENGTH_VRS.has(vr)) {
         this.need(6, limit, `the length of ${formatTag(t)}`);
         this.pos += 2;
@@ -124,7 +140,9 @@ class Cursor {
 
     if (length === UNDEFINED_LENGTH) {
       if (t === TAGS.pixelData) return { tag: t, vr: vr === 'OW' ? 'OW' : 'OB', fragments: this.readFragments(limit) };
-      if (vr === 'SQ' || vr === 'UN') return { tag: t, vr: 'SQ', items: this.readItems(limit, depth, null, vr === 'UN') };
+      if (vr === 'SQ') return { tag: t, vr: 'SQ', items: this.readItems(limit, depth, null, false) };
+      // A UN of undefined length is a sequence encoded implicit little endian; its VRs are guesses, so it is marked.
+      if (vr === 'UN') return { tag: t, vr: 'SQ', items: this.readItems(limit, depth, null, true), fromUnknown: true };
       throw new DicomReadError('IMPOSSIBLE_LENGTH', `Element ${formatTag(t)} (${vr}) at byte ${start} has an undefined length`);
     }
     if (length % 2 === 1) throw new DicomReadError('IMPOSSIBLE_LENGTH', `Element ${formatTag(t)} at byte ${start} has an odd length (${length})`);
@@ -147,12 +165,16 @@ class Cursor {
     for (;;) {
       if (end !== null && reader.pos >= end) break;
       const header = reader.itemHeader(end ?? limit);
-      if (header.tag === TAGS.sequenceEnd && end === null) break;
+      if (header.tag === TAGS.sequenceEnd && end === null) {
+        if (header.length !== 0) throw new DicomReadError('MALFORMED_ELEMENT', 'A sequence delimiter has a non-zero length');
+        break;
+      }
       if (header.tag !== TAGS.itemStart) throw new DicomReadError('MALFORMED_ELEMENT', `Expected an item in a sequence, found ${formatTag(header.tag)}`);
       if (header.length === UNDEFINED_LENGTH) {
         items.push(reader.readDataset(end ?? limit, depth + 1, TAGS.itemEnd));
         const close = reader.itemHeader(end ?? limit);
         if (close.tag !== TAGS.itemEnd) throw new DicomReadError('TRUNCATED', 'An item of undefined length has no delimiter');
+        if (close.length !== 0) throw new DicomReadError('MALFORMED_ELEMENT', 'An item delimiter has a non-zero length');
       } else {
         if (header.length % 2 === 1) throw new DicomReadError('IMPOSSIBLE_LENGTH', `An item has an odd length (${header.length})`);
         reader.need(header.length, end ?? limit, 'an item');
@@ -169,8 +191,11 @@ class Cursor {
     const fragments: Buffer[] = [];
     for (;;) {
       const header = this.itemHeader(limit);
-      if (header.tag === TAGS.sequenceEnd) break;
-      if (header.tag !== TAGS.itemStart || header.length === UNDEFINED_LENGTH) {
+      if (header.tag === TAGS.sequenceEnd) {
+        if (header.length !== 0) throw new DicomReadError('MALFORMED_ELEMENT', 'A sequence delimiter has a non-zero length');
+        break;
+      }
+      if (header.tag !== TAGS.itemStart || header.length === UNDEFINED_LENGTH || header.length % 2 === 1) {
         throw new DicomReadError('MALFORMED_ELEMENT', 'Encapsulated pixel data holds something other than fragments');
       }
       this.need(header.length, limit, 'a pixel data fragment');

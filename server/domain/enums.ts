@@ -80,6 +80,8 @@ export enum IngestRejectionCode {
   UNSUPPORTED_MODALITY = 'UNSUPPORTED_MODALITY',
   MISSING_ATTRIBUTE = 'MISSING_ATTRIBUTE',
   PIXEL_LENGTH_MISMATCH = 'PIXEL_LENGTH_MISMATCH',
+  /** Burned In Annotation (0028,0301) is YES: text in the pixels cannot be de-identified by attributes. */
+  BURNED_IN_ANNOTATION = 'BURNED_IN_ANNOTATION',
   UNKNOWN_PATIENT = 'UNKNOWN_PATIENT',
   DUPLICATE_IN_BATCH = 'DUPLICATE_IN_BATCH',
   /** STOW-RS to /studies/{uid}: the instance belongs to another study. */

@@ -21,6 +21,7 @@ const FAILURE_REASON: Partial<Record<IngestRejectionCode, number>> = {
   UNSUPPORTED_MODALITY: 0xa900, // Data Set does not match SOP Class
   MISSING_ATTRIBUTE: 0xa900,
   PIXEL_LENGTH_MISMATCH: 0xa900,
+  BURNED_IN_ANNOTATION: 0x0110,
   UNKNOWN_PATIENT: 0x0110, // Processing failure
   DUPLICATE_IN_BATCH: 0x0111, // Duplicate SOP Instance
   CONFLICT: 0x0110,
@@ -98,13 +99,19 @@ export function dicomwebRouter(services: Services, maxBytes: number): Router {
 
   router.post(
     ['/studies', '/studies/:study'],
+    // The token is checked before the body is read: an anonymous client cannot make the server buffer a gigabyte.
+    async (req: Request, res: Response, next) => {
+      const secret = bearerSecret(req.headers.authorization);
+      const actor = secret ? await services.tokens.authenticate(secret).catch(() => null) : null;
+      if (!actor) return problem(res, 401, 'UNAUTHENTICATED', 'A valid bearer token is required');
+      res.locals.actor = actor;
+      next();
+    },
     express.raw({ type: () => true, limit: maxBytes }),
     async (req: Request, res: Response) => {
       const requestId = randomUUID();
       try {
-        const secret = bearerSecret(req.headers.authorization);
-        const actor = secret ? await services.tokens.authenticate(secret) : null;
-        if (!actor) return problem(res, 401, 'UNAUTHENTICATED', 'A valid bearer token is required');
+        const actor = res.locals.actor as NonNullable<RequestContext['actor']>;
         const ctx: RequestContext = { requestId, actor };
         if (actor.role !== Role.ADMIN && actor.role !== Role.COORDINATOR) return problem(res, 403, 'FORBIDDEN', 'Only coordinators store objects');
         let siteId = actor.siteId;
@@ -123,9 +130,9 @@ export function dicomwebRouter(services: Services, maxBytes: number): Router {
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         const parts = parseMultipartRelated(params.boundary ?? '', body);
         if (parts.length === 0) return problem(res, 400, 'BAD_REQUEST', 'The request holds no DICOM part');
-        const dicomParts = parts.map((p, i) => ({ source: `part ${i + 1}`, bytes: p.body, contentType: (p.headers['content-type'] ?? 'application/dicom').toLowerCase() }));
+        const dicomParts = parts.map((p, i) => ({ source: `part ${i + 1}`, bytes: p.body, contentType: mediaTypeParameters(p.headers['content-type'] ?? 'application/dicom').type }));
         const study = (req.params as Record<string, string | undefined>).study;
-        const wrongType = dicomParts.filter((p) => !p.contentType.startsWith('application/dicom'));
+        const wrongType = dicomParts.filter((p) => p.contentType !== 'application/dicom');
         const result = wrongType.length
           ? {
               stored: false,

@@ -52,6 +52,9 @@ export interface IngestResult {
 
 export const INGEST_PROGRESS = 'INGEST_PROGRESS';
 
+/** Advisory lock between committing batches (shared) and removing their unreferenced files (exclusive). */
+const OBJECT_LOCK = 7_146_319;
+
 /** Object files written at once within a batch. */
 const PARALLEL_WRITES = 8;
 
@@ -95,6 +98,7 @@ export const PATIENT_KEY_PURPOSE = 'patient-id';
 
 interface StoredPart {
   source: string;
+  bytes: Buffer;
   patient: Patient;
   summary: ImageSummary;
   sha256: string;
@@ -108,21 +112,30 @@ interface Prepared {
   patientKey: string;
 }
 
+/** Patient ID as text: UTF-8 when Specific Character Set says ISO_IR 192, else Latin-1 (the manifest hashes the same text). */
+function patientIdOf(file: Part10File): string | undefined {
+  const raw = file.dataset.get(TAGS.patientId)?.bytes;
+  if (!raw) return undefined;
+  const utf8 = (textOf(file.dataset, TAGS.specificCharacterSet) ?? '').includes('ISO_IR 192');
+  return raw.toString(utf8 ? 'utf8' : 'latin1').replace(/[\0 ]+$/, '').trim() || undefined;
+}
+
 /** Reads and checks one part; a rejection describes why, with the client's UIDs where readable. */
 function prepare(part: IngestPart, key: Buffer): Prepared | RejectedItem {
   let file: Part10File | undefined;
   try {
     file = readPart10(part.bytes);
     const summary = inspectImage(file);
-    const patientId = textOf(file.dataset, TAGS.patientId);
+    const patientId = patientIdOf(file);
     if (!patientId) throw new ImageRejection('MISSING_ATTRIBUTE', 'Patient ID is missing: the object cannot be linked to a patient');
     return { part, file, summary, patientKey: keyedHash(key, PATIENT_KEY_PURPOSE, patientId) };
   } catch (error) {
-    if (!(error instanceof DicomReadError) && !(error instanceof ImageRejection)) throw error;
+    // A reader or check that trips over a crafted value is a rejection of that file, never a failed batch.
+    const known = error instanceof DicomReadError || error instanceof ImageRejection;
     return {
       source: part.source,
-      code: IngestRejectionCode[error.code],
-      reason: error.message,
+      code: known ? IngestRejectionCode[error.code] : IngestRejectionCode.MALFORMED_ELEMENT,
+      reason: known ? error.message : 'The object could not be read as a valid image',
       sopClassUid: file ? textOf(file.dataset, TAGS.sopClassUid) : undefined,
       sopInstanceUid: file ? textOf(file.dataset, TAGS.sopInstanceUid) : undefined,
     };
@@ -203,11 +216,18 @@ export class IngestService {
     }
     if (rejected.length) return this.rejectBatch(prepared, rejected);
 
-    const objects = prepared.map((p) => {
+    const objects: Array<{ source: string; patient: Patient; summary: ImageSummary; bytes: Buffer }> = [];
+    for (const p of prepared) {
       const patient = byKey.get(p.patientKey) as Patient;
-      const clean = deidentify(p.file, { uidKey: key, pseudonym: patient.pseudonym, dateShiftDays: patient.dateShiftDays });
-      return { source: p.part.source, patient, summary: inspectImage(clean), bytes: writePart10(clean.meta, clean.dataset, clean.transferSyntax) };
-    });
+      try {
+        const clean = deidentify(p.file, { uidKey: key, pseudonym: patient.pseudonym, dateShiftDays: patient.dateShiftDays });
+        objects.push({ source: p.part.source, patient, summary: inspectImage(clean), bytes: writePart10(clean.meta, clean.dataset, clean.transferSyntax) });
+      } catch (error) {
+        const reason = error instanceof ImageRejection ? `After de-identification: ${error.message}` : 'The object could not be re-encoded after de-identification';
+        rejected.push({ source: p.part.source, code: IngestRejectionCode.MALFORMED_ELEMENT, reason, sopClassUid: p.summary.sopClassUid, sopInstanceUid: p.summary.sopInstanceUid });
+      }
+    }
+    if (rejected.length) return this.rejectBatch(prepared, rejected);
     const created: string[] = [];
     try {
       // Writes overlap: each waits on its own fsync, which dominates a sequential loop (measured: bench/ingest).
@@ -219,14 +239,31 @@ export class IngestService {
           stored.push({ ...objects[i + j], ...result });
         });
       }
-      const accepted = await this.db.transaction(ctx, (tx) => this.record(tx, siteId, stored));
+      const accepted = await this.db.transaction(ctx, async (tx) => {
+        // Shared with other committing batches, exclusive against clean-up (removeUnreferenced): a file this
+        // batch found already stored cannot disappear between the check below and the commit.
+        await this.db.manager(tx).query('SELECT pg_advisory_xact_lock_shared($1)', [OBJECT_LOCK]);
+        for (const o of stored) if (!(await this.objects.has(o.sha256))) await this.objects.put(o.bytes);
+        return this.record(tx, siteId, stored);
+      });
       return { stored: true, accepted, rejected: [] };
     } catch (error) {
-      // The transaction rolled back: remove the files this batch created, so nothing of it remains.
-      await Promise.all(created.map((sha) => this.objects.remove(sha)));
+      // The transaction rolled back: remove the files this batch created that no committed row references.
+      await this.removeUnreferenced(created);
       if (!(error instanceof IngestConflict)) throw error;
       return this.rejectBatch(prepared, [{ source: error.source, code: IngestRejectionCode.CONFLICT, reason: error.message }]);
     }
+  }
+
+  /** Deletes those of `sha256s` no instance references, while no batch is committing (exclusive lock). */
+  private async removeUnreferenced(sha256s: string[]): Promise<void> {
+    if (!sha256s.length) return;
+    await this.db.dataSource.transaction(async (manager) => {
+      await manager.query('SELECT pg_advisory_xact_lock($1)', [OBJECT_LOCK]);
+      const rows: Array<{ sha256: string }> = await manager.query('SELECT DISTINCT sha256 FROM instance WHERE sha256 = ANY($1)', [sha256s]);
+      const referenced = new Set(rows.map((r) => r.sha256.trim()));
+      await Promise.all(sha256s.filter((sha) => !referenced.has(sha)).map((sha) => this.objects.remove(sha)));
+    });
   }
 
   /**
@@ -234,7 +271,7 @@ export class IngestService {
    * references (a batch killed between writing its files and committing), once older than `orphanMinAgeMs`.
    */
   async sweepStorage(orphanMinAgeMs: number): Promise<{ temp: number; orphans: number }> {
-    const temp = await this.objects.sweepTemp();
+    const temp = await this.objects.sweepTemp(Math.min(orphanMinAgeMs, 10 * 60 * 1000));
     const orphans = await this.objects.sweepOrphans(async (sha256s) => {
       const rows: Array<{ sha256: string }> = await this.db.dataSource.query('SELECT DISTINCT sha256 FROM instance WHERE sha256 = ANY($1)', [sha256s]);
       return new Set(rows.map((r) => r.sha256.trim()));
@@ -283,16 +320,27 @@ export class IngestService {
     await manager.createQueryBuilder().insert().into(Series).values(seriesRows).orIgnore().execute();
     const series = await manager.getRepository(Series).findBy({ seriesInstanceUid: In(seriesRows.map((r) => r.seriesInstanceUid)) });
     const seriesByUid = new Map(series.map((s) => [s.seriesInstanceUid, s]));
-    const existing = new Set(
-      (await manager.getRepository(Instance).find({ select: { sopInstanceUid: true }, where: { sopInstanceUid: In(stored.map((s) => s.summary.sopInstanceUid)) } })).map(
-        (i) => i.sopInstanceUid,
-      ),
-    );
+    for (const s of stored) {
+      if (seriesByUid.get(s.summary.seriesInstanceUid)?.studyId !== studyByUid.get(s.summary.studyInstanceUid)?.id) {
+        throw new IngestConflict(s.source, 'The series is already stored under another study');
+      }
+    }
+    const previous = await manager.getRepository(Instance).find({
+      select: { sopInstanceUid: true, seriesId: true },
+      where: { sopInstanceUid: In(stored.map((s) => s.summary.sopInstanceUid)) },
+    });
+    const existing = new Set(previous.map((i) => i.sopInstanceUid));
+    for (const i of previous) {
+      const s = stored.find((x) => x.summary.sopInstanceUid === i.sopInstanceUid) as StoredPart;
+      if (seriesByUid.get(s.summary.seriesInstanceUid)?.id !== i.seriesId) throw new IngestConflict(s.source, 'The instance is already stored under another series');
+    }
     const fresh = stored.filter((s) => !existing.has(s.summary.sopInstanceUid));
     if (fresh.length) {
+      // orIgnore: a concurrent upload of the same new object commits first; this one is then a no-op too.
       await manager
         .createQueryBuilder()
         .insert()
+        .orIgnore()
         .into(Instance)
         .values(
           fresh.map((s) => ({

@@ -89,7 +89,8 @@ export class ManifestService {
         reject(IngestRejectionCode.INVALID_VALUE, 'patient_id is empty');
         continue;
       }
-      const sex = SEX[(values.sex ?? '').toLowerCase()];
+      const sexText = (values.sex ?? '').toLowerCase();
+      const sex = Object.hasOwn(SEX, sexText) ? SEX[sexText] : undefined;
       if (!sex) {
         reject(IngestRejectionCode.INVALID_VALUE, `sex must be F, M, O or empty, got ${JSON.stringify(values.sex)}`);
         continue;
@@ -120,6 +121,11 @@ export class ManifestService {
       const pseudonym = values.pseudonym || null;
       if (pseudonym && !/^[A-Za-z0-9_-]{1,64}$/.test(pseudonym)) {
         reject(IngestRejectionCode.INVALID_VALUE, 'pseudonym may hold letters, digits, - and _ only (at most 64)');
+        continue;
+      }
+      if (pseudonym && pseudonym.toLowerCase() === patientId.toLowerCase()) {
+        // The pseudonym is written into every stored object as Patient's Name and ID: it must not be the hospital ID.
+        reject(IngestRejectionCode.INVALID_VALUE, 'pseudonym must not be the patient_id');
         continue;
       }
       const patientKey = keyedHash(key, PATIENT_KEY_PURPOSE, patientId);

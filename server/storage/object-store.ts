@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { access, mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 
 export interface StoredObject {
@@ -30,7 +30,12 @@ export class ObjectStore {
   async put(bytes: Buffer): Promise<StoredObject> {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const final = this.pathOf(sha256);
-    if (await exists(final)) return { sha256, size: bytes.length, created: false };
+    if (await exists(final)) {
+      // Touched, so the orphan sweep (which spares young files) cannot take it before this batch commits.
+      const now = new Date();
+      await utimes(final, now, now).catch(() => undefined);
+      return { sha256, size: bytes.length, created: false };
+    }
     await mkdir(this.tmp, { recursive: true });
     await mkdir(path.dirname(final), { recursive: true });
     const temp = path.join(this.tmp, `${randomUUID()}.part`);
@@ -58,11 +63,18 @@ export class ObjectStore {
     await rm(this.pathOf(sha256), { force: true });
   }
 
-  /** Removes temp files a crashed write left; returns how many. */
-  async sweepTemp(): Promise<number> {
-    const names = await readdir(this.tmp).catch(() => [] as string[]);
-    await Promise.all(names.map((n) => rm(path.join(this.tmp, n), { force: true })));
-    return names.length;
+  /** Removes temp files a crashed write left, once `minAgeMs` old (another process may be writing one now); returns how many. */
+  async sweepTemp(minAgeMs: number): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.tmp).catch(() => [] as string[])) {
+      const file = path.join(this.tmp, name);
+      const info = await stat(file).catch(() => null);
+      if (info && Date.now() - info.mtimeMs >= minAgeMs) {
+        await rm(file, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   /**

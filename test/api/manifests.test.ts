@@ -81,6 +81,11 @@ describe('cohort manifests', () => {
       expect(await count('SELECT count(*)::int AS n FROM patient')).toBe(2);
     });
 
+    it('rejects a pseudonym equal to the hospital ID (it is written into every object) and odd sex values', async () => {
+      const result = await patients(`${PATIENTS_HEADER}\nEAST,MRN-30,mrn-30,F,40,yes,\nEAST,MRN-31,,constructor,40,yes,\n`);
+      expect(result.rejected.map((r: any) => `${r.source} ${r.code}`)).toEqual(['line 2 INVALID_VALUE', 'line 3 INVALID_VALUE']);
+    });
+
     it('rejects a file without the required columns or that is not CSV', async () => {
       expect((await patients('site,name\nEAST,x\n')).rejected[0]).toMatchObject({ source: 'line 1', code: 'MALFORMED_CSV' });
       expect((await patients('site,patient_id\n"EAST,MRN\n')).rejected[0]).toMatchObject({ code: 'MALFORMED_CSV' });
