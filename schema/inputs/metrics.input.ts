@@ -106,3 +106,54 @@ export class RegisterExternalModelInput {
   @Length(0, 2000)
   description?: string | null;
 }
+
+@InputType('CompareInput', { description: 'A model version against readers on exactly the cases both graded' })
+export class CompareInput {
+  @Field(() => ID)
+  @IsUUID()
+  modelVersionId: string;
+
+  @Field(() => [ID], { nullable: true, description: 'Default: every reader who graded cases in scope' })
+  @IsOptional()
+  @IsUUID('all', { each: true })
+  @ArrayMaxSize(100)
+  readerIds?: string[] | null;
+
+  @Field(() => MetricsScopeInput, { nullable: true })
+  @IsOptional()
+  @ValidateNested()
+  scope?: MetricsScopeInput | null;
+
+  @Field(() => Int, { nullable: true })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  threshold?: number | null;
+
+  @Field(() => [MetricsGroupBy], { nullable: true })
+  groupBy?: MetricsGroupBy[] | null;
+
+  @Field(() => Float, { nullable: true })
+  @IsOptional()
+  @Min(0.5)
+  @Max(0.999)
+  level?: number | null;
+
+  @Field(() => Boolean, { nullable: true })
+  clustered?: boolean | null;
+
+  @Field(() => Int, { nullable: true })
+  @IsOptional()
+  @IsInt()
+  @Min(200)
+  @Max(20000)
+  bootstrapReplicates?: number | null;
+
+  @Field(() => Int, { nullable: true })
+  @IsOptional()
+  @IsInt()
+  seed?: number | null;
+
+  @Field(() => Boolean, { nullable: true })
+  confirmedOnly?: boolean | null;
+}

@@ -1,5 +1,5 @@
 import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
-import { Level, Modality, Side, Split } from '../../server/domain';
+import { ExclusionReason, Level, Modality, Side, Split } from '../../server/domain';
 import type { ModelVersion } from '../../server/entities';
 import { Connection } from './page-info.type';
 
@@ -182,3 +182,183 @@ export class ModelVersionType implements Pick<ModelVersion, 'id' | 'name' | 'ver
 
 @ObjectType('ModelVersionConnection')
 export class ModelVersionConnection extends Connection(ModelVersionType) {}
+
+@ObjectType('MetricDifference', { description: 'Model minus reader on the same cases' })
+export class MetricDifferenceType {
+  @Field({ description: 'ACCURACY, SENSITIVITY, SPECIFICITY, F1 or AUC' })
+  metric: string;
+
+  @Field(() => Float, { nullable: true })
+  model: number | null;
+
+  @Field(() => Float, { nullable: true })
+  reader: number | null;
+
+  @Field(() => EstimateType)
+  difference: EstimateType;
+
+  @Field(() => Float, { nullable: true })
+  p: number | null;
+
+  @Field({ description: 'The test behind p: mcnemar-exact, obuchowski-paired, delong-paired, paired-cluster-bootstrap-percentile(B=…)' })
+  test: string;
+}
+
+@ObjectType('Comparison', { description: 'One reader against the model, for one group (or pooled)' })
+export class ComparisonType {
+  @Field(() => ID)
+  readerId: string;
+
+  @Field()
+  readerCode: string;
+
+  @Field()
+  pooled: boolean;
+
+  @Field(() => String, { nullable: true })
+  site: string | null;
+
+  @Field(() => String, { nullable: true })
+  feature: string | null;
+
+  @Field(() => Modality, { nullable: true })
+  modality: Modality | null;
+
+  @Field(() => Level, { nullable: true })
+  level: Level | null;
+
+  @Field(() => Side, { nullable: true })
+  side: Side | null;
+
+  @Field(() => Split, { nullable: true })
+  split: Split | null;
+
+  @Field(() => Int)
+  cases: number;
+
+  @Field(() => Int)
+  patients: number;
+
+  @Field(() => [MetricDifferenceType])
+  differences: MetricDifferenceType[];
+}
+
+@ObjectType('ComparisonResult')
+export class ComparisonResultType {
+  @Field(() => Int)
+  threshold: number;
+
+  @Field(() => Float)
+  level: number;
+
+  @Field()
+  clustered: boolean;
+
+  @Field(() => [ComparisonType])
+  comparisons: ComparisonType[];
+}
+
+@ObjectType('KappaSet', { description: "Cohen's kappa, unweighted, linear and quadratic, over the cases both graded" })
+export class KappaSetType {
+  @Field(() => Int)
+  cases: number;
+
+  @Field(() => ValueType)
+  unweighted: ValueType;
+
+  @Field(() => ValueType)
+  linear: ValueType;
+
+  @Field(() => ValueType)
+  quadratic: ValueType;
+}
+
+@ObjectType('ReaderAgreement')
+export class ReaderAgreementType extends KappaSetType {
+  @Field(() => ValueType)
+  percentAgreement: ValueType;
+}
+
+@ObjectType('ReaderVsReference')
+export class ReaderVsReferenceType extends KappaSetType {
+  @Field(() => ID)
+  readerId: string;
+
+  @Field()
+  readerCode: string;
+}
+
+@ObjectType('AgreementGroup', { description: 'Agreement for one feature x modality (x site when grouped by site)' })
+export class AgreementGroupType {
+  @Field()
+  feature: string;
+
+  @Field(() => Modality)
+  modality: Modality;
+
+  @Field(() => String, { nullable: true })
+  site: string | null;
+
+  @Field(() => ReaderAgreementType, { description: 'Reader 1 vs reader 2' })
+  readers: ReaderAgreementType;
+
+  @Field(() => ValueType, { description: 'Share of double-read cells that went to adjudication' })
+  adjudicationRate: ValueType;
+
+  @Field(() => [ReaderVsReferenceType])
+  readerVsReference: ReaderVsReferenceType[];
+}
+
+@ObjectType('ReasonCount')
+export class ReasonCountType {
+  @Field(() => ExclusionReason)
+  reason: ExclusionReason;
+
+  @Field(() => Int)
+  patients: number;
+}
+
+@ObjectType('SplitPatients')
+export class SplitPatientsType {
+  @Field(() => Split)
+  split: Split;
+
+  @Field(() => Int)
+  patients: number;
+}
+
+@ObjectType('StudyFlow', { description: 'STARD flow of one site, or the total (site null)' })
+export class StudyFlowType {
+  @Field(() => String, { nullable: true })
+  site: string | null;
+
+  @Field(() => Int)
+  enrolled: number;
+
+  @Field(() => Int)
+  excluded: number;
+
+  @Field(() => [ReasonCountType])
+  excludedByReason: ReasonCountType[];
+
+  @Field(() => Int)
+  eligible: number;
+
+  @Field(() => [SplitPatientsType], { description: 'Eligible patients per split (with a split version)' })
+  bySplit: SplitPatientsType[];
+
+  @Field(() => Int, { description: 'Joints of eligible patients' })
+  joints: number;
+
+  @Field(() => Int, { description: 'Joint x modality x feature cells with a reference grade' })
+  referenceCells: number;
+
+  @Field(() => Int)
+  assessable: number;
+
+  @Field(() => Int)
+  notAssessable: number;
+
+  @Field(() => Int, { description: 'Assessable and confirmed: what metrics analyse' })
+  analysed: number;
+}

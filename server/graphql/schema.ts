@@ -38,7 +38,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [SplitAssignmentResolver, new SplitAssignmentResolver()],
     [AdminResolver, new AdminResolver(services.tokens, services.audit, services.grading)],
     [IngestResolver, new IngestResolver(services.manifests)],
-    [StatisticsResolver, new StatisticsResolver(services.metrics, services.models)],
+    [StatisticsResolver, new StatisticsResolver(services.metrics, services.models, services.agreement)],
   ]);
   return buildSchema({
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,

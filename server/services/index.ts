@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { Db } from '../db/transaction';
+import { AgreementService } from './agreement.service';
 import { AuditService } from './audit.service';
 import { GradingService } from './grading.service';
 import { IngestService } from './ingest.service';
@@ -45,11 +46,12 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const manifests = new ManifestService(db, audit, nodeKeys, patients, readings);
   const models = new ModelService(db, audit);
   const metrics = new MetricsService(db);
-  return { db, objects, pubSub, nodeKeys, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens, ingest, manifests, models, metrics };
+  const agreement = new AgreementService(db);
+  return { db, objects, pubSub, nodeKeys, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens, ingest, manifests, models, metrics, agreement };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
-export { AuditService, GradingService, IngestService, ManifestService, MetricsService, ModelService, NodeKeyService, ImagingService, PatientService, ReaderService, ReadingService, ReferenceService, SiteService, SplitService, TokenService };
+export { AgreementService, AuditService, GradingService, IngestService, ManifestService, MetricsService, ModelService, NodeKeyService, ImagingService, PatientService, ReaderService, ReadingService, ReferenceService, SiteService, SplitService, TokenService };
 export * from './request-context';
 export type { Page } from './pagination';

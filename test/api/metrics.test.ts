@@ -138,4 +138,66 @@ describe('metrics', () => {
     expect(codeOf(await gql(node().url, engineer, `mutation { registerExternalModel(input: { name: "facet-ref", version: "1.0.0" }) { id } }`))).toBe('CONFLICT');
     expect(codeOf(await gql(node().url, statistician, `mutation { registerExternalModel(input: { name: "x", version: "1" }) { id } }`))).toBe('FORBIDDEN');
   });
+
+  it('compares the model with each reader on the same cases: differences, paired intervals and the named tests', async () => {
+    const data = await gqlOk(
+      node().url,
+      statistician,
+      `query ($input: CompareInput!) { compare(input: $input) { comparisons { readerCode pooled cases patients differences { metric model reader difference { value lower upper method } p test } } } }`,
+      { input: { modelVersionId, bootstrapReplicates: 500 } },
+    );
+    const comparisons = data.compare.comparisons;
+    expect(comparisons.map((c: any) => c.readerCode)).toEqual(['HARBOUR-R1', 'HARBOUR-R2', 'NORTH-R1', 'NORTH-R2', 'VALLEY-R1', 'VALLEY-R2']);
+    const north = comparisons.find((c: any) => c.readerCode === 'NORTH-R1');
+    expect(north.patients).toBe(5);
+    const byMetric = Object.fromEntries(north.differences.map((d: any) => [d.metric, d]));
+    expect(Object.keys(byMetric)).toEqual(['ACCURACY', 'SENSITIVITY', 'SPECIFICITY', 'F1', 'AUC']);
+    expect(byMetric.ACCURACY.test).toBe('mcnemar-exact');
+    expect(byMetric.AUC.test).toBe('obuchowski-paired');
+    expect(byMetric.F1.test).toBe('paired-cluster-bootstrap-percentile(B=500)');
+    for (const d of north.differences) {
+      expect(d.difference.value).toBeCloseTo(d.model - d.reader, 12);
+      expect(d.p).toBeGreaterThanOrEqual(0);
+      expect(d.p).toBeLessThanOrEqual(1);
+      expect(d.difference.lower).toBeLessThanOrEqual(d.difference.value);
+    }
+    // The reader's AUC here is the reader's AUC from metrics: the same cases, the same estimator.
+    const alone = await gqlOk(node().url, statistician, METRICS, { input: { rater: { readerId } } });
+    expect(byMetric.AUC.reader).toBeCloseTo(alone.metrics.groups[0].auc.value, 12);
+  });
+
+  it('reports reader agreement, adjudication rate and each reader against the reference', async () => {
+    const data = await gqlOk(
+      node().url,
+      statistician,
+      `{ agreement(scope: { features: ["OSTEOPHYTES"] }) { feature modality site readers { cases unweighted { value } linear { value } quadratic { value } percentAgreement { value } } adjudicationRate { value } readerVsReference { readerCode cases quadratic { value } } } }`,
+    );
+    expect(data.agreement.map((g: any) => g.site)).toEqual(['HARBOUR', 'NORTH', 'VALLEY']);
+    for (const g of data.agreement) {
+      expect(g.readers.cases).toBe(50); // 5 patients x 10 joints, CT
+      expect(g.readers.quadratic.value).toBeGreaterThan(0.2);
+      expect(g.readers.quadratic.value).toBeLessThanOrEqual(1);
+      // Every demo disagreement went to adjudication, and no grade is "not assessable".
+      expect(g.adjudicationRate.value).toBeCloseTo(1 - g.readers.percentAgreement.value, 12);
+      expect(g.readerVsReference).toHaveLength(2);
+    }
+  });
+
+  it('counts the STARD flow per site and in total', async () => {
+    const version = (await node().dataSource.query(`SELECT id FROM split_version`))[0].id;
+    const data = await gqlOk(
+      node().url,
+      statistician,
+      `query ($v: ID!) { studyFlow(scope: { splitVersionId: $v }) { site enrolled excluded excludedByReason { reason patients } eligible bySplit { split patients } joints referenceCells assessable notAssessable analysed } }`,
+      { v: version },
+    );
+    const north = data.studyFlow.find((r: any) => r.site === 'NORTH');
+    expect(north).toMatchObject({ enrolled: 6, excluded: 1, eligible: 5, joints: 50, referenceCells: 250, assessable: 250, notAssessable: 0, analysed: 250 });
+    expect(north.excludedByReason.find((r: any) => r.reason === 'SPONDYLOLISTHESIS').patients).toBe(1);
+    expect(north.bySplit.reduce((s: number, r: any) => s + r.patients, 0)).toBe(5);
+    const total = data.studyFlow[data.studyFlow.length - 1];
+    expect(total).toMatchObject({ site: null, enrolled: 18, eligible: 15, analysed: 750 });
+    const own = await gqlOk(node().url, coordinatorNorth, `{ studyFlow { site enrolled } }`);
+    expect(own.studyFlow).toEqual([{ site: 'NORTH', enrolled: 6 }, { site: null, enrolled: 6 }]);
+  });
 });

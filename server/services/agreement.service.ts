@@ -1,0 +1,213 @@
+import type { Db } from '../db/transaction';
+import { ExclusionReason, Role, Split, type Modality } from '../domain';
+import { GradingFeature } from '../entities';
+import { contingency, kappa, percentAgreement } from '../stats/agreement';
+import { none, some, type Maybe } from '../stats/estimate';
+import { requireRole, type RequestContext } from './request-context';
+import { restrictToScope, whereIn } from './scope';
+
+export interface AgreementScope {
+  siteIds?: string[] | null;
+  modalities?: Modality[] | null;
+  features?: string[] | null;
+}
+
+export interface KappaSet {
+  cases: number;
+  unweighted: Maybe;
+  linear: Maybe;
+  quadratic: Maybe;
+}
+
+export interface AgreementGroup {
+  feature: string;
+  modality: Modality;
+  /** Null unless grouped by site. */
+  site: string | null;
+  /** Reader 1 vs reader 2 on cells both graded. */
+  readers: KappaSet & { percentAgreement: Maybe };
+  /** Share of cells with two readings that needed adjudication. */
+  adjudicationRate: Maybe;
+  /** Each reader against the reference standard. */
+  readerVsReference: Array<KappaSet & { readerId: string; readerCode: string }>;
+}
+
+export interface StudyFlowRow {
+  /** Null for the total row. */
+  site: string | null;
+  enrolled: number;
+  excluded: number;
+  excludedByReason: Array<{ reason: ExclusionReason; patients: number }>;
+  eligible: number;
+  bySplit: Array<{ split: Split; patients: number }>;
+  joints: number;
+  referenceCells: number;
+  assessable: number;
+  notAssessable: number;
+  /** Assessable and confirmed: what metrics analyse. */
+  analysed: number;
+}
+
+function kappas(pairs: Array<[number, number]>, k: number): KappaSet {
+  const table = contingency(
+    pairs.map((p) => p[0]),
+    pairs.map((p) => p[1]),
+    k,
+  );
+  return { cases: pairs.length, unweighted: kappa(table, 'unweighted'), linear: kappa(table, 'linear'), quadratic: kappa(table, 'quadratic') };
+}
+
+/** Inter-reader agreement and the STARD study flow: aggregates, so statisticians see every site, coordinators their own. */
+export class AgreementService {
+  constructor(private readonly db: Db) {}
+
+  async agreement(ctx: RequestContext, scope: AgreementScope, bySite: boolean): Promise<AgreementGroup[]> {
+    requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
+    const grades = new Map((await this.db.repo(ctx, GradingFeature).find()).map((f) => [f.code, f.grades.length]));
+    const qb = this.db.dataSource
+      .createQueryBuilder()
+      .from('reading', 'r')
+      .innerJoin('joint', 'joint', 'joint.id = r.joint_id')
+      .innerJoin('patient', 'patient', 'patient.id = joint.patient_id')
+      .innerJoin('site', 'site', 'site.id = patient.site_id')
+      .innerJoin('reader', 'rd', 'rd.id = r.reader_id')
+      .leftJoin('reference_grade', 'ref', 'ref.joint_id = r.joint_id AND ref.modality = r.modality AND ref.feature = r.feature')
+      .leftJoin('adjudication', 'adj', 'adj.joint_id = r.joint_id AND adj.modality = r.modality AND adj.feature = r.feature')
+      .select([
+        'r.joint_id AS "jointId"',
+        'r.modality AS "modality"',
+        'r.feature AS "feature"',
+        'site.code AS "site"',
+        'r.grade AS "grade"',
+        'r.not_assessable AS "notAssessable"',
+        'rd.id AS "readerId"',
+        'rd.code AS "readerCode"',
+        'ref.grade AS "reference"',
+        '(adj.id IS NOT NULL) AS "adjudicated"',
+      ]);
+    restrictToScope(qb, ctx, 'patient.site_id');
+    whereIn(qb, 'patient.site_id', scope.siteIds);
+    whereIn(qb, 'r.modality', scope.modalities);
+    whereIn(qb, 'r.feature', scope.features);
+    const rows = await qb.getRawMany<{
+      jointId: string;
+      modality: Modality;
+      feature: string;
+      site: string;
+      grade: number | null;
+      notAssessable: boolean;
+      readerId: string;
+      readerCode: string;
+      reference: number | null;
+      adjudicated: boolean;
+    }>();
+    const groups = new Map<string, typeof rows>();
+    for (const row of rows) {
+      const id = [row.feature, row.modality, bySite ? row.site : ''].join('\u0000');
+      groups.set(id, [...(groups.get(id) ?? []), row]);
+    }
+    const result: AgreementGroup[] = [];
+    for (const [id, group] of [...groups.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      const [feature, modality, site] = id.split('\u0000');
+      const k = grades.get(feature) ?? 2;
+      const cells = new Map<string, typeof rows>();
+      for (const row of group) cells.set(row.jointId, [...(cells.get(row.jointId) ?? []), row]);
+      const pairs: Array<[number, number]> = [];
+      let doubleRead = 0;
+      let adjudicated = 0;
+      for (const readings of cells.values()) {
+        if (readings.length !== 2) continue;
+        doubleRead++;
+        if (readings[0].adjudicated) adjudicated++;
+        const [a, b] = [...readings].sort((x, y) => x.readerId.localeCompare(y.readerId));
+        if (a.grade !== null && b.grade !== null) pairs.push([a.grade, b.grade]);
+      }
+      const readers = kappas(pairs, k);
+      const table = contingency(
+        pairs.map((p) => p[0]),
+        pairs.map((p) => p[1]),
+        k,
+      );
+      const byReader = new Map<string, typeof rows>();
+      for (const row of group) if (row.grade !== null && row.reference !== null) byReader.set(row.readerId, [...(byReader.get(row.readerId) ?? []), row]);
+      result.push({
+        feature,
+        modality: modality as Modality,
+        site: bySite ? site : null,
+        readers: { ...readers, percentAgreement: percentAgreement(table) },
+        adjudicationRate: doubleRead ? some(adjudicated / doubleRead) : none('NO_CASES'),
+        readerVsReference: [...byReader.values()]
+          .map((readings) => ({
+            readerId: readings[0].readerId,
+            readerCode: readings[0].readerCode,
+            ...kappas(
+              readings.map((r) => [r.grade as number, r.reference as number]),
+              k,
+            ),
+          }))
+          .sort((a, b) => a.readerCode.localeCompare(b.readerCode)),
+      });
+    }
+    return result;
+  }
+
+  /** STARD flow per site and in total: enrolled, excluded by reason, eligible, per split, cells assessable and analysed. */
+  async studyFlow(ctx: RequestContext, scope: { siteIds?: string[] | null; splitVersionId?: string | null }): Promise<StudyFlowRow[]> {
+    requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
+    const patients = this.db.dataSource
+      .createQueryBuilder()
+      .from('patient', 'patient')
+      .innerJoin('site', 'site', 'site.id = patient.site_id')
+      .select(['patient.id AS "id"', 'site.code AS "site"', 'patient.exclusion_reasons::text[] AS "reasons"']);
+    restrictToScope(patients, ctx, 'patient.site_id');
+    whereIn(patients, 'patient.site_id', scope.siteIds);
+    if (scope.splitVersionId) {
+      patients.leftJoin('split_assignment', 'sa', 'sa.patient_id = patient.id AND sa.split_version_id = :sv', { sv: scope.splitVersionId }).addSelect('sa.split AS "split"');
+    } else {
+      patients.addSelect('NULL AS "split"');
+    }
+    const patientRows = await patients.getRawMany<{ id: string; site: string; reasons: ExclusionReason[]; split: Split | null }>();
+    const cells = this.db.dataSource
+      .createQueryBuilder()
+      .from('joint', 'joint')
+      .innerJoin('patient', 'patient', 'patient.id = joint.patient_id')
+      .innerJoin('site', 'site', 'site.id = patient.site_id')
+      .leftJoin('reference_grade', 'ref', 'ref.joint_id = joint.id')
+      .select([
+        'site.code AS "site"',
+        'count(DISTINCT joint.id)::int AS "joints"',
+        'count(ref.id)::int AS "referenceCells"',
+        'count(ref.id) FILTER (WHERE NOT ref.not_assessable)::int AS "assessable"',
+        'count(ref.id) FILTER (WHERE ref.not_assessable)::int AS "notAssessable"',
+        'count(ref.id) FILTER (WHERE NOT ref.not_assessable AND ref.confirmed_at IS NOT NULL)::int AS "analysed"',
+      ])
+      .where('cardinality(patient.exclusion_reasons) = 0')
+      .groupBy('site.code');
+    restrictToScope(cells, ctx, 'patient.site_id');
+    whereIn(cells, 'patient.site_id', scope.siteIds);
+    const cellRows = new Map(
+      (await cells.getRawMany<{ site: string; joints: number; referenceCells: number; assessable: number; notAssessable: number; analysed: number }>()).map((r) => [r.site, r]),
+    );
+    const sites = [...new Set(patientRows.map((p) => p.site))].sort();
+    const row = (site: string | null): StudyFlowRow => {
+      const ps = patientRows.filter((p) => site === null || p.site === site);
+      const eligible = ps.filter((p) => p.reasons.length === 0);
+      const c = [...cellRows.entries()].filter(([s]) => site === null || s === site).map(([, r]) => r);
+      const sum = (key: 'joints' | 'referenceCells' | 'assessable' | 'notAssessable' | 'analysed') => c.reduce((total, r) => total + r[key], 0);
+      return {
+        site,
+        enrolled: ps.length,
+        excluded: ps.length - eligible.length,
+        excludedByReason: Object.values(ExclusionReason).map((reason) => ({ reason, patients: ps.filter((p) => p.reasons.includes(reason)).length })),
+        eligible: eligible.length,
+        bySplit: scope.splitVersionId ? Object.values(Split).map((split) => ({ split, patients: eligible.filter((p) => p.split === split).length })) : [],
+        joints: sum('joints'),
+        referenceCells: sum('referenceCells'),
+        assessable: sum('assessable'),
+        notAssessable: sum('notAssessable'),
+        analysed: sum('analysed'),
+      };
+    };
+    return [...sites.map(row), row(null)];
+  }
+}
