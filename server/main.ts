@@ -6,6 +6,7 @@ import { loadConfig, type Config } from './config/config';
 import { loadDemoCohort } from './demo/demo-cohort';
 import { Role } from './domain';
 import { Reader, Site } from './entities';
+import { report } from './cli/report';
 import { upload } from './cli/upload';
 import { createSchema, SCHEMA_FILE } from './graphql/schema';
 import { startHttpServer } from './http/app';
@@ -28,6 +29,9 @@ Commands:
   migrate               Apply pending migrations and exit.
   create-token          Print a new API token: --role ROLE --name NAME [--site CODE] [--reader CODE]
   emit-schema           Write schema/schema.graphql from the code.
+  report                Metrics of a rater as CSV, JSON or an HTML STARD-style report: --url URL --token TOKEN
+                        (--model ID | --reader ID) [--group-by SITE,FEATURE,MODALITY] [--split-version ID]
+                        [--format csv|json|html] [--out FILE] (docs/statistics.md).
   upload <folder>       Upload a cohort folder to a node: --url URL --token TOKEN [--site CODE]
                         [--batch-files 20] [--batch-mb 32]. DICOM in any structure plus patients.csv,
                         joint-images.csv, readings.csv; resumes after an interruption (docs/ingest.md).
@@ -177,6 +181,37 @@ async function uploadFolder(argv: string[]): Promise<void> {
   process.exitCode = rejected ? 1 : 0;
 }
 
+async function metricsReport(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      url: { type: 'string', default: process.env.FACET_URL },
+      token: { type: 'string', default: process.env.FACET_TOKEN },
+      model: { type: 'string' },
+      reader: { type: 'string' },
+      'group-by': { type: 'string', default: 'SITE,FEATURE' },
+      'split-version': { type: 'string' },
+      format: { type: 'string', default: 'csv' },
+      out: { type: 'string' },
+    },
+  });
+  const format = values.format as 'csv' | 'json' | 'html';
+  if (!values.url || !values.token || !(values.model || values.reader) || !['csv', 'json', 'html'].includes(format)) {
+    throw new Error('report needs --url, --token, --model or --reader, and --format csv|json|html');
+  }
+  const text = await report({
+    url: values.url.replace(/\/+$/, ''),
+    token: values.token,
+    modelVersionId: values.model,
+    readerId: values.reader,
+    groupBy: values['group-by'] ? values['group-by'].split(',').map((g) => g.trim().toUpperCase()) : [],
+    splitVersionId: values['split-version'],
+    format,
+    out: values.out,
+  });
+  if (!values.out) process.stdout.write(text);
+}
+
 async function main(): Promise<void> {
   const [command, ...argv] = process.argv.slice(2);
   const config = loadConfig();
@@ -193,6 +228,8 @@ async function main(): Promise<void> {
       return emitSchema();
     case 'upload':
       return uploadFolder(argv);
+    case 'report':
+      return metricsReport(argv);
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exit(command === undefined || command === '--help' ? 0 : 2);

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { loadDemoCohort } from '../../server/demo/demo-cohort';
 import { Role } from '../../server/domain';
 import { seededRandom } from '../../server/stats/bootstrap';
@@ -199,5 +201,28 @@ describe('metrics', () => {
     expect(total).toMatchObject({ site: null, enrolled: 18, eligible: 15, analysed: 750 });
     const own = await gqlOk(node().url, coordinatorNorth, `{ studyFlow { site enrolled } }`);
     expect(own.studyFlow).toEqual([{ site: 'NORTH', enrolled: 6 }, { site: null, enrolled: 6 }]);
+  });
+
+  it('exports the metrics as CSV and a STARD-style HTML/JSON report from the CLI', async () => {
+    const run = (format: string) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, [path.resolve(__dirname, '../../dist/server/main.js'), 'report', '--url', node().url, '--token', statistician, '--model', modelVersionId, '--format', format], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+        child.once('exit', (code) => resolve({ code, out }));
+      });
+    const csv = await run('csv');
+    expect(csv.code).toBe(0);
+    const lines = csv.out.trim().split('\n');
+    expect(lines[0]).toBe('site,feature,modality,level,side,split,pooled,cases,patients,metric,value,lower,upper,method,reason');
+    expect(lines.filter((l) => l.startsWith(',,,,,,true,')).map((l) => l.split(',')[9])).toEqual(['prevalence', 'accuracy', 'sensitivity', 'specificity', 'precision', 'npv', 'f1', 'youden', 'auc']);
+    const html = await run('html');
+    expect(html.out).toMatch(/<h2>Study flow \(STARD\)<\/h2>/);
+    expect(html.out).toMatch(/patient-clustered/);
+    const json = JSON.parse((await run('json')).out);
+    expect(json.studyFlow[json.studyFlow.length - 1]).toMatchObject({ site: null, enrolled: 18 });
   });
 });
