@@ -104,14 +104,20 @@ export class AgreementService {
     const groups = new Map<string, typeof rows>();
     for (const row of rows) {
       const id = [row.feature, row.modality, bySite ? row.site : ''].join('\u0000');
-      groups.set(id, [...(groups.get(id) ?? []), row]);
+      const group = groups.get(id);
+      if (group) group.push(row);
+      else groups.set(id, [row]);
     }
     const result: AgreementGroup[] = [];
     for (const [id, group] of [...groups.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       const [feature, modality, site] = id.split('\u0000');
       const k = grades.get(feature) ?? 2;
       const cells = new Map<string, typeof rows>();
-      for (const row of group) cells.set(row.jointId, [...(cells.get(row.jointId) ?? []), row]);
+      for (const row of group) {
+        const cell = cells.get(row.jointId);
+        if (cell) cell.push(row);
+        else cells.set(row.jointId, [row]);
+      }
       const pairs: Array<[number, number]> = [];
       let doubleRead = 0;
       let adjudicated = 0;
@@ -129,7 +135,12 @@ export class AgreementService {
         k,
       );
       const byReader = new Map<string, typeof rows>();
-      for (const row of group) if (row.grade !== null && row.reference !== null) byReader.set(row.readerId, [...(byReader.get(row.readerId) ?? []), row]);
+      for (const row of group) {
+        if (row.grade === null || row.reference === null) continue;
+        const readings = byReader.get(row.readerId);
+        if (readings) readings.push(row);
+        else byReader.set(row.readerId, [row]);
+      }
       result.push({
         feature,
         modality: modality as Modality,

@@ -177,7 +177,11 @@ export class MetricsService {
     whereIn(qb, 'rd.id', request.readerIds);
     const rows = await qb.getRawMany<CaseRow & { readerGrade: number; readerId: string; readerCode: string }>();
     const byReader = new Map<string, typeof rows>();
-    for (const row of rows) byReader.set(row.readerId, [...(byReader.get(row.readerId) ?? []), row]);
+    for (const row of rows) {
+      const readerRows = byReader.get(row.readerId);
+      if (readerRows) readerRows.push(row);
+      else byReader.set(row.readerId, [row]);
+    }
     const comparisons: Comparison[] = [];
     for (const [readerId, readerRows] of [...byReader.entries()].sort((a, b) => a[1][0].readerCode.localeCompare(b[1][0].readerCode))) {
       for (const { id, key, rows: groupRowsOfReader } of groupRows(readerRows, request.groupBy)) {

@@ -91,7 +91,11 @@ export class SplitService {
         .where('cardinality(patient.exclusion_reasons) = 0')
         .getRawMany<{ patientId: string; pseudonym: string; siteId: string; siteCode: string }>();
       const bySite = new Map<string, typeof eligible>();
-      for (const p of eligible) bySite.set(p.siteId, [...(bySite.get(p.siteId) ?? []), p]);
+      for (const p of eligible) {
+        const site = bySite.get(p.siteId);
+        if (site) site.push(p);
+        else bySite.set(p.siteId, [p]);
+      }
       const assignments: Array<Pick<SplitAssignment, 'splitVersionId' | 'patientId' | 'split'>> = [];
       for (const patients of bySite.values()) {
         const ordered = patients

@@ -161,8 +161,8 @@ function aucDifference(cases: readonly PairedCase[], options: CompareOptions, un
     if (!paired) return { metric: 'AUC', model: model.auc, reader: reader.auc, difference: undefinedEstimate(method, 'ONE_CLASS'), p: null, test: method };
     return { metric: 'AUC', model: paired.aucA, reader: paired.aucB, difference: paired.difference, p: paired.p, test: method };
   }
-  const posUnits = pos.map(({ c, i }) => String(unitOf(c, i)));
-  const negUnits = neg.map(({ c, i }) => String(unitOf(c, i)));
+  const posUnits = pos.map(({ c, i }) => unitOf(c, i));
+  const negUnits = neg.map(({ c, i }) => unitOf(c, i));
   const cov = (a: Placements, b: Placements) => obuchowskiCovariance(a, b, posUnits, negUnits);
   const vm = cov(model, model);
   const vr = cov(reader, reader);

@@ -119,16 +119,16 @@ export function computeGroup(cases: readonly GradedCase[], options: EngineOption
 
   const positives: number[] = [];
   const negatives: number[] = [];
-  const positiveClusters: string[] = [];
-  const negativeClusters: string[] = [];
+  const positiveClusters: number[] = [];
+  const negativeClusters: number[] = [];
   cases.forEach((c, i) => {
     const score = scoreOf(c, t);
     if (truth[i]) {
       positives.push(score);
-      positiveClusters.push(String(unitOf(i)));
+      positiveClusters.push(unitOf(i));
     } else {
       negatives.push(score);
-      negativeClusters.push(String(unitOf(i)));
+      negativeClusters.push(unitOf(i));
     }
   });
   const aucEstimate: Estimate = options.clustered
