@@ -4,7 +4,6 @@ import { GradingFeature } from '../entities';
 import { badInput } from '../errors/app-error';
 import { comparePaired, type MetricDifference, type PairedCase } from '../stats/compare';
 import { computeGroup, type GradedCase, type GroupMetrics } from '../stats/engine';
-import { none } from '../stats/estimate';
 import { requireRole, type RequestContext } from './request-context';
 import { restrictToScope, whereIn } from './scope';
 
@@ -147,14 +146,10 @@ export class MetricsService {
       const k = Math.max(2, ...[...features].map((f) => grades.get(f) ?? 2));
       const cases: GradedCase[] = group.rows.map((r) => {
         if (!patients.has(r.patientId)) patients.set(r.patientId, patients.size);
-        return { cluster: patients.get(r.patientId) as number, truth: r.truth, grade: r.grade, probabilities: r.probabilities ?? undefined };
+        return { cluster: patients.get(r.patientId) as number, truth: r.truth, grade: r.grade, probabilities: r.probabilities?.map(Number) };
       });
-      const metrics = computeGroup(cases, { threshold, grades: k, level, clustered, bootstrap: { replicates, seed: request.seed ?? 1 } });
-      if (features.size > 1) {
-        // A k x k table over features with different scales has no meaning.
-        const mixed = none('MIXED_FEATURES');
-        metrics.multiclass = { confusion: [], macroF1: mixed, weightedF1: mixed, ovrMacroAuc: mixed, linearKappa: mixed, quadraticKappa: mixed };
-      }
+      // A k x k table over features with different scales has no meaning: MIXED_FEATURES.
+      const metrics = computeGroup(cases, { threshold, grades: k, level, clustered, bootstrap: { replicates, seed: request.seed ?? 1 }, multiclass: features.size === 1 });
       result.push({ ...metrics, key: group.key, pooled: id === '' });
     }
     return { threshold, level, clustered, groups: result };
@@ -188,7 +183,7 @@ export class MetricsService {
         const patients = new Map<string, number>();
         const cases: PairedCase[] = groupRowsOfReader.map((r) => {
           if (!patients.has(r.patientId)) patients.set(r.patientId, patients.size);
-          return { cluster: patients.get(r.patientId) as number, truth: r.truth, modelGrade: r.grade, modelProbabilities: r.probabilities ?? undefined, readerGrade: r.readerGrade };
+          return { cluster: patients.get(r.patientId) as number, truth: r.truth, modelGrade: r.grade, modelProbabilities: r.probabilities?.map(Number), readerGrade: r.readerGrade };
         });
         comparisons.push({
           readerId,

@@ -24,6 +24,7 @@ export function placements(positives: ArrayLike<number>, negatives: ArrayLike<nu
   const scores = new Float64Array(m + n);
   for (let i = 0; i < m; i++) scores[i] = positives[i];
   for (let j = 0; j < n; j++) scores[m + j] = negatives[j];
+  if (scores.some(Number.isNaN)) throw new RangeError('Scores must be numbers (NaN found)');
   const order = argsortFloat64(scores);
   const v10 = new Float64Array(m);
   const v01 = new Float64Array(n);

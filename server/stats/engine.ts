@@ -2,7 +2,7 @@ import { contingency, kappa } from './agreement';
 import { aucClustered, aucDelong, rocCurve } from './auc';
 import { binaryMetrics, confusionOf, type Confusion } from './binary';
 import { bootstrapEstimate, clusterBootstrap } from './bootstrap';
-import { undefinedEstimate, type Estimate, type Maybe } from './estimate';
+import { none, undefinedEstimate, type Estimate, type Maybe } from './estimate';
 import { macroF1, ovrMacroAuc, weightedF1 } from './multiclass';
 import { addCluster, clusteredWilson, emptyCount, wilson, type ClusteredCount } from './proportion';
 
@@ -27,6 +27,8 @@ export interface EngineOptions {
   /** Patient-clustered intervals (the default) or per-case ones. */
   clustered: boolean;
   bootstrap: { replicates: number; seed: number };
+  /** False when the group mixes features of different scales: no k x k view then (MIXED_FEATURES). */
+  multiclass?: boolean;
 }
 
 export interface GroupMetrics {
@@ -136,7 +138,7 @@ export function computeGroup(cases: readonly GradedCase[], options: EngineOption
     : stripVariance(aucDelong(positives, negatives, options.level));
 
   const k = options.grades;
-  const table = contingency(
+  const table = options.multiclass === false ? [] : contingency(
     cases.map((c) => c.truth),
     cases.map((c) => c.grade),
     k,
@@ -158,18 +160,21 @@ export function computeGroup(cases: readonly GradedCase[], options: EngineOption
     youden: bootstrapped(metrics.youden, (s) => (s.tp + s.fn && s.tn + s.fp ? s.tp / (s.tp + s.fn) + s.tn / (s.tn + s.fp) - 1 : null)),
     auc: aucEstimate,
     roc: rocCurve(positives, negatives),
-    multiclass: {
-      confusion: table,
-      macroF1: macroF1(table),
-      weightedF1: weightedF1(table),
-      ovrMacroAuc: ovrMacroAuc(
-        cases.map((c) => c.truth),
-        cases.map((c) => (hasProbabilities ? (c.probabilities as number[]) : oneHot(c))),
-        k,
-      ),
-      linearKappa: kappa(table, 'linear'),
-      quadraticKappa: kappa(table, 'quadratic'),
-    },
+    multiclass:
+      options.multiclass === false
+        ? { confusion: [], macroF1: none('MIXED_FEATURES'), weightedF1: none('MIXED_FEATURES'), ovrMacroAuc: none('MIXED_FEATURES'), linearKappa: none('MIXED_FEATURES'), quadraticKappa: none('MIXED_FEATURES') }
+        : {
+            confusion: table,
+            macroF1: macroF1(table),
+            weightedF1: weightedF1(table),
+            ovrMacroAuc: ovrMacroAuc(
+              cases.map((c) => c.truth),
+              cases.map((c) => (hasProbabilities ? (c.probabilities as number[]) : oneHot(c))),
+              k,
+            ),
+            linearKappa: kappa(table, 'linear'),
+            quadraticKappa: kappa(table, 'quadratic'),
+          },
   };
 }
 

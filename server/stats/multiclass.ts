@@ -25,6 +25,7 @@ export function weightedF1(table: number[][]): Maybe {
 
 /** One-vs-rest AUC of each class from per-grade probabilities, averaged (macro); null unless every class occurs. */
 export function ovrMacroAuc(truth: ArrayLike<number>, probabilities: ArrayLike<ArrayLike<number>>, k: number): Maybe {
+  for (let i = 0; i < probabilities.length; i++) if (probabilities[i].length !== k) return none('MIXED_FEATURES');
   let sum = 0;
   for (let c = 0; c < k; c++) {
     const pos: number[] = [];
