@@ -104,6 +104,9 @@ export class MetricsGroupType {
   @Field(() => Int, { description: 'Joint x modality x feature cases analysed' })
   cases: number;
 
+  @Field(() => Int, { description: 'Distinct joints among the cases' })
+  joints: number;
+
   @Field(() => Int)
   patients: number;
 

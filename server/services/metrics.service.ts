@@ -73,6 +73,8 @@ export interface MetricsGroupKey {
 export interface MetricsGroup extends GroupMetrics {
   key: MetricsGroupKey;
   pooled: boolean;
+  /** Distinct joints among the cases (a case is a joint x modality x feature). */
+  joints: number;
 }
 
 export interface MetricsResult {
@@ -84,6 +86,7 @@ export interface MetricsResult {
 
 interface CaseRow {
   patientId: string;
+  jointId: string;
   site: string;
   feature: string;
   modality: Modality;
@@ -150,7 +153,7 @@ export class MetricsService {
       });
       // A k x k table over features with different scales has no meaning: MIXED_FEATURES.
       const metrics = computeGroup(cases, { threshold, grades: k, level, clustered, bootstrap: { replicates, seed: request.seed ?? 1 }, multiclass: features.size === 1 });
-      result.push({ ...metrics, key: group.key, pooled: id === '' });
+      result.push({ ...metrics, key: group.key, pooled: id === '', joints: new Set(group.rows.map((r) => r.jointId)).size });
     }
     return { threshold, level, clustered, groups: result };
   }
@@ -225,6 +228,7 @@ export class MetricsService {
       .innerJoin('site', 'site', 'site.id = patient.site_id')
       .select([
         'patient.id AS "patientId"',
+        'joint.id AS "jointId"',
         'site.code AS "site"',
         'ref.feature AS "feature"',
         'ref.modality AS "modality"',

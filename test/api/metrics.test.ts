@@ -11,7 +11,7 @@ const METRICS = `query ($input: MetricsInput!) {
   metrics(input: $input) {
     threshold level clustered
     groups {
-      pooled site feature modality cases patients
+      pooled site feature modality cases joints patients
       confusion { tp fp tn fn }
       sensitivity { value lower upper method reason }
       specificity { value lower upper method }
@@ -70,6 +70,8 @@ describe('metrics', () => {
     const pooled = groups.find((g: any) => g.pooled);
     expect(pooled.cases).toBe(groups.filter((g: any) => !g.pooled).reduce((s: number, g: any) => s + g.cases, 0));
     expect(pooled.patients).toBe(15); // 5 eligible patients at each of 3 sites
+    expect(pooled.joints).toBe(150); // their 10 joints each; the demo reads CT, 5 features per joint
+    expect(pooled.cases).toBe(750);
     expect(groups.filter((g: any) => !g.pooled)).toHaveLength(15);
     expect(pooled.sensitivity.method).toBe('wilson-clustered');
     expect(pooled.auc.method).toBe('obuchowski');
