@@ -46,12 +46,9 @@ export class MetricsScopeInput {
   sides?: Side[] | null;
 }
 
-@InputType('MetricsInput')
-export class MetricsInput {
-  @Field(() => RaterInput)
-  @ValidateNested()
-  rater: RaterInput;
-
+/** Options shared by metrics and compare: scope, threshold, grouping, intervals. */
+@InputType()
+abstract class AnalysisOptionsInput {
   @Field(() => MetricsScopeInput, { nullable: true })
   @IsOptional()
   @ValidateNested()
@@ -75,7 +72,7 @@ export class MetricsInput {
   @Field(() => Boolean, { nullable: true, description: 'Patient-clustered intervals (default true)' })
   clustered?: boolean | null;
 
-  @Field(() => Int, { nullable: true, description: 'Bootstrap replicates for F1 and Youden (default 2000)' })
+  @Field(() => Int, { nullable: true, description: 'Bootstrap replicates (default 2000)' })
   @IsOptional()
   @IsInt()
   @Min(200)
@@ -89,6 +86,13 @@ export class MetricsInput {
 
   @Field(() => Boolean, { nullable: true, description: 'Only confirmed reference grades (default true)' })
   confirmedOnly?: boolean | null;
+}
+
+@InputType('MetricsInput')
+export class MetricsInput extends AnalysisOptionsInput {
+  @Field(() => RaterInput)
+  @ValidateNested()
+  rater: RaterInput;
 }
 
 @InputType('RegisterExternalModelInput')
@@ -108,7 +112,7 @@ export class RegisterExternalModelInput {
 }
 
 @InputType('CompareInput', { description: 'A model version against readers on exactly the cases both graded' })
-export class CompareInput {
+export class CompareInput extends AnalysisOptionsInput {
   @Field(() => ID)
   @IsUUID()
   modelVersionId: string;
@@ -118,42 +122,4 @@ export class CompareInput {
   @IsUUID('all', { each: true })
   @ArrayMaxSize(100)
   readerIds?: string[] | null;
-
-  @Field(() => MetricsScopeInput, { nullable: true })
-  @IsOptional()
-  @ValidateNested()
-  scope?: MetricsScopeInput | null;
-
-  @Field(() => Int, { nullable: true })
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  threshold?: number | null;
-
-  @Field(() => [MetricsGroupBy], { nullable: true })
-  groupBy?: MetricsGroupBy[] | null;
-
-  @Field(() => Float, { nullable: true })
-  @IsOptional()
-  @Min(0.5)
-  @Max(0.999)
-  level?: number | null;
-
-  @Field(() => Boolean, { nullable: true })
-  clustered?: boolean | null;
-
-  @Field(() => Int, { nullable: true })
-  @IsOptional()
-  @IsInt()
-  @Min(200)
-  @Max(20000)
-  bootstrapReplicates?: number | null;
-
-  @Field(() => Int, { nullable: true })
-  @IsOptional()
-  @IsInt()
-  seed?: number | null;
-
-  @Field(() => Boolean, { nullable: true })
-  confirmedOnly?: boolean | null;
 }

@@ -78,8 +78,9 @@ export class MultiClassType {
   quadraticKappa: ValueType;
 }
 
-@ObjectType('MetricsGroup', { description: 'One group (or the pooled row: every key null)' })
-export class MetricsGroupType {
+/** The keys of a group: null where the query did not group by it (all null in the pooled row). */
+@ObjectType()
+abstract class GroupKeyType {
   @Field()
   pooled: boolean;
 
@@ -100,7 +101,10 @@ export class MetricsGroupType {
 
   @Field(() => Split, { nullable: true })
   split: Split | null;
+}
 
+@ObjectType('MetricsGroup', { description: 'One group (or the pooled row: every key null)' })
+export class MetricsGroupType extends GroupKeyType {
   @Field(() => Int, { description: 'Joint x modality x feature cases analysed' })
   cases: number;
 
@@ -208,33 +212,12 @@ export class MetricDifferenceType {
 }
 
 @ObjectType('Comparison', { description: 'One reader against the model, for one group (or pooled)' })
-export class ComparisonType {
+export class ComparisonType extends GroupKeyType {
   @Field(() => ID)
   readerId: string;
 
   @Field()
   readerCode: string;
-
-  @Field()
-  pooled: boolean;
-
-  @Field(() => String, { nullable: true })
-  site: string | null;
-
-  @Field(() => String, { nullable: true })
-  feature: string | null;
-
-  @Field(() => Modality, { nullable: true })
-  modality: Modality | null;
-
-  @Field(() => Level, { nullable: true })
-  level: Level | null;
-
-  @Field(() => Side, { nullable: true })
-  side: Side | null;
-
-  @Field(() => Split, { nullable: true })
-  split: Split | null;
 
   @Field(() => Int)
   cases: number;
