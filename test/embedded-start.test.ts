@@ -53,7 +53,7 @@ async function interrupt(started: Started): Promise<number | null> {
   return exited;
 }
 
-const SUMMARY = `{ sites { totalCount nodes { code } } patients { totalCount } splitVersions { nodes { name frozen } } referenceGrades(filter: { confirmed: false }) { totalCount } }`;
+const SUMMARY = `{ sites { totalCount nodes { code } } patients { totalCount } splitVersions { nodes { name frozen } } referenceGrades(filter: { confirmed: false }) { totalCount } modelVersions { nodes { id name } } }`;
 
 describe('the embedded start (README: npm start)', () => {
   let dataDir: string;
@@ -76,6 +76,11 @@ describe('the embedded start (README: npm start)', () => {
     expect(first.patients.totalCount).toBe(18);
     expect(first.splitVersions.nodes).toEqual([{ name: 'demo-v1', frozen: true }]);
     expect(first.referenceGrades.totalCount).toBe(0);
+    expect(first.modelVersions.nodes.map((m: { name: string }) => m.name)).toEqual(['simulated-external']);
+    const metrics = await gqlOk(running.url, running.token, `query ($id: ID!) { metrics(input: { rater: { modelVersionId: $id }, bootstrapReplicates: 200 }) { groups { cases auc { value method } } } }`, {
+      id: first.modelVersions.nodes[0].id,
+    });
+    expect(metrics.metrics.groups[0]).toMatchObject({ cases: 750, auc: { method: 'obuchowski' } });
     expect(await readFile(path.join(dataDir, 'admin-token'), 'utf8')).toContain(running.token);
     expect((await fetch(`${running.url}/graphiql`)).status).toBe(200);
 

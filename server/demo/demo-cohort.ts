@@ -28,6 +28,34 @@ export const DEMO_SPLIT_NAME = 'demo-v1';
  * excluded per site) with their joints, two readers per site who agree about 80% of the time, an adjudicator
  * who settles the rest, a senior who confirms every reference grade, and a frozen split. One transaction.
  */
+export const DEMO_MODEL = { name: 'simulated-external', version: '1.0.0', description: 'Demo only: predictions simulated from the reference grades with noise' };
+
+/**
+ * A model "run elsewhere" whose per-grade probabilities are simulated around each reference grade (closer grades
+ * likelier, with noise), imported like any external model's CSV, so the statistics queries have a model to
+ * evaluate on first start. Issue 5's reference ONNX model replaces it with real inference.
+ */
+async function loadSimulatedModel(services: Services, ctx: RequestContext, random: () => number): Promise<void> {
+  const model = await services.models.registerExternalModel(ctx, DEMO_MODEL);
+  const rows: Array<{ site: string; pseudonym: string; level: string; side: string; modality: string; feature: string; grade: number; grades: number }> = await services.db
+    .manager(ctx)
+    .query(
+      `SELECT s.code AS site, p.pseudonym, j.level, j.side, r.modality, r.feature, r.grade, jsonb_array_length(g.grades) AS grades
+       FROM reference_grade r JOIN joint j ON j.id = r.joint_id JOIN patient p ON p.id = j.patient_id JOIN site s ON s.id = p.site_id
+       JOIN grading_feature g ON g.code = r.feature WHERE NOT r.not_assessable ORDER BY 1, 2, 3, 4, 5, 6`,
+    );
+  const lines = ['site,patient,level,side,modality,feature,p0,p1,p2,p3'];
+  for (const r of rows) {
+    const weights = Array.from({ length: r.grades }, (_, g) => Math.exp(-1.2 * Math.abs(g - r.grade) + 2 * random()));
+    const total = weights.reduce((a, b) => a + b, 0);
+    const p = weights.map((w) => Math.round((w / total) * 1e6) / 1e6);
+    p[0] = Math.round((p[0] + 1 - p.reduce((a, b) => a + b, 0)) * 1e6) / 1e6;
+    lines.push([r.site, r.pseudonym, r.level, r.side, r.modality, r.feature, ...p, ...Array(4 - r.grades).fill('')].join(','));
+  }
+  const result = await services.models.importPredictions(ctx, model.id, lines.join('\n'));
+  if (!result.stored) throw new Error(`Demo predictions were rejected: ${JSON.stringify(result.rejected.slice(0, 3))}`);
+}
+
 export async function loadDemoCohort(services: Services): Promise<{ sites: number; patients: number; readings: number }> {
   const random = prng(20261127);
   const system = systemContext('demo loader');
@@ -90,6 +118,7 @@ export async function loadDemoCohort(services: Services): Promise<{ sites: numbe
     }
     const split = await services.splits.createSplitVersion(tx, { name: DEMO_SPLIT_NAME, seed: 2026 });
     await services.splits.freezeSplitVersion(tx, split.id);
+    await loadSimulatedModel(services, tx, random);
   });
   return { sites: DEMO_SITES.length, patients: patientCount, readings: readingCount };
 }
