@@ -249,8 +249,14 @@ def obuchowski(patient, truth, score):
         v01[c] += total / M
         n[c] += 1
     theta = sum(v10[c] for c in clusters) / M
-    s10 = I / ((I - 1) * M) * sum((v10[c] - m[c] * theta) ** 2 for c in clusters)
-    s01 = I / ((I - 1) * N) * sum((v01[c] - n[c] * theta) ** 2 for c in clusters)
+    # Obuchowski (1997): I10 / I01 are the numbers of clusters with at least one positive / negative case; the
+    # cross term uses all I clusters.
+    I10 = sum(1 for c in clusters if m[c] > 0)
+    I01 = sum(1 for c in clusters if n[c] > 0)
+    if I10 < 2 or I01 < 2:
+        return None
+    s10 = I10 / ((I10 - 1) * M) * sum((v10[c] - m[c] * theta) ** 2 for c in clusters)
+    s01 = I01 / ((I01 - 1) * N) * sum((v01[c] - n[c] * theta) ** 2 for c in clusters)
     s11 = I / (I - 1) * sum((v10[c] - m[c] * theta) * (v01[c] - n[c] * theta) for c in clusters)
     variance = s10 / M + s01 / N + 2 * s11 / (M * N)
     sd = math.sqrt(max(variance, 0.0))

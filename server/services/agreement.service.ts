@@ -84,7 +84,10 @@ export class AgreementService {
         'rd.code AS "readerCode"',
         'ref.grade AS "reference"',
         '(adj.id IS NOT NULL) AS "adjudicated"',
-      ]);
+        '(ref.confirmed_at IS NOT NULL) AS "confirmed"',
+      ])
+      // The same population as metrics: eligible patients.
+      .where('cardinality(patient.exclusion_reasons) = 0');
     restrictToScope(qb, ctx, 'patient.site_id');
     whereIn(qb, 'patient.site_id', scope.siteIds);
     whereIn(qb, 'r.modality', scope.modalities);
@@ -100,6 +103,7 @@ export class AgreementService {
       readerCode: string;
       reference: number | null;
       adjudicated: boolean;
+      confirmed: boolean;
     }>();
     const groups = new Map<string, typeof rows>();
     for (const row of rows) {
@@ -136,7 +140,8 @@ export class AgreementService {
       );
       const byReader = new Map<string, typeof rows>();
       for (const row of group) {
-        if (row.grade === null || row.reference === null) continue;
+        // Against the reference standard means the confirmed one, as in metrics.
+        if (row.grade === null || row.reference === null || !row.confirmed) continue;
         const readings = byReader.get(row.readerId);
         if (readings) readings.push(row);
         else byReader.set(row.readerId, [row]);

@@ -137,6 +137,9 @@ export class MetricsService {
   async metrics(ctx: RequestContext, request: MetricsRequest): Promise<MetricsResult> {
     requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
     const { threshold, level, clustered, replicates } = this.options(request);
+    if (request.groupBy?.includes(MetricsGroupBy.SPLIT) && !request.scope?.splitVersionId) {
+      throw badInput('Grouping by split needs scope.splitVersionId', { field: 'groupBy' });
+    }
     if (!request.rater.modelVersionId === !request.rater.readerId) throw badInput('Name exactly one rater: a modelVersionId or a readerId', { field: 'rater' });
 
     const rows = await this.cases(ctx, request);

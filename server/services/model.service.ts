@@ -89,8 +89,10 @@ export class ModelService {
         reject(IngestRejectionCode.INVALID_VALUE, 'modality must be XR, CT or MR and feature a code of the grading scheme');
         continue;
       }
-      const probabilities = feature.grades.map((g) => Number(values[`p${g.grade}`]));
-      if (probabilities.some((p) => !(p >= 0 && p <= 1)) || Math.abs(probabilities.reduce((a, b) => a + b, 0) - 1) > SUM_TOLERANCE) {
+      const cells = feature.grades.map((g) => (values[`p${g.grade}`] ?? '').trim());
+      const extra = Object.keys(values).filter((k) => /^p\d+$/.test(k) && Number(k.slice(1)) >= feature.grades.length && values[k].trim() !== '');
+      const probabilities = cells.map(Number);
+      if (cells.some((c) => c === '') || extra.length || probabilities.some((p) => !(p >= 0 && p <= 1)) || Math.abs(probabilities.reduce((a, b) => a + b, 0) - 1) > SUM_TOLERANCE) {
         reject(IngestRejectionCode.INVALID_VALUE, `${feature.code} needs p0..p${feature.grades.length - 1} in [0, 1] summing to 1`);
         continue;
       }

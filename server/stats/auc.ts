@@ -123,7 +123,6 @@ export function obuchowskiCovariance(
   const pc = Uint32Array.from({ length: positiveClusters.length }, (_, i) => dense(positiveClusters[i]));
   const nc = Uint32Array.from({ length: negativeClusters.length }, (_, j) => dense(negativeClusters[j]));
   const clusters = index.size;
-  if (clusters < 2) return null;
   const a10 = new Float64Array(clusters);
   const b10 = new Float64Array(clusters);
   const a01 = new Float64Array(clusters);
@@ -140,6 +139,15 @@ export function obuchowskiCovariance(
     b01[nc[j]] += b.v01[j];
     n[nc[j]]++;
   }
+  // Obuchowski's small-sample factors: I10 (I01) counts the clusters holding at least one positive (negative);
+  // with fewer than two of either, the positive (negative) term has no between-cluster variance to estimate.
+  let i10 = 0;
+  let i01 = 0;
+  for (let k = 0; k < clusters; k++) {
+    if (m[k] > 0) i10++;
+    if (n[k] > 0) i01++;
+  }
+  if (i10 < 2 || i01 < 2) return null;
   const M = a.v10.length;
   const N = a.v01.length;
   let s10 = 0;
@@ -154,8 +162,7 @@ export function obuchowskiCovariance(
     s01 += x01 * y01;
     s11 += x10 * y01 + y10 * x01;
   }
-  const k = clusters / (clusters - 1);
-  return (k * s10) / M / M + (k * s01) / N / N + (k * s11) / (M * N);
+  return ((i10 / (i10 - 1)) * s10) / M / M + ((i01 / (i01 - 1)) * s01) / N / N + ((clusters / (clusters - 1)) * s11) / (M * N);
 }
 
 export function aucClustered(

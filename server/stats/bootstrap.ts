@@ -35,6 +35,9 @@ const rotl = (x: number, k: number): number => ((x << k) | (x >>> (32 - k))) >>>
  * the cluster bootstrap keeps the correlation of one patient's joints. `statistic` gets, for each cluster index,
  * how many times the resample drew it, and returns null where the resample makes it undefined (skipped).
  */
+/** Share of bootstrap replicates that may be undefined before the interval is withheld. */
+export const MAX_DROPPED = 0.05;
+
 export function clusterBootstrap(
   clusters: number,
   statistic: (weights: Uint32Array) => number | null,
@@ -49,7 +52,9 @@ export function clusterBootstrap(
     const v = statistic(weights);
     if (v !== null && Number.isFinite(v)) values.push(v);
   }
-  if (values.length < options.replicates / 2) return { lower: null, upper: null, replicates: values.length };
+  // Dropping replicates where the statistic is undefined conditions the interval on the data having, say,
+  // positives: tolerable for a few, biased beyond (then no interval: FEW_CLUSTERS).
+  if (values.length < options.replicates * (1 - MAX_DROPPED)) return { lower: null, upper: null, replicates: values.length };
   values.sort((x, y) => x - y);
   const alpha = (1 - options.level) / 2;
   return { lower: quantile(values, alpha), upper: quantile(values, 1 - alpha), replicates: values.length };
@@ -68,5 +73,5 @@ export const bootstrapEstimate = (value: number, ci: { lower: number | null; upp
   lower: ci.lower,
   upper: ci.upper,
   method: `cluster-bootstrap-percentile(B=${ci.replicates})`,
-  reason: ci.lower === null ? 'ONE_CLUSTER' : null,
+  reason: ci.lower === null ? 'FEW_CLUSTERS' : null,
 });

@@ -1,6 +1,6 @@
 import { obuchowskiCovariance, pairedDelong, placements, type Placements } from './auc';
 import { binaryMetrics, confusionOf, type Confusion } from './binary';
-import { quantile, seededRandom } from './bootstrap';
+import { MAX_DROPPED, quantile, seededRandom } from './bootstrap';
 import { undefinedEstimate, type Estimate } from './estimate';
 import { mcnemarExact } from './mcnemar';
 import { normalQuantile, twoSidedP } from './normal';
@@ -106,9 +106,9 @@ export function comparePaired(cases: readonly PairedCase[], options: CompareOpti
     }
     differences.sort((x, y) => x - y);
     const alpha = (1 - options.level) / 2;
-    const enough = differences.length >= options.bootstrap.replicates / 2;
-    const below = differences.filter((d) => d <= 0).length / differences.length;
-    const above = differences.filter((d) => d >= 0).length / differences.length;
+    const enough = differences.length >= options.bootstrap.replicates * (1 - MAX_DROPPED);
+    const below = differences.filter((d) => d <= 0).length;
+    const above = differences.filter((d) => d >= 0).length;
     return {
       metric,
       model,
@@ -118,24 +118,29 @@ export function comparePaired(cases: readonly PairedCase[], options: CompareOpti
         lower: enough ? quantile(differences, alpha) : null,
         upper: enough ? quantile(differences, 1 - alpha) : null,
         method,
-        reason: enough ? null : 'ONE_CLUSTER',
+        reason: enough ? null : 'FEW_CLUSTERS',
       },
-      p: enough ? Math.min(1, 2 * Math.min(below, above)) : null,
+      // Two-sided, with the +1 correction: a bootstrap of B replicates cannot show p below 2/(B+1).
+      p: enough ? Math.min(1, (2 * (1 + Math.min(below, above))) / (differences.length + 1)) : null,
       test: method,
     };
   };
 
   const accuracy = bootstrapped('ACCURACY');
-  let b = 0;
-  let c = 0;
-  for (const k of cases) {
-    const modelRight = k.modelGrade >= t === k.truth >= t;
-    const readerRight = k.readerGrade >= t === k.truth >= t;
-    if (modelRight && !readerRight) b++;
-    if (!modelRight && readerRight) c++;
+  if (!options.clustered) {
+    // Exact McNemar treats discordant cases as independent: right for per-case analysis only. Clustered, the
+    // paired cluster bootstrap's p-value stands (joints of one patient are discordant together).
+    let b = 0;
+    let c = 0;
+    for (const k of cases) {
+      const modelRight = k.modelGrade >= t === k.truth >= t;
+      const readerRight = k.readerGrade >= t === k.truth >= t;
+      if (modelRight && !readerRight) b++;
+      if (!modelRight && readerRight) c++;
+    }
+    accuracy.p = mcnemarExact(b, c);
+    accuracy.test = 'mcnemar-exact';
   }
-  accuracy.p = mcnemarExact(b, c);
-  accuracy.test = 'mcnemar-exact';
 
   return [accuracy, bootstrapped('SENSITIVITY'), bootstrapped('SPECIFICITY'), bootstrapped('F1'), aucDifference(cases, options, unitOf)];
 }

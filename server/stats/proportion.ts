@@ -49,17 +49,19 @@ export function wilson(x: number, n: number, level = 0.95, reason: UndefinedReas
 /**
  * Wilson interval with the sample size deflated by the design effect of clustering: the ratio estimator's
  * cluster variance, I/(I-1) * sum_i (x_i - p n_i)^2 / n^2, over the binomial variance p(1-p)/n (Rao & Scott
- * 1992). Joints of one patient are correlated, so this is the default; with one cluster it falls back to Wilson.
+ * 1992). Joints of one patient are correlated, so this is the default; with one patient there is no estimate of
+ * that correlation, so no interval (ONE_CLUSTER).
  */
 export function clusteredWilson(c: ClusteredCount, level = 0.95, reason: UndefinedReason = 'NO_CASES'): Estimate {
   if (c.n <= 0) return undefinedEstimate('wilson-clustered', reason);
-  if (c.clusters < 2) return wilson(c.x, c.n, level, reason);
+  if (c.clusters < 2) return undefinedEstimate('wilson-clustered', 'ONE_CLUSTER');
   const p = c.x / c.n;
   const squares = Math.max(0, c.xx - 2 * p * c.xn + p * p * c.nn);
   const clusterVariance = (c.clusters / (c.clusters - 1)) * (squares / (c.n * c.n));
   const binomialVariance = (p * (1 - p)) / c.n;
-  // p = 0 or 1: no variance to compare with; the design effect is taken as 1.
-  const designEffect = binomialVariance > 0 && clusterVariance > 0 ? clusterVariance / binomialVariance : 1;
+  // At p = 0 or 1 the data cannot show the clustering; assume the worst, one observation per patient (design
+  // effect = mean cluster size). Clustering never makes an interval narrower than independence: floor at 1.
+  const designEffect = binomialVariance > 0 ? Math.max(1, clusterVariance / binomialVariance) : Math.max(1, c.n / c.clusters);
   const effectiveN = c.n / designEffect;
   const interval = wilson(p * effectiveN, effectiveN, level, reason);
   return { ...interval, value: p, method: 'wilson-clustered' };

@@ -81,6 +81,9 @@ export function delongVarianceOf(h: ScoreHistogram, table: PlacementTable): numb
 /** Round 2: one node's per-patient placement sums (Obuchowski), against the merged placement table. */
 export interface ClusterSums {
   clusters: number;
+  /** Clusters with at least one positive, and with at least one negative. */
+  withPositives: number;
+  withNegatives: number;
   s10: number;
   s01: number;
   s11: number;
@@ -99,8 +102,10 @@ export function clusterSumsOf(scores: ArrayLike<number>, positive: ArrayLike<boo
     }
     per.set(clusters[i], s);
   }
-  const out: ClusterSums = { clusters: per.size, s10: 0, s01: 0, s11: 0 };
+  const out: ClusterSums = { clusters: per.size, withPositives: 0, withNegatives: 0, s10: 0, s01: 0, s11: 0 };
   for (const s of per.values()) {
+    if (s.m > 0) out.withPositives++;
+    if (s.n > 0) out.withNegatives++;
     const a = s.v10 - s.m * table.auc;
     const b = s.v01 - s.n * table.auc;
     out.s10 += a * a;
@@ -112,15 +117,19 @@ export function clusterSumsOf(scores: ArrayLike<number>, positive: ArrayLike<boo
 
 export const mergeClusterSums = (a: ClusterSums, b: ClusterSums): ClusterSums => ({
   clusters: a.clusters + b.clusters,
+  withPositives: a.withPositives + b.withPositives,
+  withNegatives: a.withNegatives + b.withNegatives,
   s10: a.s10 + b.s10,
   s01: a.s01 + b.s01,
   s11: a.s11 + b.s11,
 });
 
 export function obuchowskiVarianceOf(sums: ClusterSums, table: PlacementTable): number | null {
-  if (sums.clusters < 2) return null;
+  if (sums.withPositives < 2 || sums.withNegatives < 2) return null;
+  const k10 = sums.withPositives / (sums.withPositives - 1);
+  const k01 = sums.withNegatives / (sums.withNegatives - 1);
   const k = sums.clusters / (sums.clusters - 1);
-  return (k * sums.s10) / table.m ** 2 + (k * sums.s01) / table.n ** 2 + (2 * k * sums.s11) / (table.m * table.n);
+  return (k10 * sums.s10) / table.m ** 2 + (k01 * sums.s01) / table.n ** 2 + (2 * k * sums.s11) / (table.m * table.n);
 }
 
 /** The clustered counts of one proportion over a node's patients (see proportion.ts), mergeable by addition. */

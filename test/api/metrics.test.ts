@@ -123,6 +123,7 @@ describe('metrics', () => {
     expect(codeOf(await gql(node().url, statistician, METRICS, { input: { rater: { modelVersionId }, threshold: 0 } }))).toBe('BAD_USER_INPUT');
     expect(codeOf(await gql(node().url, statistician, METRICS, { input: { rater: { modelVersionId }, bootstrapReplicates: 10 } }))).toBe('BAD_USER_INPUT');
     expect(codeOf(await gql(node().url, statistician, METRICS, { input: { rater: { modelVersionId }, scope: { splits: ['TEST'] } } }))).toBe('BAD_USER_INPUT');
+    expect(codeOf(await gql(node().url, statistician, METRICS, { input: { rater: { modelVersionId }, groupBy: ['SPLIT'] } }))).toBe('BAD_USER_INPUT');
   });
 
   it('groups by split of a split version', async () => {
@@ -136,9 +137,23 @@ describe('metrics', () => {
   it('rejects predictions that do not sum to 1, name unknown joints, or repeat; registration twice is a CONFLICT', async () => {
     const bad = await gqlOk(node().url, engineer, `mutation ($id: ID!, $csv: String!) { importPredictions(modelVersionId: $id, csv: $csv) { stored rejected { source code } } }`, {
       id: modelVersionId,
-      csv: 'site,patient,level,side,modality,feature,p0,p1\nNORTH,NORTH-P001,L1_L2,LEFT,CT,JOINT_SPACE_NARROWING,0.5,0.6\nNORTH,NOBODY,L1_L2,LEFT,CT,JOINT_SPACE_NARROWING,0.5,0.5\n',
+      csv: [
+        'site,patient,level,side,modality,feature,p0,p1,p2,p3',
+        'NORTH,NORTH-P001,L1_L2,LEFT,CT,JOINT_SPACE_NARROWING,0.5,0.6,,',
+        'NORTH,NOBODY,L1_L2,LEFT,CT,JOINT_SPACE_NARROWING,0.5,0.5,,',
+        'NORTH,NORTH-P001,L1_L2,LEFT,CT,OSTEOPHYTES,0.5,0.5,,', // p2, p3 missing for a 4-grade feature
+        'NORTH,NORTH-P001,L1_L2,RIGHT,CT,JOINT_SPACE_NARROWING,0.5,0.5,0.0,', // a column beyond the scale
+      ].join('\n'),
     });
-    expect(bad.importPredictions).toEqual({ stored: false, rejected: [{ source: 'line 2', code: 'INVALID_VALUE' }, { source: 'line 3', code: 'UNKNOWN_PATIENT' }] });
+    expect(bad.importPredictions).toEqual({
+      stored: false,
+      rejected: [
+        { source: 'line 2', code: 'INVALID_VALUE' },
+        { source: 'line 3', code: 'UNKNOWN_PATIENT' },
+        { source: 'line 4', code: 'INVALID_VALUE' },
+        { source: 'line 5', code: 'INVALID_VALUE' },
+      ],
+    });
     expect(codeOf(await gql(node().url, engineer, `mutation { registerExternalModel(input: { name: "facet-ref", version: "1.0.0" }) { id } }`))).toBe('CONFLICT');
     expect(codeOf(await gql(node().url, statistician, `mutation { registerExternalModel(input: { name: "x", version: "1" }) { id } }`))).toBe('FORBIDDEN');
   });
@@ -156,7 +171,8 @@ describe('metrics', () => {
     expect(north.patients).toBe(5);
     const byMetric = Object.fromEntries(north.differences.map((d: any) => [d.metric, d]));
     expect(Object.keys(byMetric)).toEqual(['ACCURACY', 'SENSITIVITY', 'SPECIFICITY', 'F1', 'AUC']);
-    expect(byMetric.ACCURACY.test).toBe('mcnemar-exact');
+    // Clustered (the default), accuracy's p comes from the paired cluster bootstrap; per case, exact McNemar.
+    expect(byMetric.ACCURACY.test).toBe('paired-cluster-bootstrap-percentile(B=500)');
     expect(byMetric.AUC.test).toBe('obuchowski-paired');
     expect(byMetric.F1.test).toBe('paired-cluster-bootstrap-percentile(B=500)');
     for (const d of north.differences) {
@@ -165,6 +181,11 @@ describe('metrics', () => {
       expect(d.p).toBeLessThanOrEqual(1);
       expect(d.difference.lower).toBeLessThanOrEqual(d.difference.value);
     }
+    const perCase = await gqlOk(node().url, statistician, `query ($input: CompareInput!) { compare(input: $input) { comparisons { readerCode differences { metric test p } } } }`, {
+      input: { modelVersionId, bootstrapReplicates: 500, clustered: false, readerIds: [readerId] },
+    });
+    const tests = Object.fromEntries(perCase.compare.comparisons[0].differences.map((d: any) => [d.metric, d.test]));
+    expect(tests).toMatchObject({ ACCURACY: 'mcnemar-exact', AUC: 'delong-paired' });
     // The reader's AUC here is the reader's AUC from metrics: the same cases, the same estimator.
     const alone = await gqlOk(node().url, statistician, METRICS, { input: { rater: { readerId } } });
     expect(byMetric.AUC.reader).toBeCloseTo(alone.metrics.groups[0].auc.value, 12);
