@@ -33,6 +33,8 @@ export function parseMultipartRelated(boundary: string, body: Buffer): BodyPart[
     if (body[at] === 0x2d && body[at + 1] === 0x2d) return parts; // closing "--boundary--"
     const lineEnd = body.indexOf('\r\n', at);
     if (lineEnd < 0) throw new MultipartError('A multipart boundary line does not end');
+    // RFC 2046: only linear whitespace may follow a delimiter on its line ("--XYZZY" is not the delimiter "--XYZ").
+    if (!/^[ \t]*$/.test(body.toString('latin1', at, lineEnd))) throw new MultipartError('A line starting like the boundary is not the boundary');
     const headerEnd = body.indexOf('\r\n\r\n', lineEnd);
     if (headerEnd < 0) throw new MultipartError('A body part has no end of headers');
     const headers: Record<string, string> = {};
