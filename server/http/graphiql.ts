@@ -34,8 +34,21 @@ const PAGE = `<!doctype html>
   <script>
     // Paste a token in the Headers tab: {"Authorization": "Bearer fct_..."}
     const fetcher = GraphiQL.createFetcher({ url: '/graphql', subscriptionUrl: location.origin.replace(/^http/, 'ws') + '/graphql' });
+    const defaultQuery = [
+      '# Facet. Put your token in Headers below: {"Authorization": "Bearer fct_..."}',
+      '# (npm start prints the admin token; docs/api.md and docs/statistics.md list every operation.)',
+      '',
+      '{',
+      '  sites { nodes { code name } }',
+      '  patients(first: 3, filter: { eligible: true }) {',
+      '    totalCount',
+      '    nodes { pseudonym site { code } joints { level side referenceGrades { modality feature grade source } } }',
+      '  }',
+      '  studyFlow { site enrolled eligible analysed }',
+      '}',
+    ].join('\\n');
     ReactDOM.createRoot(document.getElementById('graphiql')).render(
-      React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: true, headers: '{"Authorization": "Bearer "}' })
+      React.createElement(GraphiQL, { fetcher, defaultQuery, defaultEditorToolsVisibility: true, headers: '{"Authorization": "Bearer "}' })
     );
   </script>
 </body>
