@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config/config';
@@ -29,6 +30,8 @@ Commands:
   migrate               Apply pending migrations and exit.
   create-token          Print a new API token: --role ROLE --name NAME [--site CODE] [--reader CODE]
   emit-schema           Write schema/schema.graphql from the code.
+  register-model        Register an ONNX model version: --url URL --token TOKEN --model FILE.onnx --manifest FILE.json
+                        (docs/models.md).
   report                Metrics of a rater as CSV, JSON or an HTML STARD-style report: --url URL --token TOKEN
                         (--model ID | --reader ID) [--group-by SITE,FEATURE,MODALITY] [--split-version ID]
                         [--format csv|json|html] [--out FILE] (docs/statistics.md).
@@ -181,6 +184,26 @@ async function uploadFolder(argv: string[]): Promise<void> {
   process.exitCode = rejected ? 1 : 0;
 }
 
+async function registerModel(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      url: { type: 'string', default: process.env.FACET_URL },
+      token: { type: 'string', default: process.env.FACET_TOKEN },
+      model: { type: 'string' },
+      manifest: { type: 'string' },
+    },
+  });
+  if (!values.url || !values.token || !values.model || !values.manifest) throw new Error('register-model needs --url, --token, --model and --manifest');
+  const form = new FormData();
+  form.append('manifest', new Blob([await readFile(values.manifest)], { type: 'application/json' }), 'manifest.json');
+  form.append('model', new Blob([await readFile(values.model)], { type: 'application/octet-stream' }), 'model.onnx');
+  const response = await fetch(`${values.url.replace(/\/+$/, '')}/api/model-versions`, { method: 'POST', headers: { authorization: `Bearer ${values.token}` }, body: form });
+  const body = (await response.json()) as { id?: string; sha256?: string; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+  if (!response.ok) throw new Error(`${body.errors?.[0]?.extensions?.code ?? response.status}: ${body.errors?.[0]?.message ?? 'registration failed'}`);
+  process.stdout.write(`${JSON.stringify(body)}\n`);
+}
+
 async function metricsReport(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -230,6 +253,8 @@ async function main(): Promise<void> {
       return uploadFolder(argv);
     case 'report':
       return metricsReport(argv);
+    case 'register-model':
+      return registerModel(argv);
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exit(command === undefined || command === '--help' ? 0 : 2);

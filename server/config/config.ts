@@ -21,6 +21,8 @@ export interface Config {
   maxStowBytes: number;
   /** Stored objects no row references are removed at start once this old (a younger one may be mid-commit). */
   orphanMinAgeSeconds: number;
+  /** ONNX Runtime execution providers in the order to try (the first that loads runs the session). */
+  executionProviders: string[];
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -56,5 +58,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: integer(env, 'FACET_MAX_BODY_BYTES', 16 * 1024 * 1024),
     maxStowBytes: integer(env, 'FACET_MAX_STOW_BYTES', 1024 * 1024 * 1024),
     orphanMinAgeSeconds: integer(env, 'FACET_ORPHAN_MIN_AGE_SECONDS', 3600),
+    executionProviders: (env.FACET_EXECUTION_PROVIDERS || 'cpu')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean),
   };
 }

@@ -16,6 +16,7 @@ import { assertQueryLimits } from '../graphql/limits';
 import type { Services } from '../services';
 import { dicomwebRouter } from './dicomweb';
 import { graphiqlRouter } from './graphiql';
+import { modelUploadRouter } from './model-upload';
 import { log } from './log';
 
 /** An error without a request-level code: a server fault whose cause is logged, never sent. */
@@ -136,6 +137,7 @@ export async function startHttpServer(
   });
   app.use('/graphiql', graphiqlRouter());
   app.use('/dicomweb', dicomwebRouter(services, config.maxStowBytes));
+  app.use('/api', modelUploadRouter(services, config.maxStowBytes));
   app.use(
     '/graphql',
     express.json({ limit: config.maxBodyBytes }),

@@ -24,6 +24,8 @@ export interface ServiceOptions {
   objectRoot: string;
   /** Where the LISTEN connection of the pub/sub goes (the DataSource's database); unset: no listening. */
   databaseUrl?: string;
+  /** ONNX Runtime execution providers, tried in order (FACET_EXECUTION_PROVIDERS, default cpu). */
+  executionProviders?: readonly string[];
 }
 
 /** Every service of a node, built once over one DataSource. The composition root hands them to resolvers. */
@@ -44,7 +46,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const tokens = new TokenService(db, audit);
   const ingest = new IngestService(db, audit, nodeKeys, objects, pubSub);
   const manifests = new ManifestService(db, audit, nodeKeys, patients, readings);
-  const models = new ModelService(db, audit);
+  const models = new ModelService(db, audit, objects, options.executionProviders);
   const metrics = new MetricsService(db);
   const agreement = new AgreementService(db);
   return { db, objects, pubSub, nodeKeys, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens, ingest, manifests, models, metrics, agreement };

@@ -1,7 +1,10 @@
 import type { Db } from '../db/transaction';
-import { IngestRejectionCode, Modality, Role, type PageRequest } from '../domain';
+import { ErrorCode, IngestRejectionCode, Modality, Role, type PageRequest } from '../domain';
 import { GradingFeature, Joint, ModelVersion, Patient, Prediction } from '../entities';
-import { conflict, notFound } from '../errors/app-error';
+import { AppError, badInput, conflict, notFound } from '../errors/app-error';
+import { ManifestError, parseManifest, type ModelManifest } from '../inference/manifest';
+import { checkModel, ModelCheckError } from '../inference/onnx-model';
+import type { ObjectStore } from '../storage/object-store';
 import type { AuditService } from './audit.service';
 import type { ManifestResult } from './manifest.service';
 import { readCsv } from './manifest.service';
@@ -22,12 +25,62 @@ const SUM_TOLERANCE = 1e-4;
 /** Index of the largest probability; the lowest grade wins a tie. */
 export const argmax = (p: readonly number[]): number => p.reduce((best, v, i) => (v > p[best] ? i : best), 0);
 
-/** Model versions and their predictions. Registration of ONNX files comes with inference (issue 5). */
+/** Model versions (ONNX files checked against their manifest, or external models) and their predictions. */
 export class ModelService {
   constructor(
     private readonly db: Db,
     private readonly audit: AuditService,
+    private readonly objects: ObjectStore,
+    private readonly executionProviders: readonly string[] = ['cpu'],
   ) {}
+
+  /**
+   * An ONNX model version: the manifest is checked for structure and against the grading scheme, the model is
+   * opened in ONNX Runtime, checked against the manifest and run on one dummy batch; then the file is stored by
+   * its sha256 and the version recorded (immutable). NOT_ONNX and structural problems are BAD_USER_INPUT, a
+   * model that does not match its manifest MODEL_MANIFEST_MISMATCH.
+   */
+  async registerModelVersion(ctx: RequestContext, model: Buffer, manifestJson: unknown): Promise<ModelVersion> {
+    const actor = requireRole(ctx, Role.ENGINEER);
+    let manifest: ModelManifest;
+    try {
+      manifest = parseManifest(manifestJson);
+    } catch (error) {
+      if (error instanceof ManifestError) throw badInput(error.message, { problems: error.problems });
+      throw error;
+    }
+    const scheme = new Map((await this.db.repo(ctx, GradingFeature).find()).map((f) => [f.code, f.grades.length]));
+    const wrong = manifest.outputs.filter((o) => scheme.get(o.feature) !== o.grades);
+    if (wrong.length) {
+      throw new AppError(
+        ErrorCode.MODEL_MANIFEST_MISMATCH,
+        wrong.map((o) => (scheme.has(o.feature) ? `${o.feature} has ${scheme.get(o.feature)} grades, not ${o.grades}` : `${o.feature} is not a feature of the grading scheme`)).join('; '),
+      );
+    }
+    try {
+      await checkModel(model, manifest, this.executionProviders);
+    } catch (error) {
+      if (!(error instanceof ModelCheckError)) throw error;
+      throw error.kind === 'NOT_ONNX' ? badInput(error.message, { field: 'model' }) : new AppError(ErrorCode.MODEL_MANIFEST_MISMATCH, error.message);
+    }
+    const repo = this.db.repo(ctx, ModelVersion);
+    if (await repo.existsBy({ name: manifest.name, version: manifest.version })) throw conflict(`Model ${manifest.name} ${manifest.version} exists; versions are immutable`);
+    const stored = await this.objects.put(model);
+    return this.db.transaction(ctx, async (tx) => {
+      const saved = await this.db.repo(tx, ModelVersion).save(
+        this.db.repo(tx, ModelVersion).create({
+          name: manifest.name,
+          version: manifest.version,
+          description: null,
+          sha256: stored.sha256,
+          manifest: manifest as unknown as Record<string, unknown>,
+          registeredByTokenId: actor.tokenId,
+        }),
+      );
+      await this.audit.record(tx, { action: 'registerModelVersion', entityType: 'ModelVersion', entityId: saved.id, details: { name: saved.name, version: saved.version, sha256: stored.sha256 } });
+      return saved;
+    });
+  }
 
   listModelVersions(ctx: RequestContext, page: PageRequest): Promise<Page<ModelVersion>> {
     requireActor(ctx);
