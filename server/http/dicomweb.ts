@@ -3,10 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { IngestRejectionCode, Role } from '../domain';
 import type { Services } from '../services';
 import type { IngestResult, RejectedItem } from '../services/ingest.service';
-import type { RequestContext } from '../services/request-context';
+import type { Actor, RequestContext } from '../services/request-context';
 import { AppError } from '../errors/app-error';
-import { bearerSecret } from '../graphql/context';
 import { log } from './log';
+import { requireBearer } from './require-bearer';
 import { mediaTypeParameters, MultipartError, parseMultipartRelated } from './multipart-related';
 
 /** PS3.18 Table I.2-1 / PS3.4 Annex GG failure reasons for the FailedSOPSequence. */
@@ -76,14 +76,11 @@ function problem(res: Response, status: number, code: string, message: string): 
  */
 export function dicomwebRouter(services: Services, maxBytes: number): Router {
   const router = express.Router();
-  router.get('/studies/:study/series/:series/instances/:instance', async (req: Request, res: Response) => {
+  router.get('/studies/:study/series/:series/instances/:instance', requireBearer(services), async (req: Request, res: Response) => {
     const requestId = randomUUID();
     try {
-      const secret = bearerSecret(req.headers.authorization);
-      const actor = secret ? await services.tokens.authenticate(secret) : null;
-      if (!actor) return problem(res, 401, 'UNAUTHENTICATED', 'A valid bearer token is required');
       const { study, series, instance } = req.params as Record<string, string>;
-      const bytes = await services.imaging.retrieveInstance({ requestId, actor }, { study, series, instance });
+      const bytes = await services.imaging.retrieveInstance({ requestId, actor: res.locals.actor as Actor }, { study, series, instance });
       // WADO-RS answers instances as multipart/related; type="application/dicom" (PS3.18 10.4).
       const boundary = `facet-${randomUUID()}`;
       res
@@ -99,14 +96,7 @@ export function dicomwebRouter(services: Services, maxBytes: number): Router {
 
   router.post(
     ['/studies', '/studies/:study'],
-    // The token is checked before the body is read: an anonymous client cannot make the server buffer a gigabyte.
-    async (req: Request, res: Response, next) => {
-      const secret = bearerSecret(req.headers.authorization);
-      const actor = secret ? await services.tokens.authenticate(secret).catch(() => null) : null;
-      if (!actor) return problem(res, 401, 'UNAUTHENTICATED', 'A valid bearer token is required');
-      res.locals.actor = actor;
-      next();
-    },
+    requireBearer(services),
     express.raw({ type: () => true, limit: maxBytes }),
     async (req: Request, res: Response) => {
       const requestId = randomUUID();

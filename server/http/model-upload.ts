@@ -2,10 +2,10 @@ import express, { type Request, type Response, type Router } from 'express';
 import { randomUUID } from 'node:crypto';
 import { ErrorCode } from '../domain';
 import { AppError } from '../errors/app-error';
-import { bearerSecret } from '../graphql/context';
 import type { Services } from '../services';
 import type { Actor } from '../services/request-context';
 import { log } from './log';
+import { requireBearer } from './require-bearer';
 import { mediaTypeParameters, MultipartError, parseMultipartRelated } from './multipart-related';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -28,13 +28,7 @@ export function modelUploadRouter(services: Services, maxBytes: number): Router 
   const router = express.Router();
   router.post(
     '/model-versions',
-    async (req: Request, res: Response, next) => {
-      const secret = bearerSecret(req.headers.authorization);
-      const actor = secret ? await services.tokens.authenticate(secret).catch(() => null) : null;
-      if (!actor) return problem(res, 401, 'UNAUTHENTICATED', 'A valid bearer token is required');
-      res.locals.actor = actor;
-      next();
-    },
+    requireBearer(services),
     express.raw({ type: () => true, limit: maxBytes }),
     async (req: Request, res: Response) => {
       const requestId = randomUUID();
