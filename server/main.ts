@@ -12,7 +12,7 @@ import { upload } from './cli/upload';
 import { createSchema, SCHEMA_FILE } from './graphql/schema';
 import { startHttpServer } from './http/app';
 import { log } from './http/log';
-import { JOB_HANDLERS } from './jobs/handlers';
+import { jobHandlers } from './jobs/handlers';
 import type { JobName } from './jobs/job-types';
 import { JobQueue } from './jobs/queue';
 import { bootstrapAdminToken, hasAnySite, openNode, type OpenNode } from './node';
@@ -82,7 +82,7 @@ async function serve(config: Config, argv: string[]): Promise<void> {
     const schema = await createSchema(node.services);
     server = await startHttpServer(config, node.services, schema, node.dataSource);
     admin = await bootstrapAdminToken(node, config.dataDir);
-    if (values['with-worker']) queue = await startWorker(node.url);
+    queue = await startQueue(node, values['with-worker']);
   } catch (error) {
     await server?.close();
     await queue?.stop();
@@ -104,13 +104,17 @@ async function serve(config: Config, argv: string[]): Promise<void> {
   );
 }
 
-/** Starts the queue and works every queue of the catalogue. */
-async function startWorker(databaseUrl: string): Promise<JobQueue> {
-  const queue = new JobQueue(databaseUrl, { onError: (error) => log.error('queue error', { error }) });
-  const names = Object.keys(JOB_HANDLERS) as JobName[];
+/** Starts the node's queue (creating pg-boss's schema and our queues); with `work`, runs every queue's handler too. */
+async function startQueue(node: OpenNode, work: boolean): Promise<JobQueue> {
+  const handlers = jobHandlers(node.services);
+  const names = Object.keys(handlers) as JobName[];
+  const queue = node.services.queue;
+  queue.onError((error) => log.error('queue error', { error }));
   await queue.start(names);
-  for (const name of names) await queue.work(name, JOB_HANDLERS[name] as (data: unknown) => Promise<unknown>);
-  log.info('worker ready', { queues: names });
+  if (work) {
+    for (const name of names) await queue.work(name, handlers[name] as (data: unknown) => Promise<unknown>);
+    log.info('worker ready', { queues: names });
+  }
   return queue;
 }
 
@@ -124,7 +128,7 @@ async function worker(config: Config): Promise<void> {
     await queue?.stop();
     await node.close();
   });
-  queue = await startWorker(node.url);
+  queue = await startQueue(node, true);
 }
 
 async function migrate(config: Config): Promise<void> {

@@ -2,6 +2,7 @@ import { Adjudication } from './adjudication.entity';
 import { ApiToken } from './api-token.entity';
 import { AuditEvent } from './audit-event.entity';
 import { GradingFeature } from './grading-feature.entity';
+import { InferenceJob } from './inference-job.entity';
 import { Instance } from './instance.entity';
 import { JointImage } from './joint-image.entity';
 import { ModelVersion } from './model-version.entity';
@@ -23,6 +24,7 @@ export {
   ApiToken,
   AuditEvent,
   GradingFeature,
+  InferenceJob,
   Instance,
   Joint,
   JointImage,
@@ -40,6 +42,7 @@ export {
   Study,
 };
 export type { SplitRatios } from './split-version.entity';
+export { JobStatus, type JobFailure } from './inference-job.entity';
 
 /** Every entity, for the one DataSource. */
 export const ENTITIES = [
@@ -62,4 +65,5 @@ export const ENTITIES = [
   NodeSecret,
   ModelVersion,
   Prediction,
+  InferenceJob,
 ];

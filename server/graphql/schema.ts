@@ -6,6 +6,7 @@ import type { Services } from '../services';
 import { authChecker } from './auth-checker';
 import { AdminResolver } from './resolvers/admin.resolver';
 import { IngestResolver } from './resolvers/ingest.resolver';
+import { JobResolver } from './resolvers/job.resolver';
 import { InstanceResolver, JointImageResolver, SeriesResolver, StudyResolver } from './resolvers/imaging.resolver';
 import { JointResolver } from './resolvers/joint.resolver';
 import { PatientResolver } from './resolvers/patient.resolver';
@@ -38,6 +39,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [SplitAssignmentResolver, new SplitAssignmentResolver()],
     [AdminResolver, new AdminResolver(services.tokens, services.audit, services.grading)],
     [IngestResolver, new IngestResolver(services.manifests)],
+    [JobResolver, new JobResolver(services.inference)],
     [StatisticsResolver, new StatisticsResolver(services.metrics, services.models, services.agreement)],
   ]);
   return buildSchema({

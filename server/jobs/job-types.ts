@@ -3,8 +3,10 @@
  * Issue 3 (large ingests) and issue 5 (inference) add their queues here; a name outside this map does not
  * type-check, so a producer and its handler cannot drift apart.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the foundation ships no job type yet; issues 3 and 5 add them.
-export interface JobCatalogue {}
+export interface JobCatalogue {
+  /** Run (or resume) an inference job: InferenceJob holds its status and counts. */
+  'run-inference': { inferenceJobId: string };
+}
 
 export type JobName = keyof JobCatalogue & string;
 export type JobOf<N extends JobName> = { name: N; data: JobCatalogue[N] };

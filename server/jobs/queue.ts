@@ -15,17 +15,28 @@ function transactionAdapter(ctx: HasManager) {
 export class JobQueue {
   private readonly boss: PgBoss;
 
-  constructor(databaseUrl: string, options: { supervise?: boolean; onError?: (error: Error) => void } = {}) {
+  private errorHandler: (error: Error) => void = () => undefined;
+
+  constructor(databaseUrl: string, options: { supervise?: boolean } = {}) {
     this.boss = new PgBoss({ connectionString: databaseUrl, max: 4, supervise: options.supervise ?? true, application_name: 'facet-queue' });
-    this.boss.on('error', options.onError ?? (() => undefined));
+    this.boss.on('error', (error) => this.errorHandler(error));
   }
+
+  onError(handler: (error: Error) => void): void {
+    this.errorHandler = handler;
+  }
+
+  private started = false;
 
   async start(queues: readonly string[] = []): Promise<void> {
     await this.boss.start();
+    this.started = true;
     for (const name of queues) await this.boss.createQueue(name);
   }
 
   async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
     await this.boss.stop({ graceful: true, wait: true, timeout: 30_000 });
   }
 

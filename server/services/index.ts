@@ -3,6 +3,9 @@ import { Db } from '../db/transaction';
 import { AgreementService } from './agreement.service';
 import { AuditService } from './audit.service';
 import { GradingService } from './grading.service';
+import { SessionCache } from '../inference/session-cache';
+import { JobQueue } from '../jobs/queue';
+import { InferenceService } from './inference.service';
 import { IngestService } from './ingest.service';
 import { ManifestService } from './manifest.service';
 import { MetricsService } from './metrics.service';
@@ -47,13 +50,16 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const ingest = new IngestService(db, audit, nodeKeys, objects, pubSub);
   const manifests = new ManifestService(db, audit, nodeKeys, patients, readings);
   const models = new ModelService(db, audit, objects, options.executionProviders);
+  // Constructed here, started by the process that runs the node (serve: to send; worker: to send and work).
+  const queue = new JobQueue(options.databaseUrl ?? '', { supervise: true });
+  const inference = new InferenceService(db, audit, objects, queue, pubSub, new SessionCache(options.executionProviders ?? ['cpu']));
   const metrics = new MetricsService(db);
   const agreement = new AgreementService(db);
-  return { db, objects, pubSub, nodeKeys, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens, ingest, manifests, models, metrics, agreement };
+  return { db, objects, pubSub, nodeKeys, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens, ingest, manifests, models, metrics, agreement, queue, inference };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
-export { AgreementService, AuditService, GradingService, IngestService, ManifestService, MetricsService, ModelService, NodeKeyService, ImagingService, PatientService, ReaderService, ReadingService, ReferenceService, SiteService, SplitService, TokenService };
+export { AgreementService, AuditService, GradingService, InferenceService, IngestService, ManifestService, MetricsService, ModelService, NodeKeyService, ImagingService, PatientService, ReaderService, ReadingService, ReferenceService, SiteService, SplitService, TokenService };
 export * from './request-context';
 export type { Page } from './pagination';

@@ -44,6 +44,7 @@ export async function startTestNode(): Promise<TestNode> {
   await dataSource.initialize();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'facet-node-'));
   const services = createServices(dataSource, { objectRoot: path.join(dataDir, 'objects'), databaseUrl: database.url });
+  await services.queue.start(['run-inference']);
   const schema = await createSchema(services);
   const server = await startHttpServer({ host: '127.0.0.1', port: 0, ...TEST_LIMITS }, services, schema, dataSource);
   return {
@@ -56,6 +57,7 @@ export async function startTestNode(): Promise<TestNode> {
     server,
     close: async (passed) => {
       await server.close();
+      await services.queue.stop();
       await dataSource.destroy();
       if (passed) {
         await database.drop();

@@ -1,0 +1,65 @@
+import { Column, Entity, Index } from 'typeorm';
+import { MutableRecord } from './base-record';
+
+export enum JobStatus {
+  QUEUED = 'QUEUED',
+  RUNNING = 'RUNNING',
+  SUCCEEDED = 'SUCCEEDED',
+  FAILED = 'FAILED',
+  CANCELLED = 'CANCELLED',
+}
+
+/** One image that could not be used, and why (the job goes on without it). */
+export interface JobFailure {
+  jointImageId: string;
+  reason: string;
+}
+
+/** An inference run of a model version over a scope of joint images; our row holds status, counts and errors. */
+@Entity()
+@Index(['status'])
+export class InferenceJob extends MutableRecord {
+  @Index()
+  @Column({ type: 'uuid' })
+  modelVersionId: string;
+
+  /** Site ids and modalities in scope (empty: all). */
+  @Column({ type: 'jsonb' })
+  scope: { siteIds: string[]; modalities: string[] };
+
+  @Column({ type: 'enum', enum: JobStatus, enumName: 'job_status', default: JobStatus.QUEUED })
+  status: JobStatus;
+
+  /** Joint x modality work items (one image each). */
+  @Column({ type: 'integer', default: 0 })
+  total: number;
+
+  @Column({ type: 'integer', default: 0 })
+  done: number;
+
+  @Column({ type: 'integer', default: 0 })
+  failed: number;
+
+  /** The first failures, with reasons (at most 100 kept). */
+  @Column({ type: 'jsonb', default: [] })
+  failures: JobFailure[];
+
+  /** The ONNX Runtime execution provider that ran the job. */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  provider: string | null;
+
+  @Column({ type: 'boolean', default: false })
+  cancelRequested: boolean;
+
+  @Column({ type: 'text', nullable: true })
+  error: string | null;
+
+  @Column({ type: 'uuid', nullable: true })
+  requestedByTokenId: string | null;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  startedAt: Date | null;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  finishedAt: Date | null;
+}

@@ -1,0 +1,66 @@
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { PageArgs } from '../../../schema/inputs/page.args';
+import { InferenceJobConnection, InferenceJobType } from '../../../schema/types/job.type';
+import { Modality, Role } from '../../domain';
+import type { InferenceJob } from '../../entities';
+import { requireRole, type InferenceService } from '../../services';
+import { JOB_PROGRESS } from '../../services/inference.service';
+import type { GraphQLContext } from '../context';
+
+@Resolver(() => InferenceJobType)
+export class JobResolver {
+  constructor(private readonly inferenceService: InferenceService) {}
+
+  @Authorized(Role.ENGINEER)
+  @Mutation(() => InferenceJobType, { description: 'Queue an inference job of an ONNX model version over the joint images in scope' })
+  startInferenceJob(
+    @Ctx() ctx: GraphQLContext,
+    @Arg('modelVersionId', () => ID) modelVersionId: string,
+    @Arg('siteIds', () => [ID], { nullable: true }) siteIds: string[] | null,
+    @Arg('modalities', () => [Modality], { nullable: true }) modalities: Modality[] | null,
+  ) {
+    return this.inferenceService.startInferenceJob(ctx, { modelVersionId, siteIds, modalities });
+  }
+
+  @Authorized(Role.ENGINEER)
+  @Mutation(() => InferenceJobType, { description: 'Stop a queued or running job (honoured between batches)' })
+  cancelJob(@Ctx() ctx: GraphQLContext, @Arg('id', () => ID) id: string) {
+    return this.inferenceService.cancelJob(ctx, id);
+  }
+
+  @Authorized(Role.ENGINEER, Role.STATISTICIAN)
+  @Query(() => InferenceJobConnection)
+  jobs(@Ctx() ctx: GraphQLContext, @Args() page: PageArgs) {
+    return this.inferenceService.listJobs(ctx, page);
+  }
+
+  @Authorized(Role.ENGINEER, Role.STATISTICIAN)
+  @Query(() => InferenceJobType)
+  job(@Ctx() ctx: GraphQLContext, @Arg('id', () => ID) id: string) {
+    return this.inferenceService.getJob(ctx, id);
+  }
+
+  @Subscription(() => InferenceJobType, {
+    topics: JOB_PROGRESS,
+    topicId: ({ args, context }) => {
+      requireRole(context as GraphQLContext, Role.ENGINEER, Role.STATISTICIAN);
+      return (args as { jobId: string }).jobId;
+    },
+    description: 'Status and progress of a job run by any worker of the node (PostgreSQL LISTEN/NOTIFY); each event re-reads the job',
+  })
+  jobProgress(@Root() jobId: string, @Ctx() ctx: GraphQLContext, @Arg('jobId', () => ID) _jobId: string) {
+    return this.inferenceService.getJob(ctx, jobId);
+  }
+
+  @FieldResolver(() => Number, { nullable: true })
+  rate(@Root() job: InferenceJob): number | null {
+    const seconds = job.startedAt ? ((job.finishedAt ?? new Date()).getTime() - job.startedAt.getTime()) / 1000 : 0;
+    return seconds > 0 ? (job.done + job.failed) / seconds : null;
+  }
+
+  @FieldResolver(() => Number, { nullable: true })
+  etaSeconds(@Root() job: InferenceJob): number | null {
+    const rate = this.rate(job);
+    return rate ? (job.total - job.done - job.failed) / rate : null;
+  }
+}

@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { readPart10 } from '../../server/dicom/reader';
+import { Role } from '../../server/domain';
+import { decodeFrame, preprocess } from '../../server/inference/pixels';
+import { softmax } from '../../server/inference/session-cache';
+import { jobHandlers } from '../../server/jobs/handlers';
+import { Factory } from '../helpers/factories';
+import { codeOf, gql, gqlOk, subscribe } from '../helpers/graphql-client';
+import { useTestNode } from '../helpers/lifecycle';
+import { stow } from '../helpers/stow';
+
+const DICOM = path.resolve(__dirname, '../fixtures/dicom');
+const ONNX = path.resolve(__dirname, '../fixtures/onnx');
+const MANIFEST = JSON.parse(readFileSync(path.join(ONNX, 'tiny-multitask.manifest.json'), 'utf8'));
+const MRN = 'MRN-7734021';
+const UID = (suffix: string) => `1.2.826.0.1.3680043.9.7134.1.20240117.1.2.3.${suffix}`;
+const START = `mutation ($id: ID!) { startInferenceJob(modelVersionId: $id) { id status total } }`;
+const JOB = `query ($id: ID!) { job(id: $id) { status total done failed failures { reason } provider rate } }`;
+
+describe('inference jobs', () => {
+  const node = useTestNode();
+  let engineer: string;
+  let modelId: string;
+
+  beforeAll(async () => {
+    const factory = new Factory(node().services);
+    const site = await factory.site('EAST');
+    const coordinator = await factory.token(Role.COORDINATOR, { site });
+    engineer = await factory.token(Role.ENGINEER);
+    await gqlOk(node().url, coordinator, `mutation ($csv: String!) { importPatientsManifest(csv: $csv) { stored } }`, { csv: `site,patient_id\nEAST,${MRN}\n` });
+    const files = ['identified-explicit-le.dcm', 'identified-mr.dcm', 'identified-jpeg-ls.dcm', 'identified-rle.dcm'].map((f) => ({ bytes: readFileSync(path.join(DICOM, f)) }));
+    expect((await stow(node().url, coordinator, files)).status).toBe(202);
+    const csv = [
+      'patient_id,level,side,sop_instance_uid,frame,x,y,width,height',
+      `${MRN},L4_L5,LEFT,${UID('1')},0,4,4,32,32`,
+      `${MRN},L4_L5,LEFT,${UID('4')},0,8,8,40,40`,
+      `${MRN},L4_L5,RIGHT,${UID('14')},0,0,0,64,64`,
+      `${MRN},L1_L2,LEFT,${UID('11')},0,0,0,16,16`, // RLE: not decodable yet, counted as failed
+    ].join('\n');
+    const images = await gqlOk(node().url, coordinator, `mutation ($site: ID!, $csv: String!) { importJointImagesManifest(siteId: $site, csv: $csv) { stored rejected { reason } } }`, { site: site.id, csv });
+    expect(images.importJointImagesManifest.stored).toBe(true);
+    const form = new FormData();
+    form.append('manifest', new Blob([JSON.stringify(MANIFEST)]), 'manifest.json');
+    form.append('model', new Blob([readFileSync(path.join(ONNX, 'tiny-multitask.onnx'))]), 'model.onnx');
+    const registered = await fetch(`${node().url}/api/model-versions`, { method: 'POST', headers: { authorization: `Bearer ${engineer}` }, body: form });
+    modelId = ((await registered.json()) as { id: string }).id;
+    // A real pg-boss worker in this process.
+    const handlers = jobHandlers(node().services);
+    await node().services.queue.work('run-inference', handlers['run-inference'] as (data: unknown) => Promise<unknown>);
+  });
+
+  it('runs a queued job to completion, reporting progress over graphql-ws, and counts an undecodable image as failed', async () => {
+    const started = await gqlOk(node().url, engineer, START, { id: modelId });
+    expect(started.startInferenceJob).toMatchObject({ status: 'QUEUED', total: 4 });
+    const live = await subscribe<{ jobProgress: { status: string; done: number } }>(node().url, engineer, `subscription ($id: ID!) { jobProgress(jobId: $id) { status done failed } }`, {
+      id: started.startInferenceJob.id,
+    });
+    try {
+      await live.waitFor((e) => e.jobProgress.status === 'SUCCEEDED', 30_000);
+    } finally {
+      await live.close();
+    }
+    const job = await gqlOk(node().url, engineer, JOB, { id: started.startInferenceJob.id });
+    expect(job.job).toMatchObject({ status: 'SUCCEEDED', total: 4, done: 3, failed: 1, provider: 'cpu' });
+    expect(job.job.failures[0].reason).toMatch(/RLE/);
+    expect((await node().dataSource.query('SELECT count(*)::int AS n FROM prediction'))[0].n).toBe(3 * 5);
+  });
+
+  it('writes predictions equal (1e-5) to ONNX Runtime run directly on the same preprocessed tensor', async () => {
+    const session = await ort.InferenceSession.create(readFileSync(path.join(ONNX, 'tiny-multitask.onnx')));
+    const frame = await decodeFrame(readPart10(readFileSync(path.join(DICOM, 'identified-jpeg-ls.dcm'))), 0);
+    const input = preprocess(frame, { x: 0, y: 0, width: 64, height: 64 }, MANIFEST.preprocessing.CT);
+    const result = await session.run({ image: new ort.Tensor('float32', input, [1, 1, 16, 16]) });
+    const rows: Array<{ feature: string; probabilities: number[] }> = await node().dataSource.query(
+      `SELECT p.feature, p.probabilities FROM prediction p JOIN joint j ON j.id = p.joint_id WHERE j.level = 'L4_L5' AND j.side = 'RIGHT' AND p.modality = 'CT'`,
+    );
+    expect(rows).toHaveLength(5);
+    for (const o of MANIFEST.outputs) {
+      const expected = softmax(Array.from((result[o.name] as ort.Tensor).data as Float32Array));
+      const stored = rows.find((r) => r.feature === o.feature)!.probabilities.map(Number);
+      stored.forEach((p, i) => expect(Math.abs(p - expected[i])).toBeLessThan(1e-5));
+    }
+  });
+
+  it('never duplicates predictions: a second job over the same scope counts them as done', async () => {
+    const started = await gqlOk(node().url, engineer, START, { id: modelId });
+    const deadline = Date.now() + 30_000;
+    let job: any;
+    do {
+      await new Promise((r) => setTimeout(r, 200));
+      job = (await gqlOk(node().url, engineer, JOB, { id: started.startInferenceJob.id })).job;
+    } while (job.status !== 'SUCCEEDED' && Date.now() < deadline);
+    expect(job).toMatchObject({ status: 'SUCCEEDED', done: 3 });
+    expect((await node().dataSource.query('SELECT count(*)::int AS n FROM prediction'))[0].n).toBe(15);
+  });
+
+  it('cancels a queued job, refuses to cancel a finished one, and refuses a model without an ONNX file', async () => {
+    // Restart the queue without a worker: the next job stays queued.
+    await node().services.queue.stop();
+    await node().services.queue.start(['run-inference']);
+    const queued = await gqlOk(node().url, engineer, START, { id: modelId });
+    const cancelled = await gqlOk(node().url, engineer, `mutation ($id: ID!) { cancelJob(id: $id) { status } }`, { id: queued.startInferenceJob.id });
+    expect(cancelled.cancelJob.status).toBe('CANCELLED');
+    expect(codeOf(await gql(node().url, engineer, `mutation ($id: ID!) { cancelJob(id: $id) { status } }`, { id: queued.startInferenceJob.id }))).toBe('JOB_NOT_CANCELLABLE');
+    const external = await gqlOk(node().url, engineer, `mutation { registerExternalModel(input: { name: "elsewhere", version: "1" }) { id } }`);
+    expect(codeOf(await gql(node().url, engineer, START, { id: external.registerExternalModel.id }))).toBe('BAD_USER_INPUT');
+  });
+});
