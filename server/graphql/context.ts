@@ -5,6 +5,8 @@ import { createLoaders, type Loaders } from './loaders';
 /** The GraphQL context: the services' RequestContext plus this request's loaders. */
 export interface GraphQLContext extends RequestContext {
   loaders: Loaders;
+  /** Event streams for subscriptions whose first event is the current state (built with the request's actor). */
+  streams: { jobProgress(jobId: string): AsyncIterable<string> };
 }
 
 /** `Authorization: Bearer <secret>` (HTTP header, or the graphql-ws connection param of the same name). */
@@ -18,5 +20,8 @@ export async function buildContext(services: Services, authorization: unknown, r
   const secret = bearerSecret(authorization);
   const actor = secret ? await services.tokens.authenticate(secret) : null;
   const ctx: RequestContext = { requestId, actor };
-  return Object.assign(ctx, { loaders: createLoaders(services, ctx) });
+  return Object.assign(ctx, {
+    loaders: createLoaders(services, ctx),
+    streams: { jobProgress: (jobId: string) => services.inference.watchJob(ctx, jobId) },
+  });
 }

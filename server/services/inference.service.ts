@@ -136,6 +136,19 @@ export class InferenceService {
     return job;
   }
 
+  /**
+   * A job's progress events for a subscriber: the job's id at once (so a subscriber that connects or reconnects
+   * sees the current state first), then one per NOTIFY. Each event is re-read by the resolver.
+   */
+  watchJob(ctx: RequestContext, jobId: string): AsyncIterable<string> {
+    requireRole(ctx, Role.ENGINEER, Role.STATISTICIAN);
+    const events = this.pubSub.subscribe(JOB_PROGRESS, jobId) as AsyncIterable<string>;
+    return (async function* () {
+      yield jobId;
+      yield* events;
+    })();
+  }
+
   private announce(jobId: string): Promise<void> {
     return this.pubSub.publishNow(JOB_PROGRESS, jobId, jobId);
   }

@@ -64,6 +64,15 @@ describe('inference jobs', () => {
     }
     const job = await gqlOk(node().url, engineer, JOB, { id: started.startInferenceJob.id });
     expect(job.job).toMatchObject({ status: 'SUCCEEDED', total: 4, done: 3, failed: 1, provider: 'cpu' });
+    // A subscriber that (re)connects later gets the current state first.
+    const late = await subscribe<{ jobProgress: { status: string; done: number } }>(node().url, engineer, `subscription ($id: ID!) { jobProgress(jobId: $id) { status done } }`, {
+      id: started.startInferenceJob.id,
+    });
+    try {
+      expect((await late.waitFor(() => true, 5000)).jobProgress).toEqual({ status: 'SUCCEEDED', done: 3 });
+    } finally {
+      await late.close();
+    }
     expect(job.job.failures[0].reason).toMatch(/RLE/);
     expect((await node().dataSource.query('SELECT count(*)::int AS n FROM prediction'))[0].n).toBe(3 * 5);
   });

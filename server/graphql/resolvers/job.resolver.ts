@@ -3,8 +3,7 @@ import { PageArgs } from '../../../schema/inputs/page.args';
 import { InferenceJobConnection, InferenceJobType } from '../../../schema/types/job.type';
 import { Modality, Role } from '../../domain';
 import type { InferenceJob } from '../../entities';
-import { requireRole, type InferenceService } from '../../services';
-import { JOB_PROGRESS } from '../../services/inference.service';
+import type { InferenceService } from '../../services';
 import type { GraphQLContext } from '../context';
 
 @Resolver(() => InferenceJobType)
@@ -41,12 +40,8 @@ export class JobResolver {
   }
 
   @Subscription(() => InferenceJobType, {
-    topics: JOB_PROGRESS,
-    topicId: ({ args, context }) => {
-      requireRole(context as GraphQLContext, Role.ENGINEER, Role.STATISTICIAN);
-      return (args as { jobId: string }).jobId;
-    },
-    description: 'Status and progress of a job run by any worker of the node (PostgreSQL LISTEN/NOTIFY); each event re-reads the job',
+    subscribe: ({ args, context }) => (context as GraphQLContext).streams.jobProgress((args as { jobId: string }).jobId),
+    description: 'The current state of a job at once, then its status and progress as any worker of the node runs it (PostgreSQL LISTEN/NOTIFY)',
   })
   jobProgress(@Root() jobId: string, @Ctx() ctx: GraphQLContext, @Arg('jobId', () => ID) _jobId: string) {
     return this.inferenceService.getJob(ctx, jobId);
