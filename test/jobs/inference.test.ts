@@ -6,6 +6,7 @@ import { Role } from '../../server/domain';
 import { decodeFrame, preprocess } from '../../server/inference/pixels';
 import { softmax } from '../../server/inference/session-cache';
 import { jobHandlers } from '../../server/jobs/handlers';
+import { JobQueue } from '../../server/jobs/queue';
 import { Factory } from '../helpers/factories';
 import { codeOf, gql, gqlOk, subscribe } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
@@ -115,5 +116,41 @@ describe('inference jobs', () => {
     expect(codeOf(await gql(node().url, engineer, `mutation ($id: ID!) { cancelJob(id: $id) { status } }`, { id: queued.startInferenceJob.id }))).toBe('JOB_NOT_CANCELLABLE');
     const external = await gqlOk(node().url, engineer, `mutation { registerExternalModel(input: { name: "elsewhere", version: "1" }) { id } }`);
     expect(codeOf(await gql(node().url, engineer, START, { id: external.registerExternalModel.id }))).toBe('BAD_USER_INPUT');
+  });
+
+  it('keeps a queued job across a restart of the queue, and two workers share the queue without double work', async () => {
+    // The queue is running without a worker (previous test): queue jobs, then "restart" it.
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await gqlOk(node().url, engineer, START, { id: modelId })).startInferenceJob.id);
+    await node().services.queue.stop();
+    await node().services.queue.start(['run-inference']);
+    // Two independent workers (two pg-boss clients) on the same database.
+    const handlers = jobHandlers(node().services);
+    const second = new JobQueue(node().database.url, { supervise: false });
+    await second.start(['run-inference']);
+    try {
+      await node().services.queue.work('run-inference', handlers['run-inference'] as (data: unknown) => Promise<unknown>);
+      await second.work('run-inference', handlers['run-inference'] as (data: unknown) => Promise<unknown>);
+      const deadline = Date.now() + 30_000;
+      let statuses: string[] = [];
+      do {
+        await new Promise((r) => setTimeout(r, 200));
+        statuses = await Promise.all(ids.map(async (id) => (await gqlOk(node().url, engineer, JOB, { id })).job.status));
+      } while (statuses.some((s) => s !== 'SUCCEEDED') && Date.now() < deadline);
+      expect(statuses).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
+      // Each queued job ran exactly once: one completed pg-boss job per inference job, none retried.
+      const runs: Array<{ id: string; n: number; retries: number }> = await node().dataSource.query(
+        `SELECT data->>'inferenceJobId' AS id, count(*)::int AS n, max(retry_count)::int AS retries FROM pgboss.job WHERE name = 'run-inference' AND data->>'inferenceJobId' = ANY($1) GROUP BY 1`,
+        [ids],
+      );
+      expect(runs.map((r) => [r.n, r.retries])).toEqual([
+        [1, 0],
+        [1, 0],
+        [1, 0],
+      ]);
+      expect((await node().dataSource.query('SELECT count(*)::int AS n FROM prediction'))[0].n).toBe(15);
+    } finally {
+      await second.stop();
+    }
   });
 });
