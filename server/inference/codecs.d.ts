@@ -23,3 +23,9 @@ declare module '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs' {
   const factory: () => Promise<CornerstoneCodecModule>;
   export default factory;
 }
+declare module 'jpeg-lossless-decoder-js' {
+  /** JPEG lossless (ITU T.81 process 14) decoder: the samples of one frame. */
+  export class Decoder {
+    decode(buffer: ArrayBuffer, offset?: number, length?: number, numBytes?: number): Uint8Array | Uint16Array;
+  }
+}

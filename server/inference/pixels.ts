@@ -1,6 +1,7 @@
 import { textOf, uintOf } from '../dicom/dataset';
 import { tag, TAGS } from '../dicom/dictionary';
 import type { Part10File } from '../dicom/reader';
+import { Decoder as JpegLosslessDecoder } from 'jpeg-lossless-decoder-js';
 import type { Preprocessing } from './manifest';
 
 /** One decoded frame: modality values (rescale slope and intercept applied), row-major, one sample per pixel. */
@@ -25,6 +26,9 @@ const CODEC_OF: Record<string, { codec: CodecName; decoder: 'JpegLSDecoder' | 'J
   '1.2.840.10008.1.2.4.91': { codec: 'openjpeg', decoder: 'J2KDecoder' },
   '1.2.840.10008.1.2.4.50': { codec: 'libjpeg-turbo', decoder: 'JPEGDecoder' },
 };
+
+/** JPEG lossless, non-hierarchical (process 14), and its first-order-prediction variant. */
+const JPEG_LOSSLESS = new Set(['1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.70']);
 
 const modules = new Map<CodecName, Promise<CornerstoneCodecModule>>();
 /** The WASM codecs load once per process (each instantiation compiles the module). */
@@ -56,8 +60,8 @@ function encodedFrame(fragments: Buffer[], frame: number, frames: number): Buffe
 
 /**
  * Decodes one frame of a stored object to modality values: native pixel data in either byte order, signed or
- * unsigned, 8 or 16 bits; JPEG-LS, JPEG 2000 and JPEG baseline through the WASM codecs of the npm registry.
- * Other compressed syntaxes (RLE, JPEG lossless) throw PixelDecodeError, which a job counts as a failed image.
+ * unsigned, 8 or 16 bits; JPEG-LS, JPEG 2000 and JPEG baseline through the WASM codecs of the npm registry;
+ * JPEG lossless through jpeg-lossless-decoder-js. RLE throws PixelDecodeError (a job counts a failed image).
  */
 export async function decodeFrame(file: Part10File, frame: number): Promise<Frame> {
   const { dataset, transferSyntax } = file;
@@ -74,7 +78,6 @@ export async function decodeFrame(file: Part10File, frame: number): Promise<Fram
   if (frame < 0 || frame >= frames) throw new PixelDecodeError(`Frame ${frame} does not exist (${frames} frames)`);
   const pixelData = dataset.get(TAGS.pixelData);
   const n = width * height;
-  const values = new Float32Array(n);
   let raw: Uint8Array;
   let rawBits = bits;
   let rawLittleEndian = le;
@@ -84,6 +87,21 @@ export async function decodeFrame(file: Part10File, frame: number): Promise<Fram
     const frameBytes = (n * bits) / 8;
     raw = bytes.subarray(frame * frameBytes, (frame + 1) * frameBytes);
   } else {
+    if (JPEG_LOSSLESS.has(transferSyntax.uid) && pixelData?.fragments) {
+      // Pure JavaScript (the decoder cornerstone uses): no WASM codec covers process 14.
+      const encoded = encodedFrame(pixelData.fragments, frame, frames);
+      let samples: Uint8Array | Uint16Array;
+      try {
+        samples = new JpegLosslessDecoder().decode(encoded.buffer.slice(encoded.byteOffset, encoded.byteOffset + encoded.length) as ArrayBuffer, 0, encoded.length);
+      } catch (error) {
+        throw new PixelDecodeError(`${transferSyntax.name} data does not decode: ${String(error).slice(0, 200)}`);
+      }
+      if (samples.length !== n) throw new PixelDecodeError(`The codestream holds ${samples.length} samples; the header says ${n}`);
+      raw = new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength);
+      rawBits = samples instanceof Uint16Array ? 16 : 8;
+      rawLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+      return toValues(raw, rawBits, rawLittleEndian, signed, slope, intercept, width, height);
+    }
     const spec = CODEC_OF[transferSyntax.uid];
     if (!spec || !pixelData?.fragments) throw new PixelDecodeError(`No decoder for ${transferSyntax.name} yet`);
     const decoder = new (await codec(spec.codec))[spec.decoder]();
@@ -105,10 +123,17 @@ export async function decodeFrame(file: Part10File, frame: number): Promise<Fram
       decoder.delete?.();
     }
   }
+  return toValues(raw, rawBits, rawLittleEndian, signed, slope, intercept, width, height);
+}
+
+/** Stored samples to modality values: byte order, sign and the rescale slope and intercept applied. */
+function toValues(raw: Uint8Array, bits: number, littleEndian: boolean, signed: boolean, slope: number, intercept: number, width: number, height: number): Frame {
+  const n = width * height;
+  const values = new Float32Array(n);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  if (raw.byteLength < (n * rawBits) / 8) throw new PixelDecodeError('The frame holds fewer bytes than its geometry needs');
+  if (raw.byteLength < (n * bits) / 8) throw new PixelDecodeError('The frame holds fewer bytes than its geometry needs');
   for (let i = 0; i < n; i++) {
-    const stored = rawBits === 8 ? (signed ? view.getInt8(i) : view.getUint8(i)) : signed ? view.getInt16(2 * i, rawLittleEndian) : view.getUint16(2 * i, rawLittleEndian);
+    const stored = bits === 8 ? (signed ? view.getInt8(i) : view.getUint8(i)) : signed ? view.getInt16(2 * i, littleEndian) : view.getUint16(2 * i, littleEndian);
     values[i] = stored * slope + intercept;
   }
   return { width, height, values };

@@ -15,6 +15,7 @@ describe('decoding stored pixel data to modality values', () => {
     ['identified-mr.dcm', 0],
     ['identified-jpeg-ls.dcm', -1024],
     ['identified-jpeg2000.dcm', -1024],
+    ['identified-jpeg-lossless.dcm', -1024],
   ])('decodes %s exactly (rescale intercept %i applied)', async (name, intercept) => {
     const frame = await decodeFrame(fixture(name), 0);
     expect([frame.width, frame.height]).toEqual([64, 64]);
