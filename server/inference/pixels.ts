@@ -27,6 +27,39 @@ const CODEC_OF: Record<string, { codec: CodecName; decoder: 'JpegLSDecoder' | 'J
   '1.2.840.10008.1.2.4.50': { codec: 'libjpeg-turbo', decoder: 'JPEGDecoder' },
 };
 
+const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
+
+/**
+ * DICOM RLE (PS3.5 Annex G): a 64-byte header of segment offsets, one PackBits segment per byte plane, most
+ * significant plane first. No codec package on the npm registry decodes it on its own, and the format is a
+ * page of the standard; answers the samples big-endian.
+ */
+export function decodeRle(encoded: Buffer, pixels: number, bits: number): Uint8Array {
+  if (encoded.length < 64) throw new PixelDecodeError('RLE data without its 64-byte header');
+  const segments = encoded.readUInt32LE(0);
+  const bytesPerSample = bits / 8;
+  if (segments !== bytesPerSample) throw new PixelDecodeError(`RLE with ${segments} segments for ${bits}-bit single-sample pixels`);
+  const out = new Uint8Array(pixels * bytesPerSample);
+  for (let s = 0; s < segments; s++) {
+    const start = encoded.readUInt32LE(4 + 4 * s);
+    const end = s + 1 < segments ? encoded.readUInt32LE(8 + 4 * s) : encoded.length;
+    if (start < 64 || end > encoded.length || start > end) throw new PixelDecodeError('RLE segment offsets point outside the data');
+    let i = start;
+    let p = 0;
+    while (i < end && p < pixels) {
+      const n = (encoded[i++] << 24) >> 24; // the header byte as int8
+      if (n >= 0) {
+        for (let k = 0; k <= n && p < pixels && i < end; k++) out[p++ * bytesPerSample + s] = encoded[i++];
+      } else if (n !== -128) {
+        const value = encoded[i++];
+        for (let k = 0; k < 1 - n && p < pixels; k++) out[p++ * bytesPerSample + s] = value;
+      }
+    }
+    if (p !== pixels) throw new PixelDecodeError(`RLE segment ${s + 1} holds ${p} of ${pixels} samples`);
+  }
+  return out;
+}
+
 /** JPEG lossless, non-hierarchical (process 14), and its first-order-prediction variant. */
 const JPEG_LOSSLESS = new Set(['1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.70']);
 
@@ -61,7 +94,8 @@ function encodedFrame(fragments: Buffer[], frame: number, frames: number): Buffe
 /**
  * Decodes one frame of a stored object to modality values: native pixel data in either byte order, signed or
  * unsigned, 8 or 16 bits; JPEG-LS, JPEG 2000 and JPEG baseline through the WASM codecs of the npm registry;
- * JPEG lossless through jpeg-lossless-decoder-js. RLE throws PixelDecodeError (a job counts a failed image).
+ * JPEG lossless through jpeg-lossless-decoder-js; RLE by decodeRle. Undecodable data throws PixelDecodeError
+ * (a job counts it as a failed image, with the reason).
  */
 export async function decodeFrame(file: Part10File, frame: number): Promise<Frame> {
   const { dataset, transferSyntax } = file;
@@ -87,6 +121,10 @@ export async function decodeFrame(file: Part10File, frame: number): Promise<Fram
     const frameBytes = (n * bits) / 8;
     raw = bytes.subarray(frame * frameBytes, (frame + 1) * frameBytes);
   } else {
+    if (transferSyntax.uid === RLE_LOSSLESS && pixelData?.fragments) {
+      raw = decodeRle(encodedFrame(pixelData.fragments, frame, frames), n, bits);
+      return toValues(raw, bits, false, signed, slope, intercept, width, height);
+    }
     if (JPEG_LOSSLESS.has(transferSyntax.uid) && pixelData?.fragments) {
       // Pure JavaScript (the decoder cornerstone uses): no WASM codec covers process 14.
       const encoded = encodedFrame(pixelData.fragments, frame, frames);

@@ -16,6 +16,7 @@ describe('decoding stored pixel data to modality values', () => {
     ['identified-jpeg-ls.dcm', -1024],
     ['identified-jpeg2000.dcm', -1024],
     ['identified-jpeg-lossless.dcm', -1024],
+    ['identified-rle.dcm', -1024],
   ])('decodes %s exactly (rescale intercept %i applied)', async (name, intercept) => {
     const frame = await decodeFrame(fixture(name), 0);
     expect([frame.width, frame.height]).toEqual([64, 64]);
@@ -31,8 +32,11 @@ describe('decoding stored pixel data to modality values', () => {
     expect(error / 4096).toBeLessThan(20);
   });
 
-  it('names what it cannot decode yet, and frames that do not exist', async () => {
-    await expect(decodeFrame(fixture('identified-rle.dcm'), 0)).rejects.toThrow(PixelDecodeError);
+  it('names data it cannot decode, and frames that do not exist', async () => {
+    const broken = fixture('identified-rle.dcm');
+    const pixels = broken.dataset.get(0x7fe00010)!;
+    pixels.fragments = [pixels.fragments![0], pixels.fragments![1].subarray(0, 80)];
+    await expect(decodeFrame(broken, 0)).rejects.toThrow(PixelDecodeError);
     await expect(decodeFrame(fixture('identified-explicit-le.dcm'), 1)).rejects.toThrow(/Frame 1 does not exist/);
   });
 });

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { textElement } from '../../server/dicom/dataset';
+import { TAGS } from '../../server/dicom/dictionary';
 import { readPart10 } from '../../server/dicom/reader';
+import { writePart10 } from '../../server/dicom/writer';
 import { Role } from '../../server/domain';
 import { decodeFrame, preprocess } from '../../server/inference/pixels';
 import { softmax } from '../../server/inference/session-cache';
@@ -31,14 +34,21 @@ describe('inference jobs', () => {
     const coordinator = await factory.token(Role.COORDINATOR, { site });
     engineer = await factory.token(Role.ENGINEER);
     await gqlOk(node().url, coordinator, `mutation ($csv: String!) { importPatientsManifest(csv: $csv) { stored } }`, { csv: `site,patient_id\nEAST,${MRN}\n` });
-    const files = ['identified-explicit-le.dcm', 'identified-mr.dcm', 'identified-jpeg-ls.dcm', 'identified-rle.dcm'].map((f) => ({ bytes: readFileSync(path.join(DICOM, f)) }));
+    const files: Array<{ bytes: Buffer }> = ['identified-explicit-le.dcm', 'identified-mr.dcm', 'identified-jpeg-ls.dcm'].map((f) => ({ bytes: readFileSync(path.join(DICOM, f)) }));
+    // A valid object whose JPEG-LS codestream is cut short: stored fine, but it cannot be decoded for inference.
+    const broken = readPart10(readFileSync(path.join(DICOM, 'identified-jpeg-ls.dcm')));
+    const pixels = broken.dataset.get(TAGS.pixelData)!;
+    pixels.fragments = [pixels.fragments![0], pixels.fragments![1].subarray(0, 64)];
+    broken.dataset.set(TAGS.sopInstanceUid, textElement(TAGS.sopInstanceUid, 'UI', UID('19')));
+    broken.meta.set(TAGS.mediaStorageSopInstanceUid, textElement(TAGS.mediaStorageSopInstanceUid, 'UI', UID('19')));
+    files.push({ bytes: writePart10(broken.meta, broken.dataset, broken.transferSyntax) });
     expect((await stow(node().url, coordinator, files)).status).toBe(202);
     const csv = [
       'patient_id,level,side,sop_instance_uid,frame,x,y,width,height',
       `${MRN},L4_L5,LEFT,${UID('1')},0,4,4,32,32`,
       `${MRN},L4_L5,LEFT,${UID('4')},0,8,8,40,40`,
       `${MRN},L4_L5,RIGHT,${UID('14')},0,0,0,64,64`,
-      `${MRN},L1_L2,LEFT,${UID('11')},0,0,0,16,16`, // RLE: not decodable yet, counted as failed
+      `${MRN},L1_L2,LEFT,${UID('19')},0,0,0,16,16`, // the cut codestream: counted as failed, the job goes on
     ].join('\n');
     const images = await gqlOk(node().url, coordinator, `mutation ($site: ID!, $csv: String!) { importJointImagesManifest(siteId: $site, csv: $csv) { stored rejected { reason } } }`, { site: site.id, csv });
     expect(images.importJointImagesManifest.stored).toBe(true);
@@ -74,7 +84,7 @@ describe('inference jobs', () => {
     } finally {
       await late.close();
     }
-    expect(job.job.failures[0].reason).toMatch(/RLE/);
+    expect(job.job.failures[0].reason).toMatch(/JPEG-LS Lossless data does not decode/);
     expect((await node().dataSource.query('SELECT count(*)::int AS n FROM prediction'))[0].n).toBe(3 * 5);
   });
 
