@@ -63,6 +63,10 @@ export async function startHttpServer(
   const app = express();
   app.disable('x-powered-by');
   const httpServer: Server = createServer(app);
+  // Idle keep-alive sockets outlive the clients' own idle timeouts (undici 4 s, load balancers 60 s), so the client
+  // closes first and never sends on a socket the server is closing (ECONNRESET under load).
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
 
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const wsCleanup = useServer<Record<string, unknown>>(
