@@ -46,14 +46,19 @@ const time = (f: () => void): number => {
   return (performance.now() - started) / 1000;
 };
 
-function aucAllGroups(rows: Row[]): void {
+/** The pooled rows, then each group's. */
+function byGroup(rows: Row[]): Row[][] {
   const groups = new Map<number, Row[]>([[-1, rows]]);
   for (const r of rows) {
     const g = groups.get(r.group);
     if (g) g.push(r);
     else groups.set(r.group, [r]);
   }
-  for (const g of groups.values()) {
+  return [...groups.values()];
+}
+
+function aucAllGroups(rows: Row[]): void {
+  for (const g of byGroup(rows)) {
     const pos = g.filter((r) => r.truth);
     const neg = g.filter((r) => !r.truth);
     aucClustered(
@@ -66,13 +71,7 @@ function aucAllGroups(rows: Row[]): void {
 }
 
 function fullMetrics(rows: Row[]): void {
-  const groups = new Map<number, Row[]>([[-1, rows]]);
-  for (const r of rows) {
-    const g = groups.get(r.group);
-    if (g) g.push(r);
-    else groups.set(r.group, [r]);
-  }
-  for (const g of groups.values()) {
+  for (const g of byGroup(rows)) {
     const cases: GradedCase[] = g.map((r) => ({ cluster: r.patient, truth: r.truth, grade: r.score >= 0.5 ? 1 : 0, probabilities: [1 - r.score, r.score] }));
     computeGroup(cases, { threshold: 1, grades: 2, level: 0.95, clustered: true, bootstrap: { replicates: 2000, seed: 1 } });
   }

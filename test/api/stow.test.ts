@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { data } from 'dcmjs';
@@ -7,26 +6,13 @@ import { TAGS } from '../../server/dicom/dictionary';
 import { readPart10 } from '../../server/dicom/reader';
 import { replaceUid } from '../../server/dicom/uid';
 import { Instance, type Site } from '../../server/entities';
+import { FIXTURES, IDENTIFIED, IDENTIFIERS } from '../helpers/dicom-fixtures';
 import { Factory } from '../helpers/factories';
 import { gqlOk } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
 import { failureCode, multipartRelated, stow } from '../helpers/stow';
 
-const FIXTURES = path.resolve(__dirname, '../fixtures/dicom');
 const fixture = (name: string) => readFile(path.join(FIXTURES, name));
-const IDENTIFIERS: Record<string, string> = JSON.parse(readFileSync(path.join(FIXTURES, 'IDENTIFIERS.json'), 'utf8'));
-const IDENTIFIED = [
-  'identified-explicit-le.dcm',
-  'identified-implicit-le.dcm',
-  'identified-explicit-be.dcm',
-  'identified-mr.dcm',
-  'identified-dx-8bit.dcm',
-  'identified-rle.dcm',
-  'identified-jpeg-baseline.dcm',
-  'identified-jpeg-lossless.dcm',
-  'identified-jpeg-ls.dcm',
-  'identified-jpeg2000.dcm',
-];
 const IMPORT = `mutation ($csv: String!) { importPatientsManifest(csv: $csv) { stored rows created updated rejected { source code reason } } }`;
 
 describe('DICOMweb STOW-RS ingest', () => {

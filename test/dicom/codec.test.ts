@@ -1,13 +1,10 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { data } from 'dcmjs';
 import { textOf } from '../../server/dicom/dataset';
 import { TAGS } from '../../server/dicom/dictionary';
 import { readPart10, DicomReadError } from '../../server/dicom/reader';
 import { writePart10 } from '../../server/dicom/writer';
+import { fixture } from '../helpers/dicom-fixtures';
 
-export const FIXTURES = path.resolve(__dirname, '../fixtures/dicom');
-export const fixture = (name: string): Buffer => readFileSync(path.join(FIXTURES, name));
 const arrayBuffer = (b: Buffer): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
 
 const READABLE = [

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { data } from 'dcmjs';
 import { textOf } from '../../server/dicom/dataset';
 import { deidentify, profileAction } from '../../server/dicom/deidentify';
@@ -8,25 +6,11 @@ import { inspectImage, ImageRejection } from '../../server/dicom/image-object';
 import { readPart10 } from '../../server/dicom/reader';
 import { replaceUid } from '../../server/dicom/uid';
 import { writePart10 } from '../../server/dicom/writer';
+import { fixture, IDENTIFIED, IDENTIFIERS } from '../helpers/dicom-fixtures';
 
-const FIXTURES = path.resolve(__dirname, '../fixtures/dicom');
-const fixture = (name: string): Buffer => readFileSync(path.join(FIXTURES, name));
-const IDENTIFIERS: Record<string, string> = JSON.parse(readFileSync(path.join(FIXTURES, 'IDENTIFIERS.json'), 'utf8'));
 const KEY = Buffer.from('a node key of thirty-two bytes!!');
 const OPTIONS = { uidKey: KEY, pseudonym: 'EAST-P001', dateShiftDays: -137 };
 
-const IDENTIFIED = [
-  'identified-explicit-le.dcm',
-  'identified-implicit-le.dcm',
-  'identified-explicit-be.dcm',
-  'identified-mr.dcm',
-  'identified-dx-8bit.dcm',
-  'identified-rle.dcm',
-  'identified-jpeg-baseline.dcm',
-  'identified-jpeg-lossless.dcm',
-  'identified-jpeg-ls.dcm',
-  'identified-jpeg2000.dcm',
-];
 
 const pixelsOf = (file: ReturnType<typeof readPart10>): Buffer => {
   const e = file.dataset.get(TAGS.pixelData);
