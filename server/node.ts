@@ -43,7 +43,7 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
   return {
     url,
     dataSource,
-    services: createServices(dataSource, { objectRoot: path.join(config.dataDir, 'objects'), databaseUrl: url, executionProviders: config.executionProviders }),
+    services: createServices(dataSource, { objectRoot: path.join(config.dataDir, 'objects'), databaseUrl: url, executionProviders: config.executionProviders, jobs: config }),
     embedded,
     close: async () => {
       if (dataSource.isInitialized) await dataSource.destroy();

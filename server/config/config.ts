@@ -23,6 +23,14 @@ export interface Config {
   orphanMinAgeSeconds: number;
   /** ONNX Runtime execution providers in the order to try (the first that loads runs the session). */
   executionProviders: string[];
+  /** Joint images per session.run. */
+  inferenceBatchSize: number;
+  /** A worker runs a job for about this long, then queues its next slice (so no queue job outlives its expiry). */
+  jobSliceSeconds: number;
+  /** A queue job still active this long is taken for dead (worker killed) and retried by another worker. */
+  jobExpireSeconds: number;
+  /** How often expired queue jobs are looked for. */
+  queueMaintenanceSeconds: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -62,5 +70,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .split(',')
       .map((p) => p.trim())
       .filter(Boolean),
+    inferenceBatchSize: Math.max(1, integer(env, 'FACET_INFERENCE_BATCH_SIZE', 16, 4096)),
+    jobSliceSeconds: Math.max(1, integer(env, 'FACET_JOB_SLICE_SECONDS', 20, 3600)),
+    jobExpireSeconds: Math.max(1, integer(env, 'FACET_JOB_EXPIRE_SECONDS', 120, 86_400)),
+    queueMaintenanceSeconds: Math.max(1, integer(env, 'FACET_QUEUE_MAINTENANCE_SECONDS', 30, 86_400)),
   };
 }

@@ -51,6 +51,22 @@ export class InferenceJob extends MutableRecord {
   @Column({ type: 'boolean', default: false })
   cancelRequested: boolean;
 
+  /** The last work item (joint:modality, in the job's order) whose outcome is counted; a resumed run starts after it. */
+  @Column({ type: 'varchar', length: 80, nullable: true })
+  cursor: string | null;
+
+  /** The run that may write: a retry takes a new lease, and a stale run stops at its next batch. */
+  @Column({ type: 'uuid', nullable: true })
+  leaseId: string | null;
+
+  /** host:pid of the worker holding the lease. */
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  worker: string | null;
+
+  /** Runs started (slices, continuations and retries after a crash). */
+  @Column({ type: 'integer', default: 0 })
+  attempts: number;
+
   @Column({ type: 'text', nullable: true })
   error: string | null;
 

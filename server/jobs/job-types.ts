@@ -12,6 +12,6 @@ export type JobName = keyof JobCatalogue & string;
 export type JobOf<N extends JobName> = { name: N; data: JobCatalogue[N] };
 export type JobItem = { [N in JobName]: JobOf<N> }[JobName];
 
-/** What a handler says of a job it took; throwing instead means "retry". */
-export type JobOutcome = 'done' | 'skipped';
+/** What a handler says of a job it took ('continued': it queued the next slice); throwing instead means "retry". */
+export type JobOutcome = 'done' | 'skipped' | 'continued';
 export type JobHandler<N extends JobName> = (data: JobCatalogue[N]) => Promise<JobOutcome>;

@@ -8,6 +8,20 @@ function transactionAdapter(ctx: HasManager) {
   return { executeSql: async (text: string, values: unknown[] = []) => ({ rows: await manager.query(text, values) }) };
 }
 
+export interface JobQueueOptions {
+  /** Run maintenance here (expiring jobs whose worker died); any number of processes may, one at a time does. */
+  supervise?: boolean;
+  /**
+   * A job still active this long after it started is taken for dead (its worker was killed) and retried. Handlers
+   * must finish well within it: long work runs as a chain of short jobs (see InferenceService).
+   */
+  expireInSeconds?: number;
+  /** How often a supervising process looks for expired jobs. */
+  maintenanceIntervalSeconds?: number;
+  retryLimit?: number;
+  retryDelaySeconds?: number;
+}
+
 /**
  * The PostgreSQL job queue (pg-boss 10, in its own `pgboss` schema): one per process. Workers anywhere that
  * point at the same database share its queues.
@@ -17,9 +31,18 @@ export class JobQueue {
 
   private errorHandler: (error: Error) => void = () => undefined;
 
-  constructor(databaseUrl: string, options: { supervise?: boolean } = {}) {
-    this.boss = new PgBoss({ connectionString: databaseUrl, max: 4, supervise: options.supervise ?? true, application_name: 'facet-queue' });
+  private readonly sendOptions: PgBoss.SendOptions;
+
+  constructor(databaseUrl: string, options: JobQueueOptions = {}) {
+    this.boss = new PgBoss({
+      connectionString: databaseUrl,
+      max: 4,
+      supervise: options.supervise ?? true,
+      maintenanceIntervalSeconds: options.maintenanceIntervalSeconds ?? 30,
+      application_name: 'facet-queue',
+    });
     this.boss.on('error', (error) => this.errorHandler(error));
+    this.sendOptions = { expireInSeconds: options.expireInSeconds ?? 120, retryLimit: options.retryLimit ?? 5, retryDelay: options.retryDelaySeconds ?? 1 };
   }
 
   onError(handler: (error: Error) => void): void {
@@ -42,12 +65,13 @@ export class JobQueue {
 
   /** Enqueues in `ctx`'s transaction: a rolled-back mutation leaves no job. Returns the job id. */
   async send(ctx: HasManager, name: string, data: object): Promise<string | null> {
-    return this.boss.send(name, data, { db: transactionAdapter(ctx) });
+    return this.boss.send(name, data, { ...this.sendOptions, db: transactionAdapter(ctx) });
   }
 
   /** Runs `handler` for each job of `name`; a throw fails the job and pg-boss retries it. */
   async work(name: string, handler: (data: unknown) => Promise<unknown>): Promise<string> {
-    return this.boss.work(name, async (jobs) => {
+    // Polled every half second (pg-boss's floor): a job's next slice starts without a noticeable pause.
+    return this.boss.work(name, { pollingIntervalSeconds: 0.5 }, async (jobs) => {
       for (const job of jobs) await handler(job.data);
     });
   }

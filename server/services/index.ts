@@ -29,6 +29,15 @@ export interface ServiceOptions {
   databaseUrl?: string;
   /** ONNX Runtime execution providers, tried in order (FACET_EXECUTION_PROVIDERS, default cpu). */
   executionProviders?: readonly string[];
+  /** Inference batch size and job timing (Config's inferenceBatchSize, jobSliceSeconds, jobExpireSeconds, queueMaintenanceSeconds). */
+  jobs?: Partial<JobTiming>;
+}
+
+export interface JobTiming {
+  inferenceBatchSize: number;
+  jobSliceSeconds: number;
+  jobExpireSeconds: number;
+  queueMaintenanceSeconds: number;
 }
 
 /** Every service of a node, built once over one DataSource. The composition root hands them to resolvers. */
@@ -51,8 +60,12 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const manifests = new ManifestService(db, audit, nodeKeys, patients, readings);
   const models = new ModelService(db, audit, objects, options.executionProviders);
   // Constructed here, started by the process that runs the node (serve: to send; worker: to send and work).
-  const queue = new JobQueue(options.databaseUrl ?? '', { supervise: true });
-  const inference = new InferenceService(db, audit, objects, queue, pubSub, new SessionCache(options.executionProviders ?? ['cpu']));
+  const jobs: JobTiming = { inferenceBatchSize: 16, jobSliceSeconds: 20, jobExpireSeconds: 120, queueMaintenanceSeconds: 30, ...options.jobs };
+  const queue = new JobQueue(options.databaseUrl ?? '', { supervise: true, expireInSeconds: jobs.jobExpireSeconds, maintenanceIntervalSeconds: jobs.queueMaintenanceSeconds });
+  const inference = new InferenceService(db, audit, objects, queue, pubSub, new SessionCache(options.executionProviders ?? ['cpu']), {
+    batchSize: jobs.inferenceBatchSize,
+    sliceMs: jobs.jobSliceSeconds * 1000,
+  });
   const metrics = new MetricsService(db);
   const agreement = new AgreementService(db);
   return { db, objects, pubSub, nodeKeys, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens, ingest, manifests, models, metrics, agreement, queue, inference };

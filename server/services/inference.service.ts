@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Db } from '../db/transaction';
 import { readPart10 } from '../dicom/reader';
 import { ErrorCode, Role, type Modality, type PageRequest } from '../domain';
@@ -26,6 +28,18 @@ export interface StartInferenceJob {
   modalities?: Modality[] | null;
 }
 
+type OnnxModelVersion = ModelVersion & { manifest: ModelManifest; sha256: string };
+type InferenceSessionHandle = Awaited<ReturnType<SessionCache['get']>>['session'];
+
+/** The worker as the job row shows it. */
+const WORKER_NAME = `${hostname()}:${process.pid}`.slice(0, 128);
+
+const isActive = (status: JobStatus) => status === JobStatus.QUEUED || status === JobStatus.RUNNING;
+
+/** A work item's key in the job's fixed order: joint ids are uuids (fixed length), so the text order is the tuple order. */
+const keyOf = (w: Pick<WorkItem, 'jointId' | 'modality'>) => `${w.jointId}:${w.modality}`;
+const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 interface WorkItem {
   jointImageId: string;
   jointId: string;
@@ -52,7 +66,7 @@ export class InferenceService {
     private readonly queue: JobQueue,
     private readonly pubSub: PostgresPubSub,
     private readonly sessions: SessionCache,
-    private readonly batchSize = 16,
+    private readonly options: { batchSize: number; sliceMs: number } = { batchSize: 16, sliceMs: 20_000 },
   ) {}
 
   private async items(ctx: RequestContext, job: Pick<InferenceJob, 'scope'>, manifest: ModelManifest): Promise<WorkItem[]> {
@@ -84,11 +98,11 @@ export class InferenceService {
     return (await qb.getRawMany<WorkItem>()).map((w) => ({ ...w, sha256: w.sha256.trim() }));
   }
 
-  private async onnxModel(ctx: RequestContext, id: string): Promise<ModelVersion & { manifest: ModelManifest; sha256: string }> {
+  private async onnxModel(ctx: RequestContext, id: string): Promise<OnnxModelVersion> {
     const model = await this.db.repo(ctx, ModelVersion).findOneBy({ id });
     if (!model) throw notFound('ModelVersion', id);
     if (!model.sha256 || !model.manifest) throw badInput('This model version has no ONNX file (its predictions are imported)', { field: 'modelVersionId' });
-    return model as ModelVersion & { manifest: ModelManifest; sha256: string };
+    return model as OnnxModelVersion;
   }
 
   async startInferenceJob(ctx: RequestContext, input: StartInferenceJob): Promise<InferenceJob> {
@@ -154,85 +168,125 @@ export class InferenceService {
   }
 
   /**
-   * The worker's side: runs (or resumes) a job. Items already predicted for every output are skipped, so a
-   * job retried after a crash goes on where it stopped. Returns 'skipped' for a job that is no longer runnable.
+   * The worker's side: runs one slice of a job (its first, a continuation, or a retry after a worker died).
+   *
+   * The slice takes the job's lease, then goes on from the job's cursor through the work items in a fixed order
+   * (joint id, modality), a batch at a time; each batch's predictions, counters and cursor are written in one
+   * transaction that also checks the lease, so every item is counted exactly once and a stale run (its queue job
+   * expired and retried elsewhere while it still ran) stops at its next batch without writing. Items the model
+   * has already predicted (an earlier job over the same scope) count as done without running again. After
+   * `sliceMs` the slice queues the job's next slice and returns, so no queue job outlives its expiry and a
+   * killed worker's job is retried within about `expireInSeconds`.
    */
-  async runJob(ctx: RequestContext, jobId: string): Promise<'done' | 'skipped'> {
+  async runJob(ctx: RequestContext, jobId: string): Promise<'done' | 'skipped' | 'continued'> {
     const job = await this.db.repo(ctx, InferenceJob).findOneBy({ id: jobId });
-    if (!job || job.status === JobStatus.SUCCEEDED || job.status === JobStatus.CANCELLED || job.status === JobStatus.FAILED) return 'skipped';
+    if (!job || !isActive(job.status)) return 'skipped';
     const model = await this.onnxModel(ctx, job.modelVersionId);
     const { session, provider } = await this.sessions.get(model.sha256, () => this.objects.read(model.sha256));
-    const items = await this.items(ctx, job, model.manifest);
-    const predicted = new Set(
-      (
-        await this.db.dataSource.query(
-          `SELECT joint_id || ':' || modality AS k FROM prediction WHERE model_version_id = $1 GROUP BY joint_id, modality HAVING count(*) >= $2`,
-          [model.id, model.manifest.outputs.length],
-        )
-      ).map((r: { k: string }) => r.k),
-    );
-    const pending = items.filter((w) => !predicted.has(`${w.jointId}:${w.modality}`));
-    // A resumed job counts what earlier runs predicted as done and tries their failures again.
-    await this.db
-      .repo(ctx, InferenceJob)
-      .update(job.id, { status: JobStatus.RUNNING, provider, startedAt: job.startedAt ?? new Date(), total: items.length, done: items.length - pending.length, failed: 0, failures: [] });
+    const items = (await this.items(ctx, job, model.manifest)).sort((a, b) => compareKeys(keyOf(a), keyOf(b)));
+    const lease = randomUUID();
+    const [claimed]: Array<{ cursor: string | null; cancel_requested: boolean }> = (
+      await this.db.dataSource.query(
+        `UPDATE inference_job SET lease_id = $2, worker = $3, provider = $4, status = 'RUNNING', total = $5, attempts = attempts + 1,
+           started_at = coalesce(started_at, now()), updated_at = now()
+         WHERE id = $1 AND status IN ('QUEUED', 'RUNNING') RETURNING cursor, cancel_requested`,
+        [job.id, lease, WORKER_NAME, provider, items.length],
+      )
+    )[0];
+    if (!claimed) return 'skipped';
     await this.announce(job.id);
+    const cursor = claimed.cursor;
+    const pending = cursor === null ? items : items.filter((w) => compareKeys(keyOf(w), cursor) > 0);
+    const sliceEnds = Date.now() + this.options.sliceMs;
     let lastAnnounce = Date.now();
-    for (let i = 0; i < pending.length; i += this.batchSize) {
-      const current = await this.db.repo(ctx, InferenceJob).findOneByOrFail({ id: job.id });
-      if (current.cancelRequested) {
-        await this.db.repo(ctx, InferenceJob).update(job.id, { status: JobStatus.CANCELLED, finishedAt: new Date() });
-        await this.announce(job.id);
-        return 'done';
-      }
-      const batch = pending.slice(i, i + this.batchSize);
-      const ready: Array<{ item: WorkItem; input: Float32Array }> = [];
-      const failures: JobFailure[] = [];
-      for (const item of batch) {
-        try {
-          const spec = model.manifest.preprocessing[item.modality];
-          if (!spec) throw new Error(`No preprocessing for ${item.modality}`);
-          const frame = await decodeFrame(readPart10(await this.objects.read(item.sha256)), item.frame);
-          ready.push({ item, input: preprocess(frame, { x: item.roiX, y: item.roiY, width: item.roiWidth, height: item.roiHeight }, spec) });
-        } catch (error) {
-          failures.push({ jointImageId: item.jointImageId, reason: (error as Error).message.slice(0, 300) });
-        }
-      }
-      const outputs = ready.length ? await runBatch(session, model.manifest, ready.map((r) => r.input)) : new Map<string, number[][]>();
-      await this.db.transaction(ctx, async (tx) => {
-        const rows = ready.flatMap(({ item }, k) =>
-          model.manifest.outputs.map((o) => {
-            const probabilities = (outputs.get(o.feature) as number[][])[k];
-            return { modelVersionId: model.id, jointId: item.jointId, modality: item.modality, feature: o.feature, probabilities, predictedGrade: argmax(probabilities) };
-          }),
-        );
-        if (rows.length) {
-          await this.db
-            .manager(tx)
-            .createQueryBuilder()
-            .insert()
-            .into(Prediction)
-            .values(rows)
-            .orUpdate(['probabilities', 'predicted_grade'], ['model_version_id', 'joint_id', 'modality', 'feature'])
-            .execute();
-        }
-        await this.db
-          .manager(tx)
-          .query(
-            `UPDATE inference_job SET done = done + $2, failed = failed + $3, updated_at = now(),
-               failures = CASE WHEN jsonb_array_length(failures) >= ${MAX_FAILURES_KEPT} THEN failures ELSE failures || $4::jsonb END
-             WHERE id = $1`,
-            [job.id, ready.length, failures.length, JSON.stringify(failures)],
-          );
-      });
-      // At most about four progress events a second; the last batch always announces below.
+    for (let i = 0; i < pending.length; i += this.options.batchSize) {
+      const { cancel_requested: cancelled } = (await this.db.dataSource.query(`SELECT cancel_requested FROM inference_job WHERE id = $1`, [job.id]))[0];
+      if (cancelled) return this.finish(job.id, lease, JobStatus.CANCELLED);
+      if (i > 0 && Date.now() >= sliceEnds) return this.continueLater(ctx, job.id, lease);
+      const batch = pending.slice(i, i + this.options.batchSize);
+      const written = await this.runBatch(ctx, model, session, job.id, lease, batch);
+      if (!written) return 'skipped';
+      // At most about four progress events a second; the end of the job always announces.
       if (Date.now() - lastAnnounce >= 250) {
         lastAnnounce = Date.now();
         await this.announce(job.id);
       }
     }
-    await this.db.repo(ctx, InferenceJob).update(job.id, { status: JobStatus.SUCCEEDED, finishedAt: new Date() });
-    await this.announce(job.id);
+    return this.finish(job.id, lease, JobStatus.SUCCEEDED);
+  }
+
+  /** Predicts one batch and writes it; false when the lease was taken over (nothing written). */
+  private async runBatch(ctx: RequestContext, model: OnnxModelVersion, session: InferenceSessionHandle, jobId: string, lease: string, batch: WorkItem[]): Promise<boolean> {
+    const predicted = await this.alreadyPredicted(model, batch);
+    const ready: Array<{ item: WorkItem; input: Float32Array }> = [];
+    const failures: JobFailure[] = [];
+    for (const item of batch) {
+      if (predicted.has(keyOf(item))) continue;
+      try {
+        const spec = model.manifest.preprocessing[item.modality];
+        if (!spec) throw new Error(`No preprocessing for ${item.modality}`);
+        const frame = await decodeFrame(readPart10(await this.objects.read(item.sha256)), item.frame);
+        ready.push({ item, input: preprocess(frame, { x: item.roiX, y: item.roiY, width: item.roiWidth, height: item.roiHeight }, spec) });
+      } catch (error) {
+        failures.push({ jointImageId: item.jointImageId, reason: (error as Error).message.slice(0, 300) });
+      }
+    }
+    const outputs = ready.length ? await runBatch(session, model.manifest, ready.map((r) => r.input)) : new Map<string, number[][]>();
+    return this.db.transaction(ctx, async (tx) => {
+      // The lease first: it locks the job row, so a run that took the job over waits for this batch or finds it gone.
+      const updated: unknown[] = await this.db.manager(tx).query(
+        `UPDATE inference_job SET done = done + $3, failed = failed + $4, cursor = $5, updated_at = now(),
+           failures = CASE WHEN jsonb_array_length(failures) >= ${MAX_FAILURES_KEPT} THEN failures ELSE failures || $6::jsonb END
+         WHERE id = $1 AND lease_id = $2 RETURNING id`,
+        [jobId, lease, batch.length - failures.length, failures.length, keyOf(batch[batch.length - 1]), JSON.stringify(failures)],
+      );
+      if (!updated.length) return false;
+      const rows = ready.flatMap(({ item }, k) =>
+        model.manifest.outputs.map((o) => {
+          const probabilities = (outputs.get(o.feature) as number[][])[k];
+          return { modelVersionId: model.id, jointId: item.jointId, modality: item.modality, feature: o.feature, probabilities, predictedGrade: argmax(probabilities) };
+        }),
+      );
+      if (rows.length) {
+        await this.db
+          .manager(tx)
+          .createQueryBuilder()
+          .insert()
+          .into(Prediction)
+          .values(rows)
+          .orUpdate(['probabilities', 'predicted_grade'], ['model_version_id', 'joint_id', 'modality', 'feature'])
+          .execute();
+      }
+      return true;
+    });
+  }
+
+  /** The batch's items the model has predicted for every output already. */
+  private async alreadyPredicted(model: OnnxModelVersion, batch: WorkItem[]): Promise<Set<string>> {
+    const rows: Array<{ k: string }> = await this.db.dataSource.query(
+      `SELECT joint_id || ':' || modality AS k FROM prediction WHERE model_version_id = $1 AND joint_id = ANY($2)
+       GROUP BY joint_id, modality HAVING count(*) >= $3`,
+      [model.id, batch.map((w) => w.jointId), model.manifest.outputs.length],
+    );
+    return new Set(rows.map((r) => r.k));
+  }
+
+  /** Queues the job's next slice, in a transaction that still holds the lease. */
+  private async continueLater(ctx: RequestContext, jobId: string, lease: string): Promise<'continued' | 'skipped'> {
+    const outcome = await this.db.transaction(ctx, async (tx) => {
+      const held: unknown[] = await this.db.manager(tx).query(`SELECT id FROM inference_job WHERE id = $1 AND lease_id = $2 FOR UPDATE`, [jobId, lease]);
+      if (!held.length) return 'skipped' as const;
+      await this.queue.send(tx, RUN_INFERENCE, { inferenceJobId: jobId });
+      return 'continued' as const;
+    });
+    await this.announce(jobId);
+    return outcome;
+  }
+
+  private async finish(jobId: string, lease: string, status: JobStatus.SUCCEEDED | JobStatus.CANCELLED): Promise<'done' | 'skipped'> {
+    const [, updated] = await this.db.dataSource.query(`UPDATE inference_job SET status = $3, finished_at = now(), updated_at = now() WHERE id = $1 AND lease_id = $2`, [jobId, lease, status]);
+    if (!updated) return 'skipped';
+    await this.announce(jobId);
     return 'done';
   }
 }

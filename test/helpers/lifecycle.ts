@@ -1,4 +1,5 @@
 import { startTestNode, type TestNode } from './test-node';
+import type { JobTiming } from '../../server/services';
 
 declare global {
   var __FACET_FILE_FAILED__: boolean | undefined;
@@ -11,10 +12,10 @@ export const filePassed = (): boolean => !globalThis.__FACET_FILE_FAILED__;
  * Starts a node for the file in beforeAll and closes it in afterAll, dropping the database only when the
  * whole file passed (a failing file leaves its database for inspection).
  */
-export function useTestNode(): () => TestNode {
+export function useTestNode(options: { jobs?: Partial<JobTiming> } = {}): () => TestNode {
   let node: TestNode | null = null;
   beforeAll(async () => {
-    node = await startTestNode();
+    node = await startTestNode(options);
   });
   afterAll(async () => {
     await node?.close(filePassed());

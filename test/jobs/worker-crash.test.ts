@@ -1,0 +1,168 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { textElement } from '../../server/dicom/dataset';
+import { TAGS } from '../../server/dicom/dictionary';
+import { readPart10 } from '../../server/dicom/reader';
+import { writePart10 } from '../../server/dicom/writer';
+import { Role } from '../../server/domain';
+import { systemContext } from '../../server/services';
+import { Factory } from '../helpers/factories';
+import { gqlOk } from '../helpers/graphql-client';
+import { useTestNode } from '../helpers/lifecycle';
+import { stow } from '../helpers/stow';
+
+const MAIN = path.resolve(__dirname, '../../dist/server/main.js');
+const ONNX = path.resolve(__dirname, '../fixtures/onnx');
+const MANIFEST = JSON.parse(readFileSync(path.join(ONNX, 'tiny-multitask.manifest.json'), 'utf8'));
+const TEMPLATE = readPart10(readFileSync(path.resolve(__dirname, '../fixtures/dicom/identified-explicit-le.dcm')));
+const PATIENTS = 30;
+const LEVELS = ['L1_L2', 'L2_L3', 'L3_L4', 'L4_L5', 'L5_S1'];
+const ITEMS = PATIENTS * LEVELS.length * 2; // one CT image per joint
+const START = `mutation ($id: ID!) { startInferenceJob(modelVersionId: $id) { id total } }`;
+const JOB = `query ($id: ID!) { job(id: $id) { status total done failed provider } }`;
+
+/** One CT instance of its own patient (the fixture with new identifiers), so each patient's ten joints have an image. */
+function ctOfPatient(k: number): Buffer {
+  const uid = (what: number) => `1.2.826.0.1.3680043.9.7134.5.${k}.${what}`;
+  const dataset = new Map(TEMPLATE.dataset);
+  const meta = new Map(TEMPLATE.meta);
+  dataset.set(TAGS.patientId, textElement(TAGS.patientId, 'LO', `CRASH-${k}`));
+  dataset.set(TAGS.studyInstanceUid, textElement(TAGS.studyInstanceUid, 'UI', uid(1)));
+  dataset.set(TAGS.seriesInstanceUid, textElement(TAGS.seriesInstanceUid, 'UI', uid(2)));
+  dataset.set(TAGS.sopInstanceUid, textElement(TAGS.sopInstanceUid, 'UI', uid(3)));
+  meta.set(TAGS.mediaStorageSopInstanceUid, textElement(TAGS.mediaStorageSopInstanceUid, 'UI', uid(3)));
+  return writePart10(meta, dataset, TEMPLATE.transferSyntax);
+}
+
+/**
+ * Worker processes (`main.js worker`, built by `npm test`) over this file's database and object store: one
+ * image per batch so a job has many batches, queue jobs taken for dead 3 s after they start.
+ */
+function startWorker(dataDir: string, databaseUrl: string, sliceSeconds = 60): ChildProcess & { output: () => string } {
+  const child = spawn(process.execPath, [MAIN, 'worker'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      FACET_DATA_DIR: dataDir,
+      FACET_INFERENCE_BATCH_SIZE: '1',
+      FACET_JOB_SLICE_SECONDS: String(sliceSeconds),
+      FACET_JOB_EXPIRE_SECONDS: '3',
+      FACET_QUEUE_MAINTENANCE_SECONDS: '1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  return Object.assign(child, { output: () => output });
+}
+
+const stopped = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+
+describe('inference workers that die or are stopped', () => {
+  // Queue jobs sent by this node expire 3 s after they start, as the workers' continuations do.
+  const node = useTestNode({ jobs: { jobExpireSeconds: 3, queueMaintenanceSeconds: 1, inferenceBatchSize: 1 } });
+  let engineer: string;
+  let modelId: string;
+  const workers: ChildProcess[] = [];
+
+  const job = async (id: string) => (await gqlOk(node().url, engineer, JOB, { id })).job;
+  async function waitFor(id: string, until: (j: any) => boolean, ms = 60_000): Promise<any> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const current = await job(id);
+      if (until(current)) return current;
+      if (Date.now() > deadline) throw new Error(`job ${id} stayed ${JSON.stringify(current)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  beforeAll(async () => {
+    const factory = new Factory(node().services);
+    const site = await factory.site('EAST');
+    const coordinator = await factory.token(Role.COORDINATOR, { site });
+    engineer = await factory.token(Role.ENGINEER);
+    const ids = Array.from({ length: PATIENTS }, (_, k) => k);
+    await gqlOk(node().url, coordinator, `mutation ($csv: String!) { importPatientsManifest(csv: $csv) { stored } }`, {
+      csv: ['site,patient_id', ...ids.map((k) => `EAST,CRASH-${k}`)].join('\n'),
+    });
+    expect((await stow(node().url, coordinator, ids.map((k) => ({ bytes: ctOfPatient(k) })))).status).toBe(202);
+    const rows = ids.flatMap((k) => LEVELS.flatMap((level, l) => ['LEFT', 'RIGHT'].map((side, s) => `CRASH-${k},${level},${side},1.2.826.0.1.3680043.9.7134.5.${k}.3,0,${4 * l},${16 * s},32,32`)));
+    const images = await gqlOk(node().url, coordinator, `mutation ($site: ID!, $csv: String!) { importJointImagesManifest(siteId: $site, csv: $csv) { stored rejected { reason } } }`, {
+      site: site.id,
+      csv: ['patient_id,level,side,sop_instance_uid,frame,x,y,width,height', ...rows].join('\n'),
+    });
+    expect(images.importJointImagesManifest).toMatchObject({ stored: true, rejected: [] });
+    const form = new FormData();
+    form.append('manifest', new Blob([JSON.stringify(MANIFEST)]), 'manifest.json');
+    form.append('model', new Blob([readFileSync(path.join(ONNX, 'tiny-multitask.onnx'))]), 'model.onnx');
+    const registered = await fetch(`${node().url}/api/model-versions`, { method: 'POST', headers: { authorization: `Bearer ${engineer}` }, body: form });
+    modelId = ((await registered.json()) as { id: string }).id;
+  });
+
+  afterEach(async () => {
+    for (const w of workers.splice(0)) {
+      w.kill('SIGKILL');
+      await stopped(w);
+    }
+    await node().dataSource.query('DELETE FROM prediction');
+  });
+
+  it('resumes a job whose worker was SIGKILLed on another worker, without duplicate or lost predictions', async () => {
+    const started = (await gqlOk(node().url, engineer, START, { id: modelId })).startInferenceJob;
+    expect(started.total).toBe(ITEMS);
+    const first = startWorker(node().dataDir, node().database.url);
+    workers.push(first);
+    await waitFor(started.id, (j) => j.done >= 20);
+    first.kill('SIGKILL');
+    await stopped(first);
+    const atKill = await job(started.id);
+    expect(atKill.status).toBe('RUNNING');
+    expect(atKill.done).toBeLessThan(ITEMS);
+
+    // A second worker, with one-second slices, takes the job over once its queue job expires.
+    const second = startWorker(node().dataDir, node().database.url, 1);
+    workers.push(second);
+    const finished = await waitFor(started.id, (j) => j.status !== 'RUNNING');
+    expect(finished).toMatchObject({ status: 'SUCCEEDED', total: ITEMS, done: ITEMS, failed: 0, provider: 'cpu' });
+    const [predictions] = await node().dataSource.query(
+      `SELECT count(*)::int AS n, count(DISTINCT (joint_id, modality, feature))::int AS cells FROM prediction WHERE model_version_id = $1`,
+      [modelId],
+    );
+    expect(predictions).toEqual({ n: ITEMS * MANIFEST.outputs.length, cells: ITEMS * MANIFEST.outputs.length });
+    const [row] = await node().dataSource.query(`SELECT worker, attempts FROM inference_job WHERE id = $1`, [started.id]);
+    expect(row.worker).toMatch(new RegExp(`:${second.pid}$`));
+    // The killed worker's queue job was retried (expired, not completed), and the second worker ran slices.
+    const queueJobs: Array<{ state: string; retry_count: number }> = await node().dataSource.query(
+      `SELECT state, retry_count FROM pgboss.job WHERE name = 'run-inference' AND data->>'inferenceJobId' = $1`,
+      [started.id],
+    );
+    expect(queueJobs.some((q) => q.retry_count >= 1)).toBe(true);
+    expect(queueJobs.length).toBeGreaterThanOrEqual(2);
+    expect(row.attempts).toBeGreaterThanOrEqual(3);
+  }, 90_000);
+
+  it('stops a running job within one batch of cancelJob', async () => {
+    const started = (await gqlOk(node().url, engineer, START, { id: modelId })).startInferenceJob;
+    workers.push(startWorker(node().dataDir, node().database.url));
+    await waitFor(started.id, (j) => j.done >= 10);
+    const cancel = await gqlOk(node().url, engineer, `mutation ($id: ID!) { cancelJob(id: $id) { status done } }`, { id: started.id });
+    const cancelled = await waitFor(started.id, (j) => j.status !== 'RUNNING', 10_000);
+    expect(cancelled.status).toBe('CANCELLED');
+    // One batch (of one image) may have been in flight when the cancel landed.
+    expect(cancelled.done).toBeLessThanOrEqual(cancel.cancelJob.done + 1);
+    expect(cancelled.done).toBeLessThan(ITEMS);
+  }, 60_000);
+
+  it('lets only the newest run of a job write: a stale run stops at its next batch', async () => {
+    const started = (await gqlOk(node().url, engineer, START, { id: modelId })).startInferenceJob;
+    // Two runs of the same job at once, as when a slow worker's queue job expired and was retried elsewhere.
+    const ctx = systemContext('worker');
+    const runs = await Promise.all([node().services.inference.runJob(ctx, started.id), node().services.inference.runJob(ctx, started.id)]);
+    expect(runs.sort()).toEqual(['done', 'skipped']);
+    expect(await job(started.id)).toMatchObject({ status: 'SUCCEEDED', done: ITEMS, failed: 0 });
+    const [{ n }] = await node().dataSource.query(`SELECT count(*)::int AS n FROM prediction WHERE model_version_id = $1`, [modelId]);
+    expect(n).toBe(ITEMS * MANIFEST.outputs.length);
+  }, 60_000);
+});
