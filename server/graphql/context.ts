@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { InferenceJob } from '../entities';
 import type { RequestContext, Services } from '../services';
 import { createLoaders, type Loaders } from './loaders';
 
@@ -6,7 +7,7 @@ import { createLoaders, type Loaders } from './loaders';
 export interface GraphQLContext extends RequestContext {
   loaders: Loaders;
   /** Event streams for subscriptions whose first event is the current state (built with the request's actor). */
-  streams: { jobProgress(jobId: string): AsyncIterable<string> };
+  streams: { jobProgress(jobId: string): AsyncIterable<InferenceJob>; siteJobs(siteId: string | null): AsyncIterable<InferenceJob> };
 }
 
 /** `Authorization: Bearer <secret>` (HTTP header, or the graphql-ws connection param of the same name). */
@@ -22,6 +23,9 @@ export async function buildContext(services: Services, authorization: unknown, r
   const ctx: RequestContext = { requestId, actor };
   return Object.assign(ctx, {
     loaders: createLoaders(services, ctx),
-    streams: { jobProgress: (jobId: string) => services.inference.watchJob(ctx, jobId) },
+    streams: {
+      jobProgress: (jobId: string) => services.inference.watchJob(ctx, jobId),
+      siteJobs: (siteId: string | null) => services.inference.watchSiteJobs(ctx, siteId),
+    },
   });
 }

@@ -4,6 +4,8 @@ import type { DataSource } from 'typeorm';
 
 /** The one NOTIFY channel; payloads name their topic and id. PostgreSQL caps a payload at 8000 bytes. */
 const CHANNEL = 'facet_events';
+/** The local id under which every event of a topic is also delivered. */
+const ANY_ID = '*';
 
 interface Envelope {
   topic: string;
@@ -33,6 +35,7 @@ export class PostgresPubSub {
       if (message.channel !== CHANNEL || !message.payload) return;
       const event = JSON.parse(message.payload) as Envelope;
       this.local.publish(event.topic, event.id, event.payload);
+      this.local.publish(event.topic, ANY_ID, event.payload);
     });
     await client.query(`LISTEN ${CHANNEL}`);
     this.listener = client;
@@ -57,5 +60,10 @@ export class PostgresPubSub {
 
   subscribe(topic: string, id?: unknown): AsyncIterable<unknown> {
     return this.local.subscribe(topic, String(id));
+  }
+
+  /** Every event of `topic`, whatever its id (e.g. every job's progress, for a site's job list). */
+  subscribeAll(topic: string): AsyncIterable<unknown> {
+    return this.local.subscribe(topic, ANY_ID);
   }
 }

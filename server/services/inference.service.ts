@@ -69,6 +69,9 @@ export class InferenceService {
     private readonly options: { batchSize: number; sliceMs: number } = { batchSize: 16, sliceMs: 20_000 },
   ) {}
 
+  /** Reads of a job's state in flight, shared by every subscriber that the same NOTIFY woke. */
+  private readonly reading = new Map<string, Promise<InferenceJob>>();
+
   private async items(ctx: RequestContext, job: Pick<InferenceJob, 'scope'>, manifest: ModelManifest): Promise<WorkItem[]> {
     const modalities = Object.keys(manifest.preprocessing).filter((m) => !job.scope.modalities.length || job.scope.modalities.includes(m));
     const qb = this.db.dataSource
@@ -151,16 +154,48 @@ export class InferenceService {
   }
 
   /**
-   * A job's progress events for a subscriber: the job's id at once (so a subscriber that connects or reconnects
-   * sees the current state first), then one per NOTIFY. Each event is re-read by the resolver.
+   * A job's progress for a subscriber: its current state at once (so a subscriber that connects or reconnects
+   * sees it first), then its state after each NOTIFY from whichever worker runs it.
    */
-  watchJob(ctx: RequestContext, jobId: string): AsyncIterable<string> {
+  async *watchJob(ctx: RequestContext, jobId: string): AsyncGenerator<InferenceJob> {
     requireRole(ctx, Role.ENGINEER, Role.STATISTICIAN);
     const events = this.pubSub.subscribe(JOB_PROGRESS, jobId) as AsyncIterable<string>;
-    return (async function* () {
-      yield jobId;
-      yield* events;
-    })();
+    yield await this.getJob(ctx, jobId);
+    for await (const id of events) yield await this.currentState(id);
+  }
+
+  /**
+   * The jobs whose scope covers a site (every job when `siteId` is null, or when the job's scope names no site):
+   * the queued and running ones at once, then each such job's state after each NOTIFY.
+   */
+  async *watchSiteJobs(ctx: RequestContext, siteId: string | null): AsyncGenerator<InferenceJob> {
+    requireRole(ctx, Role.ENGINEER, Role.STATISTICIAN);
+    const events = this.pubSub.subscribeAll(JOB_PROGRESS) as AsyncIterable<string>;
+    const covers = (job: InferenceJob) => siteId === null || !job.scope.siteIds.length || job.scope.siteIds.includes(siteId);
+    const active = await this.db
+      .repo(ctx, InferenceJob)
+      .createQueryBuilder('job')
+      .where('job.status IN (:...active)', { active: [JobStatus.QUEUED, JobStatus.RUNNING] })
+      .orderBy('job.created_at')
+      .getMany();
+    for (const job of active) if (covers(job)) yield job;
+    for await (const id of events) {
+      const job = await this.currentState(id);
+      if (covers(job)) yield job;
+    }
+  }
+
+  /** One read per job per burst of events, however many subscribers this process serves (a thousand dashboards cost one query). */
+  private currentState(jobId: string): Promise<InferenceJob> {
+    let state = this.reading.get(jobId);
+    if (!state) {
+      state = this.db.dataSource
+        .getRepository(InferenceJob)
+        .findOneByOrFail({ id: jobId })
+        .finally(() => this.reading.delete(jobId));
+      this.reading.set(jobId, state);
+    }
+    return state;
   }
 
   private announce(jobId: string): Promise<void> {

@@ -8,7 +8,7 @@ import { writePart10 } from '../../server/dicom/writer';
 import { Role } from '../../server/domain';
 import { systemContext } from '../../server/services';
 import { Factory } from '../helpers/factories';
-import { gqlOk } from '../helpers/graphql-client';
+import { gqlOk, subscribe } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
 import { stow } from '../helpers/stow';
 
@@ -65,6 +65,7 @@ describe('inference workers that die or are stopped', () => {
   const node = useTestNode({ jobs: { jobExpireSeconds: 3, queueMaintenanceSeconds: 1, inferenceBatchSize: 1 } });
   let engineer: string;
   let modelId: string;
+  let siteId: string;
   const workers: ChildProcess[] = [];
 
   const job = async (id: string) => (await gqlOk(node().url, engineer, JOB, { id })).job;
@@ -81,6 +82,7 @@ describe('inference workers that die or are stopped', () => {
   beforeAll(async () => {
     const factory = new Factory(node().services);
     const site = await factory.site('EAST');
+    siteId = site.id;
     const coordinator = await factory.token(Role.COORDINATOR, { site });
     engineer = await factory.token(Role.ENGINEER);
     const ids = Array.from({ length: PATIENTS }, (_, k) => k);
@@ -141,6 +143,39 @@ describe('inference workers that die or are stopped', () => {
     expect(queueJobs.some((q) => q.retry_count >= 1)).toBe(true);
     expect(queueJobs.length).toBeGreaterThanOrEqual(2);
     expect(row.attempts).toBeGreaterThanOrEqual(3);
+  }, 90_000);
+
+  it('streams ordered progress to jobs(siteId) subscribers: the active jobs first, then events at a few a second', async () => {
+    type Event = { jobs: { id: string; status: string; done: number; total: number } };
+    const other = await new Factory(node().services).site('WEST');
+    const query = `subscription ($site: ID) { jobs(siteId: $site) { id status done total } }`;
+    const started = (await gqlOk(node().url, engineer, START, { id: modelId })).startInferenceJob;
+    // Subscribed while the job is queued: it comes first. WEST is not in scope... unless the job's scope is every site.
+    const east = await subscribe<Event>(node().url, engineer, query, { site: siteId });
+    const scoped = (await gqlOk(node().url, engineer, `mutation ($id: ID!, $site: ID!) { startInferenceJob(modelVersionId: $id, siteIds: [$site]) { id } }`, { id: modelId, site: other.id }))
+      .startInferenceJob;
+    const west = await subscribe<Event>(node().url, engineer, query, { site: other.id });
+    try {
+      expect((await east.waitFor(() => true)).jobs).toMatchObject({ id: started.id, status: 'QUEUED', done: 0 });
+      const begun = Date.now();
+      workers.push(startWorker(node().dataDir, node().database.url));
+      await east.waitFor((e) => e.jobs.id === started.id && e.jobs.status === 'SUCCEEDED', 60_000);
+      const seconds = (Date.now() - begun) / 1000;
+      const progress = east.events.filter((e) => e.jobs.id === started.id);
+      const done = progress.map((e) => e.jobs.done);
+      expect(done).toEqual([...done].sort((a, b) => a - b));
+      expect(progress.at(-1)!.jobs).toMatchObject({ status: 'SUCCEEDED', done: ITEMS });
+      expect(progress.length).toBeGreaterThan(2);
+      // At most about four progress events a second, plus the status changes.
+      expect(progress.length).toBeLessThanOrEqual(4 * Math.ceil(seconds) + 4);
+      // The WEST-only job (no image there: nothing to do) is never shown to EAST's subscribers; WEST sees both.
+      expect(east.events.some((e) => e.jobs.id === scoped.id)).toBe(false);
+      await west.waitFor((e) => e.jobs.id === scoped.id);
+      await west.waitFor((e) => e.jobs.id === started.id);
+    } finally {
+      await east.close();
+      await west.close();
+    }
   }, 90_000);
 
   it('stops a running job within one batch of cancelJob', async () => {

@@ -43,8 +43,17 @@ export class JobResolver {
     subscribe: ({ args, context }) => (context as GraphQLContext).streams.jobProgress((args as { jobId: string }).jobId),
     description: 'The current state of a job at once, then its status and progress as any worker of the node runs it (PostgreSQL LISTEN/NOTIFY)',
   })
-  jobProgress(@Root() jobId: string, @Ctx() ctx: GraphQLContext, @Arg('jobId', () => ID) _jobId: string) {
-    return this.inferenceService.getJob(ctx, jobId);
+  jobProgress(@Root() job: InferenceJob, @Arg('jobId', () => ID) _jobId: string): InferenceJob {
+    return job;
+  }
+
+  @Subscription(() => InferenceJobType, {
+    name: 'jobs',
+    subscribe: ({ args, context }) => (context as GraphQLContext).streams.siteJobs((args as { siteId?: string | null }).siteId ?? null),
+    description: "Jobs whose scope covers a site (all jobs without siteId): the queued and running ones at once, then each one's status and progress as workers run them",
+  })
+  siteJobs(@Root() job: InferenceJob, @Arg('siteId', () => ID, { nullable: true }) _siteId: string | null): InferenceJob {
+    return job;
   }
 
   @FieldResolver(() => Number, { nullable: true })
