@@ -74,6 +74,8 @@ async function serve(config: Config, argv: string[]): Promise<void> {
   try {
     const swept = await node.services.ingest.sweepStorage(config.orphanMinAgeSeconds * 1000);
     if (swept.temp || swept.orphans) log.info('object store swept', swept);
+    // The queue first: mutations (and the demo's inference job) enqueue in their own transactions.
+    queue = await startQueue(node);
     if (values.demo && !(await hasAnySite(node))) {
       const started = Date.now();
       const loaded = await loadDemoCohort(node.services);
@@ -82,7 +84,7 @@ async function serve(config: Config, argv: string[]): Promise<void> {
     const schema = await createSchema(node.services);
     server = await startHttpServer(config, node.services, schema, node.dataSource);
     admin = await bootstrapAdminToken(node, config.dataDir);
-    queue = await startQueue(node, values['with-worker']);
+    if (values['with-worker']) await startWorking(node);
   } catch (error) {
     await server?.close();
     await queue?.stop();
@@ -104,18 +106,20 @@ async function serve(config: Config, argv: string[]): Promise<void> {
   );
 }
 
-/** Starts the node's queue (creating pg-boss's schema and our queues); with `work`, runs every queue's handler too. */
-async function startQueue(node: OpenNode, work: boolean): Promise<JobQueue> {
-  const handlers = jobHandlers(node.services);
-  const names = Object.keys(handlers) as JobName[];
+/** Starts the node's queue (creating pg-boss's schema and our queues), for sending. */
+async function startQueue(node: OpenNode): Promise<JobQueue> {
   const queue = node.services.queue;
   queue.onError((error) => log.error('queue error', { error }));
-  await queue.start(names);
-  if (work) {
-    for (const name of names) await queue.work(name, handlers[name] as (data: unknown) => Promise<unknown>);
-    log.info('worker ready', { queues: names });
-  }
+  await queue.start(Object.keys(jobHandlers(node.services)));
   return queue;
+}
+
+/** Runs every queue's handler in this process (the queue is started). */
+async function startWorking(node: OpenNode): Promise<void> {
+  const handlers = jobHandlers(node.services);
+  const names = Object.keys(handlers) as JobName[];
+  for (const name of names) await node.services.queue.work(name, handlers[name] as (data: unknown) => Promise<unknown>);
+  log.info('worker ready', { queues: names });
 }
 
 async function worker(config: Config): Promise<void> {
@@ -128,7 +132,8 @@ async function worker(config: Config): Promise<void> {
     await queue?.stop();
     await node.close();
   });
-  queue = await startQueue(node, true);
+  queue = await startQueue(node);
+  await startWorking(node);
 }
 
 async function migrate(config: Config): Promise<void> {

@@ -1,18 +1,15 @@
-import { ExclusionReason, Modality, ReaderRole, Role, Sex, WEISHAUPT_FEATURES } from '../domain';
-import { ReferenceGrade, Site } from '../entities';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ExclusionReason, Level, Modality, ReaderRole, Role, WEISHAUPT_FEATURES } from '../domain';
+import { ReferenceGrade, type Site } from '../entities';
 import { systemContext, type Actor, type RequestContext, type Services } from '../services';
+import { drawFacetSlice, PHANTOM_UID_ROOT, phantomPart10, prng, sampleJointGrades, type JointGrades } from './phantoms';
 
-/** Deterministic PRNG (mulberry32): the demo cohort is the same on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
+
+/** Works from server/demo (ts) and dist/server/demo (js). */
+const REPO_ROOT = path.resolve(__dirname, __dirname.split(path.sep).includes('dist') ? '../../..' : '../..');
+export const REFERENCE_MODEL_DIR = path.join(REPO_ROOT, 'model-registry/reference');
 
 export const DEMO_SITES = [
   { code: 'NORTH', name: 'North University Hospital' },
@@ -20,90 +17,192 @@ export const DEMO_SITES = [
   { code: 'VALLEY', name: 'Valley Spine Center' },
 ];
 export const DEMO_PATIENTS_PER_SITE = 6;
-export const DEMO_MODALITIES = [Modality.CT];
 export const DEMO_SPLIT_NAME = 'demo-v1';
+const LEVELS = Object.values(Level);
+const SIDES = ['LEFT', 'RIGHT'] as const;
 
 /**
- * A small synthetic three-site study, loaded through the services so every rule applies: patients (one
- * excluded per site) with their joints, two readers per site who agree about 80% of the time, an adjudicator
- * who settles the rest, a senior who confirms every reference grade, and a frozen split. One transaction.
+ * How often a reader's grade is off by one, by modality: radiographs are the hardest to read, CT the easiest
+ * (the second, more experienced reader errs a fifth less). Tuned so the two readers' quadratic kappa lands
+ * in the 0.4-0.8 range reported for facet-joint grading.
  */
-export const DEMO_MODEL = { name: 'simulated-external', version: '1.0.0', description: 'Demo only: predictions simulated from the reference grades with noise' };
+const READER_ERROR: Record<Modality, number> = { [Modality.XR]: 0.34, [Modality.CT]: 0.2, [Modality.MR]: 0.26 };
 
-/**
- * A model "run elsewhere" whose per-grade probabilities are simulated around each reference grade (closer grades
- * likelier, with noise), imported like any external model's CSV, so the statistics queries have a model to
- * evaluate on first start. Issue 5's reference ONNX model replaces it with real inference.
- */
-async function loadSimulatedModel(services: Services, ctx: RequestContext, random: () => number): Promise<void> {
-  const model = await services.models.registerExternalModel(ctx, DEMO_MODEL);
-  const rows: Array<{ site: string; pseudonym: string; level: string; side: string; modality: string; feature: string; grade: number; grades: number }> = await services.db
-    .manager(ctx)
-    .query(
-      `SELECT s.code AS site, p.pseudonym, j.level, j.side, r.modality, r.feature, r.grade, jsonb_array_length(g.grades) AS grades
-       FROM reference_grade r JOIN joint j ON j.id = r.joint_id JOIN patient p ON p.id = j.patient_id JOIN site s ON s.id = p.site_id
-       JOIN grading_feature g ON g.code = r.feature WHERE NOT r.not_assessable ORDER BY 1, 2, 3, 4, 5, 6`,
-    );
-  const lines = ['site,patient,level,side,modality,feature,p0,p1,p2,p3'];
-  for (const r of rows) {
-    const weights = Array.from({ length: r.grades }, (_, g) => Math.exp(-1.2 * Math.abs(g - r.grade) + 2 * random()));
-    const total = weights.reduce((a, b) => a + b, 0);
-    const p = weights.map((w) => Math.round((w / total) * 1e6) / 1e6);
-    p[0] = Math.round((p[0] + 1 - p.reduce((a, b) => a + b, 0)) * 1e6) / 1e6;
-    lines.push([r.site, r.pseudonym, r.level, r.side, r.modality, r.feature, ...p, ...Array(4 - r.grades).fill('')].join(','));
-  }
-  const result = await services.models.importPredictions(ctx, model.id, lines.join('\n'));
-  if (!result.stored) throw new Error(`Demo predictions were rejected: ${JSON.stringify(result.rejected.slice(0, 3))}`);
+export interface DemoOptions {
+  /** Modalities read (default XR, CT and MR). */
+  modalities?: Modality[];
+  /** DICOM phantoms, the reference model and one inference job (default true); false: grades only. */
+  images?: boolean;
 }
 
-export async function loadDemoCohort(services: Services): Promise<{ sites: number; patients: number; readings: number }> {
+export interface DemoSummary {
+  sites: number;
+  patients: number;
+  instances: number;
+  readings: number;
+  adjudications: number;
+  jobId: string | null;
+  predictions: number;
+}
+
+interface DemoPatient {
+  patientId: string;
+  pseudonym: string;
+  excluded: boolean;
+  /** The true grades of each joint, `${level}:${side}`: drawn into the phantoms, the readers' target. */
+  truth: Map<string, JointGrades>;
+}
+
+/** Ten joints of a patient whose degeneration shares a patient-level tendency (older spines degenerate throughout). */
+function drawPatient(siteCode: string, index: number, random: () => number): DemoPatient {
+  const tendency = random();
+  const truth = new Map<string, JointGrades>();
+  for (const level of LEVELS) {
+    for (const side of SIDES) truth.set(`${level}:${side}`, sampleJointGrades(random, Math.min(1, Math.max(0, 0.6 * tendency + 0.4 * random()))));
+  }
+  const number = String(index).padStart(3, '0');
+  return { patientId: `${siteCode}-MRN-${number}`, pseudonym: `${siteCode}-P${number}`, excluded: index === DEMO_PATIENTS_PER_SITE, truth };
+}
+
+/** A reader's grade: the truth, or one grade off with the modality's error rate. */
+function readGrade(truth: number, grades: number, error: number, random: () => number): number {
+  if (random() >= error) return truth;
+  const step = truth === 0 ? 1 : truth === grades - 1 ? -1 : random() < 0.5 ? -1 : 1;
+  return truth + step;
+}
+
+/** A site's phantoms: for each patient, modality and level one axial slice holding both facet joints, and its joint-images.csv rows. */
+function sitePhantoms(siteIndex: number, patients: DemoPatient[], modalities: Modality[], random: () => number): { files: Buffer[]; jointImages: string[] } {
+  const files: Buffer[] = [];
+  const jointImages: string[] = [];
+  for (const [p, patient] of patients.entries()) {
+    for (const [m, modality] of modalities.entries()) {
+      const study = `${PHANTOM_UID_ROOT}.6.${siteIndex + 1}.${p + 1}.${m + 1}`;
+      for (const [l, level] of LEVELS.entries()) {
+        const slice = drawFacetSlice(modality, patient.truth.get(`${level}:LEFT`)!, patient.truth.get(`${level}:RIGHT`)!, random);
+        const sopInstanceUid = `${study}.1.${l + 1}`;
+        files.push(
+          phantomPart10({
+            patientId: patient.patientId,
+            patientName: `DEMO^${patient.pseudonym}`,
+            studyInstanceUid: study,
+            seriesInstanceUid: `${study}.1`,
+            sopInstanceUid,
+            seriesNumber: 1,
+            instanceNumber: l + 1,
+            studyDate: `2025${String(siteIndex + 3).padStart(2, '0')}${String(p + 10)}`,
+            studyDescription: `Lumbar spine ${modality} (synthetic phantom)`,
+            seriesDescription: `Facet joints ${modality}`,
+            slice,
+          }),
+        );
+        for (const side of SIDES) {
+          const roi = slice.rois[side];
+          jointImages.push([patient.patientId, level, side, sopInstanceUid, 0, roi.x, roi.y, roi.width, roi.height].join(','));
+        }
+      }
+    }
+  }
+  return { files, jointImages };
+}
+
+function expectStored(what: string, result: { stored: boolean; rejected: Array<{ reason: string }> }): void {
+  if (!result.stored) throw new Error(`Demo ${what} were rejected: ${JSON.stringify(result.rejected.slice(0, 3))}`);
+}
+
+/**
+ * A synthetic three-site study, loaded through the same services a coordinator's upload uses, so every rule
+ * applies: patients.csv (one excluded patient per site), DICOM phantoms for XR, CT and MR whose facet joints
+ * carry known grades (server/demo/phantoms.ts) with their joint regions, two readers per site who read those
+ * grades with realistic disagreement, an adjudicator who settles every disagreement, a senior who confirms
+ * every reference grade, and a frozen split; all in one transaction. Then the reference model
+ * (model-registry/reference) is registered and one inference job runs over every image, so every query and
+ * subscription has real data on first start.
+ */
+export async function loadDemoCohort(services: Services, options: DemoOptions = {}): Promise<DemoSummary> {
+  const modalities = options.modalities ?? [Modality.XR, Modality.CT, Modality.MR];
+  const images = options.images ?? true;
   const random = prng(20261127);
   const system = systemContext('demo loader');
-  let readingCount = 0;
-  let patientCount = 0;
-  await services.db.transaction(system, async (tx) => {
+  const summary: DemoSummary = { sites: DEMO_SITES.length, patients: 0, instances: 0, readings: 0, adjudications: 0, jobId: null, predictions: 0 };
+  const engineer = (tx: RequestContext): RequestContext => ({ ...tx, actor: { tokenId: null, name: 'demo', role: Role.ENGINEER, siteId: null, readerId: null, readerRole: null } });
+  const modelId = await services.db.transaction(system, async (tx) => {
     const as = (actor: Partial<Actor>): RequestContext => ({
       requestId: tx.requestId,
       manager: tx.manager,
       actor: { tokenId: null, name: 'demo', role: Role.READER, siteId: null, readerId: null, readerRole: null, ...actor },
     });
-    for (const [siteIndex, spec] of DEMO_SITES.entries()) {
-      const site: Site = await services.sites.createSite(tx, spec);
-      const reader = async (code: string, role: ReaderRole, years: number) => {
-        const r = await services.readers.createReader(tx, { code: `${spec.code}-${code}`, role, yearsOfExperience: years, siteId: site.id });
-        return as({ siteId: site.id, readerId: r.id, readerRole: r.role });
+    const sites: Site[] = [];
+    for (const spec of DEMO_SITES) sites.push(await services.sites.createSite(tx, spec));
+    const cohorts = DEMO_SITES.map((spec) => Array.from({ length: DEMO_PATIENTS_PER_SITE }, (_, i) => drawPatient(spec.code, i + 1, random)));
+    const patientsCsv = ['site,patient_id,pseudonym,sex,age,eligible,exclusion_reasons'];
+    for (const [s, cohort] of cohorts.entries()) {
+      for (const patient of cohort) {
+        const sex = random() < 0.5 ? 'F' : 'M';
+        const age = 40 + Math.floor(random() * 40);
+        patientsCsv.push([DEMO_SITES[s].code, patient.patientId, patient.pseudonym, sex, age, patient.excluded ? 'no' : 'yes', patient.excluded ? ExclusionReason.SPONDYLOLISTHESIS : ''].join(','));
+      }
+    }
+    expectStored('patients', await services.manifests.importPatients(tx, patientsCsv.join('\n')));
+    summary.patients = patientsCsv.length - 1;
+
+    for (const [s, site] of sites.entries()) {
+      const code = DEMO_SITES[s].code;
+      const coordinator = as({ role: Role.COORDINATOR, siteId: site.id });
+      const reader = async (suffix: string, role: ReaderRole, years: number) => {
+        const r = await services.readers.createReader(tx, { code: `${code}-${suffix}`, role, yearsOfExperience: years, siteId: site.id });
+        return { code: r.code, ctx: as({ siteId: site.id, readerId: r.id, readerRole: r.role }) };
       };
-      const readers = [await reader('R1', ReaderRole.READER, 3 + siteIndex), await reader('R2', ReaderRole.READER, 6 + siteIndex)];
+      const readers = [await reader('R1', ReaderRole.READER, 3 + s), await reader('R2', ReaderRole.READER, 6 + s)];
       const adjudicator = await reader('ADJ', ReaderRole.ADJUDICATOR, 15);
       const senior = await reader('SEN', ReaderRole.SENIOR, 25);
-      for (let p = 1; p <= DEMO_PATIENTS_PER_SITE; p++) {
-        const patient = await services.patients.createPatient(tx, {
-          siteId: site.id,
-          pseudonym: `${spec.code}-P${String(p).padStart(3, '0')}`,
-          sex: random() < 0.5 ? Sex.FEMALE : Sex.MALE,
-          ageAtFirstImaging: 40 + Math.floor(random() * 40),
-          exclusionReasons: p === DEMO_PATIENTS_PER_SITE ? [ExclusionReason.SPONDYLOLISTHESIS] : [],
-        });
-        patientCount++;
-        if (p === DEMO_PATIENTS_PER_SITE) continue;
-        const joints = await services.patients.jointsByPatientIds(tx, [patient.id]);
-        for (const joint of joints) {
-          for (const modality of DEMO_MODALITIES) {
+      const included = cohorts[s].filter((p) => !p.excluded);
+
+      if (images) {
+        const { files, jointImages } = sitePhantoms(s, included, modalities, random);
+        const ingested = await services.ingest.ingestDicom(coordinator, site.id, files.map((bytes, i) => ({ source: `phantom ${i + 1}`, bytes })));
+        expectStored('DICOM phantoms', ingested);
+        summary.instances += files.length;
+        const header = 'patient_id,level,side,sop_instance_uid,frame,x,y,width,height';
+        expectStored('joint images', await services.manifests.importJointImages(coordinator, site.id, [header, ...jointImages].join('\n')));
+      }
+
+      const readingsCsv = ['reader,patient_id,level,side,modality,feature,grade'];
+      for (const patient of included) {
+        for (const [joint, truth] of patient.truth) {
+          const [level, side] = joint.split(':');
+          for (const modality of modalities) {
             for (const feature of WEISHAUPT_FEATURES) {
-              const top = feature.grades.length - 1;
-              const truth = Math.min(top, Math.floor(random() * random() * (top + 1.5)));
-              const cell = { jointId: joint.id, modality, feature: feature.code };
-              for (const readerCtx of readers) {
-                const grade = random() < 0.8 ? truth : Math.max(0, Math.min(top, truth + (random() < 0.5 ? -1 : 1)));
-                await services.readings.recordReading(readerCtx, { ...cell, grade });
-                readingCount++;
+              for (const [r, { code: readerCode }] of readers.entries()) {
+                const grade = readGrade(truth[feature.code as keyof JointGrades], feature.grades.length, READER_ERROR[modality] * (r === 0 ? 1 : 0.8), random);
+                readingsCsv.push([readerCode, patient.patientId, level, side, modality, feature.code, grade].join(','));
               }
-              const queued = await services.readings.adjudicationQueue(adjudicator, { patientIds: [patient.id], levels: [joint.level], sides: [joint.side], modalities: [modality], features: [feature.code] }, { first: 1 });
-              if (queued.nodes.length) await services.readings.adjudicate(adjudicator, { ...cell, grade: truth, rationale: 'Demo adjudication: consensus on re-review.' });
             }
           }
         }
       }
+      expectStored('readings', await services.manifests.importReadings(coordinator, site.id, readingsCsv.join('\n')));
+      summary.readings += readingsCsv.length - 1;
+
+      // The adjudicator settles every disagreement on the truth (on re-review, with the images side by side).
+      const truthOf = new Map<string, JointGrades>();
+      const joints: Array<{ id: string; pseudonym: string; level: string; side: string }> = await services.db
+        .manager(tx)
+        .query(`SELECT j.id, p.pseudonym, j.level, j.side FROM joint j JOIN patient p ON p.id = j.patient_id WHERE p.site_id = $1`, [site.id]);
+      for (const j of joints) {
+        const patient = included.find((p) => p.pseudonym === j.pseudonym);
+        if (patient) truthOf.set(j.id, patient.truth.get(`${j.level}:${j.side}`)!);
+      }
+      for (;;) {
+        const queue = await services.readings.adjudicationQueue(adjudicator.ctx, { siteIds: [site.id] }, { first: 500 });
+        if (!queue.nodes.length) break;
+        for (const item of queue.nodes) {
+          const grade = truthOf.get(item.jointId)![item.feature as keyof JointGrades];
+          await services.readings.adjudicate(adjudicator.ctx, { jointId: item.jointId, modality: item.modality, feature: item.feature, grade, rationale: 'Demo adjudication: consensus on re-review.' });
+          summary.adjudications++;
+        }
+      }
+
       const references = await services.db
         .repo(tx, ReferenceGrade)
         .createQueryBuilder('ref')
@@ -113,13 +212,25 @@ export async function loadDemoCohort(services: Services): Promise<{ sites: numbe
         .select('ref.id', 'id')
         .getRawMany<{ id: string }>();
       for (let i = 0; i < references.length; i += 1000) {
-        await services.references.confirmReferenceGrades(senior, references.slice(i, i + 1000).map((r) => r.id));
+        await services.references.confirmReferenceGrades(senior.ctx, references.slice(i, i + 1000).map((r) => r.id));
       }
     }
     const split = await services.splits.createSplitVersion(tx, { name: DEMO_SPLIT_NAME, seed: 2026 });
     await services.splits.freezeSplitVersion(tx, split.id);
-    await loadSimulatedModel(services, tx, random);
+    if (!images) return null;
+    const manifest = JSON.parse(readFileSync(path.join(REFERENCE_MODEL_DIR, 'manifest.json'), 'utf8'));
+    const model = await services.models.registerModelVersion(engineer(tx), readFileSync(path.join(REFERENCE_MODEL_DIR, 'model.onnx')), manifest);
+    return model.id;
   });
-  return { sites: DEMO_SITES.length, patients: patientCount, readings: readingCount };
-}
 
+  if (modelId) {
+    // One job over every image, run here and now (its queue job, once a worker takes it, finds it finished).
+    const job = await services.inference.startInferenceJob(engineer(system), { modelVersionId: modelId });
+    while ((await services.inference.runJob(systemContext('demo worker'), job.id)) === 'continued');
+    const finished = await services.inference.getJob(engineer(system), job.id);
+    if (finished.status !== 'SUCCEEDED' || finished.failed) throw new Error(`The demo inference job ended ${finished.status} with ${finished.failed} failures`);
+    summary.jobId = job.id;
+    summary.predictions = (await services.db.dataSource.query(`SELECT count(*)::int AS n FROM prediction WHERE model_version_id = $1`, [modelId]))[0].n;
+  }
+  return summary;
+}

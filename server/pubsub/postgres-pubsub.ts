@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createPubSub } from '@graphql-yoga/subscription';
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
@@ -13,13 +14,20 @@ interface Envelope {
   payload: unknown;
 }
 
+/** A thousand dashboards on one job are one topic's thousand listeners: not a leak, so no warning past ten. */
+function unboundedEventTarget(): EventTarget {
+  const target = new EventTarget();
+  setMaxListeners(0, target);
+  return target;
+}
+
 /**
  * type-graphql's PubSub over PostgreSQL LISTEN/NOTIFY: `publish` sends a NOTIFY, every server process LISTENs
  * and hands the event to its local subscribers. So a subscriber on one server sees events published by any
  * server or worker of the node, and servers stay stateless behind a load balancer.
  */
 export class PostgresPubSub {
-  private readonly local = createPubSub<Record<string, [string, unknown]>>();
+  private readonly local = createPubSub<Record<string, [string, unknown]>>({ eventTarget: unboundedEventTarget() });
   private listener: Client | null = null;
 
   constructor(

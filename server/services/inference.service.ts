@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Db } from '../db/transaction';
 import { readPart10 } from '../dicom/reader';
 import { ErrorCode, Role, type Modality, type PageRequest } from '../domain';
-import { InferenceJob, JobStatus, ModelVersion, Prediction, type JobFailure } from '../entities';
+import { InferenceJob, JobStatus, ModelVersion, type JobFailure } from '../entities';
 import { AppError, badInput, notFound } from '../errors/app-error';
 import type { ModelManifest } from '../inference/manifest';
 import { decodeFrame, preprocess } from '../inference/pixels';
@@ -278,19 +278,20 @@ export class InferenceService {
       if (!updated.length) return false;
       const rows = ready.flatMap(({ item }, k) =>
         model.manifest.outputs.map((o) => {
-          const probabilities = (outputs.get(o.feature) as number[][])[k];
-          return { modelVersionId: model.id, jointId: item.jointId, modality: item.modality, feature: o.feature, probabilities, predictedGrade: argmax(probabilities) };
+          const p = (outputs.get(o.feature) as number[][])[k];
+          return { joint_id: item.jointId, modality: item.modality, feature: o.feature, p, grade: argmax(p) };
         }),
       );
       if (rows.length) {
-        await this.db
-          .manager(tx)
-          .createQueryBuilder()
-          .insert()
-          .into(Prediction)
-          .values(rows)
-          .orUpdate(['probabilities', 'predicted_grade'], ['model_version_id', 'joint_id', 'modality', 'feature'])
-          .execute();
+        // One statement with one JSON parameter for the whole batch, however many rows.
+        await this.db.manager(tx).query(
+          `INSERT INTO prediction (model_version_id, joint_id, modality, feature, probabilities, predicted_grade)
+           SELECT $1, r.joint_id, r.modality::modality, r.feature, ARRAY(SELECT jsonb_array_elements_text(r.p)::float8), r.grade
+           FROM jsonb_to_recordset($2::jsonb) AS r(joint_id uuid, modality text, feature text, p jsonb, grade smallint)
+           ON CONFLICT (model_version_id, joint_id, modality, feature)
+           DO UPDATE SET probabilities = EXCLUDED.probabilities, predicted_grade = EXCLUDED.predicted_grade`,
+          [model.id, JSON.stringify(rows)],
+        );
       }
       return true;
     });

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { loadDemoCohort } from '../../server/demo/demo-cohort';
-import { Role } from '../../server/domain';
+import { Modality, Role } from '../../server/domain';
 import { seededRandom } from '../../server/stats/bootstrap';
 import { Factory } from '../helpers/factories';
 import { codeOf, gql, gqlOk } from '../helpers/graphql-client';
@@ -32,7 +32,7 @@ describe('metrics', () => {
   let readerId: string;
 
   beforeAll(async () => {
-    await loadDemoCohort(node().services);
+    await loadDemoCohort(node().services, { modalities: [Modality.CT], images: false });
     const factory = new Factory(node().services);
     statistician = await factory.token(Role.STATISTICIAN);
     engineer = await factory.token(Role.ENGINEER);
