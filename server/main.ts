@@ -14,7 +14,7 @@ import { startHttpServer } from './http/app';
 import { log } from './http/log';
 import { jobHandlers } from './jobs/handlers';
 import type { JobName } from './jobs/job-types';
-import { JobQueue } from './jobs/queue';
+import { JobQueue, type WorkHandler } from './jobs/queue';
 import { bootstrapAdminToken, hasAnySite, openNode, type OpenNode } from './node';
 import { createServices, systemContext } from './services';
 
@@ -118,7 +118,7 @@ async function startQueue(node: OpenNode): Promise<JobQueue> {
 async function startWorking(node: OpenNode): Promise<void> {
   const handlers = jobHandlers(node.services);
   const names = Object.keys(handlers) as JobName[];
-  for (const name of names) await node.services.queue.work(name, handlers[name] as (data: unknown) => Promise<unknown>);
+  for (const name of names) await node.services.queue.work(name, handlers[name] as WorkHandler);
   log.info('worker ready', { queues: names });
 }
 

@@ -31,6 +31,8 @@ export interface Config {
   jobExpireSeconds: number;
   /** How often expired queue jobs are looked for. */
   queueMaintenanceSeconds: number;
+  /** Retries of a failed or expired queue job before its inference job is marked FAILED. */
+  jobRetryLimit: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -74,5 +76,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobSliceSeconds: Math.max(1, integer(env, 'FACET_JOB_SLICE_SECONDS', 20, 3600)),
     jobExpireSeconds: Math.max(1, integer(env, 'FACET_JOB_EXPIRE_SECONDS', 120, 86_400)),
     queueMaintenanceSeconds: Math.max(1, integer(env, 'FACET_QUEUE_MAINTENANCE_SECONDS', 30, 86_400)),
+    jobRetryLimit: integer(env, 'FACET_JOB_RETRY_LIMIT', 5, 100),
   };
 }

@@ -14,4 +14,4 @@ export type JobItem = { [N in JobName]: JobOf<N> }[JobName];
 
 /** What a handler says of a job it took ('continued': it queued the next slice); throwing instead means "retry". */
 export type JobOutcome = 'done' | 'skipped' | 'continued';
-export type JobHandler<N extends JobName> = (data: JobCatalogue[N]) => Promise<JobOutcome>;
+export type JobHandler<N extends JobName> = (data: JobCatalogue[N], attempt: { lastTry: boolean }) => Promise<JobOutcome>;

@@ -8,6 +8,9 @@ function transactionAdapter(ctx: HasManager) {
   return { executeSql: async (text: string, values: unknown[] = []) => ({ rows: await manager.query(text, values) }) };
 }
 
+/** What a worker runs per queue job; `lastTry`: a throw now is final (no retries left). */
+export type WorkHandler = (data: unknown, attempt: { lastTry: boolean }) => Promise<unknown>;
+
 export interface JobQueueOptions {
   /** Run maintenance here (expiring jobs whose worker died); any number of processes may, one at a time does. */
   supervise?: boolean;
@@ -68,11 +71,14 @@ export class JobQueue {
     return this.boss.send(name, data, { ...this.sendOptions, db: transactionAdapter(ctx) });
   }
 
-  /** Runs `handler` for each job of `name`; a throw fails the job and pg-boss retries it. */
-  async work(name: string, handler: (data: unknown) => Promise<unknown>): Promise<string> {
+  /**
+   * Runs `handler` for each job of `name`; a throw fails the job and pg-boss retries it, up to the retry limit.
+   * `lastTry` tells the handler that a throw now is final, so it can record the failure on its own rows.
+   */
+  async work(name: string, handler: WorkHandler): Promise<string> {
     // Polled every half second (pg-boss's floor): a job's next slice starts without a noticeable pause.
-    return this.boss.work(name, { pollingIntervalSeconds: 0.5 }, async (jobs) => {
-      for (const job of jobs) await handler(job.data);
+    return this.boss.work(name, { pollingIntervalSeconds: 0.5, includeMetadata: true }, async (jobs) => {
+      for (const job of jobs) await handler(job.data, { lastTry: job.retryCount >= job.retryLimit });
     });
   }
 

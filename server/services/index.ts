@@ -38,6 +38,8 @@ export interface JobTiming {
   jobSliceSeconds: number;
   jobExpireSeconds: number;
   queueMaintenanceSeconds: number;
+  /** Retries of a failed or expired queue job before its inference job is marked FAILED. */
+  jobRetryLimit: number;
 }
 
 /** Every service of a node, built once over one DataSource. The composition root hands them to resolvers. */
@@ -60,8 +62,13 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const manifests = new ManifestService(db, audit, nodeKeys, patients, readings);
   const models = new ModelService(db, audit, objects, options.executionProviders);
   // Constructed here, started by the process that runs the node (serve: to send; worker: to send and work).
-  const jobs: JobTiming = { inferenceBatchSize: 16, jobSliceSeconds: 20, jobExpireSeconds: 120, queueMaintenanceSeconds: 30, ...options.jobs };
-  const queue = new JobQueue(options.databaseUrl ?? '', { supervise: true, expireInSeconds: jobs.jobExpireSeconds, maintenanceIntervalSeconds: jobs.queueMaintenanceSeconds });
+  const jobs: JobTiming = { inferenceBatchSize: 16, jobSliceSeconds: 20, jobExpireSeconds: 120, queueMaintenanceSeconds: 30, jobRetryLimit: 5, ...options.jobs };
+  const queue = new JobQueue(options.databaseUrl ?? '', {
+    supervise: true,
+    expireInSeconds: jobs.jobExpireSeconds,
+    maintenanceIntervalSeconds: jobs.queueMaintenanceSeconds,
+    retryLimit: jobs.jobRetryLimit,
+  });
   const inference = new InferenceService(db, audit, objects, queue, pubSub, new SessionCache(options.executionProviders ?? ['cpu']), {
     batchSize: jobs.inferenceBatchSize,
     sliceMs: jobs.jobSliceSeconds * 1000,

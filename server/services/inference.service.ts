@@ -229,6 +229,7 @@ export class InferenceService {
       )
     )[0];
     if (!claimed) return 'skipped';
+    if (claimed.cancel_requested) return this.finish(job.id, lease, JobStatus.CANCELLED);
     await this.announce(job.id);
     const cursor = claimed.cursor;
     const pending = cursor === null ? items : items.filter((w) => compareKeys(keyOf(w), cursor) > 0);
@@ -317,6 +318,17 @@ export class InferenceService {
     });
     await this.announce(jobId);
     return outcome;
+  }
+
+  /** Ends a queued or running job as FAILED with `error` (its queue job's retries are spent). */
+  async failJob(ctx: RequestContext, jobId: string, error: string): Promise<void> {
+    await this.db
+      .manager(ctx)
+      .query(`UPDATE inference_job SET status = 'FAILED', error = $2, finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('QUEUED', 'RUNNING')`, [
+        jobId,
+        error.slice(0, 1000),
+      ]);
+    await this.announce(jobId);
   }
 
   private async finish(jobId: string, lease: string, status: JobStatus.SUCCEEDED | JobStatus.CANCELLED): Promise<'done' | 'skipped'> {

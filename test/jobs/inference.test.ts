@@ -9,7 +9,7 @@ import { Role } from '../../server/domain';
 import { decodeFrame, preprocess } from '../../server/inference/pixels';
 import { softmax } from '../../server/inference/session-cache';
 import { jobHandlers } from '../../server/jobs/handlers';
-import { JobQueue } from '../../server/jobs/queue';
+import { JobQueue, type WorkHandler } from '../../server/jobs/queue';
 import { Factory } from '../helpers/factories';
 import { codeOf, gql, gqlOk, subscribe } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
@@ -59,7 +59,7 @@ describe('inference jobs', () => {
     modelId = ((await registered.json()) as { id: string }).id;
     // A real pg-boss worker in this process.
     const handlers = jobHandlers(node().services);
-    await node().services.queue.work('run-inference', handlers['run-inference'] as (data: unknown) => Promise<unknown>);
+    await node().services.queue.work('run-inference', handlers['run-inference'] as WorkHandler);
   });
 
   it('runs a queued job to completion, reporting progress over graphql-ws, and counts an undecodable image as failed', async () => {
@@ -139,8 +139,8 @@ describe('inference jobs', () => {
     const second = new JobQueue(node().database.url, { supervise: false });
     await second.start(['run-inference']);
     try {
-      await node().services.queue.work('run-inference', handlers['run-inference'] as (data: unknown) => Promise<unknown>);
-      await second.work('run-inference', handlers['run-inference'] as (data: unknown) => Promise<unknown>);
+      await node().services.queue.work('run-inference', handlers['run-inference'] as WorkHandler);
+      await second.work('run-inference', handlers['run-inference'] as WorkHandler);
       const deadline = Date.now() + 30_000;
       let statuses: string[] = [];
       do {

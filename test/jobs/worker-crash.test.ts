@@ -6,6 +6,8 @@ import { TAGS } from '../../server/dicom/dictionary';
 import { readPart10 } from '../../server/dicom/reader';
 import { writePart10 } from '../../server/dicom/writer';
 import { Role } from '../../server/domain';
+import { jobHandlers } from '../../server/jobs/handlers';
+import type { WorkHandler } from '../../server/jobs/queue';
 import { systemContext } from '../../server/services';
 import { Factory } from '../helpers/factories';
 import { gqlOk, subscribe } from '../helpers/graphql-client';
@@ -20,7 +22,7 @@ const PATIENTS = 30;
 const LEVELS = ['L1_L2', 'L2_L3', 'L3_L4', 'L4_L5', 'L5_S1'];
 const ITEMS = PATIENTS * LEVELS.length * 2; // one CT image per joint
 const START = `mutation ($id: ID!) { startInferenceJob(modelVersionId: $id) { id total } }`;
-const JOB = `query ($id: ID!) { job(id: $id) { status total done failed provider } }`;
+const JOB = `query ($id: ID!) { job(id: $id) { status total done failed provider error } }`;
 
 /** One CT instance of its own patient (the fixture with new identifiers), so each patient's ten joints have an image. */
 function ctOfPatient(k: number): Buffer {
@@ -62,7 +64,7 @@ const stopped = (child: ChildProcess) => new Promise<void>((resolve) => (child.e
 
 describe('inference workers that die or are stopped', () => {
   // Queue jobs sent by this node expire 3 s after they start, as the workers' continuations do.
-  const node = useTestNode({ jobs: { jobExpireSeconds: 3, queueMaintenanceSeconds: 1, inferenceBatchSize: 1 } });
+  const node = useTestNode({ jobs: { jobExpireSeconds: 3, queueMaintenanceSeconds: 1, inferenceBatchSize: 1, jobRetryLimit: 1 } });
   let engineer: string;
   let modelId: string;
   let siteId: string;
@@ -199,5 +201,20 @@ describe('inference workers that die or are stopped', () => {
     expect(await job(started.id)).toMatchObject({ status: 'SUCCEEDED', done: ITEMS, failed: 0 });
     const [{ n }] = await node().dataSource.query(`SELECT count(*)::int AS n FROM prediction WHERE model_version_id = $1`, [modelId]);
     expect(n).toBe(ITEMS * MANIFEST.outputs.length);
+  }, 60_000);
+
+  it('ends a job FAILED with the reason once its retries are spent (its model file is gone)', async () => {
+    const manifest = { ...MANIFEST, version: '0.9.0-lost' };
+    const lost = await node().services.models.registerModelVersion(systemContext('test'), readFileSync(path.join(ONNX, 'tiny-multitask.onnx')), manifest);
+    // As if the object store lost the file: the version now names an object that is not there.
+    await node().dataSource.query(`UPDATE model_version SET sha256 = $2 WHERE id = $1`, [lost.id, 'f'.repeat(64)]);
+    const started = (await gqlOk(node().url, engineer, START, { id: lost.id })).startInferenceJob;
+    const handlers = jobHandlers(node().services);
+    await node().services.queue.work('run-inference', handlers['run-inference'] as WorkHandler);
+    const failed = await waitFor(started.id, (j) => j.status === 'FAILED', 30_000);
+    expect(failed.error).toMatch(/no such file|ENOENT/);
+    // One try and one retry (jobRetryLimit 1), then no more.
+    const [{ n }] = await node().dataSource.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE data->>'inferenceJobId' = $1 AND state = 'failed'`, [started.id]);
+    expect(n).toBe(1);
   }, 60_000);
 });
