@@ -110,7 +110,7 @@ async function serve(config: Config, argv: string[]): Promise<void> {
 async function startQueue(node: OpenNode): Promise<JobQueue> {
   const queue = node.services.queue;
   queue.onError((error) => log.error('queue error', { error }));
-  await queue.start(Object.keys(jobHandlers(node.services)));
+  await queue.start();
   return queue;
 }
 

@@ -227,7 +227,12 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
     // One job over every image, run here and now (its queue job, once a worker takes it, finds it finished).
     const job = await services.inference.startInferenceJob(engineer(system), { modelVersionId: modelId });
     while ((await services.inference.runJob(systemContext('demo worker'), job.id)) === 'continued');
-    const finished = await services.inference.getJob(engineer(system), job.id);
+    // 'skipped': a worker sharing the database took the job over; wait for it to finish.
+    let finished = await services.inference.getJob(engineer(system), job.id);
+    for (const deadline = Date.now() + 600_000; (finished.status === 'QUEUED' || finished.status === 'RUNNING') && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      finished = await services.inference.getJob(engineer(system), job.id);
+    }
     if (finished.status !== 'SUCCEEDED' || finished.failed) throw new Error(`The demo inference job ended ${finished.status} with ${finished.failed} failures`);
     summary.jobId = job.id;
     summary.predictions = (await services.db.dataSource.query(`SELECT count(*)::int AS n FROM prediction WHERE model_version_id = $1`, [modelId]))[0].n;

@@ -126,6 +126,7 @@ export async function startHttpServer(
     ],
   });
   await apollo.start();
+  services.pubSub.onListenerLost = (error) => log.warn('LISTEN connection lost; reconnecting', { error: error.message });
   await services.pubSub.listen();
 
   app.get('/healthz', (_req, res) => {

@@ -4,15 +4,22 @@ import type { JobHandler, JobName } from './job-types';
 /** Each queue of the catalogue and its handler (handlers call services, like resolvers; a throw means retry). */
 export function jobHandlers(services: Services): { [N in JobName]: JobHandler<N> } {
   return {
-    'run-inference': async (data, { lastTry }) => {
+    'run-inference': async (data) => {
       if (typeof data?.inferenceJobId !== 'string') return 'skipped';
-      try {
-        return await services.inference.runJob(systemContext('worker'), data.inferenceJobId);
-      } catch (error) {
-        // Retries exhausted (a model that no longer loads, say): the job ends FAILED with the reason, not RUNNING forever.
-        if (lastTry) await services.inference.failJob(systemContext('worker'), data.inferenceJobId, (error as Error).message);
-        throw error;
-      }
+      return services.inference.runJob(systemContext('worker'), data.inferenceJobId);
+    },
+    'inference-failed': async (data, failure) => {
+      if (typeof data?.inferenceJobId !== 'string') return 'skipped';
+      // The job ends FAILED with the last reason, never RUNNING forever (a model that no longer loads, a worker killed on every try).
+      await services.inference.failJob(systemContext('worker'), data.inferenceJobId, `Gave up after its retries: ${reasonOf(failure)}`);
+      return 'done';
     },
   };
+}
+
+/** The message in what pg-boss recorded of a failed try: a thrown error, or its own expiry notice. */
+function reasonOf(output: unknown): string {
+  const o = output as { message?: unknown; value?: { message?: unknown } } | null;
+  const message = o?.message ?? o?.value?.message;
+  return typeof message === 'string' ? message : 'unknown error';
 }

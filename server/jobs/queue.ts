@@ -1,5 +1,6 @@
 import PgBoss from 'pg-boss';
 import type { HasManager } from '../db/transaction';
+import { DEAD_LETTER_QUEUES, JOB_NAMES, type JobName } from './job-types';
 
 /** Adapts the request's open transaction to pg-boss's `db` option, so a job is sent only if the transaction commits. */
 function transactionAdapter(ctx: HasManager) {
@@ -8,8 +9,8 @@ function transactionAdapter(ctx: HasManager) {
   return { executeSql: async (text: string, values: unknown[] = []) => ({ rows: await manager.query(text, values) }) };
 }
 
-/** What a worker runs per queue job; `lastTry`: a throw now is final (no retries left). */
-export type WorkHandler = (data: unknown, attempt: { lastTry: boolean }) => Promise<unknown>;
+/** What a worker runs per queue job: its data, and the output pg-boss recorded for it (a dead letter's last error). */
+export type WorkHandler = (data: unknown, output: unknown) => Promise<unknown>;
 
 export interface JobQueueOptions {
   /** Run maintenance here (expiring jobs whose worker died); any number of processes may, one at a time does. */
@@ -54,7 +55,8 @@ export class JobQueue {
 
   private started = false;
 
-  async start(queues: readonly string[] = []): Promise<void> {
+  /** Starts pg-boss and creates `queues` (by default every queue of the catalogue, dead-letter queues first). */
+  async start(queues: readonly string[] = JOB_NAMES): Promise<void> {
     await this.boss.start();
     this.started = true;
     for (const name of queues) await this.boss.createQueue(name);
@@ -68,17 +70,18 @@ export class JobQueue {
 
   /** Enqueues in `ctx`'s transaction: a rolled-back mutation leaves no job. Returns the job id. */
   async send(ctx: HasManager, name: string, data: object): Promise<string | null> {
-    return this.boss.send(name, data, { ...this.sendOptions, db: transactionAdapter(ctx) });
+    const deadLetter = DEAD_LETTER_QUEUES[name as JobName];
+    return this.boss.send(name, data, { ...this.sendOptions, ...(deadLetter ? { deadLetter } : {}), db: transactionAdapter(ctx) });
   }
 
   /**
-   * Runs `handler` for each job of `name`; a throw fails the job and pg-boss retries it, up to the retry limit.
-   * `lastTry` tells the handler that a throw now is final, so it can record the failure on its own rows.
+   * Runs `handler` for each job of `name`; a throw fails the job and pg-boss retries it, up to the retry limit,
+   * then moves it to the queue's dead-letter queue (DEAD_LETTER_QUEUES), whose handler records the failure.
    */
   async work(name: string, handler: WorkHandler): Promise<string> {
     // Polled every half second (pg-boss's floor): a job's next slice starts without a noticeable pause.
     return this.boss.work(name, { pollingIntervalSeconds: 0.5, includeMetadata: true }, async (jobs) => {
-      for (const job of jobs) await handler(job.data, { lastTry: job.retryCount >= job.retryLimit });
+      for (const job of jobs) await handler(job.data, job.output);
     });
   }
 

@@ -22,6 +22,25 @@ function unboundedEventTarget(): EventTarget {
 }
 
 /**
+ * Starts `events` at once: the in-process pub/sub (a Repeater) adds its listener only on the first next(), which
+ * a subscriber would call only after reading the current state, losing what was published meanwhile.
+ */
+function listeningNow<T>(events: AsyncIterable<T>): AsyncIterable<T> {
+  const iterator = events[Symbol.asyncIterator]();
+  let first: Promise<IteratorResult<T>> | null = iterator.next();
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => {
+        const next = first ?? iterator.next();
+        first = null;
+        return next;
+      },
+      return: (value?: unknown) => iterator.return?.(value) ?? Promise.resolve({ done: true, value: undefined as T }),
+    }),
+  };
+}
+
+/**
  * type-graphql's PubSub over PostgreSQL LISTEN/NOTIFY: `publish` sends a NOTIFY, every server process LISTENs
  * and hands the event to its local subscribers. So a subscriber on one server sees events published by any
  * server or worker of the node, and servers stay stateless behind a load balancer.
@@ -37,19 +56,51 @@ export class PostgresPubSub {
 
   /** Starts listening (servers only: a process that only publishes needs no listener). */
   async listen(): Promise<void> {
+    this.closed = false;
+    await this.connectListener();
+  }
+
+  private closed = false;
+
+  /**
+   * The LISTEN connection; if it breaks (PostgreSQL restarted, backend terminated) it is opened again with
+   * backoff, so the server neither crashes nor goes silent. Events sent while it was down are lost; each
+   * subscription's next event carries the full current state again.
+   */
+  private async connectListener(): Promise<void> {
     const client = new Client({ connectionString: this.databaseUrl, application_name: 'facet-listen' });
-    await client.connect();
     client.on('notification', (message) => {
       if (message.channel !== CHANNEL || !message.payload) return;
       const event = JSON.parse(message.payload) as Envelope;
       this.local.publish(event.topic, event.id, event.payload);
       this.local.publish(event.topic, ANY_ID, event.payload);
     });
+    let lost = false;
+    const reconnect = (error?: Error) => {
+      if (lost || this.closed) return;
+      lost = true;
+      this.listener = null;
+      this.onListenerLost(error ?? new Error('LISTEN connection ended'));
+      void client.end().catch(() => undefined);
+      const retry = (delay: number) =>
+        setTimeout(() => {
+          if (this.closed) return;
+          this.connectListener().catch(() => retry(Math.min(delay * 2, 30_000)));
+        }, delay).unref();
+      retry(500);
+    };
+    client.on('error', reconnect);
+    client.on('end', () => reconnect());
+    await client.connect();
     await client.query(`LISTEN ${CHANNEL}`);
     this.listener = client;
   }
 
+  /** Where a lost LISTEN connection is reported (the node's log); it is reopened either way. */
+  onListenerLost: (error: Error) => void = () => undefined;
+
   async close(): Promise<void> {
+    this.closed = true;
     await this.listener?.end();
     this.listener = null;
   }
@@ -61,17 +112,24 @@ export class PostgresPubSub {
     void this.dataSource.query('SELECT pg_notify($1, $2)', [CHANNEL, text]).catch(() => undefined);
   }
 
-  /** Publishes and waits until PostgreSQL has taken the notification. */
-  async publishNow(topic: string, id: string, payload: unknown): Promise<void> {
-    await this.dataSource.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ topic, id, payload } satisfies Envelope)]);
+  /**
+   * Publishes and waits until PostgreSQL has taken the notification. With `tx` (an open transaction's query
+   * runner), the notification goes out when that transaction commits, and not at all if it rolls back.
+   */
+  async publishNow(topic: string, id: string, payload: unknown, tx?: { query(sql: string, params: unknown[]): Promise<unknown> }): Promise<void> {
+    await (tx ?? this.dataSource).query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ topic, id, payload } satisfies Envelope)]);
   }
 
+  /**
+   * Events of `topic` and `id`, listened for from this call on (not from the first read): a subscriber that
+   * then reads the current state misses nothing published in between.
+   */
   subscribe(topic: string, id?: unknown): AsyncIterable<unknown> {
-    return this.local.subscribe(topic, String(id));
+    return listeningNow(this.local.subscribe(topic, String(id)));
   }
 
-  /** Every event of `topic`, whatever its id (e.g. every job's progress, for a site's job list). */
+  /** Every event of `topic`, whatever its id (e.g. every job's progress, for a site's job list), listened for from now. */
   subscribeAll(topic: string): AsyncIterable<unknown> {
-    return this.local.subscribe(topic, ANY_ID);
+    return listeningNow(this.local.subscribe(topic, ANY_ID));
   }
 }

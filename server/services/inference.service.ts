@@ -31,6 +31,12 @@ export interface StartInferenceJob {
 type OnnxModelVersion = ModelVersion & { manifest: ModelManifest; sha256: string };
 type InferenceSessionHandle = Awaited<ReturnType<SessionCache['get']>>['session'];
 
+/** What a job's NOTIFY carries: the job, and an id of this event. */
+interface JobEvent {
+  jobId: string;
+  event: string;
+}
+
 /** The worker as the job row shows it. */
 const WORKER_NAME = `${hostname()}:${process.pid}`.slice(0, 128);
 
@@ -69,10 +75,14 @@ export class InferenceService {
     private readonly options: { batchSize: number; sliceMs: number } = { batchSize: 16, sliceMs: 20_000 },
   ) {}
 
-  /** Reads of a job's state in flight, shared by every subscriber that the same NOTIFY woke. */
+  /** Reads of a job's state in flight, by event id: shared by every subscriber that the same NOTIFY woke. */
   private readonly reading = new Map<string, Promise<InferenceJob>>();
 
-  private async items(ctx: RequestContext, job: Pick<InferenceJob, 'scope'>, manifest: ModelManifest): Promise<WorkItem[]> {
+  /**
+   * The job's work items: the first joint image of each joint x modality in scope. `createdBy`: only images that
+   * existed when the job was created, so a job's work (and its total) is fixed from start to end.
+   */
+  private async items(ctx: RequestContext, job: Pick<InferenceJob, 'scope'>, manifest: ModelManifest, createdBy?: Date): Promise<WorkItem[]> {
     const modalities = Object.keys(manifest.preprocessing).filter((m) => !job.scope.modalities.length || job.scope.modalities.includes(m));
     const qb = this.db.dataSource
       .createQueryBuilder()
@@ -98,6 +108,7 @@ export class InferenceService {
     restrictToScope(qb, ctx, 'patient.site_id');
     whereIn(qb, 'patient.site_id', job.scope.siteIds.length ? job.scope.siteIds : null);
     whereIn(qb, 'se.modality', modalities);
+    if (createdBy) qb.andWhere('ji.created_at <= :createdBy', { createdBy });
     return (await qb.getRawMany<WorkItem>()).map((w) => ({ ...w, sha256: w.sha256.trim() }));
   }
 
@@ -119,6 +130,7 @@ export class InferenceService {
       // In this transaction: a rolled-back mutation leaves no job in the queue.
       await this.queue.send(tx, RUN_INFERENCE, { inferenceJobId: job.id });
       await this.audit.record(tx, { action: 'startInferenceJob', entityType: 'InferenceJob', entityId: job.id, details: { modelVersionId: model.id, total } });
+      await this.announce(job.id, tx);
       return job;
     });
   }
@@ -132,11 +144,12 @@ export class InferenceService {
       if (job.status !== JobStatus.QUEUED && job.status !== JobStatus.RUNNING) {
         throw new AppError(ErrorCode.JOB_NOT_CANCELLABLE, `Job ${id} is ${job.status}`);
       }
-      job.cancelRequested = true;
-      if (job.status === JobStatus.QUEUED) Object.assign(job, { status: JobStatus.CANCELLED, finishedAt: new Date() });
+      // Cancelled at once, running or not: clearing the lease makes a live run stop at its next batch without
+      // writing, and a job whose worker died needs no run to reach CANCELLED.
+      Object.assign(job, { cancelRequested: true, status: JobStatus.CANCELLED, finishedAt: new Date(), leaseId: null });
       const saved = await repo.save(job);
       await this.audit.record(tx, { action: 'cancelJob', entityType: 'InferenceJob', entityId: id });
-      await this.announce(saved.id);
+      await this.announce(saved.id, tx);
       return saved;
     });
   }
@@ -159,9 +172,9 @@ export class InferenceService {
    */
   async *watchJob(ctx: RequestContext, jobId: string): AsyncGenerator<InferenceJob> {
     requireRole(ctx, Role.ENGINEER, Role.STATISTICIAN);
-    const events = this.pubSub.subscribe(JOB_PROGRESS, jobId) as AsyncIterable<string>;
+    const events = this.pubSub.subscribe(JOB_PROGRESS, jobId) as AsyncIterable<JobEvent>;
     yield await this.getJob(ctx, jobId);
-    for await (const id of events) yield await this.currentState(id);
+    for await (const event of events) yield await this.currentState(event);
   }
 
   /**
@@ -170,7 +183,7 @@ export class InferenceService {
    */
   async *watchSiteJobs(ctx: RequestContext, siteId: string | null): AsyncGenerator<InferenceJob> {
     requireRole(ctx, Role.ENGINEER, Role.STATISTICIAN);
-    const events = this.pubSub.subscribeAll(JOB_PROGRESS) as AsyncIterable<string>;
+    const events = this.pubSub.subscribeAll(JOB_PROGRESS) as AsyncIterable<JobEvent>;
     const covers = (job: InferenceJob) => siteId === null || !job.scope.siteIds.length || job.scope.siteIds.includes(siteId);
     const active = await this.db
       .repo(ctx, InferenceJob)
@@ -179,27 +192,33 @@ export class InferenceService {
       .orderBy('job.created_at')
       .getMany();
     for (const job of active) if (covers(job)) yield job;
-    for await (const id of events) {
-      const job = await this.currentState(id);
+    for await (const event of events) {
+      const job = await this.currentState(event);
       if (covers(job)) yield job;
     }
   }
 
-  /** One read per job per burst of events, however many subscribers this process serves (a thousand dashboards cost one query). */
-  private currentState(jobId: string): Promise<InferenceJob> {
-    let state = this.reading.get(jobId);
+  /**
+   * The job's state after `event`: one read per NOTIFY, shared by every subscriber that NOTIFY woke in this process
+   * (a thousand dashboards cost one query). A later NOTIFY has another event id, so it never gets a read that
+   * may predate its commit.
+   */
+  private currentState(event: JobEvent): Promise<InferenceJob> {
+    let state = this.reading.get(event.event);
     if (!state) {
       state = this.db.dataSource
         .getRepository(InferenceJob)
-        .findOneByOrFail({ id: jobId })
-        .finally(() => this.reading.delete(jobId));
-      this.reading.set(jobId, state);
+        .findOneByOrFail({ id: event.jobId })
+        .finally(() => this.reading.delete(event.event));
+      this.reading.set(event.event, state);
     }
     return state;
   }
 
-  private announce(jobId: string): Promise<void> {
-    return this.pubSub.publishNow(JOB_PROGRESS, jobId, jobId);
+  /** NOTIFY of a job's change; with `tx`, sent when that transaction commits. */
+  private announce(jobId: string, tx?: RequestContext): Promise<void> {
+    const event: JobEvent = { jobId, event: randomUUID() };
+    return this.pubSub.publishNow(JOB_PROGRESS, jobId, event, tx ? this.db.manager(tx) : undefined);
   }
 
   /**
@@ -218,26 +237,23 @@ export class InferenceService {
     if (!job || !isActive(job.status)) return 'skipped';
     const model = await this.onnxModel(ctx, job.modelVersionId);
     const { session, provider } = await this.sessions.get(model.sha256, () => this.objects.read(model.sha256));
-    const items = (await this.items(ctx, job, model.manifest)).sort((a, b) => compareKeys(keyOf(a), keyOf(b)));
+    const items = (await this.items(ctx, job, model.manifest, job.createdAt)).sort((a, b) => compareKeys(keyOf(a), keyOf(b)));
     const lease = randomUUID();
-    const [claimed]: Array<{ cursor: string | null; cancel_requested: boolean }> = (
-      await this.db.dataSource.query(
-        `UPDATE inference_job SET lease_id = $2, worker = $3, provider = $4, status = 'RUNNING', total = $5, attempts = attempts + 1,
-           started_at = coalesce(started_at, now()), updated_at = now()
-         WHERE id = $1 AND status IN ('QUEUED', 'RUNNING') RETURNING cursor, cancel_requested`,
-        [job.id, lease, WORKER_NAME, provider, items.length],
-      )
-    )[0];
+    // An UPDATE answers [rows, affected] through TypeORM.
+    const [[claimed]]: [Array<{ cursor: string | null }>, number] = await this.db.dataSource.query(
+      `UPDATE inference_job SET lease_id = $2, worker = $3, provider = $4, status = 'RUNNING', total = $5, attempts = attempts + 1,
+         started_at = coalesce(started_at, now()), updated_at = now()
+       WHERE id = $1 AND status IN ('QUEUED', 'RUNNING') RETURNING cursor`,
+      [job.id, lease, WORKER_NAME, provider, items.length],
+    );
     if (!claimed) return 'skipped';
-    if (claimed.cancel_requested) return this.finish(job.id, lease, JobStatus.CANCELLED);
-    await this.announce(job.id);
+    // A status change (QUEUED to RUNNING) is news; a next slice or a retry taking over is not.
+    if (job.status === JobStatus.QUEUED) await this.announce(job.id);
     const cursor = claimed.cursor;
     const pending = cursor === null ? items : items.filter((w) => compareKeys(keyOf(w), cursor) > 0);
     const sliceEnds = Date.now() + this.options.sliceMs;
     let lastAnnounce = Date.now();
     for (let i = 0; i < pending.length; i += this.options.batchSize) {
-      const { cancel_requested: cancelled } = (await this.db.dataSource.query(`SELECT cancel_requested FROM inference_job WHERE id = $1`, [job.id]))[0];
-      if (cancelled) return this.finish(job.id, lease, JobStatus.CANCELLED);
       if (i > 0 && Date.now() >= sliceEnds) return this.continueLater(ctx, job.id, lease);
       const batch = pending.slice(i, i + this.options.batchSize);
       const written = await this.runBatch(ctx, model, session, job.id, lease, batch);
@@ -270,10 +286,11 @@ export class InferenceService {
     const outputs = ready.length ? await runBatch(session, model.manifest, ready.map((r) => r.input)) : new Map<string, number[][]>();
     return this.db.transaction(ctx, async (tx) => {
       // The lease first: it locks the job row, so a run that took the job over waits for this batch or finds it gone.
-      const updated: unknown[] = await this.db.manager(tx).query(
+      // An UPDATE answers [rows, affected] through TypeORM.
+      const [updated]: [unknown[], number] = await this.db.manager(tx).query(
         `UPDATE inference_job SET done = done + $3, failed = failed + $4, cursor = $5, updated_at = now(),
            failures = CASE WHEN jsonb_array_length(failures) >= ${MAX_FAILURES_KEPT} THEN failures ELSE failures || $6::jsonb END
-         WHERE id = $1 AND lease_id = $2 RETURNING id`,
+         WHERE id = $1 AND lease_id = $2 AND status = 'RUNNING' RETURNING id`,
         [jobId, lease, batch.length - failures.length, failures.length, keyOf(batch[batch.length - 1]), JSON.stringify(failures)],
       );
       if (!updated.length) return false;
@@ -310,21 +327,19 @@ export class InferenceService {
 
   /** Queues the job's next slice, in a transaction that still holds the lease. */
   private async continueLater(ctx: RequestContext, jobId: string, lease: string): Promise<'continued' | 'skipped'> {
-    const outcome = await this.db.transaction(ctx, async (tx) => {
-      const held: unknown[] = await this.db.manager(tx).query(`SELECT id FROM inference_job WHERE id = $1 AND lease_id = $2 FOR UPDATE`, [jobId, lease]);
+    return this.db.transaction(ctx, async (tx) => {
+      const held: unknown[] = await this.db.manager(tx).query(`SELECT id FROM inference_job WHERE id = $1 AND lease_id = $2 AND status = 'RUNNING' FOR UPDATE`, [jobId, lease]);
       if (!held.length) return 'skipped' as const;
       await this.queue.send(tx, RUN_INFERENCE, { inferenceJobId: jobId });
       return 'continued' as const;
     });
-    await this.announce(jobId);
-    return outcome;
   }
 
   /** Ends a queued or running job as FAILED with `error` (its queue job's retries are spent). */
   async failJob(ctx: RequestContext, jobId: string, error: string): Promise<void> {
     await this.db
       .manager(ctx)
-      .query(`UPDATE inference_job SET status = 'FAILED', error = $2, finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('QUEUED', 'RUNNING')`, [
+      .query(`UPDATE inference_job SET status = 'FAILED', error = $2, lease_id = NULL, finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('QUEUED', 'RUNNING')`, [
         jobId,
         error.slice(0, 1000),
       ]);
@@ -332,7 +347,7 @@ export class InferenceService {
   }
 
   private async finish(jobId: string, lease: string, status: JobStatus.SUCCEEDED | JobStatus.CANCELLED): Promise<'done' | 'skipped'> {
-    const [, updated] = await this.db.dataSource.query(`UPDATE inference_job SET status = $3, finished_at = now(), updated_at = now() WHERE id = $1 AND lease_id = $2`, [jobId, lease, status]);
+    const [, updated] = await this.db.dataSource.query(`UPDATE inference_job SET status = $3, finished_at = now(), updated_at = now() WHERE id = $1 AND lease_id = $2 AND status = 'RUNNING'`, [jobId, lease, status]);
     if (!updated) return 'skipped';
     await this.announce(jobId);
     return 'done';

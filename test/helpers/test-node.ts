@@ -44,7 +44,7 @@ export async function startTestNode(options: { jobs?: Partial<JobTiming> } = {})
   await dataSource.initialize();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'facet-node-'));
   const services = createServices(dataSource, { objectRoot: path.join(dataDir, 'objects'), databaseUrl: database.url, jobs: options.jobs });
-  await services.queue.start(['run-inference']);
+  await services.queue.start();
   const schema = await createSchema(services);
   const server = await startHttpServer({ host: '127.0.0.1', port: 0, ...TEST_LIMITS }, services, schema, dataSource);
   return {

@@ -119,7 +119,7 @@ describe('inference jobs', () => {
   it('cancels a queued job, refuses to cancel a finished one, and refuses a model without an ONNX file', async () => {
     // Restart the queue without a worker: the next job stays queued.
     await node().services.queue.stop();
-    await node().services.queue.start(['run-inference']);
+    await node().services.queue.start();
     const queued = await gqlOk(node().url, engineer, START, { id: modelId });
     const cancelled = await gqlOk(node().url, engineer, `mutation ($id: ID!) { cancelJob(id: $id) { status } }`, { id: queued.startInferenceJob.id });
     expect(cancelled.cancelJob.status).toBe('CANCELLED');
@@ -133,11 +133,11 @@ describe('inference jobs', () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await gqlOk(node().url, engineer, START, { id: modelId })).startInferenceJob.id);
     await node().services.queue.stop();
-    await node().services.queue.start(['run-inference']);
+    await node().services.queue.start();
     // Two independent workers (two pg-boss clients) on the same database.
     const handlers = jobHandlers(node().services);
     const second = new JobQueue(node().database.url, { supervise: false });
-    await second.start(['run-inference']);
+    await second.start();
     try {
       await node().services.queue.work('run-inference', handlers['run-inference'] as WorkHandler);
       await second.work('run-inference', handlers['run-inference'] as WorkHandler);
