@@ -15,7 +15,7 @@ import { createClient, type Client as WsClient } from 'graphql-ws';
 import { Client } from 'pg';
 import WebSocket from 'ws';
 import { Role } from '../server/domain';
-import { JOB_PROGRESS } from '../server/services/inference.service';
+import { JOB_PROGRESS, jobEvent } from '../server/services/inference.service';
 import { systemContext } from '../server/services';
 import { withBenchNode } from './bench-node';
 
@@ -89,12 +89,13 @@ async function main(): Promise<void> {
     for (let k = 1; k <= EVENTS; k++) {
       await dataSource.query(`UPDATE inference_job SET done = $2, updated_at = now() WHERE id = $1`, [jobId, k]);
       sent[k] = performance.now();
-      await services.pubSub.publishNow(JOB_PROGRESS, jobId, jobId);
+      await services.pubSub.publishNow(JOB_PROGRESS, jobId, jobEvent(jobId));
       const deadline = Date.now() + 10_000;
       while (received < k * SUBSCRIBERS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       await new Promise((r) => setTimeout(r, 250));
     }
     await Promise.all(clients.map((c) => c.dispose()));
+    if (received < SUBSCRIBERS * EVENTS) throw new Error(`only ${received} of ${SUBSCRIBERS * EVENTS} events arrived within 10 s each`);
 
     const bare = (await bareNotifyLatencies(databaseUrl)).sort((a, b) => a - b);
     const sorted = latencies.sort((a, b) => a - b);

@@ -8,7 +8,7 @@ export class AddJobLeases1795860000000 implements MigrationInterface {
   name = 'AddJobLeases1795860000000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query(`ALTER TABLE "inference_job" ADD "cursor" character varying(80)`);
+    await queryRunner.query(`ALTER TABLE "inference_job" ADD "cursor" character varying(160)`);
     await queryRunner.query(`ALTER TABLE "inference_job" ADD "lease_id" uuid`);
     await queryRunner.query(`ALTER TABLE "inference_job" ADD "worker" character varying(128)`);
     await queryRunner.query(`ALTER TABLE "inference_job" ADD "attempts" integer NOT NULL DEFAULT '0'`);

@@ -51,8 +51,8 @@ export class InferenceJob extends MutableRecord {
   @Column({ type: 'boolean', default: false })
   cancelRequested: boolean;
 
-  /** The last work item (joint:modality, in the job's order) whose outcome is counted; a resumed run starts after it. */
-  @Column({ type: 'varchar', length: 80, nullable: true })
+  /** The last work item (object:frame:joint:modality, in the job's order) whose outcome is counted; a resumed run starts after it. */
+  @Column({ type: 'varchar', length: 160, nullable: true })
   cursor: string | null;
 
   /** The run that may write: a retry takes a new lease, and a stale run stops at its next batch. */

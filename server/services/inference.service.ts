@@ -6,7 +6,7 @@ import { ErrorCode, Role, type Modality, type PageRequest } from '../domain';
 import { InferenceJob, JobStatus, ModelVersion, type JobFailure } from '../entities';
 import { AppError, badInput, notFound } from '../errors/app-error';
 import type { ModelManifest } from '../inference/manifest';
-import { decodeFrame, preprocess } from '../inference/pixels';
+import { decodeFrame, preprocess, type Frame } from '../inference/pixels';
 import { runBatch, type SessionCache } from '../inference/session-cache';
 import type { JobQueue } from '../jobs/queue';
 import type { PostgresPubSub } from '../pubsub/postgres-pubsub';
@@ -37,13 +37,22 @@ interface JobEvent {
   event: string;
 }
 
+/** The payload of a NOTIFY on JOB_PROGRESS that says `jobId` changed. */
+export const jobEvent = (jobId: string): JobEvent => ({ jobId, event: randomUUID() });
+
 /** The worker as the job row shows it. */
 const WORKER_NAME = `${hostname()}:${process.pid}`.slice(0, 128);
 
 const isActive = (status: JobStatus) => status === JobStatus.QUEUED || status === JobStatus.RUNNING;
 
-/** A work item's key in the job's fixed order: joint ids are uuids (fixed length), so the text order is the tuple order. */
-const keyOf = (w: Pick<WorkItem, 'jointId' | 'modality'>) => `${w.jointId}:${w.modality}`;
+/** A work item's cell: what a prediction is unique by (with the model and feature). */
+const cellOf = (w: Pick<WorkItem, 'jointId' | 'modality'>) => `${w.jointId}:${w.modality}`;
+/**
+ * A work item's place in the job's fixed order: by stored object first, so the two joints of one slice fall in
+ * the same batch and the object is read and decoded once; sha256 and uuid are fixed-length, so the text order is
+ * the tuple order.
+ */
+const orderOf = (w: Pick<WorkItem, 'sha256' | 'frame' | 'jointId' | 'modality'>) => `${w.sha256}:${String(w.frame).padStart(5, '0')}:${cellOf(w)}`;
 const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 interface WorkItem {
@@ -217,8 +226,7 @@ export class InferenceService {
 
   /** NOTIFY of a job's change; with `tx`, sent when that transaction commits. */
   private announce(jobId: string, tx?: RequestContext): Promise<void> {
-    const event: JobEvent = { jobId, event: randomUUID() };
-    return this.pubSub.publishNow(JOB_PROGRESS, jobId, event, tx ? this.db.manager(tx) : undefined);
+    return this.pubSub.publishNow(JOB_PROGRESS, jobId, jobEvent(jobId), tx ? this.db.manager(tx) : undefined);
   }
 
   /**
@@ -237,7 +245,7 @@ export class InferenceService {
     if (!job || !isActive(job.status)) return 'skipped';
     const model = await this.onnxModel(ctx, job.modelVersionId);
     const { session, provider } = await this.sessions.get(model.sha256, () => this.objects.read(model.sha256));
-    const items = (await this.items(ctx, job, model.manifest, job.createdAt)).sort((a, b) => compareKeys(keyOf(a), keyOf(b)));
+    const items = (await this.items(ctx, job, model.manifest, job.createdAt)).sort((a, b) => compareKeys(orderOf(a), orderOf(b)));
     const lease = randomUUID();
     // An UPDATE answers [rows, affected] through TypeORM.
     const [[claimed]]: [Array<{ cursor: string | null }>, number] = await this.db.dataSource.query(
@@ -250,7 +258,7 @@ export class InferenceService {
     // A status change (QUEUED to RUNNING) is news; a next slice or a retry taking over is not.
     if (job.status === JobStatus.QUEUED) await this.announce(job.id);
     const cursor = claimed.cursor;
-    const pending = cursor === null ? items : items.filter((w) => compareKeys(keyOf(w), cursor) > 0);
+    const pending = cursor === null ? items : items.filter((w) => compareKeys(orderOf(w), cursor) > 0);
     const sliceEnds = Date.now() + this.options.sliceMs;
     let lastAnnounce = Date.now();
     for (let i = 0; i < pending.length; i += this.options.batchSize) {
@@ -270,19 +278,32 @@ export class InferenceService {
   /** Predicts one batch and writes it; false when the lease was taken over (nothing written). */
   private async runBatch(ctx: RequestContext, model: OnnxModelVersion, session: InferenceSessionHandle, jobId: string, lease: string, batch: WorkItem[]): Promise<boolean> {
     const predicted = await this.alreadyPredicted(model, batch);
-    const ready: Array<{ item: WorkItem; input: Float32Array }> = [];
-    const failures: JobFailure[] = [];
-    for (const item of batch) {
-      if (predicted.has(keyOf(item))) continue;
-      try {
-        const spec = model.manifest.preprocessing[item.modality];
-        if (!spec) throw new Error(`No preprocessing for ${item.modality}`);
-        const frame = await decodeFrame(readPart10(await this.objects.read(item.sha256)), item.frame);
-        ready.push({ item, input: preprocess(frame, { x: item.roiX, y: item.roiY, width: item.roiWidth, height: item.roiHeight }, spec) });
-      } catch (error) {
-        failures.push({ jointImageId: item.jointImageId, reason: (error as Error).message.slice(0, 300) });
+    // Every object of the batch read at once (the reads overlap), each read and decoded once however many joints it shows.
+    const frames = new Map<string, Promise<Frame>>();
+    const frameOf = (item: WorkItem) => {
+      const key = `${item.sha256}:${item.frame}`;
+      let frame = frames.get(key);
+      if (!frame) {
+        frame = this.objects.read(item.sha256).then((bytes) => decodeFrame(readPart10(bytes), item.frame));
+        frames.set(key, frame);
       }
-    }
+      return frame;
+    };
+    const prepared = await Promise.all(
+      batch
+        .filter((item) => !predicted.has(cellOf(item)))
+        .map(async (item) => {
+          try {
+            const spec = model.manifest.preprocessing[item.modality];
+            if (!spec) throw new Error(`No preprocessing for ${item.modality}`);
+            return { item, input: preprocess(await frameOf(item), { x: item.roiX, y: item.roiY, width: item.roiWidth, height: item.roiHeight }, spec) };
+          } catch (error) {
+            return { item, error: (error as Error).message.slice(0, 300) };
+          }
+        }),
+    );
+    const ready = prepared.filter((p): p is { item: WorkItem; input: Float32Array } => 'input' in p);
+    const failures: JobFailure[] = prepared.flatMap((p) => ('error' in p ? [{ jointImageId: p.item.jointImageId, reason: p.error as string }] : []));
     const outputs = ready.length ? await runBatch(session, model.manifest, ready.map((r) => r.input)) : new Map<string, number[][]>();
     return this.db.transaction(ctx, async (tx) => {
       // The lease first: it locks the job row, so a run that took the job over waits for this batch or finds it gone.
@@ -291,7 +312,7 @@ export class InferenceService {
         `UPDATE inference_job SET done = done + $3, failed = failed + $4, cursor = $5, updated_at = now(),
            failures = CASE WHEN jsonb_array_length(failures) >= ${MAX_FAILURES_KEPT} THEN failures ELSE failures || $6::jsonb END
          WHERE id = $1 AND lease_id = $2 AND status = 'RUNNING' RETURNING id`,
-        [jobId, lease, batch.length - failures.length, failures.length, keyOf(batch[batch.length - 1]), JSON.stringify(failures)],
+        [jobId, lease, batch.length - failures.length, failures.length, orderOf(batch[batch.length - 1]), JSON.stringify(failures)],
       );
       if (!updated.length) return false;
       const rows = ready.flatMap(({ item }, k) =>
