@@ -14,10 +14,9 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadDemoCohort, REFERENCE_MODEL_DIR } from '../server/demo/demo-cohort';
 import { readPart10 } from '../server/dicom/reader';
-import { Role } from '../server/domain';
 import { parseManifest } from '../server/inference/manifest';
 import { decodeFrame, preprocess } from '../server/inference/pixels';
-import { systemContext, type RequestContext } from '../server/services';
+import { systemContext } from '../server/services';
 import { withBenchNode } from './bench-node';
 
 const BATCH_SIZES = [1, 16, 64];
@@ -25,20 +24,17 @@ const BATCH_SIZES = [1, 16, 64];
 async function main(): Promise<void> {
   await withBenchNode({}, async (node) => {
     const loaded = await loadDemoCohort(node.services);
-    const engineer: RequestContext = { ...systemContext('bench'), actor: { tokenId: null, name: 'bench', role: Role.ENGINEER, siteId: null, readerId: null, readerRole: null } };
+    const ctx = systemContext('bench');
     const [{ id: modelId }] = await node.dataSource.query(`SELECT id FROM model_version WHERE sha256 IS NOT NULL`);
     const manifest = parseManifest(JSON.parse(readFileSync(path.join(REFERENCE_MODEL_DIR, 'manifest.json'), 'utf8')));
     const [, channels, height, width] = manifest.input.shape as [null, number, number, number];
 
-    // The same images, preprocessed once, for the bare loop.
-    const items: Array<{ modality: 'XR' | 'CT' | 'MR'; frame: number; x: number; y: number; width: number; height: number; sha256: string }> = await node.dataSource.query(
-      `SELECT se.modality, ji.frame, ji.roi_x AS x, ji.roi_y AS y, ji.roi_width AS width, ji.roi_height AS height, trim(i.sha256) AS sha256
-       FROM joint_image ji JOIN instance i ON i.id = ji.instance_id JOIN series se ON se.id = i.series_id`,
-    );
+    // The job's own images, preprocessed once, for the bare loop.
+    const items = await node.services.inference.workItems(ctx, { siteIds: [], modalities: [] }, manifest);
     const tensors: Float32Array[] = [];
     for (const item of items) {
       const frame = await decodeFrame(readPart10(await node.services.objects.read(item.sha256)), item.frame);
-      tensors.push(preprocess(frame, item, manifest.preprocessing[item.modality]!));
+      tensors.push(preprocess(frame, item.region, manifest.preprocessing[item.modality]!));
     }
     const session = await ort.InferenceSession.create(readFileSync(path.join(REFERENCE_MODEL_DIR, 'model.onnx')), { executionProviders: ['cpu'] });
 
@@ -63,11 +59,11 @@ async function main(): Promise<void> {
       const services = node.servicesWith({ inferenceBatchSize: size, jobSliceSeconds: 3600 });
       const fullJob = async () => {
         await node.dataSource.query('DELETE FROM prediction');
-        const job = await node.services.inference.startInferenceJob(engineer, { modelVersionId: modelId });
+        const job = await node.services.inference.startInferenceJob(ctx, { modelVersionId: modelId });
         const started = performance.now();
         const outcome = await services.inference.runJob(systemContext('bench worker'), job.id);
         const seconds = (performance.now() - started) / 1000;
-        const done = await services.inference.getJob(engineer, job.id);
+        const done = await services.inference.getJob(ctx, job.id);
         if (outcome !== 'done' || done.done !== items.length) throw new Error(`job ended ${outcome} with ${done.done}/${items.length} done`);
         return seconds;
       };

@@ -42,6 +42,15 @@ Commands:
 Environment: DATABASE_URL, HOST, PORT, FACET_DATA_DIR, FACET_EMBEDDED_PG_PORT, FACET_INTROSPECTION,
 FACET_MAX_QUERY_DEPTH, FACET_MAX_ALIASES, FACET_MAX_BODY_BYTES (docs/configuration.md).`;
 
+/** --url and --token of the commands that talk to a running node (defaults: FACET_URL, FACET_TOKEN). */
+const NODE_OPTIONS = {
+  url: { type: 'string', default: process.env.FACET_URL },
+  token: { type: 'string', default: process.env.FACET_TOKEN },
+} as const;
+
+/** The node's URL without trailing slashes, for joining paths. */
+const baseUrl = (url: string): string => url.replace(/\/+$/, '');
+
 /** Closes the node once on SIGINT/SIGTERM: HTTP first, then the pool, then the embedded database. */
 function onShutdown(close: () => Promise<void>): void {
   let closing = false;
@@ -174,8 +183,7 @@ async function uploadFolder(argv: string[]): Promise<void> {
     args: argv,
     allowPositionals: true,
     options: {
-      url: { type: 'string', default: process.env.FACET_URL },
-      token: { type: 'string', default: process.env.FACET_TOKEN },
+      ...NODE_OPTIONS,
       site: { type: 'string' },
       'batch-files': { type: 'string', default: '20' },
       'batch-mb': { type: 'string', default: '32' },
@@ -184,7 +192,7 @@ async function uploadFolder(argv: string[]): Promise<void> {
   if (positionals.length !== 1 || !values.url || !values.token) throw new Error('upload needs a folder, --url (or FACET_URL) and --token (or FACET_TOKEN)');
   const { rejected } = await upload({
     folder: positionals[0],
-    url: values.url.replace(/\/+$/, ''),
+    url: baseUrl(values.url),
     token: values.token,
     site: values.site,
     batchFiles: Number(values['batch-files']),
@@ -197,8 +205,7 @@ async function registerModel(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      url: { type: 'string', default: process.env.FACET_URL },
-      token: { type: 'string', default: process.env.FACET_TOKEN },
+      ...NODE_OPTIONS,
       model: { type: 'string' },
       manifest: { type: 'string' },
     },
@@ -207,7 +214,7 @@ async function registerModel(argv: string[]): Promise<void> {
   const form = new FormData();
   form.append('manifest', new Blob([await readFile(values.manifest)], { type: 'application/json' }), 'manifest.json');
   form.append('model', new Blob([await readFile(values.model)], { type: 'application/octet-stream' }), 'model.onnx');
-  const response = await fetch(`${values.url.replace(/\/+$/, '')}/api/model-versions`, { method: 'POST', headers: { authorization: `Bearer ${values.token}` }, body: form });
+  const response = await fetch(`${baseUrl(values.url)}/api/model-versions`, { method: 'POST', headers: { authorization: `Bearer ${values.token}` }, body: form });
   const body = (await response.json()) as { id?: string; sha256?: string; errors?: Array<{ message: string; extensions?: { code?: string } }> };
   if (!response.ok) throw new Error(`${body.errors?.[0]?.extensions?.code ?? response.status}: ${body.errors?.[0]?.message ?? 'registration failed'}`);
   process.stdout.write(`${JSON.stringify(body)}\n`);
@@ -217,8 +224,7 @@ async function metricsReport(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      url: { type: 'string', default: process.env.FACET_URL },
-      token: { type: 'string', default: process.env.FACET_TOKEN },
+      ...NODE_OPTIONS,
       model: { type: 'string' },
       reader: { type: 'string' },
       'group-by': { type: 'string', default: 'SITE,FEATURE' },
@@ -232,7 +238,7 @@ async function metricsReport(argv: string[]): Promise<void> {
     throw new Error('report needs --url, --token, --model or --reader, and --format csv|json|html');
   }
   const text = await report({
-    url: values.url.replace(/\/+$/, ''),
+    url: baseUrl(values.url),
     token: values.token,
     modelVersionId: values.model,
     readerId: values.reader,

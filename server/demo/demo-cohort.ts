@@ -5,8 +5,6 @@ import { ReferenceGrade, type Site } from '../entities';
 import { systemContext, type Actor, type RequestContext, type Services } from '../services';
 import { drawFacetSlice, PHANTOM_UID_ROOT, phantomPart10, prng, sampleJointGrades, type JointGrades } from './phantoms';
 
-export { prng };
-
 /** Works from server/demo (ts) and dist/server/demo (js). */
 const REPO_ROOT = path.resolve(__dirname, __dirname.split(path.sep).includes('dist') ? '../../..' : '../..');
 export const REFERENCE_MODEL_DIR = path.join(REPO_ROOT, 'model-registry/reference');
@@ -125,7 +123,6 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
   const random = prng(20261127);
   const system = systemContext('demo loader');
   const summary: DemoSummary = { sites: DEMO_SITES.length, patients: 0, instances: 0, readings: 0, adjudications: 0, jobId: null, predictions: 0 };
-  const engineer = (tx: RequestContext): RequestContext => ({ ...tx, actor: { tokenId: null, name: 'demo', role: Role.ENGINEER, siteId: null, readerId: null, readerRole: null } });
   const modelId = await services.db.transaction(system, async (tx) => {
     const as = (actor: Partial<Actor>): RequestContext => ({
       requestId: tx.requestId,
@@ -219,19 +216,19 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
     await services.splits.freezeSplitVersion(tx, split.id);
     if (!images) return null;
     const manifest = JSON.parse(readFileSync(path.join(REFERENCE_MODEL_DIR, 'manifest.json'), 'utf8'));
-    const model = await services.models.registerModelVersion(engineer(tx), readFileSync(path.join(REFERENCE_MODEL_DIR, 'model.onnx')), manifest);
+    const model = await services.models.registerModelVersion(tx, readFileSync(path.join(REFERENCE_MODEL_DIR, 'model.onnx')), manifest);
     return model.id;
   });
 
   if (modelId) {
     // One job over every image, run here and now (its queue job, once a worker takes it, finds it finished).
-    const job = await services.inference.startInferenceJob(engineer(system), { modelVersionId: modelId });
+    const job = await services.inference.startInferenceJob(system, { modelVersionId: modelId });
     while ((await services.inference.runJob(systemContext('demo worker'), job.id)) === 'continued');
     // 'skipped': a worker sharing the database took the job over; wait for it to finish.
-    let finished = await services.inference.getJob(engineer(system), job.id);
+    let finished = await services.inference.getJob(system, job.id);
     for (const deadline = Date.now() + 600_000; (finished.status === 'QUEUED' || finished.status === 'RUNNING') && Date.now() < deadline; ) {
       await new Promise((resolve) => setTimeout(resolve, 500));
-      finished = await services.inference.getJob(engineer(system), job.id);
+      finished = await services.inference.getJob(system, job.id);
     }
     if (finished.status !== 'SUCCEEDED' || finished.failed) throw new Error(`The demo inference job ended ${finished.status} with ${finished.failed} failures`);
     summary.jobId = job.id;

@@ -48,9 +48,6 @@ export class InferenceJob extends MutableRecord {
   @Column({ type: 'varchar', length: 32, nullable: true })
   provider: string | null;
 
-  @Column({ type: 'boolean', default: false })
-  cancelRequested: boolean;
-
   /** The last work item (object:frame:joint:modality, in the job's order) whose outcome is counted; a resumed run starts after it. */
   @Column({ type: 'varchar', length: 160, nullable: true })
   cursor: string | null;

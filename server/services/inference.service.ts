@@ -6,7 +6,7 @@ import { ErrorCode, Role, type Modality, type PageRequest } from '../domain';
 import { InferenceJob, JobStatus, ModelVersion, type JobFailure } from '../entities';
 import { AppError, badInput, notFound } from '../errors/app-error';
 import type { ModelManifest } from '../inference/manifest';
-import { decodeFrame, preprocess, type Frame } from '../inference/pixels';
+import { decodeFrame, preprocess, type Frame, type Region } from '../inference/pixels';
 import { runBatch, type SessionCache } from '../inference/session-cache';
 import type { JobQueue } from '../jobs/queue';
 import type { PostgresPubSub } from '../pubsub/postgres-pubsub';
@@ -55,15 +55,13 @@ const cellOf = (w: Pick<WorkItem, 'jointId' | 'modality'>) => `${w.jointId}:${w.
 const orderOf = (w: Pick<WorkItem, 'sha256' | 'frame' | 'jointId' | 'modality'>) => `${w.sha256}:${String(w.frame).padStart(5, '0')}:${cellOf(w)}`;
 const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-interface WorkItem {
+/** One image a job runs the model on: a joint x modality's joint image, its frame and region, its stored object. */
+export interface WorkItem {
   jointImageId: string;
   jointId: string;
   modality: Modality;
   frame: number;
-  roiX: number;
-  roiY: number;
-  roiWidth: number;
-  roiHeight: number;
+  region: Region;
   sha256: string;
 }
 
@@ -71,7 +69,7 @@ interface WorkItem {
  * Inference jobs: started by a mutation (queued in PostgreSQL by pg-boss in the same transaction), run by any
  * worker in batches — decode, preprocess, one session.run per batch — each batch's predictions and counters
  * written in one transaction and announced by NOTIFY. Predictions are upserts per model x joint x modality x
- * feature, so a retried job never duplicates. Cancellation is honoured between batches.
+ * feature, so a retried job never duplicates. A cancel clears the job's lease, so its worker stops at the next batch.
  */
 export class InferenceService {
   constructor(
@@ -88,11 +86,12 @@ export class InferenceService {
   private readonly reading = new Map<string, Promise<InferenceJob>>();
 
   /**
-   * The job's work items: the first joint image of each joint x modality in scope. `createdBy`: only images that
-   * existed when the job was created, so a job's work (and its total) is fixed from start to end.
+   * A job's work items, in the job's fixed order: the first joint image of each joint x modality in scope that
+   * the model has preprocessing for. `createdBy`: only images that existed when the job was created, so a job's
+   * work (and its total) is fixed from start to end.
    */
-  private async items(ctx: RequestContext, job: Pick<InferenceJob, 'scope'>, manifest: ModelManifest, createdBy?: Date): Promise<WorkItem[]> {
-    const modalities = Object.keys(manifest.preprocessing).filter((m) => !job.scope.modalities.length || job.scope.modalities.includes(m));
+  async workItems(ctx: RequestContext, scope: InferenceJob['scope'], manifest: ModelManifest, createdBy?: Date): Promise<WorkItem[]> {
+    const modalities = Object.keys(manifest.preprocessing).filter((m) => !scope.modalities.length || scope.modalities.includes(m));
     const qb = this.db.dataSource
       .createQueryBuilder()
       .from('joint_image', 'ji')
@@ -105,20 +104,23 @@ export class InferenceService {
         'ji.joint_id AS "jointId"',
         'se.modality AS "modality"',
         'ji.frame AS "frame"',
-        'ji.roi_x AS "roiX"',
-        'ji.roi_y AS "roiY"',
-        'ji.roi_width AS "roiWidth"',
-        'ji.roi_height AS "roiHeight"',
+        'ji.roi_x AS "x"',
+        'ji.roi_y AS "y"',
+        'ji.roi_width AS "width"',
+        'ji.roi_height AS "height"',
         'i.sha256 AS "sha256"',
       ])
       .orderBy('ji.joint_id')
       .addOrderBy('se.modality')
       .addOrderBy('ji.id');
     restrictToScope(qb, ctx, 'patient.site_id');
-    whereIn(qb, 'patient.site_id', job.scope.siteIds.length ? job.scope.siteIds : null);
+    whereIn(qb, 'patient.site_id', scope.siteIds.length ? scope.siteIds : null);
     whereIn(qb, 'se.modality', modalities);
     if (createdBy) qb.andWhere('ji.created_at <= :createdBy', { createdBy });
-    return (await qb.getRawMany<WorkItem>()).map((w) => ({ ...w, sha256: w.sha256.trim() }));
+    const rows = await qb.getRawMany<Omit<WorkItem, 'region'> & Region>();
+    return rows
+      .map(({ x, y, width, height, ...w }) => ({ ...w, region: { x, y, width, height }, sha256: w.sha256.trim() }))
+      .sort((a, b) => compareKeys(orderOf(a), orderOf(b)));
   }
 
   private async onnxModel(ctx: RequestContext, id: string): Promise<OnnxModelVersion> {
@@ -132,7 +134,7 @@ export class InferenceService {
     const actor = requireRole(ctx, Role.ENGINEER);
     const model = await this.onnxModel(ctx, input.modelVersionId);
     const scope = { siteIds: input.siteIds ?? [], modalities: input.modalities ?? [] };
-    const total = (await this.items(ctx, { scope }, model.manifest)).length;
+    const total = (await this.workItems(ctx, scope, model.manifest)).length;
     return this.db.transaction(ctx, async (tx) => {
       const repo = this.db.repo(tx, InferenceJob);
       const job = await repo.save(repo.create({ modelVersionId: model.id, scope, total, requestedByTokenId: actor.tokenId }));
@@ -155,7 +157,7 @@ export class InferenceService {
       }
       // Cancelled at once, running or not: clearing the lease makes a live run stop at its next batch without
       // writing, and a job whose worker died needs no run to reach CANCELLED.
-      Object.assign(job, { cancelRequested: true, status: JobStatus.CANCELLED, finishedAt: new Date(), leaseId: null });
+      Object.assign(job, { status: JobStatus.CANCELLED, finishedAt: new Date(), leaseId: null });
       const saved = await repo.save(job);
       await this.audit.record(tx, { action: 'cancelJob', entityType: 'InferenceJob', entityId: id });
       await this.announce(saved.id, tx);
@@ -232,8 +234,8 @@ export class InferenceService {
   /**
    * The worker's side: runs one slice of a job (its first, a continuation, or a retry after a worker died).
    *
-   * The slice takes the job's lease, then goes on from the job's cursor through the work items in a fixed order
-   * (joint id, modality), a batch at a time; each batch's predictions, counters and cursor are written in one
+   * The slice takes the job's lease, then goes on from the job's cursor through the work items in their fixed
+   * order (see workItems), a batch at a time; each batch's predictions, counters and cursor are written in one
    * transaction that also checks the lease, so every item is counted exactly once and a stale run (its queue job
    * expired and retried elsewhere while it still ran) stops at its next batch without writing. Items the model
    * has already predicted (an earlier job over the same scope) count as done without running again. After
@@ -245,7 +247,7 @@ export class InferenceService {
     if (!job || !isActive(job.status)) return 'skipped';
     const model = await this.onnxModel(ctx, job.modelVersionId);
     const { session, provider } = await this.sessions.get(model.sha256, () => this.objects.read(model.sha256));
-    const items = (await this.items(ctx, job, model.manifest, job.createdAt)).sort((a, b) => compareKeys(orderOf(a), orderOf(b)));
+    const items = await this.workItems(ctx, job.scope, model.manifest, job.createdAt);
     const lease = randomUUID();
     // An UPDATE answers [rows, affected] through TypeORM.
     const [[claimed]]: [Array<{ cursor: string | null }>, number] = await this.db.dataSource.query(
@@ -264,7 +266,7 @@ export class InferenceService {
     for (let i = 0; i < pending.length; i += this.options.batchSize) {
       if (i > 0 && Date.now() >= sliceEnds) return this.continueLater(ctx, job.id, lease);
       const batch = pending.slice(i, i + this.options.batchSize);
-      const written = await this.runBatch(ctx, model, session, job.id, lease, batch);
+      const written = await this.predictBatch(ctx, model, session, job.id, lease, batch);
       if (!written) return 'skipped';
       // At most about four progress events a second; the end of the job always announces.
       if (Date.now() - lastAnnounce >= 250) {
@@ -276,7 +278,7 @@ export class InferenceService {
   }
 
   /** Predicts one batch and writes it; false when the lease was taken over (nothing written). */
-  private async runBatch(ctx: RequestContext, model: OnnxModelVersion, session: InferenceSessionHandle, jobId: string, lease: string, batch: WorkItem[]): Promise<boolean> {
+  private async predictBatch(ctx: RequestContext, model: OnnxModelVersion, session: InferenceSessionHandle, jobId: string, lease: string, batch: WorkItem[]): Promise<boolean> {
     const predicted = await this.alreadyPredicted(model, batch);
     // Every object of the batch read at once (the reads overlap), each read and decoded once however many joints it shows.
     const frames = new Map<string, Promise<Frame>>();
@@ -296,7 +298,7 @@ export class InferenceService {
           try {
             const spec = model.manifest.preprocessing[item.modality];
             if (!spec) throw new Error(`No preprocessing for ${item.modality}`);
-            return { item, input: preprocess(await frameOf(item), { x: item.roiX, y: item.roiY, width: item.roiWidth, height: item.roiHeight }, spec) };
+            return { item, input: preprocess(await frameOf(item), item.region, spec) };
           } catch (error) {
             return { item, error: (error as Error).message.slice(0, 300) };
           }
