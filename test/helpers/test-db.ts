@@ -1,7 +1,12 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Client } from 'pg';
 
-export const TEMPLATE_DATABASE = 'facet_template';
+/**
+ * The migrated template every test file clones, one per checkout (named by a hash of its path): two checkouts
+ * testing at once on one PostgreSQL would otherwise drop each other's template mid-run.
+ */
+export const TEMPLATE_DATABASE = `facet_template_${createHash('sha256').update(path.resolve(__dirname, '../..')).digest('hex').slice(0, 10)}`;
 
 /** The server tests run against: TEST_DATABASE_URL, default the local PostgreSQL of the CI machine. */
 const BASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

@@ -4,7 +4,7 @@ import { createDataSource } from '../../server/db/data-source';
 import { runMigrations } from '../../server/db/migrate';
 import { TEMPLATE_DATABASE, adminUrl, databaseUrl } from '../helpers/test-db';
 
-/** Migrates `facet_template` once; every test file clones it (CREATE DATABASE … TEMPLATE), which takes ~100 ms. */
+/** Migrates this checkout's `facet_template_<hash>` once; every test file clones it (CREATE DATABASE … TEMPLATE), which takes ~100 ms. */
 export default async function globalSetup(): Promise<void> {
   const admin = new Client({ connectionString: adminUrl() });
   await admin.connect();
