@@ -53,7 +53,16 @@ export async function withBenchNode(options: { http?: boolean }, body: (node: Be
     await services.queue.start();
     if (options.http) {
       server = await startHttpServer(
-        { host: '127.0.0.1', port: 0, introspection: false, maxQueryDepth: 12, maxAliases: 30, maxQueryCost: 250_000, maxBodyBytes: 1 << 24, maxStowBytes: 1 << 30 },
+        {
+          host: '127.0.0.1',
+          port: 0,
+          introspection: false,
+          maxQueryDepth: 12,
+          maxAliases: 30,
+          maxQueryCost: 250_000,
+          maxBodyBytes: 1 << 24,
+          maxStowBytes: 1 << 30,
+        },
         services,
         await createSchema(services),
         dataSource,

@@ -38,7 +38,9 @@ async function main(): Promise<void> {
     }
     const session = await ort.InferenceSession.create(readFileSync(path.join(REFERENCE_MODEL_DIR, 'model.onnx')), { executionProviders: ['cpu'] });
 
-    console.log(`Inference over the demo study: ${items.length} joint images (${loaded.instances} DICOM phantoms), ${manifest.name} ${manifest.version}, CPU, ${os.cpus().length} cores`);
+    console.log(
+      `Inference over the demo study: ${items.length} joint images (${loaded.instances} DICOM phantoms), ${manifest.name} ${manifest.version}, CPU, ${os.cpus().length} cores`,
+    );
     console.log('  batch   bare session.run   full job            job / bare');
     for (const size of BATCH_SIZES) {
       const batches: ort.Tensor[] = [];

@@ -92,7 +92,9 @@ function sklearnSeconds(rows: Row[]): number | null {
   }
 }
 
-console.log(`Statistics engine: ${SITES} sites x ${FEATURES} features x ${MODALITIES} modalities (+ pooled), clustered in patients of ${ROWS_PER_PATIENT} rows`);
+console.log(
+  `Statistics engine: ${SITES} sites x ${FEATURES} features x ${MODALITIES} modalities (+ pooled), clustered in patients of ${ROWS_PER_PATIENT} rows`,
+);
 for (const n of SIZES) {
   const rows = makeRows(n);
   const scores = Float64Array.from(rows, (r) => r.score);

@@ -62,7 +62,12 @@ async function main(): Promise<void> {
     const clients: WsClient[] = [];
     const ready: Promise<void>[] = [];
     for (let c = 0; c < SUBSCRIBERS; c++) {
-      const client = createClient({ url: `${url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${secret}` }, retryAttempts: 0 });
+      const client = createClient({
+        url: `${url.replace(/^http/, 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        connectionParams: { authorization: `Bearer ${secret}` },
+        retryAttempts: 0,
+      });
       clients.push(client);
       ready.push(
         new Promise<void>((resolve, reject) => {

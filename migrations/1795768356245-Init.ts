@@ -8,144 +8,221 @@ import { WEISHAUPT_FEATURES } from '../server/domain/grading-scheme';
  */
 
 export class Init1795768356245 implements MigrationInterface {
-    name = 'Init1795768356245'
+  name = 'Init1795768356245';
 
-    public async up(queryRunner: QueryRunner): Promise<void> {
-        await queryRunner.query(`CREATE TABLE "grading_feature" ("code" character varying(48) NOT NULL, "label" character varying(200) NOT NULL, "grades" jsonb NOT NULL, "position" smallint NOT NULL, CONSTRAINT "PK_e022ecfd8561fc3d40043da8756" PRIMARY KEY ("code"))`);
-        await queryRunner.query(`CREATE TABLE "site" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "code" character varying(32) NOT NULL, "name" character varying(200) NOT NULL, CONSTRAINT "PK_635c0eeabda8862d5b0237b42b4" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE UNIQUE INDEX "IDX_56cf02fa98a3b4129ee1b886a9" ON "site"  ("code") `);
-        await queryRunner.query(`CREATE TYPE "public"."sex" AS ENUM('FEMALE', 'MALE', 'OTHER', 'UNKNOWN')`);
-        await queryRunner.query(`CREATE TYPE "public"."exclusion_reason" AS ENUM('SPONDYLOLYSIS', 'SPONDYLOLISTHESIS', 'FRACTURE', 'PRIOR_LUMBAR_SURGERY', 'SEVERE_SCOLIOSIS')`);
-        await queryRunner.query(`CREATE TABLE "patient" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "site_id" uuid NOT NULL, "pseudonym" character varying(64) NOT NULL, "sex" "public"."sex" NOT NULL DEFAULT 'UNKNOWN', "age_at_first_imaging" smallint, "exclusion_reasons" "public"."exclusion_reason" array NOT NULL DEFAULT '{}', CONSTRAINT "UQ_63df571d04a848496559af48825" UNIQUE ("site_id", "pseudonym"), CONSTRAINT "PK_8dfa510bb29ad31ab2139fbfb99" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE TYPE "public"."level" AS ENUM('L1_L2', 'L2_L3', 'L3_L4', 'L4_L5', 'L5_S1')`);
-        await queryRunner.query(`CREATE TYPE "public"."side" AS ENUM('LEFT', 'RIGHT')`);
-        await queryRunner.query(`CREATE TABLE "joint" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "patient_id" uuid NOT NULL, "level" "public"."level" NOT NULL, "side" "public"."side" NOT NULL, CONSTRAINT "UQ_76e7d29b333f68aa55d504c17b2" UNIQUE ("patient_id", "level", "side"), CONSTRAINT "PK_a242418e5bb3844b3a7b4a9513d" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE TYPE "public"."reader_role" AS ENUM('READER', 'ADJUDICATOR', 'SENIOR')`);
-        await queryRunner.query(`CREATE TABLE "reader" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "code" character varying(32) NOT NULL, "role" "public"."reader_role" NOT NULL, "years_of_experience" smallint NOT NULL, "site_id" uuid, CONSTRAINT "PK_6f40e8c75b734b9073be81a4564" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE UNIQUE INDEX "IDX_f0ffb67c44198b0eabe36b866a" ON "reader"  ("code") `);
-        await queryRunner.query(`CREATE INDEX "IDX_9b1a7dc25a53c52a870b5856e1" ON "reader"  ("site_id") `);
-        await queryRunner.query(`CREATE TYPE "public"."modality" AS ENUM('XR', 'CT', 'MR')`);
-        await queryRunner.query(`CREATE TABLE "adjudication" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "joint_id" uuid NOT NULL, "modality" "public"."modality" NOT NULL, "feature" character varying(48) NOT NULL, "grade" smallint, "not_assessable" boolean NOT NULL DEFAULT false, "adjudicator_id" uuid NOT NULL, "rationale" text NOT NULL, CONSTRAINT "UQ_a7b7fd193aa12e2e5ffdb1fb57a" UNIQUE ("joint_id", "modality", "feature"), CONSTRAINT "CHK_435d9eb89b92cf1efd8f0f4318" CHECK (("grade" IS NULL) = "not_assessable" AND ("grade" IS NULL OR "grade" >= 0)), CONSTRAINT "PK_3af9d5dbe708a7f678135252d9b" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE TYPE "public"."role" AS ENUM('ADMIN', 'COORDINATOR', 'READER', 'STATISTICIAN', 'ENGINEER', 'HUB')`);
-        await queryRunner.query(`CREATE TABLE "api_token" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "name" character varying(100) NOT NULL, "token_hash" character(64) NOT NULL, "role" "public"."role" NOT NULL, "site_id" uuid, "reader_id" uuid, "revoked_at" TIMESTAMP WITH TIME ZONE, CONSTRAINT "PK_d862311c568d175c26f41bc6f98" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE UNIQUE INDEX "IDX_bafaa5aab5957cd193fb2da8f2" ON "api_token"  ("token_hash") `);
-        await queryRunner.query(`CREATE TABLE "audit_event" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "actor_token_id" uuid, "actor_role" "public"."role", "action" character varying(64) NOT NULL, "entity_type" character varying(64) NOT NULL, "entity_id" uuid, "site_id" uuid, "request_id" character varying(64) NOT NULL, "details" jsonb NOT NULL DEFAULT '{}', CONSTRAINT "PK_481efbe8b0a403efe3f47a6528f" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE INDEX "IDX_45452915f68f5a171bc4107b9e" ON "audit_event"  ("action") `);
-        await queryRunner.query(`CREATE INDEX "IDX_706a5b14d1df684054d123efc7" ON "audit_event"  ("created_at") `);
-        await queryRunner.query(`CREATE TABLE "study" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "patient_id" uuid NOT NULL, "study_instance_uid" character varying(64) NOT NULL, "study_date" date, "description" character varying(200), CONSTRAINT "PK_ae14dbea0172b8521edb2ce4597" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE INDEX "IDX_357006a67b4576e2f1580212bf" ON "study"  ("patient_id") `);
-        await queryRunner.query(`CREATE UNIQUE INDEX "IDX_9dbf9d8c0d26f26460c7b075e9" ON "study"  ("study_instance_uid") `);
-        await queryRunner.query(`CREATE TABLE "series" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "study_id" uuid NOT NULL, "series_instance_uid" character varying(64) NOT NULL, "modality" "public"."modality" NOT NULL, "series_number" integer, "description" character varying(200), CONSTRAINT "PK_e725676647382eb54540d7128ba" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE INDEX "IDX_a085ed6908b8854d77d40db8db" ON "series"  ("study_id") `);
-        await queryRunner.query(`CREATE UNIQUE INDEX "IDX_f2899604fdc7037b961be0bb8b" ON "series"  ("series_instance_uid") `);
-        await queryRunner.query(`CREATE TABLE "instance" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "series_id" uuid NOT NULL, "sop_instance_uid" character varying(64) NOT NULL, "sop_class_uid" character varying(64) NOT NULL, "instance_number" integer, "rows" integer NOT NULL, "columns" integer NOT NULL, "number_of_frames" integer NOT NULL DEFAULT '1', "bits_allocated" smallint NOT NULL, "samples_per_pixel" smallint NOT NULL DEFAULT '1', "photometric_interpretation" character varying(32) NOT NULL, "transfer_syntax_uid" character varying(64) NOT NULL, "sha256" character(64) NOT NULL, "size_bytes" bigint NOT NULL, CONSTRAINT "PK_eaf60e4a0c399c9935413e06474" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE INDEX "IDX_8eaa6f2c23c2a37beb0bf1aedd" ON "instance"  ("series_id") `);
-        await queryRunner.query(`CREATE UNIQUE INDEX "IDX_c99d82ef5f9b49f460c2f35349" ON "instance"  ("sop_instance_uid") `);
-        await queryRunner.query(`CREATE INDEX "IDX_6423fc6ee2036afc1dbc80e4f5" ON "instance"  ("sha256") `);
-        await queryRunner.query(`CREATE TABLE "joint_image" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "joint_id" uuid NOT NULL, "instance_id" uuid NOT NULL, "frame" integer NOT NULL DEFAULT '0', "roi_x" integer NOT NULL, "roi_y" integer NOT NULL, "roi_width" integer NOT NULL, "roi_height" integer NOT NULL, CONSTRAINT "UQ_e9c3ff61de62509ecaa35fc906b" UNIQUE ("joint_id", "instance_id", "frame"), CONSTRAINT "CHK_745615b429b7df9d394c8c2765" CHECK ("roi_width" > 0 AND "roi_height" > 0 AND "roi_x" >= 0 AND "roi_y" >= 0 AND "frame" >= 0), CONSTRAINT "PK_4dbee0294153070008085658db8" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE INDEX "IDX_a48f205376f39fd2e0c1b82cf1" ON "joint_image"  ("instance_id") `);
-        await queryRunner.query(`CREATE TABLE "reading" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "joint_id" uuid NOT NULL, "modality" "public"."modality" NOT NULL, "feature" character varying(48) NOT NULL, "grade" smallint, "not_assessable" boolean NOT NULL DEFAULT false, "reader_id" uuid NOT NULL, CONSTRAINT "UQ_12df305c2b5ea621d0ed5ce05b5" UNIQUE ("joint_id", "modality", "feature", "reader_id"), CONSTRAINT "CHK_33a8b2e72626d2a5768e4aee9b" CHECK (("grade" IS NULL) = "not_assessable" AND ("grade" IS NULL OR "grade" >= 0)), CONSTRAINT "PK_f46a902bd4c9624c8b512174944" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE INDEX "IDX_f64212769105df185ac4976f44" ON "reading"  ("reader_id") `);
-        await queryRunner.query(`CREATE TYPE "public"."reference_source" AS ENUM('AGREEMENT', 'ADJUDICATION')`);
-        await queryRunner.query(`CREATE TABLE "reference_grade" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "joint_id" uuid NOT NULL, "modality" "public"."modality" NOT NULL, "feature" character varying(48) NOT NULL, "grade" smallint, "not_assessable" boolean NOT NULL DEFAULT false, "source" "public"."reference_source" NOT NULL, "confirmed_by_id" uuid, "confirmed_at" TIMESTAMP WITH TIME ZONE, CONSTRAINT "UQ_d8742ad5ad27642f587cd1a1f8d" UNIQUE ("joint_id", "modality", "feature"), CONSTRAINT "CHK_554d0f5febdf2ba45b3223852e" CHECK (("grade" IS NULL) = "not_assessable" AND ("grade" IS NULL OR "grade" >= 0)), CONSTRAINT "PK_1aad035c65e1eda20488aa519b1" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE TABLE "split_version" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "name" character varying(100) NOT NULL, "seed" bigint NOT NULL, "ratios" jsonb NOT NULL, "stratification" character varying(32) NOT NULL DEFAULT 'SITE', "frozen_at" TIMESTAMP WITH TIME ZONE, CONSTRAINT "PK_c1613d612a0f94813c5998d9f0d" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE UNIQUE INDEX "IDX_0ba2edd00caae95eb48462504f" ON "split_version"  ("name") `);
-        await queryRunner.query(`CREATE TYPE "public"."split" AS ENUM('TRAIN', 'VALIDATION', 'TEST')`);
-        await queryRunner.query(`CREATE TABLE "split_assignment" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "split_version_id" uuid NOT NULL, "patient_id" uuid NOT NULL, "split" "public"."split" NOT NULL, CONSTRAINT "UQ_0dd4b79f3dd510f8370fcb4ca50" UNIQUE ("split_version_id", "patient_id"), CONSTRAINT "PK_b09ed4ef7d0d99e01dc6e2a176d" PRIMARY KEY ("id"))`);
-        await queryRunner.query(`CREATE INDEX "IDX_75b3e0b7e85c24e7fc078e6e94" ON "split_assignment"  ("patient_id") `);
-        await queryRunner.query(`ALTER TABLE "patient" ADD CONSTRAINT "FK_a81e7d5977760a459c89c311299" FOREIGN KEY ("site_id") REFERENCES "site"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "joint" ADD CONSTRAINT "FK_c827a9250c8d1dac658141f1a20" FOREIGN KEY ("patient_id") REFERENCES "patient"("id") ON DELETE CASCADE ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "reader" ADD CONSTRAINT "FK_9b1a7dc25a53c52a870b5856e13" FOREIGN KEY ("site_id") REFERENCES "site"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "adjudication" ADD CONSTRAINT "FK_09b0b95b421bf4e9c3c02941eb8" FOREIGN KEY ("joint_id") REFERENCES "joint"("id") ON DELETE CASCADE ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "adjudication" ADD CONSTRAINT "FK_c0e6355c94cbf967ac5c6fa2904" FOREIGN KEY ("feature") REFERENCES "grading_feature"("code") ON DELETE RESTRICT ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "adjudication" ADD CONSTRAINT "FK_22316ef8f69af88d61aecde3391" FOREIGN KEY ("adjudicator_id") REFERENCES "reader"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "api_token" ADD CONSTRAINT "FK_8ee235e0dacb3cfc78ecda50c01" FOREIGN KEY ("site_id") REFERENCES "site"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "api_token" ADD CONSTRAINT "FK_0aedd06a768564870516fbc9d16" FOREIGN KEY ("reader_id") REFERENCES "reader"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "study" ADD CONSTRAINT "FK_357006a67b4576e2f1580212bfe" FOREIGN KEY ("patient_id") REFERENCES "patient"("id") ON DELETE CASCADE ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "series" ADD CONSTRAINT "FK_a085ed6908b8854d77d40db8db6" FOREIGN KEY ("study_id") REFERENCES "study"("id") ON DELETE CASCADE ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "instance" ADD CONSTRAINT "FK_8eaa6f2c23c2a37beb0bf1aeddf" FOREIGN KEY ("series_id") REFERENCES "series"("id") ON DELETE CASCADE ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "joint_image" ADD CONSTRAINT "FK_a84a0c9374e89f15905cb5de849" FOREIGN KEY ("joint_id") REFERENCES "joint"("id") ON DELETE CASCADE ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "joint_image" ADD CONSTRAINT "FK_a48f205376f39fd2e0c1b82cf14" FOREIGN KEY ("instance_id") REFERENCES "instance"("id") ON DELETE CASCADE ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "reading" ADD CONSTRAINT "FK_b5d428762d2c1c1468e176d0826" FOREIGN KEY ("joint_id") REFERENCES "joint"("id") ON DELETE CASCADE ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "reading" ADD CONSTRAINT "FK_86f5075979db0bb472992c5b3f2" FOREIGN KEY ("feature") REFERENCES "grading_feature"("code") ON DELETE RESTRICT ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "reading" ADD CONSTRAINT "FK_f64212769105df185ac4976f445" FOREIGN KEY ("reader_id") REFERENCES "reader"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "reference_grade" ADD CONSTRAINT "FK_70c377409424f803c9bc6261323" FOREIGN KEY ("joint_id") REFERENCES "joint"("id") ON DELETE CASCADE ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "reference_grade" ADD CONSTRAINT "FK_b01897744a963b95d6294531e68" FOREIGN KEY ("feature") REFERENCES "grading_feature"("code") ON DELETE RESTRICT ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "reference_grade" ADD CONSTRAINT "FK_d688b44cbdd4daaea74843e902d" FOREIGN KEY ("confirmed_by_id") REFERENCES "reader"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "split_assignment" ADD CONSTRAINT "FK_2639088fe81f6eccf36798d82b4" FOREIGN KEY ("split_version_id") REFERENCES "split_version"("id") ON DELETE CASCADE ON UPDATE NO ACTION`);
-        await queryRunner.query(`ALTER TABLE "split_assignment" ADD CONSTRAINT "FK_75b3e0b7e85c24e7fc078e6e94d" FOREIGN KEY ("patient_id") REFERENCES "patient"("id") ON DELETE CASCADE ON UPDATE NO ACTION`);
-        for (const [position, feature] of WEISHAUPT_FEATURES.entries()) {
-            await queryRunner.query(
-                `INSERT INTO "grading_feature" ("code", "label", "grades", "position") VALUES ($1, $2, $3, $4)`,
-                [feature.code, feature.label, JSON.stringify(feature.grades), position],
-            );
-        }
+  public async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(
+      `CREATE TABLE "grading_feature" ("code" character varying(48) NOT NULL, "label" character varying(200) NOT NULL, "grades" jsonb NOT NULL, "position" smallint NOT NULL, CONSTRAINT "PK_e022ecfd8561fc3d40043da8756" PRIMARY KEY ("code"))`,
+    );
+    await queryRunner.query(
+      `CREATE TABLE "site" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "code" character varying(32) NOT NULL, "name" character varying(200) NOT NULL, CONSTRAINT "PK_635c0eeabda8862d5b0237b42b4" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE UNIQUE INDEX "IDX_56cf02fa98a3b4129ee1b886a9" ON "site"  ("code") `);
+    await queryRunner.query(`CREATE TYPE "public"."sex" AS ENUM('FEMALE', 'MALE', 'OTHER', 'UNKNOWN')`);
+    await queryRunner.query(
+      `CREATE TYPE "public"."exclusion_reason" AS ENUM('SPONDYLOLYSIS', 'SPONDYLOLISTHESIS', 'FRACTURE', 'PRIOR_LUMBAR_SURGERY', 'SEVERE_SCOLIOSIS')`,
+    );
+    await queryRunner.query(
+      `CREATE TABLE "patient" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "site_id" uuid NOT NULL, "pseudonym" character varying(64) NOT NULL, "sex" "public"."sex" NOT NULL DEFAULT 'UNKNOWN', "age_at_first_imaging" smallint, "exclusion_reasons" "public"."exclusion_reason" array NOT NULL DEFAULT '{}', CONSTRAINT "UQ_63df571d04a848496559af48825" UNIQUE ("site_id", "pseudonym"), CONSTRAINT "PK_8dfa510bb29ad31ab2139fbfb99" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE TYPE "public"."level" AS ENUM('L1_L2', 'L2_L3', 'L3_L4', 'L4_L5', 'L5_S1')`);
+    await queryRunner.query(`CREATE TYPE "public"."side" AS ENUM('LEFT', 'RIGHT')`);
+    await queryRunner.query(
+      `CREATE TABLE "joint" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "patient_id" uuid NOT NULL, "level" "public"."level" NOT NULL, "side" "public"."side" NOT NULL, CONSTRAINT "UQ_76e7d29b333f68aa55d504c17b2" UNIQUE ("patient_id", "level", "side"), CONSTRAINT "PK_a242418e5bb3844b3a7b4a9513d" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE TYPE "public"."reader_role" AS ENUM('READER', 'ADJUDICATOR', 'SENIOR')`);
+    await queryRunner.query(
+      `CREATE TABLE "reader" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "code" character varying(32) NOT NULL, "role" "public"."reader_role" NOT NULL, "years_of_experience" smallint NOT NULL, "site_id" uuid, CONSTRAINT "PK_6f40e8c75b734b9073be81a4564" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE UNIQUE INDEX "IDX_f0ffb67c44198b0eabe36b866a" ON "reader"  ("code") `);
+    await queryRunner.query(`CREATE INDEX "IDX_9b1a7dc25a53c52a870b5856e1" ON "reader"  ("site_id") `);
+    await queryRunner.query(`CREATE TYPE "public"."modality" AS ENUM('XR', 'CT', 'MR')`);
+    await queryRunner.query(
+      `CREATE TABLE "adjudication" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "joint_id" uuid NOT NULL, "modality" "public"."modality" NOT NULL, "feature" character varying(48) NOT NULL, "grade" smallint, "not_assessable" boolean NOT NULL DEFAULT false, "adjudicator_id" uuid NOT NULL, "rationale" text NOT NULL, CONSTRAINT "UQ_a7b7fd193aa12e2e5ffdb1fb57a" UNIQUE ("joint_id", "modality", "feature"), CONSTRAINT "CHK_435d9eb89b92cf1efd8f0f4318" CHECK (("grade" IS NULL) = "not_assessable" AND ("grade" IS NULL OR "grade" >= 0)), CONSTRAINT "PK_3af9d5dbe708a7f678135252d9b" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE TYPE "public"."role" AS ENUM('ADMIN', 'COORDINATOR', 'READER', 'STATISTICIAN', 'ENGINEER', 'HUB')`);
+    await queryRunner.query(
+      `CREATE TABLE "api_token" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "name" character varying(100) NOT NULL, "token_hash" character(64) NOT NULL, "role" "public"."role" NOT NULL, "site_id" uuid, "reader_id" uuid, "revoked_at" TIMESTAMP WITH TIME ZONE, CONSTRAINT "PK_d862311c568d175c26f41bc6f98" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE UNIQUE INDEX "IDX_bafaa5aab5957cd193fb2da8f2" ON "api_token"  ("token_hash") `);
+    await queryRunner.query(
+      `CREATE TABLE "audit_event" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "actor_token_id" uuid, "actor_role" "public"."role", "action" character varying(64) NOT NULL, "entity_type" character varying(64) NOT NULL, "entity_id" uuid, "site_id" uuid, "request_id" character varying(64) NOT NULL, "details" jsonb NOT NULL DEFAULT '{}', CONSTRAINT "PK_481efbe8b0a403efe3f47a6528f" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE INDEX "IDX_45452915f68f5a171bc4107b9e" ON "audit_event"  ("action") `);
+    await queryRunner.query(`CREATE INDEX "IDX_706a5b14d1df684054d123efc7" ON "audit_event"  ("created_at") `);
+    await queryRunner.query(
+      `CREATE TABLE "study" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "patient_id" uuid NOT NULL, "study_instance_uid" character varying(64) NOT NULL, "study_date" date, "description" character varying(200), CONSTRAINT "PK_ae14dbea0172b8521edb2ce4597" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE INDEX "IDX_357006a67b4576e2f1580212bf" ON "study"  ("patient_id") `);
+    await queryRunner.query(`CREATE UNIQUE INDEX "IDX_9dbf9d8c0d26f26460c7b075e9" ON "study"  ("study_instance_uid") `);
+    await queryRunner.query(
+      `CREATE TABLE "series" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "study_id" uuid NOT NULL, "series_instance_uid" character varying(64) NOT NULL, "modality" "public"."modality" NOT NULL, "series_number" integer, "description" character varying(200), CONSTRAINT "PK_e725676647382eb54540d7128ba" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE INDEX "IDX_a085ed6908b8854d77d40db8db" ON "series"  ("study_id") `);
+    await queryRunner.query(`CREATE UNIQUE INDEX "IDX_f2899604fdc7037b961be0bb8b" ON "series"  ("series_instance_uid") `);
+    await queryRunner.query(
+      `CREATE TABLE "instance" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "series_id" uuid NOT NULL, "sop_instance_uid" character varying(64) NOT NULL, "sop_class_uid" character varying(64) NOT NULL, "instance_number" integer, "rows" integer NOT NULL, "columns" integer NOT NULL, "number_of_frames" integer NOT NULL DEFAULT '1', "bits_allocated" smallint NOT NULL, "samples_per_pixel" smallint NOT NULL DEFAULT '1', "photometric_interpretation" character varying(32) NOT NULL, "transfer_syntax_uid" character varying(64) NOT NULL, "sha256" character(64) NOT NULL, "size_bytes" bigint NOT NULL, CONSTRAINT "PK_eaf60e4a0c399c9935413e06474" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE INDEX "IDX_8eaa6f2c23c2a37beb0bf1aedd" ON "instance"  ("series_id") `);
+    await queryRunner.query(`CREATE UNIQUE INDEX "IDX_c99d82ef5f9b49f460c2f35349" ON "instance"  ("sop_instance_uid") `);
+    await queryRunner.query(`CREATE INDEX "IDX_6423fc6ee2036afc1dbc80e4f5" ON "instance"  ("sha256") `);
+    await queryRunner.query(
+      `CREATE TABLE "joint_image" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "joint_id" uuid NOT NULL, "instance_id" uuid NOT NULL, "frame" integer NOT NULL DEFAULT '0', "roi_x" integer NOT NULL, "roi_y" integer NOT NULL, "roi_width" integer NOT NULL, "roi_height" integer NOT NULL, CONSTRAINT "UQ_e9c3ff61de62509ecaa35fc906b" UNIQUE ("joint_id", "instance_id", "frame"), CONSTRAINT "CHK_745615b429b7df9d394c8c2765" CHECK ("roi_width" > 0 AND "roi_height" > 0 AND "roi_x" >= 0 AND "roi_y" >= 0 AND "frame" >= 0), CONSTRAINT "PK_4dbee0294153070008085658db8" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE INDEX "IDX_a48f205376f39fd2e0c1b82cf1" ON "joint_image"  ("instance_id") `);
+    await queryRunner.query(
+      `CREATE TABLE "reading" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "joint_id" uuid NOT NULL, "modality" "public"."modality" NOT NULL, "feature" character varying(48) NOT NULL, "grade" smallint, "not_assessable" boolean NOT NULL DEFAULT false, "reader_id" uuid NOT NULL, CONSTRAINT "UQ_12df305c2b5ea621d0ed5ce05b5" UNIQUE ("joint_id", "modality", "feature", "reader_id"), CONSTRAINT "CHK_33a8b2e72626d2a5768e4aee9b" CHECK (("grade" IS NULL) = "not_assessable" AND ("grade" IS NULL OR "grade" >= 0)), CONSTRAINT "PK_f46a902bd4c9624c8b512174944" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE INDEX "IDX_f64212769105df185ac4976f44" ON "reading"  ("reader_id") `);
+    await queryRunner.query(`CREATE TYPE "public"."reference_source" AS ENUM('AGREEMENT', 'ADJUDICATION')`);
+    await queryRunner.query(
+      `CREATE TABLE "reference_grade" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "joint_id" uuid NOT NULL, "modality" "public"."modality" NOT NULL, "feature" character varying(48) NOT NULL, "grade" smallint, "not_assessable" boolean NOT NULL DEFAULT false, "source" "public"."reference_source" NOT NULL, "confirmed_by_id" uuid, "confirmed_at" TIMESTAMP WITH TIME ZONE, CONSTRAINT "UQ_d8742ad5ad27642f587cd1a1f8d" UNIQUE ("joint_id", "modality", "feature"), CONSTRAINT "CHK_554d0f5febdf2ba45b3223852e" CHECK (("grade" IS NULL) = "not_assessable" AND ("grade" IS NULL OR "grade" >= 0)), CONSTRAINT "PK_1aad035c65e1eda20488aa519b1" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(
+      `CREATE TABLE "split_version" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "name" character varying(100) NOT NULL, "seed" bigint NOT NULL, "ratios" jsonb NOT NULL, "stratification" character varying(32) NOT NULL DEFAULT 'SITE', "frozen_at" TIMESTAMP WITH TIME ZONE, CONSTRAINT "PK_c1613d612a0f94813c5998d9f0d" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE UNIQUE INDEX "IDX_0ba2edd00caae95eb48462504f" ON "split_version"  ("name") `);
+    await queryRunner.query(`CREATE TYPE "public"."split" AS ENUM('TRAIN', 'VALIDATION', 'TEST')`);
+    await queryRunner.query(
+      `CREATE TABLE "split_assignment" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "split_version_id" uuid NOT NULL, "patient_id" uuid NOT NULL, "split" "public"."split" NOT NULL, CONSTRAINT "UQ_0dd4b79f3dd510f8370fcb4ca50" UNIQUE ("split_version_id", "patient_id"), CONSTRAINT "PK_b09ed4ef7d0d99e01dc6e2a176d" PRIMARY KEY ("id"))`,
+    );
+    await queryRunner.query(`CREATE INDEX "IDX_75b3e0b7e85c24e7fc078e6e94" ON "split_assignment"  ("patient_id") `);
+    await queryRunner.query(
+      `ALTER TABLE "patient" ADD CONSTRAINT "FK_a81e7d5977760a459c89c311299" FOREIGN KEY ("site_id") REFERENCES "site"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "joint" ADD CONSTRAINT "FK_c827a9250c8d1dac658141f1a20" FOREIGN KEY ("patient_id") REFERENCES "patient"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "reader" ADD CONSTRAINT "FK_9b1a7dc25a53c52a870b5856e13" FOREIGN KEY ("site_id") REFERENCES "site"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "adjudication" ADD CONSTRAINT "FK_09b0b95b421bf4e9c3c02941eb8" FOREIGN KEY ("joint_id") REFERENCES "joint"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "adjudication" ADD CONSTRAINT "FK_c0e6355c94cbf967ac5c6fa2904" FOREIGN KEY ("feature") REFERENCES "grading_feature"("code") ON DELETE RESTRICT ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "adjudication" ADD CONSTRAINT "FK_22316ef8f69af88d61aecde3391" FOREIGN KEY ("adjudicator_id") REFERENCES "reader"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "api_token" ADD CONSTRAINT "FK_8ee235e0dacb3cfc78ecda50c01" FOREIGN KEY ("site_id") REFERENCES "site"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "api_token" ADD CONSTRAINT "FK_0aedd06a768564870516fbc9d16" FOREIGN KEY ("reader_id") REFERENCES "reader"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "study" ADD CONSTRAINT "FK_357006a67b4576e2f1580212bfe" FOREIGN KEY ("patient_id") REFERENCES "patient"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "series" ADD CONSTRAINT "FK_a085ed6908b8854d77d40db8db6" FOREIGN KEY ("study_id") REFERENCES "study"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "instance" ADD CONSTRAINT "FK_8eaa6f2c23c2a37beb0bf1aeddf" FOREIGN KEY ("series_id") REFERENCES "series"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "joint_image" ADD CONSTRAINT "FK_a84a0c9374e89f15905cb5de849" FOREIGN KEY ("joint_id") REFERENCES "joint"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "joint_image" ADD CONSTRAINT "FK_a48f205376f39fd2e0c1b82cf14" FOREIGN KEY ("instance_id") REFERENCES "instance"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "reading" ADD CONSTRAINT "FK_b5d428762d2c1c1468e176d0826" FOREIGN KEY ("joint_id") REFERENCES "joint"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "reading" ADD CONSTRAINT "FK_86f5075979db0bb472992c5b3f2" FOREIGN KEY ("feature") REFERENCES "grading_feature"("code") ON DELETE RESTRICT ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "reading" ADD CONSTRAINT "FK_f64212769105df185ac4976f445" FOREIGN KEY ("reader_id") REFERENCES "reader"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "reference_grade" ADD CONSTRAINT "FK_70c377409424f803c9bc6261323" FOREIGN KEY ("joint_id") REFERENCES "joint"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "reference_grade" ADD CONSTRAINT "FK_b01897744a963b95d6294531e68" FOREIGN KEY ("feature") REFERENCES "grading_feature"("code") ON DELETE RESTRICT ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "reference_grade" ADD CONSTRAINT "FK_d688b44cbdd4daaea74843e902d" FOREIGN KEY ("confirmed_by_id") REFERENCES "reader"("id") ON DELETE RESTRICT ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "split_assignment" ADD CONSTRAINT "FK_2639088fe81f6eccf36798d82b4" FOREIGN KEY ("split_version_id") REFERENCES "split_version"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "split_assignment" ADD CONSTRAINT "FK_75b3e0b7e85c24e7fc078e6e94d" FOREIGN KEY ("patient_id") REFERENCES "patient"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+    );
+    for (const [position, feature] of WEISHAUPT_FEATURES.entries()) {
+      await queryRunner.query(`INSERT INTO "grading_feature" ("code", "label", "grades", "position") VALUES ($1, $2, $3, $4)`, [
+        feature.code,
+        feature.label,
+        JSON.stringify(feature.grades),
+        position,
+      ]);
     }
+  }
 
-    public async down(queryRunner: QueryRunner): Promise<void> {
-        await queryRunner.query(`ALTER TABLE "split_assignment" DROP CONSTRAINT "FK_75b3e0b7e85c24e7fc078e6e94d"`);
-        await queryRunner.query(`ALTER TABLE "split_assignment" DROP CONSTRAINT "FK_2639088fe81f6eccf36798d82b4"`);
-        await queryRunner.query(`ALTER TABLE "reference_grade" DROP CONSTRAINT "FK_d688b44cbdd4daaea74843e902d"`);
-        await queryRunner.query(`ALTER TABLE "reference_grade" DROP CONSTRAINT "FK_b01897744a963b95d6294531e68"`);
-        await queryRunner.query(`ALTER TABLE "reference_grade" DROP CONSTRAINT "FK_70c377409424f803c9bc6261323"`);
-        await queryRunner.query(`ALTER TABLE "reading" DROP CONSTRAINT "FK_f64212769105df185ac4976f445"`);
-        await queryRunner.query(`ALTER TABLE "reading" DROP CONSTRAINT "FK_86f5075979db0bb472992c5b3f2"`);
-        await queryRunner.query(`ALTER TABLE "reading" DROP CONSTRAINT "FK_b5d428762d2c1c1468e176d0826"`);
-        await queryRunner.query(`ALTER TABLE "joint_image" DROP CONSTRAINT "FK_a48f205376f39fd2e0c1b82cf14"`);
-        await queryRunner.query(`ALTER TABLE "joint_image" DROP CONSTRAINT "FK_a84a0c9374e89f15905cb5de849"`);
-        await queryRunner.query(`ALTER TABLE "instance" DROP CONSTRAINT "FK_8eaa6f2c23c2a37beb0bf1aeddf"`);
-        await queryRunner.query(`ALTER TABLE "series" DROP CONSTRAINT "FK_a085ed6908b8854d77d40db8db6"`);
-        await queryRunner.query(`ALTER TABLE "study" DROP CONSTRAINT "FK_357006a67b4576e2f1580212bfe"`);
-        await queryRunner.query(`ALTER TABLE "api_token" DROP CONSTRAINT "FK_0aedd06a768564870516fbc9d16"`);
-        await queryRunner.query(`ALTER TABLE "api_token" DROP CONSTRAINT "FK_8ee235e0dacb3cfc78ecda50c01"`);
-        await queryRunner.query(`ALTER TABLE "adjudication" DROP CONSTRAINT "FK_22316ef8f69af88d61aecde3391"`);
-        await queryRunner.query(`ALTER TABLE "adjudication" DROP CONSTRAINT "FK_c0e6355c94cbf967ac5c6fa2904"`);
-        await queryRunner.query(`ALTER TABLE "adjudication" DROP CONSTRAINT "FK_09b0b95b421bf4e9c3c02941eb8"`);
-        await queryRunner.query(`ALTER TABLE "reader" DROP CONSTRAINT "FK_9b1a7dc25a53c52a870b5856e13"`);
-        await queryRunner.query(`ALTER TABLE "joint" DROP CONSTRAINT "FK_c827a9250c8d1dac658141f1a20"`);
-        await queryRunner.query(`ALTER TABLE "patient" DROP CONSTRAINT "FK_a81e7d5977760a459c89c311299"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_75b3e0b7e85c24e7fc078e6e94"`);
-        await queryRunner.query(`DROP TABLE "split_assignment"`);
-        await queryRunner.query(`DROP TYPE "public"."split"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_0ba2edd00caae95eb48462504f"`);
-        await queryRunner.query(`DROP TABLE "split_version"`);
-        await queryRunner.query(`DROP TABLE "reference_grade"`);
-        await queryRunner.query(`DROP TYPE "public"."reference_source"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_f64212769105df185ac4976f44"`);
-        await queryRunner.query(`DROP TABLE "reading"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_a48f205376f39fd2e0c1b82cf1"`);
-        await queryRunner.query(`DROP TABLE "joint_image"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_6423fc6ee2036afc1dbc80e4f5"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_c99d82ef5f9b49f460c2f35349"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_8eaa6f2c23c2a37beb0bf1aedd"`);
-        await queryRunner.query(`DROP TABLE "instance"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_f2899604fdc7037b961be0bb8b"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_a085ed6908b8854d77d40db8db"`);
-        await queryRunner.query(`DROP TABLE "series"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_9dbf9d8c0d26f26460c7b075e9"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_357006a67b4576e2f1580212bf"`);
-        await queryRunner.query(`DROP TABLE "study"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_706a5b14d1df684054d123efc7"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_45452915f68f5a171bc4107b9e"`);
-        await queryRunner.query(`DROP TABLE "audit_event"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_bafaa5aab5957cd193fb2da8f2"`);
-        await queryRunner.query(`DROP TABLE "api_token"`);
-        await queryRunner.query(`DROP TYPE "public"."role"`);
-        await queryRunner.query(`DROP TABLE "adjudication"`);
-        await queryRunner.query(`DROP TYPE "public"."modality"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_9b1a7dc25a53c52a870b5856e1"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_f0ffb67c44198b0eabe36b866a"`);
-        await queryRunner.query(`DROP TABLE "reader"`);
-        await queryRunner.query(`DROP TYPE "public"."reader_role"`);
-        await queryRunner.query(`DROP TABLE "joint"`);
-        await queryRunner.query(`DROP TYPE "public"."side"`);
-        await queryRunner.query(`DROP TYPE "public"."level"`);
-        await queryRunner.query(`DROP TABLE "patient"`);
-        await queryRunner.query(`DROP TYPE "public"."exclusion_reason"`);
-        await queryRunner.query(`DROP TYPE "public"."sex"`);
-        await queryRunner.query(`DROP INDEX "public"."IDX_56cf02fa98a3b4129ee1b886a9"`);
-        await queryRunner.query(`DROP TABLE "site"`);
-        await queryRunner.query(`DROP TABLE "grading_feature"`);
-    }
-
+  public async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`ALTER TABLE "split_assignment" DROP CONSTRAINT "FK_75b3e0b7e85c24e7fc078e6e94d"`);
+    await queryRunner.query(`ALTER TABLE "split_assignment" DROP CONSTRAINT "FK_2639088fe81f6eccf36798d82b4"`);
+    await queryRunner.query(`ALTER TABLE "reference_grade" DROP CONSTRAINT "FK_d688b44cbdd4daaea74843e902d"`);
+    await queryRunner.query(`ALTER TABLE "reference_grade" DROP CONSTRAINT "FK_b01897744a963b95d6294531e68"`);
+    await queryRunner.query(`ALTER TABLE "reference_grade" DROP CONSTRAINT "FK_70c377409424f803c9bc6261323"`);
+    await queryRunner.query(`ALTER TABLE "reading" DROP CONSTRAINT "FK_f64212769105df185ac4976f445"`);
+    await queryRunner.query(`ALTER TABLE "reading" DROP CONSTRAINT "FK_86f5075979db0bb472992c5b3f2"`);
+    await queryRunner.query(`ALTER TABLE "reading" DROP CONSTRAINT "FK_b5d428762d2c1c1468e176d0826"`);
+    await queryRunner.query(`ALTER TABLE "joint_image" DROP CONSTRAINT "FK_a48f205376f39fd2e0c1b82cf14"`);
+    await queryRunner.query(`ALTER TABLE "joint_image" DROP CONSTRAINT "FK_a84a0c9374e89f15905cb5de849"`);
+    await queryRunner.query(`ALTER TABLE "instance" DROP CONSTRAINT "FK_8eaa6f2c23c2a37beb0bf1aeddf"`);
+    await queryRunner.query(`ALTER TABLE "series" DROP CONSTRAINT "FK_a085ed6908b8854d77d40db8db6"`);
+    await queryRunner.query(`ALTER TABLE "study" DROP CONSTRAINT "FK_357006a67b4576e2f1580212bfe"`);
+    await queryRunner.query(`ALTER TABLE "api_token" DROP CONSTRAINT "FK_0aedd06a768564870516fbc9d16"`);
+    await queryRunner.query(`ALTER TABLE "api_token" DROP CONSTRAINT "FK_8ee235e0dacb3cfc78ecda50c01"`);
+    await queryRunner.query(`ALTER TABLE "adjudication" DROP CONSTRAINT "FK_22316ef8f69af88d61aecde3391"`);
+    await queryRunner.query(`ALTER TABLE "adjudication" DROP CONSTRAINT "FK_c0e6355c94cbf967ac5c6fa2904"`);
+    await queryRunner.query(`ALTER TABLE "adjudication" DROP CONSTRAINT "FK_09b0b95b421bf4e9c3c02941eb8"`);
+    await queryRunner.query(`ALTER TABLE "reader" DROP CONSTRAINT "FK_9b1a7dc25a53c52a870b5856e13"`);
+    await queryRunner.query(`ALTER TABLE "joint" DROP CONSTRAINT "FK_c827a9250c8d1dac658141f1a20"`);
+    await queryRunner.query(`ALTER TABLE "patient" DROP CONSTRAINT "FK_a81e7d5977760a459c89c311299"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_75b3e0b7e85c24e7fc078e6e94"`);
+    await queryRunner.query(`DROP TABLE "split_assignment"`);
+    await queryRunner.query(`DROP TYPE "public"."split"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_0ba2edd00caae95eb48462504f"`);
+    await queryRunner.query(`DROP TABLE "split_version"`);
+    await queryRunner.query(`DROP TABLE "reference_grade"`);
+    await queryRunner.query(`DROP TYPE "public"."reference_source"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_f64212769105df185ac4976f44"`);
+    await queryRunner.query(`DROP TABLE "reading"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_a48f205376f39fd2e0c1b82cf1"`);
+    await queryRunner.query(`DROP TABLE "joint_image"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_6423fc6ee2036afc1dbc80e4f5"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_c99d82ef5f9b49f460c2f35349"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_8eaa6f2c23c2a37beb0bf1aedd"`);
+    await queryRunner.query(`DROP TABLE "instance"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_f2899604fdc7037b961be0bb8b"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_a085ed6908b8854d77d40db8db"`);
+    await queryRunner.query(`DROP TABLE "series"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_9dbf9d8c0d26f26460c7b075e9"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_357006a67b4576e2f1580212bf"`);
+    await queryRunner.query(`DROP TABLE "study"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_706a5b14d1df684054d123efc7"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_45452915f68f5a171bc4107b9e"`);
+    await queryRunner.query(`DROP TABLE "audit_event"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_bafaa5aab5957cd193fb2da8f2"`);
+    await queryRunner.query(`DROP TABLE "api_token"`);
+    await queryRunner.query(`DROP TYPE "public"."role"`);
+    await queryRunner.query(`DROP TABLE "adjudication"`);
+    await queryRunner.query(`DROP TYPE "public"."modality"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_9b1a7dc25a53c52a870b5856e1"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_f0ffb67c44198b0eabe36b866a"`);
+    await queryRunner.query(`DROP TABLE "reader"`);
+    await queryRunner.query(`DROP TYPE "public"."reader_role"`);
+    await queryRunner.query(`DROP TABLE "joint"`);
+    await queryRunner.query(`DROP TYPE "public"."side"`);
+    await queryRunner.query(`DROP TYPE "public"."level"`);
+    await queryRunner.query(`DROP TABLE "patient"`);
+    await queryRunner.query(`DROP TYPE "public"."exclusion_reason"`);
+    await queryRunner.query(`DROP TYPE "public"."sex"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_56cf02fa98a3b4129ee1b886a9"`);
+    await queryRunner.query(`DROP TABLE "site"`);
+    await queryRunner.query(`DROP TABLE "grading_feature"`);
+  }
 }

@@ -5,4 +5,10 @@ import { AddInferenceJobs1795774455756 } from './1795774455756-AddInferenceJobs'
 import { AddJobLeases1795860000000 } from './1795860000000-AddJobLeases';
 
 /** Every migration, in order. Listed by hand so the same list works from TypeScript (tests) and dist (CLI). */
-export const MIGRATIONS: Function[] = [Init1795768356245, AddIngest1795769783599, AddPredictions1795770976082, AddInferenceJobs1795774455756, AddJobLeases1795860000000];
+export const MIGRATIONS: Function[] = [
+  Init1795768356245,
+  AddIngest1795769783599,
+  AddPredictions1795770976082,
+  AddInferenceJobs1795774455756,
+  AddJobLeases1795860000000,
+];

@@ -214,7 +214,11 @@ async function registerModel(argv: string[]): Promise<void> {
   const form = new FormData();
   form.append('manifest', new Blob([await readFile(values.manifest)], { type: 'application/json' }), 'manifest.json');
   form.append('model', new Blob([await readFile(values.model)], { type: 'application/octet-stream' }), 'model.onnx');
-  const response = await fetch(`${baseUrl(values.url)}/api/model-versions`, { method: 'POST', headers: { authorization: `Bearer ${values.token}` }, body: form });
+  const response = await fetch(`${baseUrl(values.url)}/api/model-versions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${values.token}` },
+    body: form,
+  });
   const body = (await response.json()) as { id?: string; sha256?: string; errors?: Array<{ message: string; extensions?: { code?: string } }> };
   if (!response.ok) throw new Error(`${body.errors?.[0]?.extensions?.code ?? response.status}: ${body.errors?.[0]?.message ?? 'registration failed'}`);
   process.stdout.write(`${JSON.stringify(body)}\n`);

@@ -43,7 +43,12 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
   return {
     url,
     dataSource,
-    services: createServices(dataSource, { objectRoot: path.join(config.dataDir, 'objects'), databaseUrl: url, executionProviders: config.executionProviders, jobs: config }),
+    services: createServices(dataSource, {
+      objectRoot: path.join(config.dataDir, 'objects'),
+      databaseUrl: url,
+      executionProviders: config.executionProviders,
+      jobs: config,
+    }),
     embedded,
     close: async () => {
       if (dataSource.isInitialized) await dataSource.destroy();
@@ -74,5 +79,10 @@ export async function bootstrapAdminToken(node: OpenNode, dataDir: string): Prom
 }
 
 export async function countActiveAdminTokens(node: OpenNode): Promise<number> {
-  return node.dataSource.getRepository(ApiToken).createQueryBuilder('t').where('t.role = :role', { role: Role.ADMIN }).andWhere('t.revoked_at IS NULL').getCount();
+  return node.dataSource
+    .getRepository(ApiToken)
+    .createQueryBuilder('t')
+    .where('t.role = :role', { role: Role.ADMIN })
+    .andWhere('t.revoked_at IS NULL')
+    .getCount();
 }

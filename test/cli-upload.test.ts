@@ -48,8 +48,14 @@ describe('facet upload (the coordinator CLI)', () => {
     await copyFile(path.join(FIXTURES, 'truncated.dcm'), path.join(folder, 'broken/IM9999.dcm'));
     await writeFile(path.join(folder, 'notes.txt'), 'not DICOM, not sent\n');
     await writeFile(path.join(folder, 'patients.csv'), `site,patient_id,pseudonym,sex,age,eligible,exclusion_reasons\nEAST,${MRN},EAST-P001,F,76,yes,\n`);
-    await writeFile(path.join(folder, 'joint-images.csv'), `patient_id,level,side,sop_instance_uid,frame,x,y,width,height\n${MRN},L4_L5,LEFT,${CT_UID},0,4,4,32,32\n`);
-    await writeFile(path.join(folder, 'readings.csv'), `reader,patient_id,level,side,modality,feature,grade\n${reader1},${MRN},L4_L5,LEFT,CT,OSTEOPHYTES,2\n${reader2},${MRN},L4_L5,LEFT,CT,OSTEOPHYTES,1\n`);
+    await writeFile(
+      path.join(folder, 'joint-images.csv'),
+      `patient_id,level,side,sop_instance_uid,frame,x,y,width,height\n${MRN},L4_L5,LEFT,${CT_UID},0,4,4,32,32\n`,
+    );
+    await writeFile(
+      path.join(folder, 'readings.csv'),
+      `reader,patient_id,level,side,modality,feature,grade\n${reader1},${MRN},L4_L5,LEFT,CT,OSTEOPHYTES,2\n${reader2},${MRN},L4_L5,LEFT,CT,OSTEOPHYTES,1\n`,
+    );
     return folder;
   }
 
@@ -125,7 +131,8 @@ describe('the documented example cohort', () => {
     await cp(path.resolve(__dirname, '../docs/examples/cohort'), example, { recursive: true });
     const factory = new Factory(exampleNode().services);
     const site = await factory.site('EXAMPLE');
-    for (const code of ['EAST-R1', 'EAST-R2']) await exampleNode().services.readers.createReader(factory.admin, { code, role: ReaderRole.READER, yearsOfExperience: 5, siteId: site.id });
+    for (const code of ['EAST-R1', 'EAST-R2'])
+      await exampleNode().services.readers.createReader(factory.admin, { code, role: ReaderRole.READER, yearsOfExperience: 5, siteId: site.id });
     const coordinator = await factory.token(Role.COORDINATOR, { site });
     await writeFile(path.join(example, 'patients.csv'), (await readFile(path.join(example, 'patients.csv'), 'utf8')).replaceAll('EAST,', 'EXAMPLE,'));
     const result = await run(example, exampleNode().url, coordinator);
@@ -133,5 +140,4 @@ describe('the documented example cohort', () => {
     expect(result.code).toBe(0);
     await rm(example, { recursive: true, force: true });
   });
-
 });

@@ -65,10 +65,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PORT: value })).toThrow(JSON.stringify(value));
   });
 
-  it.each(['FACET_EMBEDDED_PG_PORT', 'FACET_MAX_QUERY_DEPTH', 'FACET_MAX_ALIASES', 'FACET_MAX_QUERY_COST', 'FACET_MAX_BODY_BYTES'])('rejects a non-integer %s naming it', (name) => {
-    expect(() => loadConfig({ [name]: 'lots' })).toThrow(name);
-    expect(() => loadConfig({ [name]: '-3' })).toThrow(name);
-  });
+  it.each(['FACET_EMBEDDED_PG_PORT', 'FACET_MAX_QUERY_DEPTH', 'FACET_MAX_ALIASES', 'FACET_MAX_QUERY_COST', 'FACET_MAX_BODY_BYTES'])(
+    'rejects a non-integer %s naming it',
+    (name) => {
+      expect(() => loadConfig({ [name]: 'lots' })).toThrow(name);
+      expect(() => loadConfig({ [name]: '-3' })).toThrow(name);
+    },
+  );
 
   it.each(['false', '0', 'no', 'FALSE', 'No'])('turns introspection off for FACET_INTROSPECTION=%j', (value) => {
     expect(loadConfig({ FACET_INTROSPECTION: value }).introspection).toBe(false);

@@ -71,9 +71,11 @@ describe('a server killed mid-batch', () => {
 
     const first = await serve(database, dataDir);
     const { contentType, body } = multipartRelated(syntheticCtSeries(120).map((bytes) => ({ bytes })));
-    const request = fetch(`${first.url}/dicomweb/studies`, { method: 'POST', headers: { 'content-type': contentType, authorization: `Bearer ${secret}` }, body }).catch(
-      () => 'connection lost',
-    );
+    const request = fetch(`${first.url}/dicomweb/studies`, {
+      method: 'POST',
+      headers: { 'content-type': contentType, authorization: `Bearer ${secret}` },
+      body,
+    }).catch(() => 'connection lost');
     // Kill the server as soon as the batch has started writing objects (before its transaction commits).
     const objects = path.join(dataDir, 'objects');
     const deadline = Date.now() + 60_000;
@@ -90,7 +92,9 @@ describe('a server killed mid-batch', () => {
     await utimes(path.join(objects, 'tmp', 'cut-short.part'), longAgo, longAgo);
     const client = new Client({ connectionString: database.url });
     await client.connect();
-    const rows = async () => (await client.query(`SELECT (SELECT count(*) FROM instance)::int + (SELECT count(*) FROM study)::int + (SELECT count(*) FROM series)::int AS n`)).rows[0].n;
+    const rows = async () =>
+      (await client.query(`SELECT (SELECT count(*) FROM instance)::int + (SELECT count(*) FROM study)::int + (SELECT count(*) FROM series)::int AS n`)).rows[0]
+        .n;
     expect(await rows()).toBe(0);
 
     // A young orphan survives the sweep (another process may be committing it); an old one does not.

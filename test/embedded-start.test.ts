@@ -77,9 +77,14 @@ describe('the embedded start (README: npm start)', () => {
     expect(first.splitVersions.nodes).toEqual([{ name: 'demo-v1', frozen: true }]);
     expect(first.referenceGrades.totalCount).toBe(0);
     expect(first.modelVersions.nodes.map((m: { name: string }) => m.name)).toEqual(['facet-reference']);
-    const metrics = await gqlOk(running.url, running.token, `query ($id: ID!) { metrics(input: { rater: { modelVersionId: $id }, bootstrapReplicates: 200 }) { groups { cases auc { value method } } } }`, {
-      id: first.modelVersions.nodes[0].id,
-    });
+    const metrics = await gqlOk(
+      running.url,
+      running.token,
+      `query ($id: ID!) { metrics(input: { rater: { modelVersionId: $id }, bootstrapReplicates: 200 }) { groups { cases auc { value method } } } }`,
+      {
+        id: first.modelVersions.nodes[0].id,
+      },
+    );
     // The reference model's predictions from the demo's inference job: 150 joints x 3 modalities x 5 features.
     expect(metrics.metrics.groups[0]).toMatchObject({ cases: 2250, auc: { method: 'obuchowski' } });
     expect(metrics.metrics.groups[0].auc.value).toBeGreaterThan(0.75);

@@ -4,7 +4,10 @@ describe(parseMultipartRelated.name, () => {
   const body = (text: string) => Buffer.from(text.replace(/\n/g, '\r\n'), 'latin1');
 
   it('splits parts, keeps their headers and bytes, and ignores the preamble and epilogue', () => {
-    const parts = parseMultipartRelated('XYZ', body('preamble\n--XYZ\nContent-Type: application/dicom\n\nAAA\n--XYZ \nContent-Type: application/dicom\n\nBB\nB\n--XYZ--\nepilogue'));
+    const parts = parseMultipartRelated(
+      'XYZ',
+      body('preamble\n--XYZ\nContent-Type: application/dicom\n\nAAA\n--XYZ \nContent-Type: application/dicom\n\nBB\nB\n--XYZ--\nepilogue'),
+    );
     expect(parts.map((p) => p.body.toString('latin1'))).toEqual(['AAA', 'BB\r\nB']);
     expect(parts[0].headers['content-type']).toBe('application/dicom');
   });

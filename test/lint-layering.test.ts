@@ -18,11 +18,23 @@ describe('STYLE.md layering (ESLint no-restricted-imports)', () => {
     ['a resolver importing TypeORM', 'server/graphql/resolvers/x.resolver.ts', `import { In } from 'typeorm';\nexport const x = In;\n`],
     ['a resolver importing an entity at runtime', 'server/graphql/resolvers/x.resolver.ts', `import { Site } from '../../entities';\nexport const x = Site;\n`],
     ['a service importing type-graphql', 'server/services/x.service.ts', `import { Field } from 'type-graphql';\nexport const x = Field;\n`],
-    ['a service importing the GraphQL layer', 'server/services/x.service.ts', `import { authChecker } from '../graphql/auth-checker';\nexport const x = authChecker;\n`],
-    ['an entity importing a service', 'server/entities/x.entity.ts', `import { SiteService } from '../services/site.service';\nexport const x = SiteService;\n`],
+    [
+      'a service importing the GraphQL layer',
+      'server/services/x.service.ts',
+      `import { authChecker } from '../graphql/auth-checker';\nexport const x = authChecker;\n`,
+    ],
+    [
+      'an entity importing a service',
+      'server/entities/x.entity.ts',
+      `import { SiteService } from '../services/site.service';\nexport const x = SiteService;\n`,
+    ],
     ['domain importing anything outside itself', 'server/domain/x.ts', `import { AppError } from '../errors/app-error';\nexport const x = AppError;\n`],
     ['a service importing dcmjs (only server/dicom does)', 'server/services/x.service.ts', `import { data } from 'dcmjs';\nexport const x = data;\n`],
-    ['schema importing a service', 'schema/types/x.type.ts', `import { SiteService } from '../../server/services/site.service';\nexport const x = SiteService;\n`],
+    [
+      'schema importing a service',
+      'schema/types/x.type.ts',
+      `import { SiteService } from '../../server/services/site.service';\nexport const x = SiteService;\n`,
+    ],
   ])('rejects %s', (_label, file, source) => {
     expect(lint(file, source)).toMatch(/no-restricted-imports/);
   });

@@ -1,6 +1,18 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { drawFacetSlice, GRADE_COUNTS, PHANTOM_FEATURES, phantomPart10, PHANTOM_UID_ROOT, prng, sampleJointGrades, type FacetSlice, type JointGrades, type JointSide, type PhantomModality } from '../../server/demo/phantoms';
+import {
+  drawFacetSlice,
+  GRADE_COUNTS,
+  PHANTOM_FEATURES,
+  phantomPart10,
+  PHANTOM_UID_ROOT,
+  prng,
+  sampleJointGrades,
+  type FacetSlice,
+  type JointGrades,
+  type JointSide,
+  type PhantomModality,
+} from '../../server/demo/phantoms';
 import { readPart10 } from '../../server/dicom/reader';
 import { parseManifest, type ModelManifest } from '../../server/inference/manifest';
 import { decodeFrame, preprocess } from '../../server/inference/pixels';
@@ -37,7 +49,7 @@ export interface PhantomJoint {
 export const loadReferenceManifest = (): ModelManifest => parseManifest(JSON.parse(readFileSync(REFERENCE_MANIFEST, 'utf8')));
 
 /** One stream per (seed, modality): adding slices to a set leaves the earlier ones unchanged. */
-const streamSeed = (seed: number, modality: PhantomModality) => (Math.imul(seed >>> 0, 0x9e3779b1) ^ (MODALITIES.indexOf(modality) + 1) * 0x85ebca6b) >>> 0;
+const streamSeed = (seed: number, modality: PhantomModality) => (Math.imul(seed >>> 0, 0x9e3779b1) ^ ((MODALITIES.indexOf(modality) + 1) * 0x85ebca6b)) >>> 0;
 
 /** `slices` phantom slices per modality, each joint through the serving path; `onSlice` sees each slice. */
 export async function phantomJoints(
@@ -125,7 +137,9 @@ async function main(args: string[]): Promise<void> {
     grades: joints.map((j) => PHANTOM_FEATURES.map((f) => j.grades[f])),
   };
   writeFileSync(path.join(out, 'labels.json'), JSON.stringify(labels));
-  console.log(`${joints.length} joints (${slices} slices x ${MODALITIES.length} modalities, seed ${seed}) in ${out}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `${joints.length} joints (${slices} slices x ${MODALITIES.length} modalities, seed ${seed}) in ${out}, ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
 }
 
 if (require.main === module) {

@@ -38,7 +38,10 @@ export class CreatedApiTokenType {
 }
 
 @ObjectType('AuditEvent', { description: 'Who did what, when; never holds PHI' })
-export class AuditEventType implements Pick<AuditEvent, 'id' | 'actorTokenId' | 'actorRole' | 'action' | 'entityType' | 'entityId' | 'siteId' | 'requestId' | 'details' | 'createdAt'> {
+export class AuditEventType implements Pick<
+  AuditEvent,
+  'id' | 'actorTokenId' | 'actorRole' | 'action' | 'entityType' | 'entityId' | 'siteId' | 'requestId' | 'details' | 'createdAt'
+> {
   @Field(() => ID)
   id: string;
 

@@ -43,13 +43,23 @@ export class SeriesType implements Pick<Series, 'id' | 'studyId' | 'seriesInstan
 }
 
 @ObjectType('Instance', { description: 'One stored, de-identified DICOM object' })
-export class InstanceType
-  implements
-    Pick<
-      Instance,
-      'id' | 'seriesId' | 'sopInstanceUid' | 'sopClassUid' | 'instanceNumber' | 'rows' | 'columns' | 'numberOfFrames' | 'bitsAllocated' | 'samplesPerPixel' | 'photometricInterpretation' | 'transferSyntaxUid' | 'sha256' | 'sizeBytes'
-    >
-{
+export class InstanceType implements Pick<
+  Instance,
+  | 'id'
+  | 'seriesId'
+  | 'sopInstanceUid'
+  | 'sopClassUid'
+  | 'instanceNumber'
+  | 'rows'
+  | 'columns'
+  | 'numberOfFrames'
+  | 'bitsAllocated'
+  | 'samplesPerPixel'
+  | 'photometricInterpretation'
+  | 'transferSyntaxUid'
+  | 'sha256'
+  | 'sizeBytes'
+> {
   @Field(() => ID)
   id: string;
 

@@ -12,7 +12,10 @@ export class JobFailureType {
 }
 
 @ObjectType('InferenceJob', { description: 'An inference run of a model version over a scope of joint images' })
-export class InferenceJobType implements Pick<InferenceJob, 'id' | 'modelVersionId' | 'total' | 'done' | 'failed' | 'provider' | 'error' | 'startedAt' | 'finishedAt' | 'createdAt'> {
+export class InferenceJobType implements Pick<
+  InferenceJob,
+  'id' | 'modelVersionId' | 'total' | 'done' | 'failed' | 'provider' | 'error' | 'startedAt' | 'finishedAt' | 'createdAt'
+> {
   @Field(() => ID)
   id: string;
 

@@ -31,9 +31,10 @@ export class ReadingType implements Pick<Reading, 'id' | 'jointId' | 'modality' 
 }
 
 @ObjectType('Adjudication', { description: 'An experienced reader’s decision on a disagreement' })
-export class AdjudicationType
-  implements Pick<Adjudication, 'id' | 'jointId' | 'modality' | 'feature' | 'grade' | 'notAssessable' | 'adjudicatorId' | 'rationale' | 'createdAt'>
-{
+export class AdjudicationType implements Pick<
+  Adjudication,
+  'id' | 'jointId' | 'modality' | 'feature' | 'grade' | 'notAssessable' | 'adjudicatorId' | 'rationale' | 'createdAt'
+> {
   @Field(() => ID)
   id: string;
 
@@ -63,9 +64,10 @@ export class AdjudicationType
 }
 
 @ObjectType('ReferenceGrade', { description: 'The reference standard for a joint x modality x feature' })
-export class ReferenceGradeType
-  implements Pick<ReferenceGrade, 'id' | 'jointId' | 'modality' | 'feature' | 'grade' | 'notAssessable' | 'source' | 'confirmedById' | 'confirmedAt'>
-{
+export class ReferenceGradeType implements Pick<
+  ReferenceGrade,
+  'id' | 'jointId' | 'modality' | 'feature' | 'grade' | 'notAssessable' | 'source' | 'confirmedById' | 'confirmedAt'
+> {
   @Field(() => ID)
   id: string;
 

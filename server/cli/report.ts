@@ -88,15 +88,23 @@ export function toCsv(groups: Group[]): string {
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const fmt = (e: Estimate) =>
-  e.value === null ? `<span title="${escapeHtml(e.method)}">— (${escapeHtml(e.reason ?? '')})</span>` : `${e.value.toFixed(3)}${e.lower !== null && e.upper !== null ? ` <small>(${e.lower.toFixed(3)}–${e.upper.toFixed(3)})</small>` : ''}`;
+  e.value === null
+    ? `<span title="${escapeHtml(e.method)}">— (${escapeHtml(e.reason ?? '')})</span>`
+    : `${e.value.toFixed(3)}${e.lower !== null && e.upper !== null ? ` <small>(${e.lower.toFixed(3)}–${e.upper.toFixed(3)})</small>` : ''}`;
 
 export function toHtml(report: ReportData, title: string): string {
   const flowRows = report.studyFlow
-    .map((r) => `<tr><th>${escapeHtml(r.site ?? 'All sites')}</th><td>${r.enrolled}</td><td>${r.excluded}</td><td>${r.eligible}</td><td>${r.joints}</td><td>${r.assessable}</td><td>${r.notAssessable}</td><td>${r.analysed}</td></tr>`)
+    .map(
+      (r) =>
+        `<tr><th>${escapeHtml(r.site ?? 'All sites')}</th><td>${r.enrolled}</td><td>${r.excluded}</td><td>${r.eligible}</td><td>${r.joints}</td><td>${r.assessable}</td><td>${r.notAssessable}</td><td>${r.analysed}</td></tr>`,
+    )
     .join('\n');
   const keyed = KEYS.filter((k) => report.metrics.groups.some((g) => g[k] !== null));
   const metricRows = report.metrics.groups
-    .map((g) => `<tr>${keyed.map((k) => `<th>${escapeHtml(g[k] ?? (g.pooled ? 'pooled' : ''))}</th>`).join('')}<td>${g.cases}</td><td>${g.patients}</td>${ESTIMATES.map((m) => `<td>${fmt(g[m])}</td>`).join('')}</tr>`)
+    .map(
+      (g) =>
+        `<tr>${keyed.map((k) => `<th>${escapeHtml(g[k] ?? (g.pooled ? 'pooled' : ''))}</th>`).join('')}<td>${g.cases}</td><td>${g.patients}</td>${ESTIMATES.map((m) => `<td>${fmt(g[m])}</td>`).join('')}</tr>`,
+    )
     .join('\n');
   const methods = [...new Set(report.metrics.groups.flatMap((g) => ESTIMATES.map((m) => `${m}: ${g[m].method}`)))].slice(0, ESTIMATES.length);
   return `<!doctype html>

@@ -69,7 +69,11 @@ async function graphql<T>(options: UploadOptions, query: string, variables: Reco
 }
 
 /** One STOW-RS request; answers the status and the failed parts' Facet codes by part index. */
-async function stowBatch(options: UploadOptions, siteCode: string, files: Buffer[]): Promise<{ status: number; failures: Map<number, { code: string; reason: string }> }> {
+async function stowBatch(
+  options: UploadOptions,
+  siteCode: string,
+  files: Buffer[],
+): Promise<{ status: number; failures: Map<number, { code: string; reason: string }> }> {
   const boundary = `facet-${randomBytes(12).toString('hex')}`;
   const chunks: Buffer[] = [];
   for (const bytes of files) chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), bytes, Buffer.from('\r\n'));
@@ -84,7 +88,8 @@ async function stowBatch(options: UploadOptions, siteCode: string, files: Buffer
     body: Buffer.concat(chunks),
   });
   const text = await response.text();
-  if (response.status !== 200 && response.status !== 202 && response.status !== 409) throw new Error(`STOW-RS answered ${response.status}: ${text.slice(0, 300)}`);
+  if (response.status !== 200 && response.status !== 202 && response.status !== 409)
+    throw new Error(`STOW-RS answered ${response.status}: ${text.slice(0, 300)}`);
   const failures = new Map<number, { code: string; reason: string }>();
   const failed: Array<Record<string, { Value?: string[] }>> = (JSON.parse(text || '{}')['00081198']?.Value ?? []) as never;
   for (const item of failed) {
@@ -113,7 +118,8 @@ export async function upload(options: UploadOptions): Promise<{ report: ReportLi
   const previous = await readFile(statePath, 'utf8')
     .then((t) => JSON.parse(t) as State)
     .catch(() => null);
-  const state: State = previous && previous.url === options.url && previous.site === site.code ? previous : { url: options.url, site: site.code, stored: {}, manifests: {} };
+  const state: State =
+    previous && previous.url === options.url && previous.site === site.code ? previous : { url: options.url, site: site.code, stored: {}, manifests: {} };
   const saveState = async () => {
     await writeFile(`${statePath}.tmp`, JSON.stringify(state, null, 1));
     await rename(`${statePath}.tmp`, statePath);
@@ -137,10 +143,14 @@ export async function upload(options: UploadOptions): Promise<{ report: ReportLi
       name === 'patients.csv'
         ? 'mutation ($csv: String!) { result: importPatientsManifest(csv: $csv) { stored rows rejected { source code reason } } }'
         : `mutation ($site: ID!, $csv: String!) { result: ${name === 'readings.csv' ? 'importReadingsManifest' : 'importJointImagesManifest'}(siteId: $site, csv: $csv) { stored rows rejected { source code reason } } }`;
-    const { result } = await graphql<{ result: { stored: boolean; rows: number; rejected: Array<{ source: string; code: string; reason: string }> } }>(options, mutation, {
-      csv,
-      site: site.id,
-    });
+    const { result } = await graphql<{ result: { stored: boolean; rows: number; rejected: Array<{ source: string; code: string; reason: string }> } }>(
+      options,
+      mutation,
+      {
+        csv,
+        site: site.id,
+      },
+    );
     if (result.stored) {
       state.manifests[file] = digest;
       await saveState();

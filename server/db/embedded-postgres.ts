@@ -60,7 +60,9 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, onLog
   try {
     await cluster.start();
   } catch (error) {
-    throw new Error(`The embedded PostgreSQL did not start (port ${port} in use? set FACET_EMBEDDED_PG_PORT). Its last lines:\n${logs.join('\n')}`, { cause: error });
+    throw new Error(`The embedded PostgreSQL did not start (port ${port} in use? set FACET_EMBEDDED_PG_PORT). Its last lines:\n${logs.join('\n')}`, {
+      cause: error,
+    });
   }
   const admin = new Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
   await admin.connect();

@@ -137,7 +137,17 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
       for (const patient of cohort) {
         const sex = random() < 0.5 ? 'F' : 'M';
         const age = 40 + Math.floor(random() * 40);
-        patientsCsv.push([DEMO_SITES[s].code, patient.patientId, patient.pseudonym, sex, age, patient.excluded ? 'no' : 'yes', patient.excluded ? ExclusionReason.SPONDYLOLISTHESIS : ''].join(','));
+        patientsCsv.push(
+          [
+            DEMO_SITES[s].code,
+            patient.patientId,
+            patient.pseudonym,
+            sex,
+            age,
+            patient.excluded ? 'no' : 'yes',
+            patient.excluded ? ExclusionReason.SPONDYLOLISTHESIS : '',
+          ].join(','),
+        );
       }
     }
     expectStored('patients', await services.manifests.importPatients(tx, patientsCsv.join('\n')));
@@ -157,7 +167,11 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
 
       if (images) {
         const { files, jointImages } = sitePhantoms(s, included, modalities, random);
-        const ingested = await services.ingest.ingestDicom(coordinator, site.id, files.map((bytes, i) => ({ source: `phantom ${i + 1}`, bytes })));
+        const ingested = await services.ingest.ingestDicom(
+          coordinator,
+          site.id,
+          files.map((bytes, i) => ({ source: `phantom ${i + 1}`, bytes })),
+        );
         expectStored('DICOM phantoms', ingested);
         summary.instances += files.length;
         const header = 'patient_id,level,side,sop_instance_uid,frame,x,y,width,height';
@@ -195,7 +209,13 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
         if (!queue.nodes.length) break;
         for (const item of queue.nodes) {
           const grade = truthOf.get(item.jointId)![item.feature as keyof JointGrades];
-          await services.readings.adjudicate(adjudicator.ctx, { jointId: item.jointId, modality: item.modality, feature: item.feature, grade, rationale: 'Demo adjudication: consensus on re-review.' });
+          await services.readings.adjudicate(adjudicator.ctx, {
+            jointId: item.jointId,
+            modality: item.modality,
+            feature: item.feature,
+            grade,
+            rationale: 'Demo adjudication: consensus on re-review.',
+          });
           summary.adjudications++;
         }
       }
@@ -209,7 +229,10 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
         .select('ref.id', 'id')
         .getRawMany<{ id: string }>();
       for (let i = 0; i < references.length; i += 1000) {
-        await services.references.confirmReferenceGrades(senior.ctx, references.slice(i, i + 1000).map((r) => r.id));
+        await services.references.confirmReferenceGrades(
+          senior.ctx,
+          references.slice(i, i + 1000).map((r) => r.id),
+        );
       }
     }
     const split = await services.splits.createSplitVersion(tx, { name: DEMO_SPLIT_NAME, seed: 2026 });
@@ -226,7 +249,7 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
     while ((await services.inference.runJob(systemContext('demo worker'), job.id)) === 'continued');
     // 'skipped': a worker sharing the database took the job over; wait for it to finish.
     let finished = await services.inference.getJob(system, job.id);
-    for (const deadline = Date.now() + 600_000; (finished.status === 'QUEUED' || finished.status === 'RUNNING') && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 600_000; (finished.status === 'QUEUED' || finished.status === 'RUNNING') && Date.now() < deadline;) {
       await new Promise((resolve) => setTimeout(resolve, 500));
       finished = await services.inference.getJob(system, job.id);
     }

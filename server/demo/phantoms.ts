@@ -335,11 +335,44 @@ function appearance(modality: PhantomModality, random: () => number): Appearance
   const u = (low: number, high: number) => uniform(random, low, high);
   switch (modality) {
     case 'CT': // Hounsfield units, a thin axial bone-kernel slice.
-      return { soft: u(30, 55), fat: u(-110, -80), fluid: u(15, 45), cortical: u(950, 1250), medullary: u(250, 380), cyst: u(5, 30), texture: 0.15, blur: u(0.5, 0.9), noise: u(15, 35), overlay: 0 };
+      return {
+        soft: u(30, 55),
+        fat: u(-110, -80),
+        fluid: u(15, 45),
+        cortical: u(950, 1250),
+        medullary: u(250, 380),
+        cyst: u(5, 30),
+        texture: 0.15,
+        blur: u(0.5, 0.9),
+        noise: u(15, 35),
+        overlay: 0,
+      };
     case 'MR': // T2-weighted: cortex dark, marrow intermediate, fluid bright.
-      return { soft: u(550, 700), fat: u(1300, 1700), fluid: u(2300, 2800), cortical: u(80, 200), medullary: u(850, 1150), cyst: u(2000, 2500), texture: 0.12, blur: u(0.6, 1.0), noise: u(40, 80), overlay: 0 };
+      return {
+        soft: u(550, 700),
+        fat: u(1300, 1700),
+        fluid: u(2300, 2800),
+        cortical: u(80, 200),
+        medullary: u(850, 1150),
+        cyst: u(2000, 2500),
+        texture: 0.12,
+        blur: u(0.6, 1.0),
+        noise: u(40, 80),
+        overlay: 0,
+      };
     case 'XR': // A projection: bone over soft tissue, low contrast, more blur and noise, overlapping anatomy.
-      return { soft: u(950, 1050), fat: u(880, 940), fluid: u(930, 1000), cortical: u(1500, 1650), medullary: u(1330, 1450), cyst: u(1150, 1300), texture: 0.05, blur: u(1.4, 2.0), noise: u(40, 65), overlay: u(150, 320) };
+      return {
+        soft: u(950, 1050),
+        fat: u(880, 940),
+        fluid: u(930, 1000),
+        cortical: u(1500, 1650),
+        medullary: u(1330, 1450),
+        cyst: u(1150, 1300),
+        texture: 0.05,
+        blur: u(1.4, 2.0),
+        noise: u(40, 65),
+        overlay: u(150, 320),
+      };
   }
 }
 

@@ -26,7 +26,10 @@ export const isTextVr = (vr: string): boolean => TEXT_VRS.has(vr);
 export function textOf(dataset: DicomDataset, t: number): string | undefined {
   const element = dataset.get(t);
   if (!element?.bytes) return undefined;
-  return element.bytes.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  return element.bytes
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
 }
 
 /** An unsigned integer value (US or UL) in the data set's byte order. */
@@ -35,7 +38,8 @@ export function uintOf(dataset: DicomDataset, t: number, littleEndian: boolean):
   if (!element?.bytes || element.bytes.length === 0) return undefined;
   const b = element.bytes;
   if (b.length === 4 && (element.vr === 'UL' || element.vr === 'SL' || element.vr === 'UN')) return littleEndian ? b.readUInt32LE(0) : b.readUInt32BE(0);
-  if (b.length >= 2 && (element.vr === 'US' || element.vr === 'SS' || element.vr === 'UN' || element.vr === 'OW')) return littleEndian ? b.readUInt16LE(0) : b.readUInt16BE(0);
+  if (b.length >= 2 && (element.vr === 'US' || element.vr === 'SS' || element.vr === 'UN' || element.vr === 'OW'))
+    return littleEndian ? b.readUInt16LE(0) : b.readUInt16BE(0);
   if (element.vr !== 'IS' && element.vr !== 'DS') return undefined;
   // Implicit VR files may encode IS as text.
   const text = textOf(dataset, t);

@@ -60,7 +60,7 @@ function loadProfile(): { exact: Map<number, Action>; masked: MaskedRule[] } {
 const PROFILE = loadProfile();
 
 export function profileAction(t: number): Action | undefined {
-  return PROFILE.exact.get(t) ?? PROFILE.masked.find((r) => ((t & r.mask) >>> 0) === r.value)?.action;
+  return PROFILE.exact.get(t) ?? PROFILE.masked.find((r) => (t & r.mask) >>> 0 === r.value)?.action;
 }
 
 export interface DeidentifyOptions {
@@ -185,10 +185,7 @@ export function deidentify(file: Part10File, options: DeidentifyOptions): Part10
   dataset.set(TAGS.patientName, textElement(TAGS.patientName, 'PN', options.pseudonym));
   dataset.set(TAGS.patientId, textElement(TAGS.patientId, 'LO', options.pseudonym));
   dataset.set(TAGS.patientIdentityRemoved, textElement(TAGS.patientIdentityRemoved, 'CS', 'YES'));
-  dataset.set(
-    TAGS.deidentificationMethod,
-    textElement(TAGS.deidentificationMethod, 'LO', 'Facet: PS3.15 Basic Profile; Retain Patient Chars; Modified Dates'),
-  );
+  dataset.set(TAGS.deidentificationMethod, textElement(TAGS.deidentificationMethod, 'LO', 'Facet: PS3.15 Basic Profile; Retain Patient Chars; Modified Dates'));
   const code = (value: string, meaning: string): DicomDataset =>
     new Map([
       [TAGS.codeValue, textElement(TAGS.codeValue, 'SH', value)],

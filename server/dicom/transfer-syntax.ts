@@ -8,7 +8,13 @@ export interface TransferSyntax {
   encapsulated: boolean;
 }
 
-const native = (uid: string, name: string, littleEndian: boolean, explicitVr: boolean): TransferSyntax => ({ uid, name, littleEndian, explicitVr, encapsulated: false });
+const native = (uid: string, name: string, littleEndian: boolean, explicitVr: boolean): TransferSyntax => ({
+  uid,
+  name,
+  littleEndian,
+  explicitVr,
+  encapsulated: false,
+});
 const compressed = (uid: string, name: string): TransferSyntax => ({ uid, name, littleEndian: true, explicitVr: true, encapsulated: true });
 
 export const IMPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2';

@@ -16,13 +16,10 @@ export class AppError extends GraphQLError {
   }
 }
 
-export const notFound = (entity: string, id: string): AppError =>
-  new AppError(ErrorCode.NOT_FOUND, `${entity} ${id} was not found`, { entity, id });
+export const notFound = (entity: string, id: string): AppError => new AppError(ErrorCode.NOT_FOUND, `${entity} ${id} was not found`, { entity, id });
 
 export const forbidden = (message: string): AppError => new AppError(ErrorCode.FORBIDDEN, message);
 
-export const badInput = (message: string, details: Record<string, unknown> = {}): AppError =>
-  new AppError(ErrorCode.BAD_USER_INPUT, message, details);
+export const badInput = (message: string, details: Record<string, unknown> = {}): AppError => new AppError(ErrorCode.BAD_USER_INPUT, message, details);
 
-export const conflict = (message: string, details: Record<string, unknown> = {}): AppError =>
-  new AppError(ErrorCode.CONFLICT, message, details);
+export const conflict = (message: string, details: Record<string, unknown> = {}): AppError => new AppError(ErrorCode.CONFLICT, message, details);

@@ -32,14 +32,38 @@ export function createLoaders(services: Services, ctx: RequestContext) {
     study: byId<Study>((ids) => services.imaging.studiesByIds(ctx, ids)),
     series: byId<Series>((ids) => services.imaging.seriesByIds(ctx, ids)),
     instance: byId<Instance>((ids) => services.imaging.instancesByIds(ctx, ids)),
-    jointsByPatient: byParent<Joint>((ids) => services.patients.jointsByPatientIds(ctx, ids), (j) => j.patientId),
-    studiesByPatient: byParent<Study>((ids) => services.imaging.studiesByPatientIds(ctx, ids), (s) => s.patientId),
-    seriesByStudy: byParent<Series>((ids) => services.imaging.seriesByStudyIds(ctx, ids), (s) => s.studyId),
-    instancesBySeries: byParent<Instance>((ids) => services.imaging.instancesBySeriesIds(ctx, ids), (i) => i.seriesId),
-    jointImagesByJoint: byParent<JointImage>((ids) => services.imaging.jointImagesByJointIds(ctx, ids), (i) => i.jointId),
-    readingsByJoint: byParent<Reading>((ids) => services.readings.readingsByJointIds(ctx, ids), (r) => r.jointId),
-    readingsByReader: byParent<Reading>((ids) => services.readings.readingsByReaderIds(ctx, ids), (r) => r.readerId),
-    referenceGradesByJoint: byParent<ReferenceGrade>((ids) => services.references.referenceGradesByJointIds(ctx, ids), (r) => r.jointId),
+    jointsByPatient: byParent<Joint>(
+      (ids) => services.patients.jointsByPatientIds(ctx, ids),
+      (j) => j.patientId,
+    ),
+    studiesByPatient: byParent<Study>(
+      (ids) => services.imaging.studiesByPatientIds(ctx, ids),
+      (s) => s.patientId,
+    ),
+    seriesByStudy: byParent<Series>(
+      (ids) => services.imaging.seriesByStudyIds(ctx, ids),
+      (s) => s.studyId,
+    ),
+    instancesBySeries: byParent<Instance>(
+      (ids) => services.imaging.instancesBySeriesIds(ctx, ids),
+      (i) => i.seriesId,
+    ),
+    jointImagesByJoint: byParent<JointImage>(
+      (ids) => services.imaging.jointImagesByJointIds(ctx, ids),
+      (i) => i.jointId,
+    ),
+    readingsByJoint: byParent<Reading>(
+      (ids) => services.readings.readingsByJointIds(ctx, ids),
+      (r) => r.jointId,
+    ),
+    readingsByReader: byParent<Reading>(
+      (ids) => services.readings.readingsByReaderIds(ctx, ids),
+      (r) => r.readerId,
+    ),
+    referenceGradesByJoint: byParent<ReferenceGrade>(
+      (ids) => services.references.referenceGradesByJointIds(ctx, ids),
+      (r) => r.jointId,
+    ),
   };
 }
 

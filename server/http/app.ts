@@ -148,7 +148,8 @@ export async function startHttpServer(
     express.json({ limit: config.maxBodyBytes }),
     rejectUnreadableBody,
     expressMiddleware(apollo, {
-      context: async ({ req }) => buildContext(services, req.headers.authorization, (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) || randomUUID()),
+      context: async ({ req }) =>
+        buildContext(services, req.headers.authorization, (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) || randomUUID()),
     }),
   );
   app.get('/', (_req, res) => {

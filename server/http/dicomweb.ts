@@ -64,7 +64,10 @@ function stowResponse(result: IngestResult, baseUrl: string): Record<string, unk
 }
 
 function problem(res: Response, status: number, code: string, message: string): void {
-  res.status(status).type('application/json').send({ errors: [{ message, extensions: { code } }] });
+  res
+    .status(status)
+    .type('application/json')
+    .send({ errors: [{ message, extensions: { code } }] });
 }
 
 /**
@@ -108,7 +111,8 @@ export function dicomwebRouter(services: Services, maxBytes: number): Router {
         if (typeof req.query.site === 'string') {
           const site = await services.sites.findSiteByCode(ctx, req.query.site);
           if (!site) return problem(res, 400, 'BAD_USER_INPUT', `No site with code ${req.query.site}`);
-          if (actor.role === Role.COORDINATOR && site.id !== actor.siteId) return problem(res, 403, 'FORBIDDEN', 'A coordinator stores into their own site only');
+          if (actor.role === Role.COORDINATOR && site.id !== actor.siteId)
+            return problem(res, 403, 'FORBIDDEN', 'A coordinator stores into their own site only');
           siteId = site.id;
         }
         if (!siteId) return problem(res, 400, 'BAD_USER_INPUT', 'Name the target site with ?site=<code>');
@@ -120,7 +124,11 @@ export function dicomwebRouter(services: Services, maxBytes: number): Router {
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         const parts = parseMultipartRelated(params.boundary ?? '', body);
         if (parts.length === 0) return problem(res, 400, 'BAD_REQUEST', 'The request holds no DICOM part');
-        const dicomParts = parts.map((p, i) => ({ source: `part ${i + 1}`, bytes: p.body, contentType: mediaTypeParameters(p.headers['content-type'] ?? 'application/dicom').type }));
+        const dicomParts = parts.map((p, i) => ({
+          source: `part ${i + 1}`,
+          bytes: p.body,
+          contentType: mediaTypeParameters(p.headers['content-type'] ?? 'application/dicom').type,
+        }));
         const study = (req.params as Record<string, string | undefined>).study;
         const wrongType = dicomParts.filter((p) => p.contentType !== 'application/dicom');
         const result = wrongType.length
@@ -135,7 +143,10 @@ export function dicomwebRouter(services: Services, maxBytes: number): Router {
             }
           : await services.ingest.ingestDicom(ctx, siteId, dicomParts, study);
         const status = result.stored ? (result.accepted.length ? 202 : 200) : 409;
-        res.status(status).type('application/dicom+json').send(JSON.stringify(stowResponse(result, `${req.protocol}://${req.get('host')}`)));
+        res
+          .status(status)
+          .type('application/dicom+json')
+          .send(JSON.stringify(stowResponse(result, `${req.protocol}://${req.get('host')}`)));
       } catch (error) {
         if (error instanceof MultipartError) return problem(res, 400, 'BAD_REQUEST', error.message);
         if (error instanceof AppError) return problem(res, error.code === 'FORBIDDEN' ? 403 : 400, error.code, error.message);

@@ -26,38 +26,33 @@ const problem = (res: Response, status: number, code: string, message: string, e
  */
 export function modelUploadRouter(services: Services, maxBytes: number): Router {
   const router = express.Router();
-  router.post(
-    '/model-versions',
-    requireBearer(services),
-    express.raw({ type: () => true, limit: maxBytes }),
-    async (req: Request, res: Response) => {
-      const requestId = randomUUID();
+  router.post('/model-versions', requireBearer(services), express.raw({ type: () => true, limit: maxBytes }), async (req: Request, res: Response) => {
+    const requestId = randomUUID();
+    try {
+      const { type, params } = mediaTypeParameters(req.headers['content-type'] ?? '');
+      if (type !== 'multipart/form-data') return problem(res, 415, 'UNSUPPORTED_MEDIA_TYPE', 'Send multipart/form-data with the parts "manifest" and "model"');
+      const parts = parseMultipartRelated(params.boundary ?? '', Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+      const named = (name: string) => parts.find((p) => new RegExp(`name="?${name}"?(;|$)`).test(p.headers['content-disposition'] ?? ''));
+      const manifestPart = named('manifest');
+      const modelPart = named('model');
+      if (!manifestPart || !modelPart) return problem(res, 400, 'BAD_USER_INPUT', 'The request needs a "manifest" part and a "model" part');
+      let manifest: unknown;
       try {
-        const { type, params } = mediaTypeParameters(req.headers['content-type'] ?? '');
-        if (type !== 'multipart/form-data') return problem(res, 415, 'UNSUPPORTED_MEDIA_TYPE', 'Send multipart/form-data with the parts "manifest" and "model"');
-        const parts = parseMultipartRelated(params.boundary ?? '', Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
-        const named = (name: string) => parts.find((p) => new RegExp(`name="?${name}"?(;|$)`).test(p.headers['content-disposition'] ?? ''));
-        const manifestPart = named('manifest');
-        const modelPart = named('model');
-        if (!manifestPart || !modelPart) return problem(res, 400, 'BAD_USER_INPUT', 'The request needs a "manifest" part and a "model" part');
-        let manifest: unknown;
-        try {
-          manifest = JSON.parse(manifestPart.body.toString('utf8'));
-        } catch {
-          return problem(res, 400, 'BAD_USER_INPUT', 'The manifest part is not JSON');
-        }
-        const version = await services.models.registerModelVersion({ requestId, actor: res.locals.actor as Actor }, modelPart.body, manifest);
-        res.status(201).json({ id: version.id, name: version.name, version: version.version, sha256: version.sha256 });
-      } catch (error) {
-        if (error instanceof MultipartError) return problem(res, 400, 'BAD_REQUEST', error.message);
-        if (error instanceof AppError) {
-          const { code: _code, ...details } = error.extensions as Record<string, unknown>;
-          return problem(res, STATUS[error.code] ?? 400, error.code, error.message, details);
-        }
-        log.error('model upload failed', { requestId, error });
-        problem(res, 500, 'INTERNAL_SERVER_ERROR', `Internal server error (request ${requestId})`);
+        manifest = JSON.parse(manifestPart.body.toString('utf8'));
+      } catch {
+        return problem(res, 400, 'BAD_USER_INPUT', 'The manifest part is not JSON');
       }
-    },
-  );
+      const version = await services.models.registerModelVersion({ requestId, actor: res.locals.actor as Actor }, modelPart.body, manifest);
+      res.status(201).json({ id: version.id, name: version.name, version: version.version, sha256: version.sha256 });
+    } catch (error) {
+      if (error instanceof MultipartError) return problem(res, 400, 'BAD_REQUEST', error.message);
+      if (error instanceof AppError) {
+        const { code: _code, ...details } = error.extensions as Record<string, unknown>;
+        return problem(res, STATUS[error.code] ?? 400, error.code, error.message, details);
+      }
+      log.error('model upload failed', { requestId, error });
+      problem(res, 500, 'INTERNAL_SERVER_ERROR', `Internal server error (request ${requestId})`);
+    }
+  });
   return router;
 }

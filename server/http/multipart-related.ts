@@ -13,7 +13,10 @@ export function mediaTypeParameters(contentType: string): { type: string; params
   for (const piece of rest) {
     const at = piece.indexOf('=');
     if (at < 0) continue;
-    params[piece.slice(0, at).trim().toLowerCase()] = piece.slice(at + 1).trim().replace(/^"(.*)"$/, '$1');
+    params[piece.slice(0, at).trim().toLowerCase()] = piece
+      .slice(at + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
   }
   return { type: type.trim().toLowerCase(), params };
 }

@@ -49,7 +49,10 @@ export async function checkModel(bytes: Uint8Array, manifest: ModelManifest, pro
     const shape = meta && 'shape' in meta ? (meta.shape as Array<number | string>) : null;
     if (shape) {
       if (shape.length !== manifest.input.shape.length) {
-        throw new ModelCheckError('MANIFEST_MISMATCH', `Input "${manifest.input.name}" has rank ${shape.length}; the manifest says ${manifest.input.shape.length}`);
+        throw new ModelCheckError(
+          'MANIFEST_MISMATCH',
+          `Input "${manifest.input.name}" has rank ${shape.length}; the manifest says ${manifest.input.shape.length}`,
+        );
       }
       shape.forEach((dim, i) => {
         const declared = manifest.input.shape[i];
@@ -60,7 +63,10 @@ export async function checkModel(bytes: Uint8Array, manifest: ModelManifest, pro
     }
     const missing = manifest.outputs.filter((o) => !session.outputNames.includes(o.name));
     if (missing.length) {
-      throw new ModelCheckError('MANIFEST_MISMATCH', `The model has no output ${missing.map((o) => `"${o.name}"`).join(', ')}; its outputs are ${session.outputNames.join(', ')}`);
+      throw new ModelCheckError(
+        'MANIFEST_MISMATCH',
+        `The model has no output ${missing.map((o) => `"${o.name}"`).join(', ')}; its outputs are ${session.outputNames.join(', ')}`,
+      );
     }
     const dims = manifest.input.shape.map((d) => d ?? 1);
     const size = dims.reduce((a, b) => a * b, 1);
@@ -68,12 +74,18 @@ export async function checkModel(bytes: Uint8Array, manifest: ModelManifest, pro
     try {
       result = await session.run({ [manifest.input.name]: new ort.Tensor('float32', new Float32Array(size), dims) });
     } catch (error) {
-      throw new ModelCheckError('MANIFEST_MISMATCH', `A dummy batch of shape [${dims.join(', ')}] does not run: ${(error as Error).message.split('\n')[0].slice(0, 300)}`);
+      throw new ModelCheckError(
+        'MANIFEST_MISMATCH',
+        `A dummy batch of shape [${dims.join(', ')}] does not run: ${(error as Error).message.split('\n')[0].slice(0, 300)}`,
+      );
     }
     for (const o of manifest.outputs) {
       const tensor = result[o.name] as ort.Tensor;
       if (tensor.dims.length !== 2 || tensor.dims[0] !== 1 || tensor.dims[1] !== o.grades) {
-        throw new ModelCheckError('MANIFEST_MISMATCH', `Output "${o.name}" has shape [${tensor.dims.join(', ')}] for one image; the manifest says [1, ${o.grades}] (${o.feature})`);
+        throw new ModelCheckError(
+          'MANIFEST_MISMATCH',
+          `Output "${o.name}" has shape [${tensor.dims.join(', ')}] for one image; the manifest says [1, ${o.grades}] (${o.feature})`,
+        );
       }
       if (!Array.from(tensor.data as Float32Array).every(Number.isFinite)) {
         throw new ModelCheckError('MANIFEST_MISMATCH', `Output "${o.name}" is not finite on a zero image`);

@@ -130,7 +130,11 @@ export async function decodeFrame(file: Part10File, frame: number): Promise<Fram
       const encoded = encodedFrame(pixelData.fragments, frame, frames);
       let samples: Uint8Array | Uint16Array;
       try {
-        samples = new JpegLosslessDecoder().decode(encoded.buffer.slice(encoded.byteOffset, encoded.byteOffset + encoded.length) as ArrayBuffer, 0, encoded.length);
+        samples = new JpegLosslessDecoder().decode(
+          encoded.buffer.slice(encoded.byteOffset, encoded.byteOffset + encoded.length) as ArrayBuffer,
+          0,
+          encoded.length,
+        );
       } catch (error) {
         throw new PixelDecodeError(`${transferSyntax.name} data does not decode: ${String(error).slice(0, 200)}`);
       }
@@ -165,13 +169,23 @@ export async function decodeFrame(file: Part10File, frame: number): Promise<Fram
 }
 
 /** Stored samples to modality values: byte order, sign and the rescale slope and intercept applied. */
-function toValues(raw: Uint8Array, bits: number, littleEndian: boolean, signed: boolean, slope: number, intercept: number, width: number, height: number): Frame {
+function toValues(
+  raw: Uint8Array,
+  bits: number,
+  littleEndian: boolean,
+  signed: boolean,
+  slope: number,
+  intercept: number,
+  width: number,
+  height: number,
+): Frame {
   const n = width * height;
   const values = new Float32Array(n);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   if (raw.byteLength < (n * bits) / 8) throw new PixelDecodeError('The frame holds fewer bytes than its geometry needs');
   for (let i = 0; i < n; i++) {
-    const stored = bits === 8 ? (signed ? view.getInt8(i) : view.getUint8(i)) : signed ? view.getInt16(2 * i, littleEndian) : view.getUint16(2 * i, littleEndian);
+    const stored =
+      bits === 8 ? (signed ? view.getInt8(i) : view.getUint8(i)) : signed ? view.getInt16(2 * i, littleEndian) : view.getUint16(2 * i, littleEndian);
     values[i] = stored * slope + intercept;
   }
   return { width, height, values };

@@ -178,7 +178,9 @@ export class AgreementService {
     restrictToScope(patients, ctx, 'patient.site_id');
     whereIn(patients, 'patient.site_id', scope.siteIds);
     if (scope.splitVersionId) {
-      patients.leftJoin('split_assignment', 'sa', 'sa.patient_id = patient.id AND sa.split_version_id = :sv', { sv: scope.splitVersionId }).addSelect('sa.split AS "split"');
+      patients
+        .leftJoin('split_assignment', 'sa', 'sa.patient_id = patient.id AND sa.split_version_id = :sv', { sv: scope.splitVersionId })
+        .addSelect('sa.split AS "split"');
     } else {
       patients.addSelect('NULL AS "split"');
     }
@@ -202,7 +204,9 @@ export class AgreementService {
     restrictToScope(cells, ctx, 'patient.site_id');
     whereIn(cells, 'patient.site_id', scope.siteIds);
     const cellRows = new Map(
-      (await cells.getRawMany<{ site: string; joints: number; referenceCells: number; assessable: number; notAssessable: number; analysed: number }>()).map((r) => [r.site, r]),
+      (await cells.getRawMany<{ site: string; joints: number; referenceCells: number; assessable: number; notAssessable: number; analysed: number }>()).map(
+        (r) => [r.site, r],
+      ),
     );
     const sites = [...new Set(patientRows.map((p) => p.site))].sort();
     const row = (site: string | null): StudyFlowRow => {

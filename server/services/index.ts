@@ -62,7 +62,14 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const manifests = new ManifestService(db, audit, nodeKeys, patients, readings);
   const models = new ModelService(db, audit, objects, options.executionProviders);
   // Constructed here, started by the process that runs the node (serve: to send; worker: to send and work).
-  const jobs: JobTiming = { inferenceBatchSize: 16, jobSliceSeconds: 20, jobExpireSeconds: 120, queueMaintenanceSeconds: 30, jobRetryLimit: 5, ...options.jobs };
+  const jobs: JobTiming = {
+    inferenceBatchSize: 16,
+    jobSliceSeconds: 20,
+    jobExpireSeconds: 120,
+    queueMaintenanceSeconds: 30,
+    jobRetryLimit: 5,
+    ...options.jobs,
+  };
   const queue = new JobQueue(options.databaseUrl ?? '', {
     supervise: true,
     expireInSeconds: jobs.jobExpireSeconds,
@@ -75,11 +82,51 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   });
   const metrics = new MetricsService(db);
   const agreement = new AgreementService(db);
-  return { db, objects, pubSub, nodeKeys, audit, grading, sites, readers, patients, imaging, readings, references, splits, tokens, ingest, manifests, models, metrics, agreement, queue, inference };
+  return {
+    db,
+    objects,
+    pubSub,
+    nodeKeys,
+    audit,
+    grading,
+    sites,
+    readers,
+    patients,
+    imaging,
+    readings,
+    references,
+    splits,
+    tokens,
+    ingest,
+    manifests,
+    models,
+    metrics,
+    agreement,
+    queue,
+    inference,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
-export { AgreementService, AuditService, GradingService, InferenceService, IngestService, ManifestService, MetricsService, ModelService, NodeKeyService, ImagingService, PatientService, ReaderService, ReadingService, ReferenceService, SiteService, SplitService, TokenService };
+export {
+  AgreementService,
+  AuditService,
+  GradingService,
+  InferenceService,
+  IngestService,
+  ManifestService,
+  MetricsService,
+  ModelService,
+  NodeKeyService,
+  ImagingService,
+  PatientService,
+  ReaderService,
+  ReadingService,
+  ReferenceService,
+  SiteService,
+  SplitService,
+  TokenService,
+};
 export * from './request-context';
 export type { Page } from './pagination';

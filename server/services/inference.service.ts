@@ -278,7 +278,14 @@ export class InferenceService {
   }
 
   /** Predicts one batch and writes it; false when the lease was taken over (nothing written). */
-  private async predictBatch(ctx: RequestContext, model: OnnxModelVersion, session: InferenceSessionHandle, jobId: string, lease: string, batch: WorkItem[]): Promise<boolean> {
+  private async predictBatch(
+    ctx: RequestContext,
+    model: OnnxModelVersion,
+    session: InferenceSessionHandle,
+    jobId: string,
+    lease: string,
+    batch: WorkItem[],
+  ): Promise<boolean> {
     const predicted = await this.alreadyPredicted(model, batch);
     // Every object of the batch read at once (the reads overlap), each read and decoded once however many joints it shows.
     const frames = new Map<string, Promise<Frame>>();
@@ -306,7 +313,13 @@ export class InferenceService {
     );
     const ready = prepared.filter((p): p is { item: WorkItem; input: Float32Array } => 'input' in p);
     const failures: JobFailure[] = prepared.flatMap((p) => ('error' in p ? [{ jointImageId: p.item.jointImageId, reason: p.error as string }] : []));
-    const outputs = ready.length ? await runBatch(session, model.manifest, ready.map((r) => r.input)) : new Map<string, number[][]>();
+    const outputs = ready.length
+      ? await runBatch(
+          session,
+          model.manifest,
+          ready.map((r) => r.input),
+        )
+      : new Map<string, number[][]>();
     return this.db.transaction(ctx, async (tx) => {
       // The lease first: it locks the job row, so a run that took the job over waits for this batch or finds it gone.
       // An UPDATE answers [rows, affected] through TypeORM.
@@ -351,7 +364,9 @@ export class InferenceService {
   /** Queues the job's next slice, in a transaction that still holds the lease. */
   private async continueLater(ctx: RequestContext, jobId: string, lease: string): Promise<'continued' | 'skipped'> {
     return this.db.transaction(ctx, async (tx) => {
-      const held: unknown[] = await this.db.manager(tx).query(`SELECT id FROM inference_job WHERE id = $1 AND lease_id = $2 AND status = 'RUNNING' FOR UPDATE`, [jobId, lease]);
+      const held: unknown[] = await this.db
+        .manager(tx)
+        .query(`SELECT id FROM inference_job WHERE id = $1 AND lease_id = $2 AND status = 'RUNNING' FOR UPDATE`, [jobId, lease]);
       if (!held.length) return 'skipped' as const;
       await this.queue.send(tx, RUN_INFERENCE, { inferenceJobId: jobId });
       return 'continued' as const;
@@ -362,15 +377,18 @@ export class InferenceService {
   async failJob(ctx: RequestContext, jobId: string, error: string): Promise<void> {
     await this.db
       .manager(ctx)
-      .query(`UPDATE inference_job SET status = 'FAILED', error = $2, lease_id = NULL, finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('QUEUED', 'RUNNING')`, [
-        jobId,
-        error.slice(0, 1000),
-      ]);
+      .query(
+        `UPDATE inference_job SET status = 'FAILED', error = $2, lease_id = NULL, finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('QUEUED', 'RUNNING')`,
+        [jobId, error.slice(0, 1000)],
+      );
     await this.announce(jobId);
   }
 
   private async finish(jobId: string, lease: string, status: JobStatus.SUCCEEDED | JobStatus.CANCELLED): Promise<'done' | 'skipped'> {
-    const [, updated] = await this.db.dataSource.query(`UPDATE inference_job SET status = $3, finished_at = now(), updated_at = now() WHERE id = $1 AND lease_id = $2 AND status = 'RUNNING'`, [jobId, lease, status]);
+    const [, updated] = await this.db.dataSource.query(
+      `UPDATE inference_job SET status = $3, finished_at = now(), updated_at = now() WHERE id = $1 AND lease_id = $2 AND status = 'RUNNING'`,
+      [jobId, lease, status],
+    );
     if (!updated) return 'skipped';
     await this.announce(jobId);
     return 'done';

@@ -117,7 +117,12 @@ function patientIdOf(file: Part10File): string | undefined {
   const raw = file.dataset.get(TAGS.patientId)?.bytes;
   if (!raw) return undefined;
   const utf8 = (textOf(file.dataset, TAGS.specificCharacterSet) ?? '').includes('ISO_IR 192');
-  return raw.toString(utf8 ? 'utf8' : 'latin1').replace(/[\0 ]+$/, '').trim() || undefined;
+  return (
+    raw
+      .toString(utf8 ? 'utf8' : 'latin1')
+      .replace(/[\0 ]+$/, '')
+      .trim() || undefined
+  );
 }
 
 /** Reads and checks one part; a rejection describes why, with the client's UIDs where readable. */
@@ -170,7 +175,14 @@ export class IngestService {
     await progress.update({}, true);
     try {
       const result = await this.ingest(ctx, siteId, parts, progress, studyInstanceUid);
-      await progress.update({ status: result.stored ? 'STORED' : 'REJECTED', objectsDone: parts.length, rejected: result.rejected.filter((r) => r.code !== IngestRejectionCode.BATCH_REJECTED).length }, true);
+      await progress.update(
+        {
+          status: result.stored ? 'STORED' : 'REJECTED',
+          objectsDone: parts.length,
+          rejected: result.rejected.filter((r) => r.code !== IngestRejectionCode.BATCH_REJECTED).length,
+        },
+        true,
+      );
       return result;
     } catch (error) {
       await progress.update({ status: 'FAILED' }, true);
@@ -189,9 +201,19 @@ export class IngestService {
       if (!('file' in result)) {
         rejected.push(result);
       } else if (studyInstanceUid && result.summary.studyInstanceUid !== studyInstanceUid) {
-        rejected.push({ source: part.source, code: IngestRejectionCode.STUDY_MISMATCH, reason: 'The instance belongs to another study than the one in the URL', sopInstanceUid: result.summary.sopInstanceUid });
+        rejected.push({
+          source: part.source,
+          code: IngestRejectionCode.STUDY_MISMATCH,
+          reason: 'The instance belongs to another study than the one in the URL',
+          sopInstanceUid: result.summary.sopInstanceUid,
+        });
       } else if (seen.has(result.summary.sopInstanceUid)) {
-        rejected.push({ source: part.source, code: IngestRejectionCode.DUPLICATE_IN_BATCH, reason: 'The same SOP Instance UID appears twice in this batch', sopInstanceUid: result.summary.sopInstanceUid });
+        rejected.push({
+          source: part.source,
+          code: IngestRejectionCode.DUPLICATE_IN_BATCH,
+          reason: 'The same SOP Instance UID appears twice in this batch',
+          sopInstanceUid: result.summary.sopInstanceUid,
+        });
       } else {
         seen.add(result.summary.sopInstanceUid);
         prepared.push(result);
@@ -223,8 +245,15 @@ export class IngestService {
         const clean = deidentify(p.file, { uidKey: key, pseudonym: patient.pseudonym, dateShiftDays: patient.dateShiftDays });
         objects.push({ source: p.part.source, patient, summary: inspectImage(clean), bytes: writePart10(clean.meta, clean.dataset, clean.transferSyntax) });
       } catch (error) {
-        const reason = error instanceof ImageRejection ? `After de-identification: ${error.message}` : 'The object could not be re-encoded after de-identification';
-        rejected.push({ source: p.part.source, code: IngestRejectionCode.MALFORMED_ELEMENT, reason, sopClassUid: p.summary.sopClassUid, sopInstanceUid: p.summary.sopInstanceUid });
+        const reason =
+          error instanceof ImageRejection ? `After de-identification: ${error.message}` : 'The object could not be re-encoded after de-identification';
+        rejected.push({
+          source: p.part.source,
+          code: IngestRejectionCode.MALFORMED_ELEMENT,
+          reason,
+          sopClassUid: p.summary.sopClassUid,
+          sopInstanceUid: p.summary.sopInstanceUid,
+        });
       }
     }
     if (rejected.length) return this.rejectBatch(prepared, rejected);
@@ -332,7 +361,8 @@ export class IngestService {
     const existing = new Set(previous.map((i) => i.sopInstanceUid));
     for (const i of previous) {
       const s = stored.find((x) => x.summary.sopInstanceUid === i.sopInstanceUid) as StoredPart;
-      if (seriesByUid.get(s.summary.seriesInstanceUid)?.id !== i.seriesId) throw new IngestConflict(s.source, 'The instance is already stored under another series');
+      if (seriesByUid.get(s.summary.seriesInstanceUid)?.id !== i.seriesId)
+        throw new IngestConflict(s.source, 'The instance is already stored under another series');
     }
     const fresh = stored.filter((s) => !existing.has(s.summary.sopInstanceUid));
     if (fresh.length) {

@@ -35,19 +35,42 @@ interface CsvRow {
 export function readCsv(text: string, required: readonly string[]): { rows: CsvRow[]; rejected: RejectedItem[] } {
   let records: Array<{ record: Record<string, string>; info: { lines: number } }>;
   try {
-    records = parse(text, { columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), bom: true, skip_empty_lines: true, trim: true, info: true });
+    records = parse(text, {
+      columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()),
+      bom: true,
+      skip_empty_lines: true,
+      trim: true,
+      info: true,
+    });
   } catch (error) {
     return { rows: [], rejected: [{ source: 'file', code: IngestRejectionCode.MALFORMED_CSV, reason: (error as Error).message }] };
   }
-  const header = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0].split(',').map((h) => h.trim().toLowerCase().replace(/^"|"$/g, ''));
+  const header = text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/, 1)[0]
+    .split(',')
+    .map((h) => h.trim().toLowerCase().replace(/^"|"$/g, ''));
   const missing = required.filter((c) => !header.includes(c));
   if (missing.length) {
-    return { rows: [], rejected: [{ source: 'line 1', code: IngestRejectionCode.MALFORMED_CSV, reason: `The header lacks the column(s) ${missing.join(', ')}` }] };
+    return {
+      rows: [],
+      rejected: [{ source: 'line 1', code: IngestRejectionCode.MALFORMED_CSV, reason: `The header lacks the column(s) ${missing.join(', ')}` }],
+    };
   }
   return { rows: records.map((r) => ({ line: r.info.lines, values: r.record })), rejected: [] };
 }
 
-const SEX: Record<string, Sex> = { f: Sex.FEMALE, female: Sex.FEMALE, m: Sex.MALE, male: Sex.MALE, o: Sex.OTHER, other: Sex.OTHER, '': Sex.UNKNOWN, u: Sex.UNKNOWN, unknown: Sex.UNKNOWN };
+const SEX: Record<string, Sex> = {
+  f: Sex.FEMALE,
+  female: Sex.FEMALE,
+  m: Sex.MALE,
+  male: Sex.MALE,
+  o: Sex.OTHER,
+  other: Sex.OTHER,
+  '': Sex.UNKNOWN,
+  u: Sex.UNKNOWN,
+  unknown: Sex.UNKNOWN,
+};
 const YES = new Set(['yes', 'y', 'true', '1']);
 const NO = new Set(['no', 'n', 'false', '0']);
 
@@ -71,7 +94,8 @@ export class ManifestService {
     const scope = siteScope(ctx);
     const sites = new Map((await this.db.repo(ctx, Site).find()).map((s) => [s.code, s]));
     const seen = new Set<string>();
-    const parsed: Array<{ line: number; site: Site; patientKey: string; pseudonym: string | null; sex: Sex; age: number | null; reasons: ExclusionReason[] }> = [];
+    const parsed: Array<{ line: number; site: Site; patientKey: string; pseudonym: string | null; sex: Sex; age: number | null; reasons: ExclusionReason[] }> =
+      [];
     for (const { line, values } of rows) {
       const source = `line ${line}`;
       const reject = (code: IngestRejectionCode, reason: string) => rejected.push({ source, code, reason });
@@ -138,38 +162,56 @@ export class ManifestService {
     }
     if (rejected.length) return { stored: false, rows: rows.length, created: 0, updated: 0, rejected };
 
-    return this.db.transaction(ctx, async (tx) => {
-      const repo = this.db.repo(tx, Patient);
-      const existing = parsed.length ? await repo.findBy({ patientKey: In(parsed.map((p) => p.patientKey)) }) : [];
-      const bySiteKey = new Map(existing.map((p) => [`${p.siteId}:${p.patientKey}`, p]));
-      let created = 0;
-      const conflicts: RejectedItem[] = [];
-      for (const row of parsed) {
-        const current = bySiteKey.get(`${row.site.id}:${row.patientKey}`);
-        const pseudonym = row.pseudonym ?? current?.pseudonym ?? `${row.site.code}-${row.patientKey.slice(0, 10).toUpperCase()}`;
-        const taken = await repo.findOneBy({ siteId: row.site.id, pseudonym });
-        if (taken && taken.id !== current?.id) {
-          conflicts.push({ source: `line ${row.line}`, code: IngestRejectionCode.CONFLICT, reason: `Pseudonym ${pseudonym} belongs to another patient of ${row.site.code}` });
-          continue;
+    return this.db
+      .transaction(ctx, async (tx) => {
+        const repo = this.db.repo(tx, Patient);
+        const existing = parsed.length ? await repo.findBy({ patientKey: In(parsed.map((p) => p.patientKey)) }) : [];
+        const bySiteKey = new Map(existing.map((p) => [`${p.siteId}:${p.patientKey}`, p]));
+        let created = 0;
+        const conflicts: RejectedItem[] = [];
+        for (const row of parsed) {
+          const current = bySiteKey.get(`${row.site.id}:${row.patientKey}`);
+          const pseudonym = row.pseudonym ?? current?.pseudonym ?? `${row.site.code}-${row.patientKey.slice(0, 10).toUpperCase()}`;
+          const taken = await repo.findOneBy({ siteId: row.site.id, pseudonym });
+          if (taken && taken.id !== current?.id) {
+            conflicts.push({
+              source: `line ${row.line}`,
+              code: IngestRejectionCode.CONFLICT,
+              reason: `Pseudonym ${pseudonym} belongs to another patient of ${row.site.code}`,
+            });
+            continue;
+          }
+          if (current) {
+            Object.assign(current, { pseudonym, sex: row.sex, ageAtFirstImaging: row.age, exclusionReasons: row.reasons });
+            await repo.save(current);
+          } else {
+            const patient = await repo.save(
+              repo.create({
+                siteId: row.site.id,
+                pseudonym,
+                patientKey: row.patientKey,
+                sex: row.sex,
+                ageAtFirstImaging: row.age,
+                exclusionReasons: row.reasons,
+                dateShiftDays: randomDateShift(),
+              }),
+            );
+            await this.patients.insertJoints(tx, patient.id);
+            created++;
+          }
         }
-        if (current) {
-          Object.assign(current, { pseudonym, sex: row.sex, ageAtFirstImaging: row.age, exclusionReasons: row.reasons });
-          await repo.save(current);
-        } else {
-          const patient = await repo.save(
-            repo.create({ siteId: row.site.id, pseudonym, patientKey: row.patientKey, sex: row.sex, ageAtFirstImaging: row.age, exclusionReasons: row.reasons, dateShiftDays: randomDateShift() }),
-          );
-          await this.patients.insertJoints(tx, patient.id);
-          created++;
-        }
-      }
-      if (conflicts.length) throw new ManifestRejected(conflicts);
-      await this.audit.record(tx, { action: 'importPatientsManifest', entityType: 'Patient', details: { rows: parsed.length, created, updated: parsed.length - created } });
-      return { stored: true, rows: rows.length, created, updated: parsed.length - created, rejected: [] };
-    }).catch((error: unknown) => {
-      if (error instanceof ManifestRejected) return { stored: false, rows: rows.length, created: 0, updated: 0, rejected: error.rejected };
-      throw error;
-    });
+        if (conflicts.length) throw new ManifestRejected(conflicts);
+        await this.audit.record(tx, {
+          action: 'importPatientsManifest',
+          entityType: 'Patient',
+          details: { rows: parsed.length, created, updated: parsed.length - created },
+        });
+        return { stored: true, rows: rows.length, created, updated: parsed.length - created, rejected: [] };
+      })
+      .catch((error: unknown) => {
+        if (error instanceof ManifestRejected) return { stored: false, rows: rows.length, created: 0, updated: 0, rejected: error.rejected };
+        throw error;
+      });
   }
 
   /**
@@ -206,13 +248,22 @@ export class ManifestService {
         reject(IngestRejectionCode.UNKNOWN_INSTANCE, 'No stored instance of this patient has this SOP Instance UID; store the DICOM first');
         continue;
       }
-      const [frame, roiX, roiY, roiWidth, roiHeight] = [count(values.frame || '0'), count(values.x), count(values.y), count(values.width), count(values.height)];
+      const [frame, roiX, roiY, roiWidth, roiHeight] = [
+        count(values.frame || '0'),
+        count(values.x),
+        count(values.y),
+        count(values.width),
+        count(values.height),
+      ];
       if (frame === null || roiX === null || roiY === null || !roiWidth || !roiHeight) {
         reject(IngestRejectionCode.INVALID_VALUE, 'frame, x, y, width and height must be whole numbers (width and height above 0)');
         continue;
       }
       if (frame >= instance.frames || roiX + roiWidth > instance.columns || roiY + roiHeight > instance.rows) {
-        reject(IngestRejectionCode.INVALID_VALUE, `The region or frame lies outside the ${instance.columns} x ${instance.rows} image with ${instance.frames} frame(s)`);
+        reject(
+          IngestRejectionCode.INVALID_VALUE,
+          `The region or frame lies outside the ${instance.columns} x ${instance.rows} image with ${instance.frames} frame(s)`,
+        );
         continue;
       }
       const identity = `${joint.jointId}:${instance.id}:${frame}`;
@@ -298,7 +349,14 @@ export class ManifestService {
           const asReader: RequestContext = {
             requestId: tx.requestId,
             manager: tx.manager,
-            actor: { tokenId: tx.actor?.tokenId ?? null, name: `manifest as ${row.reader.code}`, role: Role.READER, siteId, readerId: row.reader.id, readerRole: row.reader.role },
+            actor: {
+              tokenId: tx.actor?.tokenId ?? null,
+              name: `manifest as ${row.reader.code}`,
+              role: Role.READER,
+              siteId,
+              readerId: row.reader.id,
+              readerRole: row.reader.role,
+            },
           };
           try {
             await this.readings.recordReading(asReader, row.input);
@@ -340,9 +398,15 @@ export class ManifestService {
       const level = (row.values.level ?? '').toUpperCase().replace('/', '_');
       const side = (row.values.side ?? '').toUpperCase();
       if (!known.has(keys[i])) {
-        result.set(row.line, { code: IngestRejectionCode.UNKNOWN_PATIENT, reason: 'No patient of this site has this patient_id; import the patients manifest first' });
+        result.set(row.line, {
+          code: IngestRejectionCode.UNKNOWN_PATIENT,
+          reason: 'No patient of this site has this patient_id; import the patients manifest first',
+        });
       } else if (!(level in Level) || !(side in Side)) {
-        result.set(row.line, { code: IngestRejectionCode.INVALID_VALUE, reason: `level must be L1_L2…L5_S1 (or L1/L2…) and side LEFT or RIGHT, got ${row.values.level} ${row.values.side}` });
+        result.set(row.line, {
+          code: IngestRejectionCode.INVALID_VALUE,
+          reason: `level must be L1_L2…L5_S1 (or L1/L2…) and side LEFT or RIGHT, got ${row.values.level} ${row.values.side}`,
+        });
       } else {
         const joint = byCell.get(`${keys[i]}:${level}:${side}`) as { jointId: string; patientId: string };
         result.set(row.line, { jointId: joint.jointId, patientId: joint.patientId });

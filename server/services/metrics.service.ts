@@ -108,7 +108,10 @@ const DIMENSION: Record<MetricsGroupBy, keyof MetricsGroupKey> = {
 };
 
 /** Rows grouped by the requested dimensions, the pooled group (key '') first. */
-function groupRows<R extends Pick<CaseRow, keyof MetricsGroupKey>>(rows: R[], groupBy: MetricsGroupBy[] | null | undefined): Array<{ id: string; key: MetricsGroupKey; rows: R[] }> {
+function groupRows<R extends Pick<CaseRow, keyof MetricsGroupKey>>(
+  rows: R[],
+  groupBy: MetricsGroupBy[] | null | undefined,
+): Array<{ id: string; key: MetricsGroupKey; rows: R[] }> {
   const dimensions = [...new Set(groupBy ?? [])].map((g) => DIMENSION[g]);
   const pooledKey: MetricsGroupKey = { site: null, feature: null, modality: null, level: null, side: null, split: null };
   const groups = new Map<string, { id: string; key: MetricsGroupKey; rows: R[] }>([['', { id: '', key: pooledKey, rows }]]);
@@ -155,7 +158,14 @@ export class MetricsService {
         return { cluster: patients.get(r.patientId) as number, truth: r.truth, grade: r.grade, probabilities: r.probabilities?.map(Number) };
       });
       // A k x k table over features with different scales has no meaning: MIXED_FEATURES.
-      const metrics = computeGroup(cases, { threshold, grades: k, level, clustered, bootstrap: { replicates, seed: request.seed ?? 1 }, multiclass: features.size === 1 });
+      const metrics = computeGroup(cases, {
+        threshold,
+        grades: k,
+        level,
+        clustered,
+        bootstrap: { replicates, seed: request.seed ?? 1 },
+        multiclass: features.size === 1,
+      });
       result.push({ ...metrics, key: group.key, pooled: id === '', joints: new Set(group.rows.map((r) => r.jointId)).size });
     }
     return { threshold, level, clustered, groups: result };
@@ -174,7 +184,13 @@ export class MetricsService {
       })
       .innerJoin('reading', 'r', 'r.joint_id = ref.joint_id AND r.modality = ref.modality AND r.feature = ref.feature AND NOT r.not_assessable')
       .innerJoin('reader', 'rd', 'rd.id = r.reader_id')
-      .addSelect(['p.predicted_grade AS "grade"', 'p.probabilities AS "probabilities"', 'r.grade AS "readerGrade"', 'rd.id AS "readerId"', 'rd.code AS "readerCode"']);
+      .addSelect([
+        'p.predicted_grade AS "grade"',
+        'p.probabilities AS "probabilities"',
+        'r.grade AS "readerGrade"',
+        'rd.id AS "readerId"',
+        'rd.code AS "readerCode"',
+      ]);
     whereIn(qb, 'rd.id', request.readerIds);
     const rows = await qb.getRawMany<CaseRow & { readerGrade: number; readerId: string; readerCode: string }>();
     const byReader = new Map<string, typeof rows>();
@@ -189,7 +205,13 @@ export class MetricsService {
         const patients = new Map<string, number>();
         const cases: PairedCase[] = groupRowsOfReader.map((r) => {
           if (!patients.has(r.patientId)) patients.set(r.patientId, patients.size);
-          return { cluster: patients.get(r.patientId) as number, truth: r.truth, modelGrade: r.grade, modelProbabilities: r.probabilities?.map(Number), readerGrade: r.readerGrade };
+          return {
+            cluster: patients.get(r.patientId) as number,
+            truth: r.truth,
+            modelGrade: r.grade,
+            modelProbabilities: r.probabilities?.map(Number),
+            readerGrade: r.readerGrade,
+          };
         });
         comparisons.push({
           readerId,
@@ -217,7 +239,8 @@ export class MetricsService {
     const replicates = request.bootstrapReplicates ?? 2000;
     if (!Number.isInteger(threshold) || threshold < 1) throw badInput('threshold must be a whole grade of at least 1', { field: 'threshold' });
     if (!(level > 0.5 && level < 1)) throw badInput('level must be between 0.5 and 1', { field: 'level' });
-    if (!Number.isInteger(replicates) || replicates < 200 || replicates > 20000) throw badInput('bootstrapReplicates must be 200 to 20000', { field: 'bootstrapReplicates' });
+    if (!Number.isInteger(replicates) || replicates < 200 || replicates > 20000)
+      throw badInput('bootstrapReplicates must be 200 to 20000', { field: 'bootstrapReplicates' });
     return { threshold, level, clustered, replicates };
   }
 
@@ -243,7 +266,9 @@ export class MetricsService {
       .andWhere('cardinality(patient.exclusion_reasons) = 0');
     if (confirmedOnly) qb.andWhere('ref.confirmed_at IS NOT NULL');
     if (scope.splitVersionId) {
-      qb.leftJoin('split_assignment', 'sa', 'sa.patient_id = patient.id AND sa.split_version_id = :sv', { sv: scope.splitVersionId }).addSelect('sa.split AS "split"');
+      qb.leftJoin('split_assignment', 'sa', 'sa.patient_id = patient.id AND sa.split_version_id = :sv', { sv: scope.splitVersionId }).addSelect(
+        'sa.split AS "split"',
+      );
       whereIn(qb, 'sa.split', scope.splits);
     } else {
       if (scope.splits) throw badInput('Filtering by split needs a splitVersionId', { field: 'scope.splits' });
@@ -265,9 +290,14 @@ export class MetricsService {
         mv: request.rater.modelVersionId,
       }).addSelect(['p.predicted_grade AS "grade"', 'p.probabilities AS "probabilities"']);
     } else {
-      qb.innerJoin('reading', 'r', 'r.joint_id = ref.joint_id AND r.modality = ref.modality AND r.feature = ref.feature AND r.reader_id = :reader AND NOT r.not_assessable', {
-        reader: request.rater.readerId,
-      }).addSelect(['r.grade AS "grade"', 'NULL AS "probabilities"']);
+      qb.innerJoin(
+        'reading',
+        'r',
+        'r.joint_id = ref.joint_id AND r.modality = ref.modality AND r.feature = ref.feature AND r.reader_id = :reader AND NOT r.not_assessable',
+        {
+          reader: request.rater.readerId,
+        },
+      ).addSelect(['r.grade AS "grade"', 'NULL AS "probabilities"']);
     }
     return qb.getRawMany<CaseRow>();
   }

@@ -54,7 +54,11 @@ export class ModelService {
     if (wrong.length) {
       throw new AppError(
         ErrorCode.MODEL_MANIFEST_MISMATCH,
-        wrong.map((o) => (scheme.has(o.feature) ? `${o.feature} has ${scheme.get(o.feature)} grades, not ${o.grades}` : `${o.feature} is not a feature of the grading scheme`)).join('; '),
+        wrong
+          .map((o) =>
+            scheme.has(o.feature) ? `${o.feature} has ${scheme.get(o.feature)} grades, not ${o.grades}` : `${o.feature} is not a feature of the grading scheme`,
+          )
+          .join('; '),
       );
     }
     try {
@@ -64,7 +68,8 @@ export class ModelService {
       throw error.kind === 'NOT_ONNX' ? badInput(error.message, { field: 'model' }) : new AppError(ErrorCode.MODEL_MANIFEST_MISMATCH, error.message);
     }
     const repo = this.db.repo(ctx, ModelVersion);
-    if (await repo.existsBy({ name: manifest.name, version: manifest.version })) throw conflict(`Model ${manifest.name} ${manifest.version} exists; versions are immutable`);
+    if (await repo.existsBy({ name: manifest.name, version: manifest.version }))
+      throw conflict(`Model ${manifest.name} ${manifest.version} exists; versions are immutable`);
     const stored = await this.objects.put(model);
     return this.db.transaction(ctx, async (tx) => {
       const saved = await this.db.repo(tx, ModelVersion).save(
@@ -77,7 +82,12 @@ export class ModelService {
           registeredByTokenId: actor.tokenId,
         }),
       );
-      await this.audit.record(tx, { action: 'registerModelVersion', entityType: 'ModelVersion', entityId: saved.id, details: { name: saved.name, version: saved.version, sha256: stored.sha256 } });
+      await this.audit.record(tx, {
+        action: 'registerModelVersion',
+        entityType: 'ModelVersion',
+        entityId: saved.id,
+        details: { name: saved.name, version: saved.version, sha256: stored.sha256 },
+      });
       return saved;
     });
   }
@@ -99,11 +109,24 @@ export class ModelService {
     const actor = requireRole(ctx, Role.ENGINEER);
     return this.db.transaction(ctx, async (tx) => {
       const repo = this.db.repo(tx, ModelVersion);
-      if (await repo.existsBy({ name: input.name, version: input.version })) throw conflict(`Model ${input.name} ${input.version} exists; versions are immutable`);
+      if (await repo.existsBy({ name: input.name, version: input.version }))
+        throw conflict(`Model ${input.name} ${input.version} exists; versions are immutable`);
       const saved = await repo.save(
-        repo.create({ name: input.name, version: input.version, description: input.description ?? null, sha256: null, manifest: null, registeredByTokenId: actor.tokenId }),
+        repo.create({
+          name: input.name,
+          version: input.version,
+          description: input.description ?? null,
+          sha256: null,
+          manifest: null,
+          registeredByTokenId: actor.tokenId,
+        }),
       );
-      await this.audit.record(tx, { action: 'registerExternalModel', entityType: 'ModelVersion', entityId: saved.id, details: { name: input.name, version: input.version } });
+      await this.audit.record(tx, {
+        action: 'registerExternalModel',
+        entityType: 'ModelVersion',
+        entityId: saved.id,
+        details: { name: input.name, version: input.version },
+      });
       return saved;
     });
   }
@@ -145,7 +168,12 @@ export class ModelService {
       const cells = feature.grades.map((g) => (values[`p${g.grade}`] ?? '').trim());
       const extra = Object.keys(values).filter((k) => /^p\d+$/.test(k) && Number(k.slice(1)) >= feature.grades.length && values[k].trim() !== '');
       const probabilities = cells.map(Number);
-      if (cells.some((c) => c === '') || extra.length || probabilities.some((p) => !(p >= 0 && p <= 1)) || Math.abs(probabilities.reduce((a, b) => a + b, 0) - 1) > SUM_TOLERANCE) {
+      if (
+        cells.some((c) => c === '') ||
+        extra.length ||
+        probabilities.some((p) => !(p >= 0 && p <= 1)) ||
+        Math.abs(probabilities.reduce((a, b) => a + b, 0) - 1) > SUM_TOLERANCE
+      ) {
         reject(IngestRejectionCode.INVALID_VALUE, `${feature.code} needs p0..p${feature.grades.length - 1} in [0, 1] summing to 1`);
         continue;
       }
@@ -155,7 +183,14 @@ export class ModelService {
         continue;
       }
       seen.add(key);
-      parsed.push({ modelVersionId: model.id, jointId, modality: modality as Modality, feature: feature.code, probabilities, predictedGrade: argmax(probabilities) });
+      parsed.push({
+        modelVersionId: model.id,
+        jointId,
+        modality: modality as Modality,
+        feature: feature.code,
+        probabilities,
+        predictedGrade: argmax(probabilities),
+      });
     }
     if (rejected.length) return { stored: false, rows: rows.length, created: 0, updated: 0, rejected };
     return this.db.transaction(ctx, async (tx) => {

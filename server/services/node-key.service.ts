@@ -16,7 +16,12 @@ export class NodeKeyService {
   identifierKey(): Promise<Buffer> {
     this.key ??= (async () => {
       const repo = this.db.dataSource.getRepository(NodeSecret);
-      await repo.createQueryBuilder().insert().values({ name: UID_KEY, value: randomBytes(32) }).orIgnore().execute();
+      await repo
+        .createQueryBuilder()
+        .insert()
+        .values({ name: UID_KEY, value: randomBytes(32) })
+        .orIgnore()
+        .execute();
       const row = await repo.findOneByOrFail({ name: UID_KEY });
       return row.value;
     })().catch((error: unknown) => {

@@ -25,17 +25,16 @@ function decodeCursor(cursor: string): string {
  * Keyset pagination on the row id: stable under concurrent inserts, O(page) at any depth (no OFFSET).
  * `totalCount` is counted on the filtered query before the cursor applies.
  */
-export async function paginate<T extends ObjectLiteral>(
-  qb: SelectQueryBuilder<T>,
-  alias: string,
-  page: PageRequest = {},
-): Promise<Page<T>> {
+export async function paginate<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, alias: string, page: PageRequest = {}): Promise<Page<T>> {
   const first = page.first ?? DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
     throw badInput(`first must be between 1 and ${MAX_PAGE_SIZE}`, { argument: 'first' });
   }
   const totalCount = await qb.clone().getCount();
-  const paged = qb.clone().orderBy(`${alias}.id`, 'ASC').take(first + 1);
+  const paged = qb
+    .clone()
+    .orderBy(`${alias}.id`, 'ASC')
+    .take(first + 1);
   if (page.after) paged.andWhere(`${alias}.id > :afterId`, { afterId: decodeCursor(page.after) });
   const rows = await paged.getMany();
   const nodes = rows.slice(0, first);

@@ -84,7 +84,10 @@ export class PatientService {
   }
 
   async jointsByPatientIds(ctx: RequestContext, patientIds: readonly string[]): Promise<Joint[]> {
-    return this.joints(ctx, { patientIds: [...patientIds] }).orderBy('joint.level').addOrderBy('joint.side').getMany();
+    return this.joints(ctx, { patientIds: [...patientIds] })
+      .orderBy('joint.level')
+      .addOrderBy('joint.side')
+      .getMany();
   }
 
   /** The site a joint belongs to, checked against the caller's scope: NOT_FOUND when outside it. */

@@ -138,7 +138,13 @@ export class ReadingService {
       const [first] = existing;
       if (first && sameGrade(first, reading)) {
         const reference = await this.db.repo(tx, ReferenceGrade).save({ ...cellOf(input), ...value, source: ReferenceSource.AGREEMENT });
-        await this.audit.record(tx, { action: 'deriveReferenceGrade', entityType: 'ReferenceGrade', entityId: reference.id, siteId, details: { source: ReferenceSource.AGREEMENT } });
+        await this.audit.record(tx, {
+          action: 'deriveReferenceGrade',
+          entityType: 'ReferenceGrade',
+          entityId: reference.id,
+          siteId,
+          details: { source: ReferenceSource.AGREEMENT },
+        });
       }
       return reading;
     });

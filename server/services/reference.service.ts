@@ -77,7 +77,10 @@ export class ReferenceService {
       const rows = await this.lockForChange(tx, unique);
       const confirmedAt = new Date();
       await this.db.repo(tx, ReferenceGrade).update(unique, { confirmedById: senior.id, confirmedAt });
-      const sites = await this.sitesOfJoints(tx, rows.map((r) => r.jointId));
+      const sites = await this.sitesOfJoints(
+        tx,
+        rows.map((r) => r.jointId),
+      );
       for (const row of rows) {
         await this.audit.record(tx, { action: 'confirmReferenceGrade', entityType: 'ReferenceGrade', entityId: row.id, siteId: sites.get(row.jointId) });
       }

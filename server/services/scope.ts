@@ -43,10 +43,10 @@ export function applyPatientFilter<T extends ObjectLiteral>(
   if (filter.split) {
     const v = param('splitVersion');
     const s = param('split');
-    qb.andWhere(
-      `EXISTS (SELECT 1 FROM split_assignment sa WHERE sa.patient_id = ${patient}.id AND sa.split_version_id = :${v} AND sa.split = :${s})`,
-      { [v]: filter.split.splitVersionId, [s]: filter.split.split },
-    );
+    qb.andWhere(`EXISTS (SELECT 1 FROM split_assignment sa WHERE sa.patient_id = ${patient}.id AND sa.split_version_id = :${v} AND sa.split = :${s})`, {
+      [v]: filter.split.splitVersionId,
+      [s]: filter.split.split,
+    });
   }
   return qb;
 }

@@ -31,7 +31,7 @@ export function placements(positives: ArrayLike<number>, negatives: ArrayLike<nu
   let negativesBelow = 0;
   let positivesBelow = 0;
   let sum = 0;
-  for (let start = 0; start < order.length; ) {
+  for (let start = 0; start < order.length;) {
     let end = start;
     let p = 0;
     while (end < order.length && scores[order[end]] === scores[order[start]]) {
@@ -218,7 +218,13 @@ export function pairedDelong(
     (covariance(a.v01, a.v01) + covariance(b.v01, b.v01) - 2 * covariance(a.v01, b.v01)) / a.v01.length;
   const difference = a.auc - b.auc;
   if (!(variance > 0)) {
-    return { aucA: a.auc, aucB: b.auc, difference: { value: difference, lower: null, upper: null, method: 'delong-paired', reason: 'ZERO_VARIANCE' }, z: null, p: null };
+    return {
+      aucA: a.auc,
+      aucB: b.auc,
+      difference: { value: difference, lower: null, upper: null, method: 'delong-paired', reason: 'ZERO_VARIANCE' },
+      z: null,
+      p: null,
+    };
   }
   const z = difference / Math.sqrt(variance);
   const half = normalQuantile(1 - (1 - level) / 2) * Math.sqrt(variance);

@@ -55,6 +55,8 @@ export function binaryMetrics(c: Confusion): BinaryMetrics {
     // F1 is the harmonic mean of precision and recall: undefined without positives (recall is).
     f1: c.tp + c.fn === 0 ? none('NO_POSITIVES') : some((2 * c.tp) / (2 * c.tp + c.fp + c.fn)),
     youden:
-      sensitivity.value !== null && specificity.value !== null ? some(sensitivity.value + specificity.value - 1) : none(sensitivity.reason ?? (specificity.reason as 'NO_NEGATIVES')),
+      sensitivity.value !== null && specificity.value !== null
+        ? some(sensitivity.value + specificity.value - 1)
+        : none(sensitivity.reason ?? (specificity.reason as 'NO_NEGATIVES')),
   };
 }

@@ -96,7 +96,14 @@ export function comparePaired(cases: readonly PairedCase[], options: CompareOpti
     const model = f(total('model'));
     const reader = f(total('reader'));
     if (model === null || reader === null) {
-      return { metric, model, reader, difference: undefinedEstimate(method, metric === 'SPECIFICITY' ? 'NO_NEGATIVES' : 'NO_POSITIVES'), p: null, test: method };
+      return {
+        metric,
+        model,
+        reader,
+        difference: undefinedEstimate(method, metric === 'SPECIFICITY' ? 'NO_NEGATIVES' : 'NO_POSITIVES'),
+        p: null,
+        test: method,
+      };
     }
     const differences: number[] = [];
     for (const w of draws) {
@@ -145,7 +152,8 @@ export function comparePaired(cases: readonly PairedCase[], options: CompareOpti
   return [accuracy, bootstrapped('SENSITIVITY'), bootstrapped('SPECIFICITY'), bootstrapped('F1'), aucDifference(cases, options, unitOf)];
 }
 
-const modelScore = (c: PairedCase, t: number): number => scoreOf({ cluster: c.cluster, truth: c.truth, grade: c.modelGrade, probabilities: c.modelProbabilities }, t);
+const modelScore = (c: PairedCase, t: number): number =>
+  scoreOf({ cluster: c.cluster, truth: c.truth, grade: c.modelGrade, probabilities: c.modelProbabilities }, t);
 
 function aucDifference(cases: readonly PairedCase[], options: CompareOptions, unitOf: (c: PairedCase, i: number) => number): MetricDifference {
   const t = options.threshold;
@@ -160,9 +168,23 @@ function aucDifference(cases: readonly PairedCase[], options: CompareOptions, un
     pos.map(({ c }) => c.readerGrade),
     neg.map(({ c }) => c.readerGrade),
   );
-  if (!model || !reader) return { metric: 'AUC', model: null, reader: null, difference: undefinedEstimate(method, pos.length ? 'NO_NEGATIVES' : 'NO_POSITIVES'), p: null, test: method };
+  if (!model || !reader)
+    return {
+      metric: 'AUC',
+      model: null,
+      reader: null,
+      difference: undefinedEstimate(method, pos.length ? 'NO_NEGATIVES' : 'NO_POSITIVES'),
+      p: null,
+      test: method,
+    };
   if (!options.clustered) {
-    const paired = pairedDelong(pos.map(({ c }) => modelScore(c, t)), neg.map(({ c }) => modelScore(c, t)), pos.map(({ c }) => c.readerGrade), neg.map(({ c }) => c.readerGrade), options.level);
+    const paired = pairedDelong(
+      pos.map(({ c }) => modelScore(c, t)),
+      neg.map(({ c }) => modelScore(c, t)),
+      pos.map(({ c }) => c.readerGrade),
+      neg.map(({ c }) => c.readerGrade),
+      options.level,
+    );
     if (!paired) return { metric: 'AUC', model: model.auc, reader: reader.auc, difference: undefinedEstimate(method, 'ONE_CLASS'), p: null, test: method };
     return { metric: 'AUC', model: paired.aucA, reader: paired.aucB, difference: paired.difference, p: paired.p, test: method };
   }
@@ -178,7 +200,14 @@ function aucDifference(cases: readonly PairedCase[], options: CompareOptions, un
   }
   const variance = vm + vr - 2 * cmr;
   if (!(variance > 0)) {
-    return { metric: 'AUC', model: model.auc, reader: reader.auc, difference: { value: difference, lower: null, upper: null, method, reason: 'ZERO_VARIANCE' }, p: null, test: method };
+    return {
+      metric: 'AUC',
+      model: model.auc,
+      reader: reader.auc,
+      difference: { value: difference, lower: null, upper: null, method, reason: 'ZERO_VARIANCE' },
+      p: null,
+      test: method,
+    };
   }
   const half = normalQuantile(1 - (1 - options.level) / 2) * Math.sqrt(variance);
   return {

@@ -138,11 +138,14 @@ export function computeGroup(cases: readonly GradedCase[], options: EngineOption
     : stripVariance(aucDelong(positives, negatives, options.level));
 
   const k = options.grades;
-  const table = options.multiclass === false ? [] : contingency(
-    cases.map((c) => c.truth),
-    cases.map((c) => c.grade),
-    k,
-  );
+  const table =
+    options.multiclass === false
+      ? []
+      : contingency(
+          cases.map((c) => c.truth),
+          cases.map((c) => c.grade),
+          k,
+        );
   const hasProbabilities = cases.length > 0 && cases.every((c) => c.probabilities);
   const oneHot = (c: GradedCase) => Array.from({ length: k }, (_, g) => (c.grade === g ? 1 : 0));
 
@@ -150,19 +153,50 @@ export function computeGroup(cases: readonly GradedCase[], options: EngineOption
     cases: cases.length,
     clusters,
     confusion,
-    prevalence: proportion((s) => s.tp + s.fn, (s) => s.tp + s.fn + s.tn + s.fp, 'NO_CASES'),
-    accuracy: proportion((s) => s.tp + s.tn, (s) => s.tp + s.fn + s.tn + s.fp, 'NO_CASES'),
-    sensitivity: proportion((s) => s.tp, (s) => s.tp + s.fn, 'NO_POSITIVES'),
-    specificity: proportion((s) => s.tn, (s) => s.tn + s.fp, 'NO_NEGATIVES'),
-    precision: proportion((s) => s.tp, (s) => s.tp + s.fp, 'NO_PREDICTED_POSITIVES'),
-    npv: proportion((s) => s.tn, (s) => s.tn + s.fn, 'NO_PREDICTED_NEGATIVES'),
+    prevalence: proportion(
+      (s) => s.tp + s.fn,
+      (s) => s.tp + s.fn + s.tn + s.fp,
+      'NO_CASES',
+    ),
+    accuracy: proportion(
+      (s) => s.tp + s.tn,
+      (s) => s.tp + s.fn + s.tn + s.fp,
+      'NO_CASES',
+    ),
+    sensitivity: proportion(
+      (s) => s.tp,
+      (s) => s.tp + s.fn,
+      'NO_POSITIVES',
+    ),
+    specificity: proportion(
+      (s) => s.tn,
+      (s) => s.tn + s.fp,
+      'NO_NEGATIVES',
+    ),
+    precision: proportion(
+      (s) => s.tp,
+      (s) => s.tp + s.fp,
+      'NO_PREDICTED_POSITIVES',
+    ),
+    npv: proportion(
+      (s) => s.tn,
+      (s) => s.tn + s.fn,
+      'NO_PREDICTED_NEGATIVES',
+    ),
     f1: bootstrapped(metrics.f1, (s) => (s.tp + s.fn ? (2 * s.tp) / (2 * s.tp + s.fp + s.fn) : null)),
     youden: bootstrapped(metrics.youden, (s) => (s.tp + s.fn && s.tn + s.fp ? s.tp / (s.tp + s.fn) + s.tn / (s.tn + s.fp) - 1 : null)),
     auc: aucEstimate,
     roc: rocCurve(positives, negatives),
     multiclass:
       options.multiclass === false
-        ? { confusion: [], macroF1: none('MIXED_FEATURES'), weightedF1: none('MIXED_FEATURES'), ovrMacroAuc: none('MIXED_FEATURES'), linearKappa: none('MIXED_FEATURES'), quadraticKappa: none('MIXED_FEATURES') }
+        ? {
+            confusion: [],
+            macroF1: none('MIXED_FEATURES'),
+            weightedF1: none('MIXED_FEATURES'),
+            ovrMacroAuc: none('MIXED_FEATURES'),
+            linearKappa: none('MIXED_FEATURES'),
+            quadraticKappa: none('MIXED_FEATURES'),
+          }
         : {
             confusion: table,
             macroF1: macroF1(table),

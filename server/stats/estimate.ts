@@ -1,5 +1,16 @@
 /** Why a value could not be computed: machine-readable, never a silent NaN or 0. */
-export type UndefinedReason = 'NO_POSITIVES' | 'NO_NEGATIVES' | 'NO_CASES' | 'NO_PREDICTED_POSITIVES' | 'NO_PREDICTED_NEGATIVES' | 'ONE_CLUSTER' | 'ONE_CLASS' | 'NO_DISCORDANT_PAIRS' | 'ZERO_VARIANCE' | 'MIXED_FEATURES' | 'FEW_CLUSTERS';
+export type UndefinedReason =
+  | 'NO_POSITIVES'
+  | 'NO_NEGATIVES'
+  | 'NO_CASES'
+  | 'NO_PREDICTED_POSITIVES'
+  | 'NO_PREDICTED_NEGATIVES'
+  | 'ONE_CLUSTER'
+  | 'ONE_CLASS'
+  | 'NO_DISCORDANT_PAIRS'
+  | 'ZERO_VARIANCE'
+  | 'MIXED_FEATURES'
+  | 'FEW_CLUSTERS';
 
 /** A point estimate with its interval and the method that made the interval. */
 export interface Estimate {

@@ -127,8 +127,12 @@ describe('authentication, roles and site scoping', () => {
   /** Imaging rows as ingest would write them (ingest does not exist yet): study, CT series, instance, joint image. */
   async function addImaging(patient: Patient, joint: Joint): Promise<string> {
     const ds = node().dataSource;
-    const study = await ds.getRepository(Study).save({ patientId: patient.id, studyInstanceUid: uid(), studyDate: '2021-03-04', description: 'CT lumbar spine' });
-    const series = await ds.getRepository(Series).save({ studyId: study.id, seriesInstanceUid: uid(), modality: Modality.CT, seriesNumber: 1, description: 'axial' });
+    const study = await ds
+      .getRepository(Study)
+      .save({ patientId: patient.id, studyInstanceUid: uid(), studyDate: '2021-03-04', description: 'CT lumbar spine' });
+    const series = await ds
+      .getRepository(Series)
+      .save({ studyId: study.id, seriesInstanceUid: uid(), modality: Modality.CT, seriesNumber: 1, description: 'axial' });
     const sopInstanceUid = uid();
     const instance = await ds.getRepository(Instance).save({
       seriesId: series.id,
@@ -309,26 +313,29 @@ describe('authentication, roles and site scoping', () => {
       return { totalCount: data[p.field].totalCount, ids: data[p.field].nodes.map((n: { id: string }) => n.id) };
     };
 
-    it.each(ROOT_PATHS.map((p) => [p.field, p] as const))('rejects site-B rows of %s for a site-A coordinator, also when site B is asked for', async (_field, p) => {
-      const [ofA, ofB] = [await idsOf(p.table, A.site.id), await idsOf(p.table, B.site.id)];
-      // The data exists at both sites: an ADMIN sees rows of both through this path.
-      const everything = await list(admin, p);
-      expect(everything.ids.some((id) => ofA.has(id))).toBe(true);
-      expect(everything.ids.some((id) => ofB.has(id))).toBe(true);
+    it.each(ROOT_PATHS.map((p) => [p.field, p] as const))(
+      'rejects site-B rows of %s for a site-A coordinator, also when site B is asked for',
+      async (_field, p) => {
+        const [ofA, ofB] = [await idsOf(p.table, A.site.id), await idsOf(p.table, B.site.id)];
+        // The data exists at both sites: an ADMIN sees rows of both through this path.
+        const everything = await list(admin, p);
+        expect(everything.ids.some((id) => ofA.has(id))).toBe(true);
+        expect(everything.ids.some((id) => ofB.has(id))).toBe(true);
 
-      const mine = await list(A.coordinator, p);
-      expect(mine.ids.length).toBeGreaterThan(0);
-      expect(mine.ids.filter((id) => ofB.has(id))).toEqual([]);
-      expect(mine.ids.every((id) => ofA.has(id))).toBe(true);
-      expect(mine.totalCount).toBe(mine.ids.length);
-      if (p.exact) expect(new Set(mine.ids)).toEqual(ofA);
+        const mine = await list(A.coordinator, p);
+        expect(mine.ids.length).toBeGreaterThan(0);
+        expect(mine.ids.filter((id) => ofB.has(id))).toEqual([]);
+        expect(mine.ids.every((id) => ofA.has(id))).toBe(true);
+        expect(mine.totalCount).toBe(mine.ids.length);
+        if (p.exact) expect(new Set(mine.ids)).toEqual(ofA);
 
-      const askedForB = await list(A.coordinator, p, { siteIds: [B.site.id] });
-      expect(askedForB).toEqual({ totalCount: 0, ids: [] });
-      const askedForBoth = await list(A.coordinator, p, { siteIds: [A.site.id, B.site.id] });
-      expect(askedForBoth.ids.filter((id) => ofB.has(id))).toEqual([]);
-      expect(askedForBoth.totalCount).toBe(mine.totalCount);
-    });
+        const askedForB = await list(A.coordinator, p, { siteIds: [B.site.id] });
+        expect(askedForB).toEqual({ totalCount: 0, ids: [] });
+        const askedForBoth = await list(A.coordinator, p, { siteIds: [A.site.id, B.site.id] });
+        expect(askedForBoth.ids.filter((id) => ofB.has(id))).toEqual([]);
+        expect(askedForBoth.totalCount).toBe(mine.totalCount);
+      },
+    );
 
     it.each([
       ['patient', `query ($id: ID!) { patient(id: $id) { id } }`, (w: SiteWorld) => w.patients[0].id],
@@ -362,11 +369,7 @@ describe('authentication, roles and site scoping', () => {
     });
 
     it('rejects site-B rows anywhere under readers { readings { joint { patient { site } } } } for a site-A coordinator', async () => {
-      const data = await gqlOk(
-        url(),
-        A.coordinator,
-        `{ readers(first: 500) { nodes { id readings { id joint { id patient { id site { code } } } } } } }`,
-      );
+      const data = await gqlOk(url(), A.coordinator, `{ readers(first: 500) { nodes { id readings { id joint { id patient { id site { code } } } } } } }`);
       const readings = data.readers.nodes.flatMap((r: { readings: any[] }) => r.readings);
       expect(new Set(readings.map((r: { id: string }) => r.id))).toEqual(await idsOf('reading', A.site.id));
       expect(new Set(readings.map((r: any) => r.joint?.patient?.site?.code))).toEqual(new Set(['SITE-A']));
@@ -526,7 +529,8 @@ describe('authentication, roles and site scoping', () => {
     it('writes one audit event per mutation with the actor’s role, token and the entity id', async () => {
       const site = (await gqlOk(url(), admin, `mutation { createSite(input: { code: "SITE-C", name: "Site C" }) { id } }`)).createSite.id;
       const coordinator = await createToken({ role: 'COORDINATOR', siteId: site });
-      const reader = (await gqlOk(url(), coordinator.secret, CREATE_READER, { input: { code: 'RC1', role: 'READER', yearsOfExperience: 4, siteId: site } })).createReader.id;
+      const reader = (await gqlOk(url(), coordinator.secret, CREATE_READER, { input: { code: 'RC1', role: 'READER', yearsOfExperience: 4, siteId: site } }))
+        .createReader.id;
       const patient = (await gqlOk(url(), coordinator.secret, CREATE_PATIENT, { input: { siteId: site, pseudonym: 'PSEUDO-C-1' } })).createPatient.id;
       await gqlOk(url(), coordinator.secret, `mutation ($input: SetExclusionReasonsInput!) { setExclusionReasons(input: $input) { id } }`, {
         input: { patientId: patient, exclusionReasons: ['FRACTURE'] },

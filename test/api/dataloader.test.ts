@@ -34,14 +34,30 @@ describe('nested queries', () => {
     const joints = await factory.joints(patient);
     const uid = () => `2.25.${randomInt(1e9)}${randomInt(1e9)}`;
     const study = await node().dataSource.getRepository(Study).save({ patientId: patient.id, studyInstanceUid: uid(), studyDate: null, description: null });
-    const series = await node().dataSource.getRepository(Series).save({ studyId: study.id, seriesInstanceUid: uid(), modality: Modality.CT, seriesNumber: 1, description: null });
-    const instance = await node().dataSource.getRepository(Instance).save({
-      seriesId: series.id, sopInstanceUid: uid(), sopClassUid: '1.2.840.10008.5.1.4.1.1.2', instanceNumber: 1, rows: 512, columns: 512,
-      numberOfFrames: 1, bitsAllocated: 16, samplesPerPixel: 1, photometricInterpretation: 'MONOCHROME2',
-      transferSyntaxUid: '1.2.840.10008.1.2.1', sha256: 'a'.repeat(64), sizeBytes: 524_288,
-    });
+    const series = await node()
+      .dataSource.getRepository(Series)
+      .save({ studyId: study.id, seriesInstanceUid: uid(), modality: Modality.CT, seriesNumber: 1, description: null });
+    const instance = await node()
+      .dataSource.getRepository(Instance)
+      .save({
+        seriesId: series.id,
+        sopInstanceUid: uid(),
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+        instanceNumber: 1,
+        rows: 512,
+        columns: 512,
+        numberOfFrames: 1,
+        bitsAllocated: 16,
+        samplesPerPixel: 1,
+        photometricInterpretation: 'MONOCHROME2',
+        transferSyntaxUid: '1.2.840.10008.1.2.1',
+        sha256: 'a'.repeat(64),
+        sizeBytes: 524_288,
+      });
     for (const joint of joints.slice(0, 2)) {
-      await node().dataSource.getRepository(JointImage).save({ jointId: joint.id, instanceId: instance.id, frame: 0, roiX: 10, roiY: 10, roiWidth: 64, roiHeight: 64 });
+      await node()
+        .dataSource.getRepository(JointImage)
+        .save({ jointId: joint.id, instanceId: instance.id, frame: 0, roiX: 10, roiY: 10, roiWidth: 64, roiHeight: 64 });
     }
     for (const joint of joints.slice(0, 2)) {
       for (const [i, reader] of readers.entries()) {

@@ -311,7 +311,11 @@ describe('errors and limits', () => {
 
     it('refuses a POST with a simple content type', async () => {
       for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
-        const response = await fetch(`${node().url}/graphql`, { method: 'POST', headers: { 'content-type': contentType }, body: JSON.stringify({ query: '{ __typename }' }) });
+        const response = await fetch(`${node().url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': contentType },
+          body: JSON.stringify({ query: '{ __typename }' }),
+        });
         expect(response.status).toBe(400);
       }
     });
@@ -421,7 +425,8 @@ describe('unexpected server failures', () => {
   function expectMasked(error: { message: string; extensions?: Record<string, any> } | undefined): void {
     expect(error?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
     expect(error?.message).toBe('Internal server error');
-    for (const leak of [/site_gone/, /\bsite\b/, /relation/i, /does not exist/, /select/i, /QueryFailed/, /postgres/i]) expect(error?.message).not.toMatch(leak);
+    for (const leak of [/site_gone/, /\bsite\b/, /relation/i, /does not exist/, /select/i, /QueryFailed/, /postgres/i])
+      expect(error?.message).not.toMatch(leak);
     expect(Object.keys(error?.extensions ?? {}).sort()).toEqual(expect.arrayContaining(['code']));
     expect(error?.extensions).not.toHaveProperty('stacktrace');
     expect(error?.extensions).not.toHaveProperty('exception');

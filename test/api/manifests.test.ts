@@ -38,7 +38,9 @@ describe('cohort manifests', () => {
     it('creates patients with their ten joints, keyed by a hash of patient_id that is never stored', async () => {
       const result = await patients(`${PATIENTS_HEADER}\nEAST,${MRN},EAST-P001,F,76,yes,\nEAST,MRN-2,,M,55,no,PRIOR_LUMBAR_SURGERY;FRACTURE\n`);
       expect(result).toEqual({ stored: true, rows: 2, created: 2, updated: 0, rejected: [] });
-      const rows = await node().dataSource.query(`SELECT pseudonym, sex, age_at_first_imaging, exclusion_reasons::text[] AS reasons, patient_key FROM patient ORDER BY age_at_first_imaging DESC`);
+      const rows = await node().dataSource.query(
+        `SELECT pseudonym, sex, age_at_first_imaging, exclusion_reasons::text[] AS reasons, patient_key FROM patient ORDER BY age_at_first_imaging DESC`,
+      );
       expect(rows[0]).toMatchObject({ pseudonym: 'EAST-P001', sex: 'FEMALE', age_at_first_imaging: 76, reasons: [] });
       expect(rows[1]).toMatchObject({ sex: 'MALE', age_at_first_imaging: 55, reasons: ['PRIOR_LUMBAR_SURGERY', 'FRACTURE'] });
       expect(rows[1].pseudonym).toMatch(/^EAST-[0-9A-F]{10}$/);
@@ -101,7 +103,9 @@ describe('cohort manifests', () => {
 
   describe('joint images', () => {
     beforeAll(async () => {
-      const files = await Promise.all(['identified-explicit-le.dcm', 'identified-mr.dcm'].map(async (f) => ({ bytes: await readFile(path.join(FIXTURES, f)) })));
+      const files = await Promise.all(
+        ['identified-explicit-le.dcm', 'identified-mr.dcm'].map(async (f) => ({ bytes: await readFile(path.join(FIXTURES, f)) })),
+      );
       expect((await stow(node().url, coordinator, files)).status).toBe(202);
     });
 
@@ -111,9 +115,17 @@ describe('cohort manifests', () => {
       expect(first.importJointImagesManifest).toEqual({ stored: true, rows: 2, created: 2, updated: 0, rejected: [] });
       const again = await gqlOk(node().url, coordinator, JOINT_IMAGES, { site: east.id, csv: csv.replace(',4,4,32,32', ',8,8,16,16') });
       expect(again.importJointImagesManifest).toMatchObject({ stored: true, created: 0, updated: 2 });
-      const images = await gqlOk(node().url, coordinator, `{ jointImages(filter: { levels: [L4_L5] }) { nodes { roiX roiWidth joint { side } instance { series { modality } } } } }`);
+      const images = await gqlOk(
+        node().url,
+        coordinator,
+        `{ jointImages(filter: { levels: [L4_L5] }) { nodes { roiX roiWidth joint { side } instance { series { modality } } } } }`,
+      );
       expect(images.jointImages.nodes).toHaveLength(2);
-      expect(images.jointImages.nodes.find((n: any) => n.joint.side === 'LEFT')).toMatchObject({ roiX: 8, roiWidth: 16, instance: { series: { modality: 'CT' } } });
+      expect(images.jointImages.nodes.find((n: any) => n.joint.side === 'LEFT')).toMatchObject({
+        roiX: 8,
+        roiWidth: 16,
+        instance: { series: { modality: 'CT' } },
+      });
     });
 
     it('rejects unknown patients and instances, regions outside the image, bad values and duplicates', async () => {

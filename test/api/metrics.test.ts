@@ -41,7 +41,8 @@ describe('metrics', () => {
     const model = await gqlOk(node().url, engineer, `mutation { registerExternalModel(input: { name: "facet-ref", version: "1.0.0" }) { id } }`);
     modelVersionId = model.registerExternalModel.id;
     // Predictions that follow the reference grade with noise: a good but imperfect model.
-    const rows: Array<{ site: string; pseudonym: string; level: string; side: string; modality: string; feature: string; grade: number; grades: number }> = await node().dataSource.query(`
+    const rows: Array<{ site: string; pseudonym: string; level: string; side: string; modality: string; feature: string; grade: number; grades: number }> =
+      await node().dataSource.query(`
       SELECT s.code AS site, p.pseudonym, j.level, j.side, r.modality, r.feature, r.grade, jsonb_array_length(g.grades) AS grades
       FROM reference_grade r JOIN joint j ON j.id = r.joint_id JOIN patient p ON p.id = j.patient_id JOIN site s ON s.id = p.site_id
       JOIN grading_feature g ON g.code = r.feature WHERE NOT r.not_assessable ORDER BY 1, 2, 3, 4, 6`);
@@ -55,10 +56,15 @@ describe('metrics', () => {
       probabilities[0] = (Number(probabilities[0]) + 1 - sum).toFixed(6);
       csv.push([r.site, r.pseudonym, r.level, r.side, r.modality, r.feature, ...probabilities, ...Array(4 - r.grades).fill('')].join(','));
     }
-    const imported = await gqlOk(node().url, engineer, `mutation ($id: ID!, $csv: String!) { importPredictions(modelVersionId: $id, csv: $csv) { stored rows created rejected { source code reason } } }`, {
-      id: modelVersionId,
-      csv: csv.join('\n'),
-    });
+    const imported = await gqlOk(
+      node().url,
+      engineer,
+      `mutation ($id: ID!, $csv: String!) { importPredictions(modelVersionId: $id, csv: $csv) { stored rows created rejected { source code reason } } }`,
+      {
+        id: modelVersionId,
+        csv: csv.join('\n'),
+      },
+    );
     expect(imported.importPredictions).toMatchObject({ stored: true, rows: rows.length, created: rows.length });
     readerId = (await node().dataSource.query(`SELECT id FROM reader WHERE code = 'NORTH-R1'`))[0].id;
   }, 60_000);
@@ -131,20 +137,30 @@ describe('metrics', () => {
     const data = await gqlOk(node().url, statistician, `query ($input: MetricsInput!) { metrics(input: $input) { groups { pooled split cases } } }`, {
       input: { rater: { modelVersionId }, scope: { splitVersionId: version }, groupBy: ['SPLIT'] },
     });
-    expect(data.metrics.groups.filter((g: any) => !g.pooled).map((g: any) => g.split).sort()).toEqual(['TEST', 'TRAIN', 'VALIDATION']);
+    expect(
+      data.metrics.groups
+        .filter((g: any) => !g.pooled)
+        .map((g: any) => g.split)
+        .sort(),
+    ).toEqual(['TEST', 'TRAIN', 'VALIDATION']);
   });
 
   it('rejects predictions that do not sum to 1, name unknown joints, or repeat; registration twice is a CONFLICT', async () => {
-    const bad = await gqlOk(node().url, engineer, `mutation ($id: ID!, $csv: String!) { importPredictions(modelVersionId: $id, csv: $csv) { stored rejected { source code } } }`, {
-      id: modelVersionId,
-      csv: [
-        'site,patient,level,side,modality,feature,p0,p1,p2,p3',
-        'NORTH,NORTH-P001,L1_L2,LEFT,CT,JOINT_SPACE_NARROWING,0.5,0.6,,',
-        'NORTH,NOBODY,L1_L2,LEFT,CT,JOINT_SPACE_NARROWING,0.5,0.5,,',
-        'NORTH,NORTH-P001,L1_L2,LEFT,CT,OSTEOPHYTES,0.5,0.5,,', // p2, p3 missing for a 4-grade feature
-        'NORTH,NORTH-P001,L1_L2,RIGHT,CT,JOINT_SPACE_NARROWING,0.5,0.5,0.0,', // a column beyond the scale
-      ].join('\n'),
-    });
+    const bad = await gqlOk(
+      node().url,
+      engineer,
+      `mutation ($id: ID!, $csv: String!) { importPredictions(modelVersionId: $id, csv: $csv) { stored rejected { source code } } }`,
+      {
+        id: modelVersionId,
+        csv: [
+          'site,patient,level,side,modality,feature,p0,p1,p2,p3',
+          'NORTH,NORTH-P001,L1_L2,LEFT,CT,JOINT_SPACE_NARROWING,0.5,0.6,,',
+          'NORTH,NOBODY,L1_L2,LEFT,CT,JOINT_SPACE_NARROWING,0.5,0.5,,',
+          'NORTH,NORTH-P001,L1_L2,LEFT,CT,OSTEOPHYTES,0.5,0.5,,', // p2, p3 missing for a 4-grade feature
+          'NORTH,NORTH-P001,L1_L2,RIGHT,CT,JOINT_SPACE_NARROWING,0.5,0.5,0.0,', // a column beyond the scale
+        ].join('\n'),
+      },
+    );
     expect(bad.importPredictions).toEqual({
       stored: false,
       rejected: [
@@ -154,7 +170,9 @@ describe('metrics', () => {
         { source: 'line 5', code: 'INVALID_VALUE' },
       ],
     });
-    expect(codeOf(await gql(node().url, engineer, `mutation { registerExternalModel(input: { name: "facet-ref", version: "1.0.0" }) { id } }`))).toBe('CONFLICT');
+    expect(codeOf(await gql(node().url, engineer, `mutation { registerExternalModel(input: { name: "facet-ref", version: "1.0.0" }) { id } }`))).toBe(
+      'CONFLICT',
+    );
     expect(codeOf(await gql(node().url, statistician, `mutation { registerExternalModel(input: { name: "x", version: "1" }) { id } }`))).toBe('FORBIDDEN');
   });
 
@@ -181,9 +199,14 @@ describe('metrics', () => {
       expect(d.p).toBeLessThanOrEqual(1);
       expect(d.difference.lower).toBeLessThanOrEqual(d.difference.value);
     }
-    const perCase = await gqlOk(node().url, statistician, `query ($input: CompareInput!) { compare(input: $input) { comparisons { readerCode differences { metric test p } } } }`, {
-      input: { modelVersionId, bootstrapReplicates: 500, clustered: false, readerIds: [readerId] },
-    });
+    const perCase = await gqlOk(
+      node().url,
+      statistician,
+      `query ($input: CompareInput!) { compare(input: $input) { comparisons { readerCode differences { metric test p } } } }`,
+      {
+        input: { modelVersionId, bootstrapReplicates: 500, clustered: false, readerIds: [readerId] },
+      },
+    );
     const tests = Object.fromEntries(perCase.compare.comparisons[0].differences.map((d: any) => [d.metric, d.test]));
     expect(tests).toMatchObject({ ACCURACY: 'mcnemar-exact', AUC: 'delong-paired' });
     // The reader's AUC here is the reader's AUC from metrics: the same cases, the same estimator.
@@ -223,15 +246,33 @@ describe('metrics', () => {
     const total = data.studyFlow[data.studyFlow.length - 1];
     expect(total).toMatchObject({ site: null, enrolled: 18, eligible: 15, analysed: 750 });
     const own = await gqlOk(node().url, coordinatorNorth, `{ studyFlow { site enrolled } }`);
-    expect(own.studyFlow).toEqual([{ site: 'NORTH', enrolled: 6 }, { site: null, enrolled: 6 }]);
+    expect(own.studyFlow).toEqual([
+      { site: 'NORTH', enrolled: 6 },
+      { site: null, enrolled: 6 },
+    ]);
   });
 
   it('exports the metrics as CSV and a STARD-style HTML/JSON report from the CLI', async () => {
     const run = (format: string) =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, [path.resolve(__dirname, '../../dist/server/main.js'), 'report', '--url', node().url, '--token', statistician, '--model', modelVersionId, '--format', format], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
+        const child = spawn(
+          process.execPath,
+          [
+            path.resolve(__dirname, '../../dist/server/main.js'),
+            'report',
+            '--url',
+            node().url,
+            '--token',
+            statistician,
+            '--model',
+            modelVersionId,
+            '--format',
+            format,
+          ],
+          {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
         let out = '';
         child.stdout.on('data', (c: Buffer) => (out += c.toString()));
         child.stderr.on('data', (c: Buffer) => (out += c.toString()));
@@ -241,7 +282,17 @@ describe('metrics', () => {
     expect(csv.code).toBe(0);
     const lines = csv.out.trim().split('\n');
     expect(lines[0]).toBe('site,feature,modality,level,side,split,pooled,cases,patients,metric,value,lower,upper,method,reason');
-    expect(lines.filter((l) => l.startsWith(',,,,,,true,')).map((l) => l.split(',')[9])).toEqual(['prevalence', 'accuracy', 'sensitivity', 'specificity', 'precision', 'npv', 'f1', 'youden', 'auc']);
+    expect(lines.filter((l) => l.startsWith(',,,,,,true,')).map((l) => l.split(',')[9])).toEqual([
+      'prevalence',
+      'accuracy',
+      'sensitivity',
+      'specificity',
+      'precision',
+      'npv',
+      'f1',
+      'youden',
+      'auc',
+    ]);
     const html = await run('html');
     expect(html.out).toMatch(/<h2>Study flow \(STARD\)<\/h2>/);
     expect(html.out).toMatch(/patient-clustered/);

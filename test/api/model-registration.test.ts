@@ -44,12 +44,54 @@ describe('registering an ONNX model version', () => {
   });
 
   it.each([
-    ['a model whose outputs differ from the manifest', readFileSync(path.join(DIR, 'wrong-heads.onnx')), { ...MANIFEST, version: '0.2.0' }, 422, 'MODEL_MANIFEST_MISMATCH', /no output "hypertrophy", "erosion", "cysts"/],
-    ['an input name the model lacks', MODEL, { ...MANIFEST, version: '0.3.0', input: { name: 'pixels', shape: [null, 1, 16, 16] } }, 422, 'MODEL_MANIFEST_MISMATCH', /no input "pixels"/],
-    ['an input size the model cannot take', MODEL, { ...MANIFEST, version: '0.4.0', input: { name: 'image', shape: [null, 1, 32, 32] } }, 422, 'MODEL_MANIFEST_MISMATCH', /dimension 2 is 16/],
-    ['a feature with the wrong number of grades', MODEL, { ...MANIFEST, version: '0.5.0', outputs: MANIFEST.outputs.map((o: any) => (o.name === 'jsn' ? { ...o, grades: 3 } : o)) }, 422, 'MODEL_MANIFEST_MISMATCH', /JOINT_SPACE_NARROWING has 2 grades, not 3/],
-    ['a feature named twice', MODEL, { ...MANIFEST, version: '0.5.1', outputs: MANIFEST.outputs.map((o: any) => (o.name === 'jsn' ? { ...o, feature: 'EROSION', grades: 3 } : o)) }, 400, 'BAD_USER_INPUT', /a feature twice/],
-    ['a feature the grading scheme lacks', MODEL, { ...MANIFEST, version: '0.6.0', outputs: [{ name: 'jsn', feature: 'SPONDYLOSIS', grades: 2 }] }, 422, 'MODEL_MANIFEST_MISMATCH', /SPONDYLOSIS is not a feature/],
+    [
+      'a model whose outputs differ from the manifest',
+      readFileSync(path.join(DIR, 'wrong-heads.onnx')),
+      { ...MANIFEST, version: '0.2.0' },
+      422,
+      'MODEL_MANIFEST_MISMATCH',
+      /no output "hypertrophy", "erosion", "cysts"/,
+    ],
+    [
+      'an input name the model lacks',
+      MODEL,
+      { ...MANIFEST, version: '0.3.0', input: { name: 'pixels', shape: [null, 1, 16, 16] } },
+      422,
+      'MODEL_MANIFEST_MISMATCH',
+      /no input "pixels"/,
+    ],
+    [
+      'an input size the model cannot take',
+      MODEL,
+      { ...MANIFEST, version: '0.4.0', input: { name: 'image', shape: [null, 1, 32, 32] } },
+      422,
+      'MODEL_MANIFEST_MISMATCH',
+      /dimension 2 is 16/,
+    ],
+    [
+      'a feature with the wrong number of grades',
+      MODEL,
+      { ...MANIFEST, version: '0.5.0', outputs: MANIFEST.outputs.map((o: any) => (o.name === 'jsn' ? { ...o, grades: 3 } : o)) },
+      422,
+      'MODEL_MANIFEST_MISMATCH',
+      /JOINT_SPACE_NARROWING has 2 grades, not 3/,
+    ],
+    [
+      'a feature named twice',
+      MODEL,
+      { ...MANIFEST, version: '0.5.1', outputs: MANIFEST.outputs.map((o: any) => (o.name === 'jsn' ? { ...o, feature: 'EROSION', grades: 3 } : o)) },
+      400,
+      'BAD_USER_INPUT',
+      /a feature twice/,
+    ],
+    [
+      'a feature the grading scheme lacks',
+      MODEL,
+      { ...MANIFEST, version: '0.6.0', outputs: [{ name: 'jsn', feature: 'SPONDYLOSIS', grades: 2 }] },
+      422,
+      'MODEL_MANIFEST_MISMATCH',
+      /SPONDYLOSIS is not a feature/,
+    ],
     ['a corrupt (truncated) ONNX file', MODEL.subarray(0, 3000), { ...MANIFEST, version: '0.7.0' }, 400, 'BAD_USER_INPUT', /does not load as an ONNX model/],
     ['a file that is not ONNX', Buffer.from('not a model at all'), { ...MANIFEST, version: '0.8.0' }, 400, 'BAD_USER_INPUT', /does not load as an ONNX model/],
     ['a manifest without outputs', MODEL, { ...MANIFEST, version: '0.9.0', outputs: [] }, 400, 'BAD_USER_INPUT', /outputs must list/],
@@ -74,7 +116,18 @@ describe('registering an ONNX model version', () => {
     // Asynchronous: the server answering the CLI runs in this very process.
     const run = () =>
       new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-        const child = spawn(process.execPath, [path.resolve(__dirname, '../../dist/server/main.js'), 'register-model', '--url', node().url, '--token', engineer, '--model', path.join(DIR, 'tiny-multitask.onnx'), '--manifest', manifestFile]);
+        const child = spawn(process.execPath, [
+          path.resolve(__dirname, '../../dist/server/main.js'),
+          'register-model',
+          '--url',
+          node().url,
+          '--token',
+          engineer,
+          '--model',
+          path.join(DIR, 'tiny-multitask.onnx'),
+          '--manifest',
+          manifestFile,
+        ]);
         let out = '';
         let err = '';
         child.stdout.on('data', (c: Buffer) => (out += c.toString()));

@@ -105,7 +105,9 @@ describe('reading workflow', () => {
   });
 
   it('adjudicates a disagreement into an ADJUDICATION reference grade, once', async () => {
-    const done = await gqlOk(node().url, adjudicator.token, ADJUDICATE, { input: cell('OSTEOPHYTES', { grade: 1, rationale: 'Small osteophyte on re-review' }) });
+    const done = await gqlOk(node().url, adjudicator.token, ADJUDICATE, {
+      input: cell('OSTEOPHYTES', { grade: 1, rationale: 'Small osteophyte on re-review' }),
+    });
     expect(done.adjudicate).toMatchObject({ grade: 1, adjudicatorId: adjudicator.reader.id });
     const again = await gql(node().url, adjudicator.token, ADJUDICATE, { input: cell('OSTEOPHYTES', { grade: 2, rationale: 'again' }) });
     expect(codeOf(again)).toBe('CONFLICT');

@@ -10,8 +10,7 @@ type Assignment = { patientId: string; split: Split; pseudonym: string; siteId: 
 type Count = { siteId: string; split: Split; patients: number };
 
 const SPLITS: Split[] = [Split.TRAIN, Split.VALIDATION, Split.TEST];
-const ratioOf = (ratios: Ratios, split: Split): number =>
-  split === Split.TRAIN ? ratios.train : split === Split.VALIDATION ? ratios.validation : ratios.test;
+const ratioOf = (ratios: Ratios, split: Split): number => (split === Split.TRAIN ? ratios.train : split === Split.VALIDATION ? ratios.validation : ratios.test);
 
 const CREATE = `mutation ($input: CreateSplitVersionInput!) {
   createSplitVersion(input: $input) { id name seed frozen frozenAt stratification ratios { train validation test } }
@@ -152,7 +151,8 @@ describe('split versions over GraphQL', () => {
       const eligible: Patient[] = [];
       for (let p = 0; p < ELIGIBLE[i]; p++) eligible.push(await factory.patient(site));
       eligibleBySite.set(site.id, eligible);
-      for (let p = 0; p < EXCLUDED[i]; p++) excluded.push(await factory.patient(site, [p % 2 ? ExclusionReason.FRACTURE : ExclusionReason.PRIOR_LUMBAR_SURGERY]));
+      for (let p = 0; p < EXCLUDED[i]; p++)
+        excluded.push(await factory.patient(site, [p % 2 ? ExclusionReason.FRACTURE : ExclusionReason.PRIOR_LUMBAR_SURGERY]));
     }
     coordinator = await factory.token(Role.COORDINATOR, { site: sites[0] });
   });
@@ -221,8 +221,7 @@ describe('split versions over GraphQL', () => {
       expect(Object.keys(byPseudonym(otherList)).sort()).toEqual(Object.keys(byPseudonym(list)).sort());
       expect(byPseudonym(otherList)).not.toEqual(byPseudonym(list));
       // a different shuffle, but the same per-site counts
-      const countsOf = async (vid: string) =>
-        ((await version(vid)).counts as Count[]).map((c) => `${c.siteId}/${c.split}/${c.patients}`).sort();
+      const countsOf = async (vid: string) => ((await version(vid)).counts as Count[]).map((c) => `${c.siteId}/${c.split}/${c.patients}`).sort();
       expect(await countsOf(other.id)).toEqual(await countsOf(id));
     });
 
@@ -300,8 +299,7 @@ describe('split versions over GraphQL', () => {
 
     it('moves a patient to another split before freezing', async () => {
       const moved = before.find((a) => a.split === Split.TRAIN)!;
-      const countOf = async () =>
-        ((await version(id)).counts as Count[]).filter((c) => c.siteId === moved.siteId).map((c) => [c.split, c.patients]);
+      const countOf = async () => ((await version(id)).counts as Count[]).filter((c) => c.siteId === moved.siteId).map((c) => [c.split, c.patients]);
       const countsBefore = Object.fromEntries(await countOf());
       const result = await gqlOk(node().url, statistician, REASSIGN, { input: { splitVersionId: id, patientId: moved.patientId, split: 'TEST' } });
       expect(result.reassignPatientSplit).toEqual({ splitVersionId: id, patientId: moved.patientId, split: 'TEST' });

@@ -68,12 +68,14 @@ describe('DICOMweb STOW-RS ingest', () => {
     expect(files).toHaveLength(IDENTIFIED.length);
     for (const file of files) {
       const text = (await readFile(file)).toString('latin1');
-      for (const value of [...Object.values(IDENTIFIERS), '20240117', '19480312']) expect({ file, value, found: text.includes(value) }).toEqual({ file, value, found: false });
+      for (const value of [...Object.values(IDENTIFIERS), '20240117', '19480312'])
+        expect({ file, value, found: text.includes(value) }).toEqual({ file, value, found: false });
     }
     const tables: Array<{ tablename: string }> = await node().dataSource.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`);
     for (const { tablename } of tables) {
       const dump = JSON.stringify(await node().dataSource.query(`SELECT row_to_json(t) AS r FROM "${tablename}" t`));
-      for (const value of [...Object.values(IDENTIFIERS), '2024-01-17', '1948-03-12']) expect({ tablename, value, found: dump.includes(value) }).toEqual({ tablename, value, found: false });
+      for (const value of [...Object.values(IDENTIFIERS), '2024-01-17', '1948-03-12'])
+        expect({ tablename, value, found: dump.includes(value) }).toEqual({ tablename, value, found: false });
     }
   });
 
@@ -81,14 +83,16 @@ describe('DICOMweb STOW-RS ingest', () => {
     const key = await node().services.nodeKeys.identifierKey();
     const pixels = (b: Buffer) =>
       Buffer.concat(
-        data.DicomMetaDictionary.naturalizeDataset(data.DicomMessage.readFile(b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer).dict).PixelData.map(
-          (f: ArrayBuffer) => Buffer.from(f),
-        ),
+        data.DicomMetaDictionary.naturalizeDataset(
+          data.DicomMessage.readFile(b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer).dict,
+        ).PixelData.map((f: ArrayBuffer) => Buffer.from(f)),
       );
     for (const name of IDENTIFIED) {
       const original = await fixture(name);
       const sopInstanceUid = readPart10(original).dataset.get(TAGS.sopInstanceUid)?.bytes?.toString('latin1').replace(/\0+$/, '') as string;
-      const instance = await node().dataSource.getRepository(Instance).findOneByOrFail({ sopInstanceUid: replaceUid(key, sopInstanceUid) });
+      const instance = await node()
+        .dataSource.getRepository(Instance)
+        .findOneByOrFail({ sopInstanceUid: replaceUid(key, sopInstanceUid) });
       const stored = await node().services.objects.read(instance.sha256);
       expect({ name, same: pixels(stored).equals(pixels(original)) }).toEqual({ name, same: true });
     }
@@ -96,7 +100,10 @@ describe('DICOMweb STOW-RS ingest', () => {
 
   it('treats a re-upload as a no-op: same UIDs, no new rows, no new files', async () => {
     const before = { instances: await count('instance'), studies: await count('study'), files: (await objectFiles()).length };
-    const answer = await stow(node().url, coordinatorA, [{ bytes: await fixture('identified-explicit-le.dcm') }, { bytes: await fixture('identified-rle.dcm') }]);
+    const answer = await stow(node().url, coordinatorA, [
+      { bytes: await fixture('identified-explicit-le.dcm') },
+      { bytes: await fixture('identified-rle.dcm') },
+    ]);
     expect(answer.status).toBe(202);
     expect(answer.stored).toHaveLength(2);
     expect({ instances: await count('instance'), studies: await count('study'), files: (await objectFiles()).length }).toEqual(before);
@@ -137,7 +144,11 @@ describe('DICOMweb STOW-RS ingest', () => {
     const wrongType = await stow(node().url, coordinatorA, [{ bytes: Buffer.from('{}'), contentType: 'application/json' }]);
     expect(wrongType.status).toBe(409);
     expect(wrongType.failed.map(failureCode)).toEqual(['UNSUPPORTED_MEDIA_TYPE']);
-    const response = await fetch(`${node().url}/dicomweb/studies`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${coordinatorA}` }, body: '{}' });
+    const response = await fetch(`${node().url}/dicomweb/studies`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${coordinatorA}` },
+      body: '{}',
+    });
     expect(response.status).toBe(415);
   });
 
@@ -164,7 +175,11 @@ describe('DICOMweb STOW-RS ingest', () => {
       body: parts.body,
     });
     expect(right.status).toBe(202);
-    const wrong = await fetch(`${node().url}/dicomweb/studies/1.2.3.4.5`, { method: 'POST', headers: { authorization: `Bearer ${coordinatorA}`, 'content-type': parts.contentType }, body: parts.body });
+    const wrong = await fetch(`${node().url}/dicomweb/studies/1.2.3.4.5`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${coordinatorA}`, 'content-type': parts.contentType },
+      body: parts.body,
+    });
     expect(wrong.status).toBe(409);
     const failed = ((await wrong.json()) as Record<string, any>)['00081198'].Value;
     expect(failed.map(failureCode)).toEqual(['STUDY_MISMATCH']);
@@ -177,7 +192,8 @@ describe('DICOMweb STOW-RS ingest', () => {
     try {
       // Two objects not stored before: the MR fixture under two new SOP Instance UIDs (same length, so the file stays valid).
       const mr = await fixture('identified-mr.dcm');
-      const renamed = (last: string) => Buffer.from(mr.toString('latin1').replaceAll(`${IDENTIFIERS.SOPInstanceUID}.4`, `${IDENTIFIERS.SOPInstanceUID}.${last}`), 'latin1');
+      const renamed = (last: string) =>
+        Buffer.from(mr.toString('latin1').replaceAll(`${IDENTIFIERS.SOPInstanceUID}.4`, `${IDENTIFIERS.SOPInstanceUID}.${last}`), 'latin1');
       const answer = await stow(node().url, admin, [{ bytes: renamed('8') }, { bytes: renamed('9') }], '?site=EAST');
       expect(answer.status).toBeGreaterThanOrEqual(400);
       expect(answer.stored).toEqual([]);

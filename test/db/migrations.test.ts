@@ -45,7 +45,9 @@ describe('migrations', () => {
       while ((await ds.query('SELECT count(*)::int AS n FROM migrations'))[0].n > 0) await ds.undoLastMigration({ transaction: 'each' });
       const tables: Array<{ tablename: string }> = await ds.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migrations'`);
       expect(tables).toEqual([]);
-      const types: unknown[] = await ds.query(`SELECT typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public' AND t.typtype = 'e'`);
+      const types: unknown[] = await ds.query(
+        `SELECT typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public' AND t.typtype = 'e'`,
+      );
       expect(types).toEqual([]);
       expect((await runMigrations(ds)).length).toBeGreaterThan(0);
       expect((await ds.driver.createSchemaBuilder().log()).upQueries).toEqual([]);

@@ -42,10 +42,11 @@ describe('the synthetic demo study', () => {
   it("stores predictions equal (1e-5) to ONNX Runtime run directly on every demo image's preprocessed tensor", async () => {
     const manifest = parseManifest(JSON.parse(readFileSync(path.join(REFERENCE_MODEL_DIR, 'manifest.json'), 'utf8')));
     const session = await ort.InferenceSession.create(readFileSync(path.join(REFERENCE_MODEL_DIR, 'model.onnx')));
-    const images: Array<{ jointId: string; modality: 'XR' | 'CT' | 'MR'; frame: number; x: number; y: number; width: number; height: number; sha256: string }> = await node().dataSource.query(
-      `SELECT ji.joint_id AS "jointId", se.modality, ji.frame, ji.roi_x AS x, ji.roi_y AS y, ji.roi_width AS width, ji.roi_height AS height, trim(i.sha256) AS sha256
+    const images: Array<{ jointId: string; modality: 'XR' | 'CT' | 'MR'; frame: number; x: number; y: number; width: number; height: number; sha256: string }> =
+      await node().dataSource.query(
+        `SELECT ji.joint_id AS "jointId", se.modality, ji.frame, ji.roi_x AS x, ji.roi_y AS y, ji.roi_width AS width, ji.roi_height AS height, trim(i.sha256) AS sha256
        FROM joint_image ji JOIN instance i ON i.id = ji.instance_id JOIN series se ON se.id = i.series_id`,
-    );
+      );
     const stored: Array<{ jointId: string; modality: string; feature: string; probabilities: number[] }> = await node().dataSource.query(
       `SELECT joint_id AS "jointId", modality, feature, probabilities FROM prediction`,
     );
@@ -66,7 +67,11 @@ describe('the synthetic demo study', () => {
   });
 
   it('has two readers who disagree realistically (quadratic kappa 0.4-0.8 per modality), every disagreement adjudicated', async () => {
-    const data = await gqlOk(node().url, statistician, `{ agreement(bySite: false) { modality feature readers { quadratic { value } } adjudicationRate { value } } }`);
+    const data = await gqlOk(
+      node().url,
+      statistician,
+      `{ agreement(bySite: false) { modality feature readers { quadratic { value } } adjudicationRate { value } } }`,
+    );
     expect(summary.adjudications).toBeGreaterThan(0);
     for (const modality of ['XR', 'CT', 'MR']) {
       const groups = data.agreement.filter((g: any) => g.modality === modality);

@@ -29,7 +29,11 @@ describe('de-identification beyond the table', () => {
   });
 
   it('shifts dates the table does not list, at any depth, and replaces malformed ones', () => {
-    const perFrame = { tag: tag(0x5200, 0x9230), vr: 'SQ', items: [new Map([[tag(0x0018, 0x9074), textElement(tag(0x0018, 0x9074), 'DT', '20230115083000')]])] };
+    const perFrame = {
+      tag: tag(0x5200, 0x9230),
+      vr: 'SQ',
+      items: [new Map([[tag(0x0018, 0x9074), textElement(tag(0x0018, 0x9074), 'DT', '20230115083000')]])],
+    };
     const out = stored([
       [tag(0x0008, 0x0012), textElement(tag(0x0008, 0x0012), 'DA', '20230115')],
       [tag(0x0008, 0x0021), textElement(tag(0x0008, 0x0021), 'DA', '2023.01.15')],

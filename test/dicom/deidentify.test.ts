@@ -11,7 +11,6 @@ import { fixture, IDENTIFIED, IDENTIFIERS } from '../helpers/dicom-fixtures';
 const KEY = Buffer.from('a node key of thirty-two bytes!!');
 const OPTIONS = { uidKey: KEY, pseudonym: 'EAST-P001', dateShiftDays: -137 };
 
-
 const pixelsOf = (file: ReturnType<typeof readPart10>): Buffer => {
   const e = file.dataset.get(TAGS.pixelData);
   return e?.fragments ? Buffer.concat(e.fragments) : (e?.bytes as Buffer);

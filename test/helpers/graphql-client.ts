@@ -7,7 +7,12 @@ export interface GraphQLResponse<T = Record<string, any>> {
 }
 
 /** POST /graphql as a real client would, with an optional bearer token. */
-export async function gql<T = Record<string, any>>(url: string, token: string | null, query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse<T>> {
+export async function gql<T = Record<string, any>>(
+  url: string,
+  token: string | null,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<GraphQLResponse<T>> {
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -27,7 +32,12 @@ export async function gqlOk<T = Record<string, any>>(url: string, token: string 
 }
 
 /** One operation over graphql-ws (the same URL, upgraded), with the token as a connection parameter. */
-export async function gqlOverWebSocket<T = Record<string, any>>(url: string, token: string | null, query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse<T>> {
+export async function gqlOverWebSocket<T = Record<string, any>>(
+  url: string,
+  token: string | null,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<GraphQLResponse<T>> {
   const client = createClient({
     url: `${url.replace(/^http/, 'ws')}/graphql`,
     webSocketImpl: WebSocket,
@@ -37,13 +47,16 @@ export async function gqlOverWebSocket<T = Record<string, any>>(url: string, tok
   try {
     return await new Promise<GraphQLResponse<T>>((resolve, reject) => {
       let result: GraphQLResponse<T> = {};
-      client.subscribe<T>({ query, variables }, {
-        next: (value) => {
-          result = value as GraphQLResponse<T>;
+      client.subscribe<T>(
+        { query, variables },
+        {
+          next: (value) => {
+            result = value as GraphQLResponse<T>;
+          },
+          error: (error) => (Array.isArray(error) ? resolve({ errors: error }) : reject(error)),
+          complete: () => resolve(result),
         },
-        error: (error) => (Array.isArray(error) ? resolve({ errors: error }) : reject(error)),
-        complete: () => resolve(result),
-      });
+      );
     });
   } finally {
     await client.dispose();
@@ -58,7 +71,12 @@ export interface LiveSubscription<T> {
   close(): Promise<void>;
 }
 
-export async function subscribe<T = Record<string, any>>(url: string, token: string | null, query: string, variables: Record<string, unknown> = {}): Promise<LiveSubscription<T>> {
+export async function subscribe<T = Record<string, any>>(
+  url: string,
+  token: string | null,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<LiveSubscription<T>> {
   const client = createClient({
     url: `${url.replace(/^http/, 'ws')}/graphql`,
     webSocketImpl: WebSocket,

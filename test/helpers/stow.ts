@@ -10,7 +10,11 @@ export function multipartRelated(files: StowFile[]): { contentType: string; body
   const boundary = `facet-${randomBytes(8).toString('hex')}`;
   const chunks: Buffer[] = [];
   for (const f of files) {
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: ${f.contentType ?? 'application/dicom'}\r\n\r\n`, 'latin1'), f.bytes, Buffer.from('\r\n', 'latin1'));
+    chunks.push(
+      Buffer.from(`--${boundary}\r\nContent-Type: ${f.contentType ?? 'application/dicom'}\r\n\r\n`, 'latin1'),
+      f.bytes,
+      Buffer.from('\r\n', 'latin1'),
+    );
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`, 'latin1'));
   return { contentType: `multipart/related; type="application/dicom"; boundary=${boundary}`, body: Buffer.concat(chunks) };

@@ -34,7 +34,14 @@ export interface TestNode {
   close(passed: boolean): Promise<void>;
 }
 
-export const TEST_LIMITS = { introspection: true, maxQueryDepth: 12, maxAliases: 30, maxQueryCost: 250_000, maxBodyBytes: 1_000_000, maxStowBytes: 64 * 1024 * 1024 };
+export const TEST_LIMITS = {
+  introspection: true,
+  maxQueryDepth: 12,
+  maxAliases: 30,
+  maxQueryCost: 250_000,
+  maxBodyBytes: 1_000_000,
+  maxStowBytes: 64 * 1024 * 1024,
+};
 
 /** The real server (Apollo, graphql-ws, services) on port 0 over a database of this file's own. */
 export async function startTestNode(options: { jobs?: Partial<JobTiming> } = {}): Promise<TestNode> {

@@ -48,9 +48,15 @@ describe('preprocessing a joint region', () => {
     // Same size: the crop itself, min-max scaled. Top-left is the region's minimum (0), bottom-right its maximum (1).
     expect(out[0]).toBeCloseTo(0, 6);
     expect(out[63]).toBeCloseTo(1, 6);
-    const windowed = preprocess(frame, { x: 0, y: 0, width: 8, height: 8 }, { window: { center: -1024 + 50, width: 100 }, resize: [4, 4], normalize: { mean: 0.5, std: 0.25 } });
+    const windowed = preprocess(
+      frame,
+      { x: 0, y: 0, width: 8, height: 8 },
+      { window: { center: -1024 + 50, width: 100 }, resize: [4, 4], normalize: { mean: 0.5, std: 0.25 } },
+    );
     expect(windowed).toHaveLength(16);
     expect(Math.max(...windowed)).toBeLessThanOrEqual((1 - 0.5) / 0.25);
-    expect(() => preprocess(frame, { x: 60, y: 0, width: 8, height: 8 }, { window: null, resize: [4, 4], normalize: { mean: 0, std: 1 } })).toThrow(/outside the frame/);
+    expect(() => preprocess(frame, { x: 60, y: 0, width: 8, height: 8 }, { window: null, resize: [4, 4], normalize: { mean: 0, std: 1 } })).toThrow(
+      /outside the frame/,
+    );
   });
 });

@@ -22,10 +22,26 @@ describe('synthetic facet-joint phantoms', () => {
         const slice = drawFacetSlice(modality, sampleJointGrades(random), sampleJointGrades(random), random);
         const uid = `${PHANTOM_UID_ROOT}.99.${modality.length}.${i + 1}`;
         const file = readPart10(
-          phantomPart10({ patientId: 'PHANTOM-1', patientName: 'Phantom^One', studyInstanceUid: uid, seriesInstanceUid: `${uid}.1`, sopInstanceUid: `${uid}.1.1`, seriesNumber: 1, instanceNumber: i + 1, slice }),
+          phantomPart10({
+            patientId: 'PHANTOM-1',
+            patientName: 'Phantom^One',
+            studyInstanceUid: uid,
+            seriesInstanceUid: `${uid}.1`,
+            sopInstanceUid: `${uid}.1.1`,
+            seriesNumber: 1,
+            instanceNumber: i + 1,
+            slice,
+          }),
         );
         const summary = inspectImage(file);
-        expect(summary).toMatchObject({ modality, rows: slice.rows, columns: slice.columns, sopInstanceUid: `${uid}.1.1`, studyInstanceUid: uid, numberOfFrames: 1 });
+        expect(summary).toMatchObject({
+          modality,
+          rows: slice.rows,
+          columns: slice.columns,
+          sopInstanceUid: `${uid}.1.1`,
+          studyInstanceUid: uid,
+          numberOfFrames: 1,
+        });
         const frame = await decodeFrame(file, 0);
         expect(frame.values[1000]).toBe(slice.pixels[1000] * slice.rescaleSlope + slice.rescaleIntercept);
         for (const roi of Object.values(slice.rois)) {
@@ -38,7 +54,7 @@ describe('synthetic facet-joint phantoms', () => {
     }
   });
 
-  it('draw grades within each feature\'s scale, every grade of every feature', () => {
+  it("draw grades within each feature's scale, every grade of every feature", () => {
     const random = prng(5);
     const seen = Object.fromEntries(PHANTOM_FEATURES.map((f) => [f, new Set<number>()]));
     for (let i = 0; i < 400; i++) for (const [f, g] of Object.entries(sampleJointGrades(random))) seen[f].add(g);
@@ -58,7 +74,11 @@ describe('the reference model (model-registry/reference)', () => {
     const joints = await phantomJoints(HELD_OUT_SEED, 60, manifest);
     const session = await ort.InferenceSession.create(path.join(REFERENCE, 'model.onnx'));
     try {
-      const probabilities = await runBatch(session, manifest, joints.map((j) => j.input));
+      const probabilities = await runBatch(
+        session,
+        manifest,
+        joints.map((j) => j.input),
+      );
       const aucs: Record<string, number> = {};
       for (const feature of PHANTOM_FEATURES) {
         const rows = probabilities.get(feature)!;

@@ -33,8 +33,12 @@ describe('inference jobs', () => {
     const site = await factory.site('EAST');
     const coordinator = await factory.token(Role.COORDINATOR, { site });
     engineer = await factory.token(Role.ENGINEER);
-    await gqlOk(node().url, coordinator, `mutation ($csv: String!) { importPatientsManifest(csv: $csv) { stored } }`, { csv: `site,patient_id\nEAST,${MRN}\n` });
-    const files: Array<{ bytes: Buffer }> = ['identified-explicit-le.dcm', 'identified-mr.dcm', 'identified-jpeg-ls.dcm'].map((f) => ({ bytes: readFileSync(path.join(DICOM, f)) }));
+    await gqlOk(node().url, coordinator, `mutation ($csv: String!) { importPatientsManifest(csv: $csv) { stored } }`, {
+      csv: `site,patient_id\nEAST,${MRN}\n`,
+    });
+    const files: Array<{ bytes: Buffer }> = ['identified-explicit-le.dcm', 'identified-mr.dcm', 'identified-jpeg-ls.dcm'].map((f) => ({
+      bytes: readFileSync(path.join(DICOM, f)),
+    }));
     // A valid object whose JPEG-LS codestream is cut short: stored fine, but it cannot be decoded for inference.
     const broken = readPart10(readFileSync(path.join(DICOM, 'identified-jpeg-ls.dcm')));
     const pixels = broken.dataset.get(TAGS.pixelData)!;
@@ -50,7 +54,12 @@ describe('inference jobs', () => {
       `${MRN},L4_L5,RIGHT,${UID('14')},0,0,0,64,64`,
       `${MRN},L1_L2,LEFT,${UID('19')},0,0,0,16,16`, // the cut codestream: counted as failed, the job goes on
     ].join('\n');
-    const images = await gqlOk(node().url, coordinator, `mutation ($site: ID!, $csv: String!) { importJointImagesManifest(siteId: $site, csv: $csv) { stored rejected { reason } } }`, { site: site.id, csv });
+    const images = await gqlOk(
+      node().url,
+      coordinator,
+      `mutation ($site: ID!, $csv: String!) { importJointImagesManifest(siteId: $site, csv: $csv) { stored rejected { reason } } }`,
+      { site: site.id, csv },
+    );
     expect(images.importJointImagesManifest.stored).toBe(true);
     const form = new FormData();
     form.append('manifest', new Blob([JSON.stringify(MANIFEST)]), 'manifest.json');
@@ -65,9 +74,14 @@ describe('inference jobs', () => {
   it('runs a queued job to completion, reporting progress over graphql-ws, and counts an undecodable image as failed', async () => {
     const started = await gqlOk(node().url, engineer, START, { id: modelId });
     expect(started.startInferenceJob).toMatchObject({ status: 'QUEUED', total: 4 });
-    const live = await subscribe<{ jobProgress: { status: string; done: number } }>(node().url, engineer, `subscription ($id: ID!) { jobProgress(jobId: $id) { status done failed } }`, {
-      id: started.startInferenceJob.id,
-    });
+    const live = await subscribe<{ jobProgress: { status: string; done: number } }>(
+      node().url,
+      engineer,
+      `subscription ($id: ID!) { jobProgress(jobId: $id) { status done failed } }`,
+      {
+        id: started.startInferenceJob.id,
+      },
+    );
     try {
       await live.waitFor((e) => e.jobProgress.status === 'SUCCEEDED', 30_000);
     } finally {
@@ -76,9 +90,14 @@ describe('inference jobs', () => {
     const job = await gqlOk(node().url, engineer, JOB, { id: started.startInferenceJob.id });
     expect(job.job).toMatchObject({ status: 'SUCCEEDED', total: 4, done: 3, failed: 1, provider: 'cpu' });
     // A subscriber that (re)connects later gets the current state first.
-    const late = await subscribe<{ jobProgress: { status: string; done: number } }>(node().url, engineer, `subscription ($id: ID!) { jobProgress(jobId: $id) { status done } }`, {
-      id: started.startInferenceJob.id,
-    });
+    const late = await subscribe<{ jobProgress: { status: string; done: number } }>(
+      node().url,
+      engineer,
+      `subscription ($id: ID!) { jobProgress(jobId: $id) { status done } }`,
+      {
+        id: started.startInferenceJob.id,
+      },
+    );
     try {
       expect((await late.waitFor(() => true, 5000)).jobProgress).toEqual({ status: 'SUCCEEDED', done: 3 });
     } finally {
@@ -123,7 +142,9 @@ describe('inference jobs', () => {
     const queued = await gqlOk(node().url, engineer, START, { id: modelId });
     const cancelled = await gqlOk(node().url, engineer, `mutation ($id: ID!) { cancelJob(id: $id) { status } }`, { id: queued.startInferenceJob.id });
     expect(cancelled.cancelJob.status).toBe('CANCELLED');
-    expect(codeOf(await gql(node().url, engineer, `mutation ($id: ID!) { cancelJob(id: $id) { status } }`, { id: queued.startInferenceJob.id }))).toBe('JOB_NOT_CANCELLABLE');
+    expect(codeOf(await gql(node().url, engineer, `mutation ($id: ID!) { cancelJob(id: $id) { status } }`, { id: queued.startInferenceJob.id }))).toBe(
+      'JOB_NOT_CANCELLABLE',
+    );
     const external = await gqlOk(node().url, engineer, `mutation { registerExternalModel(input: { name: "elsewhere", version: "1" }) { id } }`);
     expect(codeOf(await gql(node().url, engineer, START, { id: external.registerExternalModel.id }))).toBe('BAD_USER_INPUT');
   });

@@ -62,7 +62,8 @@ function startWorker(dataDir: string, databaseUrl: string): ChildProcess & { out
   return Object.assign(child, { output: () => output });
 }
 
-const stopped = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+const stopped = (child: ChildProcess) =>
+  new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 
 describe('inference workers that die or are stopped', () => {
   // Queue jobs sent by this node expire 3 s after they start, as the workers' continuations do.
@@ -95,12 +96,29 @@ describe('inference workers that die or are stopped', () => {
     await gqlOk(node().url, coordinator, `mutation ($csv: String!) { importPatientsManifest(csv: $csv) { stored } }`, {
       csv: ['site,patient_id', ...ids.map((k) => `EAST,CRASH-${k}`)].join('\n'),
     });
-    expect((await stow(node().url, coordinator, ids.map((k) => ({ bytes: ctOfPatient(k) })))).status).toBe(202);
-    const rows = ids.flatMap((k) => LEVELS.flatMap((level, l) => ['LEFT', 'RIGHT'].map((side, s) => `CRASH-${k},${level},${side},1.2.826.0.1.3680043.9.7134.5.${k}.3,0,${4 * l},${16 * s},32,32`)));
-    const images = await gqlOk(node().url, coordinator, `mutation ($site: ID!, $csv: String!) { importJointImagesManifest(siteId: $site, csv: $csv) { stored rejected { reason } } }`, {
-      site: site.id,
-      csv: ['patient_id,level,side,sop_instance_uid,frame,x,y,width,height', ...rows].join('\n'),
-    });
+    expect(
+      (
+        await stow(
+          node().url,
+          coordinator,
+          ids.map((k) => ({ bytes: ctOfPatient(k) })),
+        )
+      ).status,
+    ).toBe(202);
+    const rows = ids.flatMap((k) =>
+      LEVELS.flatMap((level, l) =>
+        ['LEFT', 'RIGHT'].map((side, s) => `CRASH-${k},${level},${side},1.2.826.0.1.3680043.9.7134.5.${k}.3,0,${4 * l},${16 * s},32,32`),
+      ),
+    );
+    const images = await gqlOk(
+      node().url,
+      coordinator,
+      `mutation ($site: ID!, $csv: String!) { importJointImagesManifest(siteId: $site, csv: $csv) { stored rejected { reason } } }`,
+      {
+        site: site.id,
+        csv: ['patient_id,level,side,sop_instance_uid,frame,x,y,width,height', ...rows].join('\n'),
+      },
+    );
     expect(images.importJointImagesManifest).toMatchObject({ stored: true, rejected: [] });
     const form = new FormData();
     form.append('manifest', new Blob([JSON.stringify(MANIFEST)]), 'manifest.json');
@@ -160,8 +178,12 @@ describe('inference workers that die or are stopped', () => {
     const started = (await gqlOk(node().url, engineer, START, { id: modelId })).startInferenceJob;
     // Subscribed while the job is queued: it comes first. WEST is not in scope... unless the job's scope is every site.
     const east = await subscribe<Event>(node().url, engineer, query, { site: siteId });
-    const scoped = (await gqlOk(node().url, engineer, `mutation ($id: ID!, $site: ID!) { startInferenceJob(modelVersionId: $id, siteIds: [$site]) { id } }`, { id: modelId, site: other.id }))
-      .startInferenceJob;
+    const scoped = (
+      await gqlOk(node().url, engineer, `mutation ($id: ID!, $site: ID!) { startInferenceJob(modelVersionId: $id, siteIds: [$site]) { id } }`, {
+        id: modelId,
+        site: other.id,
+      })
+    ).startInferenceJob;
     const west = await subscribe<Event>(node().url, engineer, query, { site: other.id });
     try {
       expect((await east.waitFor(() => true)).jobs).toMatchObject({ id: started.id, status: 'QUEUED', done: 0 });
@@ -221,7 +243,7 @@ describe('inference workers that die or are stopped', () => {
     const second = startWorker(node().dataDir, node().database.url);
     workers.push(second);
     const pattern = new RegExp(`:${second.pid}$`);
-    for (const deadline = Date.now() + 30_000; ; ) {
+    for (const deadline = Date.now() + 30_000; ;) {
       const [row] = await node().dataSource.query(`SELECT worker FROM inference_job WHERE id = $1`, [started.id]);
       if (pattern.test(row.worker)) break;
       if (Date.now() > deadline) throw new Error('the second worker never took the job');
@@ -243,7 +265,9 @@ describe('inference workers that die or are stopped', () => {
     const failed = await waitFor(started.id, (j) => j.status === 'FAILED', 30_000);
     expect(failed.error).toMatch(/^Gave up after its retries: .*(no such file|ENOENT)/);
     // One try and one retry (jobRetryLimit 1), then no more.
-    const [{ n }] = await node().dataSource.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE data->>'inferenceJobId' = $1 AND state = 'failed'`, [started.id]);
+    const [{ n }] = await node().dataSource.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE data->>'inferenceJobId' = $1 AND state = 'failed'`, [
+      started.id,
+    ]);
     expect(n).toBe(1);
   }, 60_000);
 });

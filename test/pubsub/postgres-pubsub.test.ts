@@ -44,7 +44,7 @@ describe('PostgreSQL LISTEN/NOTIFY pub/sub', () => {
     // Publish until the reopened connection hears it (one pending read takes the first delivery).
     let received: unknown = null;
     const first = events.next().then((r) => (received = r.value));
-    for (const deadline = Date.now() + 15_000; received === null && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 15_000; received === null && Date.now() < deadline;) {
       await node().services.pubSub.publishNow('TEST', 'after-drop', { n: 'again' });
       await new Promise((r) => setTimeout(r, 250));
     }

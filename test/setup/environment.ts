@@ -7,7 +7,18 @@ export default class FacetEnvironment extends TestEnvironment {
     super(...args);
     // Native addons (ONNX Runtime) check typed arrays against Node's own constructors; jest's sandbox has its own
     // copies, so "a float32 tensor's data must be a Float32Array" would fail for arrays made in tests. Share Node's.
-    for (const name of ['Float32Array', 'Float64Array', 'Int32Array', 'Uint8Array', 'Int8Array', 'Uint16Array', 'Int16Array', 'Uint32Array', 'BigInt64Array', 'ArrayBuffer'] as const) {
+    for (const name of [
+      'Float32Array',
+      'Float64Array',
+      'Int32Array',
+      'Uint8Array',
+      'Int8Array',
+      'Uint16Array',
+      'Int16Array',
+      'Uint32Array',
+      'BigInt64Array',
+      'ArrayBuffer',
+    ] as const) {
       this.global[name] = globalThis[name] as never;
     }
   }

@@ -55,8 +55,28 @@ describe('coverage of the 95% intervals under clustering (simulation, fixed seed
     const pos = study.filter((j) => j.positive);
     const neg = study.filter((j) => !j.positive);
     const inside = (e: { lower: number | null; upper: number | null }, truth: number) => (e.lower as number) <= truth && truth <= (e.upper as number);
-    if (inside(aucClustered(pos.map((j) => j.score), neg.map((j) => j.score), pos.map((j) => String(j.patient)), neg.map((j) => String(j.patient))), trueAuc)) covered.aucClustered++;
-    if (inside(aucDelong(pos.map((j) => j.score), neg.map((j) => j.score)), trueAuc)) covered.aucPlain++;
+    if (
+      inside(
+        aucClustered(
+          pos.map((j) => j.score),
+          neg.map((j) => j.score),
+          pos.map((j) => String(j.patient)),
+          neg.map((j) => String(j.patient)),
+        ),
+        trueAuc,
+      )
+    )
+      covered.aucClustered++;
+    if (
+      inside(
+        aucDelong(
+          pos.map((j) => j.score),
+          neg.map((j) => j.score),
+        ),
+        trueAuc,
+      )
+    )
+      covered.aucPlain++;
     let count = emptyCount();
     for (let p = 0; p < PATIENTS; p++) {
       const mine = pos.filter((j) => j.patient === p);
@@ -81,6 +101,8 @@ describe('coverage of the 95% intervals under clustering (simulation, fixed seed
     expect(rate(covered.aucPlain)).toBeLessThan(0.93);
     expect(rate(covered.sensPlain)).toBeLessThan(0.93);
     // Reported in the closing note of the issue.
-    process.stdout.write(`coverage: ${JSON.stringify(Object.fromEntries(Object.entries(covered).map(([k, v]) => [k, rate(v)])))} (true AUC ${trueAuc.toFixed(4)}, sensitivity ${trueSensitivity.toFixed(4)})\n`);
+    process.stdout.write(
+      `coverage: ${JSON.stringify(Object.fromEntries(Object.entries(covered).map(([k, v]) => [k, rate(v)])))} (true AUC ${trueAuc.toFixed(4)}, sensitivity ${trueSensitivity.toFixed(4)})\n`,
+    );
   });
 });

@@ -8,7 +8,12 @@ describe('clustered intervals at the edges', () => {
   it('give no Obuchowski interval when every positive is one patient’s', () => {
     const pos = [0.9, 0.8, 0.7];
     const neg = Array.from({ length: 40 }, (_, i) => i / 40);
-    const e = aucClustered(pos, neg, [0, 0, 0], neg.map((_, i) => 1 + (i % 20)));
+    const e = aucClustered(
+      pos,
+      neg,
+      [0, 0, 0],
+      neg.map((_, i) => 1 + (i % 20)),
+    );
     expect(e).toMatchObject({ lower: null, upper: null, reason: 'ONE_CLUSTER' });
   });
 

@@ -18,7 +18,18 @@ const CASES = readdirSync(DIR)
 
 interface Fixture {
   name: string;
-  data: { patient: string[]; truth: number[]; score: number[]; scoreB: number[]; pred: number[]; gradeTruth: number[]; gradePred: number[]; probs: number[][]; readerA: number[]; readerB: number[] };
+  data: {
+    patient: string[];
+    truth: number[];
+    score: number[];
+    scoreB: number[];
+    pred: number[];
+    gradeTruth: number[];
+    gradePred: number[];
+    probs: number[][];
+    readerA: number[];
+    readerB: number[];
+  };
   reference: Record<string, any>;
 }
 

@@ -22,14 +22,22 @@ describe.each(['random', 'ties', 'heavy-clustering'])('merged sufficient statist
   const nodeOf = (p: string) => patients.indexOf(p) % 3;
   const nodes = [0, 1, 2].map((n) => {
     const idx = patient.map((p, i) => (nodeOf(p) === n ? i : -1)).filter((i) => i >= 0);
-    return { score: idx.map((i) => score[i]), positive: idx.map((i) => truth[i] === 1), called: idx.map((i) => pred[i] === 1), patient: idx.map((i) => patient[i]) };
+    return {
+      score: idx.map((i) => score[i]),
+      positive: idx.map((i) => truth[i] === 1),
+      called: idx.map((i) => pred[i] === 1),
+      patient: idx.map((i) => patient[i]),
+    };
   });
   const positive = truth.map((t) => t === 1);
 
   it('AUC and DeLong variance from merged histograms equal the pooled ones', () => {
     const merged = nodes.map((n) => histogramOf(n.score, n.positive)).reduce(mergeHistograms);
     const table = placementTable(merged)!;
-    const pooled = aucDelong(score.filter((_, i) => positive[i]), score.filter((_, i) => !positive[i]));
+    const pooled = aucDelong(
+      score.filter((_, i) => positive[i]),
+      score.filter((_, i) => !positive[i]),
+    );
     expect(table.auc).toBeCloseTo(pooled.value as number, 12);
     expect(delongVarianceOf(merged, table)).toBeCloseTo(pooled.variance as number, 12);
   });

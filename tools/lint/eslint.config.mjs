@@ -72,10 +72,7 @@ export default tseslint.config(
   },
   {
     files: ['server/graphql/**/*.ts'],
-    rules: restrict(
-      [ORM, ...OWNED],
-      ['**/entities', '**/entities/*', '**/db/*', '**/http/*', '**/http'],
-    ),
+    rules: restrict([ORM, ...OWNED], ['**/entities', '**/entities/*', '**/db/*', '**/http/*', '**/http']),
   },
   {
     files: ['schema/**/*.ts'],

@@ -47,11 +47,7 @@ export class AdminResolver {
 
   @Authorized(Role.ADMIN)
   @Query(() => AuditEventConnection)
-  auditEvents(
-    @Ctx() ctx: GraphQLContext,
-    @Arg('actions', () => [String], { nullable: true }) actions: string[] | null,
-    @Args() page: PageArgs,
-  ) {
+  auditEvents(@Ctx() ctx: GraphQLContext, @Arg('actions', () => [String], { nullable: true }) actions: string[] | null, @Args() page: PageArgs) {
     return this.auditService.listAuditEvents(ctx, { actions }, page);
   }
 }

@@ -67,7 +67,11 @@ export class InstanceResolver {
 
   @Authorized(...imagingRoles)
   @Query(() => InstanceConnection)
-  instances(@Ctx() ctx: GraphQLContext, @Arg('filter', () => ImagingFilterInput, { nullable: true }) filter: ImagingFilterInput | null, @Args() page: PageArgs) {
+  instances(
+    @Ctx() ctx: GraphQLContext,
+    @Arg('filter', () => ImagingFilterInput, { nullable: true }) filter: ImagingFilterInput | null,
+    @Args() page: PageArgs,
+  ) {
     return this.imagingService.listInstances(ctx, filter ?? {}, page);
   }
 

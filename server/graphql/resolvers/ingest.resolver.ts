@@ -11,7 +11,8 @@ export class IngestResolver {
 
   @Authorized(Role.COORDINATOR)
   @Mutation(() => ManifestResultType, {
-    description: 'Patients manifest (CSV: site,patient_id,pseudonym,sex,age,eligible,exclusion_reasons). Creates or updates patients by the keyed hash of patient_id; all rows or none.',
+    description:
+      'Patients manifest (CSV: site,patient_id,pseudonym,sex,age,eligible,exclusion_reasons). Creates or updates patients by the keyed hash of patient_id; all rows or none.',
   })
   importPatientsManifest(@Ctx() ctx: GraphQLContext, @Arg('csv') csv: string) {
     return this.manifestService.importPatients(ctx, csv);
@@ -27,7 +28,8 @@ export class IngestResolver {
 
   @Authorized(Role.COORDINATOR)
   @Mutation(() => ManifestResultType, {
-    description: 'Readings manifest (CSV: reader,patient_id,level,side,modality,feature,grade with grade a number or NA), under the reading rules; all rows or none.',
+    description:
+      'Readings manifest (CSV: reader,patient_id,level,side,modality,feature,grade with grade a number or NA), under the reading rules; all rows or none.',
   })
   importReadingsManifest(@Ctx() ctx: GraphQLContext, @Arg('siteId', () => ID) siteId: string, @Arg('csv') csv: string) {
     return this.manifestService.importReadings(ctx, siteId, csv);

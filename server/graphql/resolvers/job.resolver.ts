@@ -50,7 +50,8 @@ export class JobResolver {
   @Subscription(() => InferenceJobType, {
     name: 'jobs',
     subscribe: ({ args, context }) => (context as GraphQLContext).streams.siteJobs((args as { siteId?: string | null }).siteId ?? null),
-    description: "Jobs whose scope covers a site (all jobs without siteId): the queued and running ones at once, then each one's status and progress as workers run them",
+    description:
+      "Jobs whose scope covers a site (all jobs without siteId): the queued and running ones at once, then each one's status and progress as workers run them",
   })
   siteJobs(@Root() job: InferenceJob, @Arg('siteId', () => ID, { nullable: true }) _siteId: string | null): InferenceJob {
     return job;

@@ -4,13 +4,7 @@ import { PageArgs } from '../../../schema/inputs/page.args';
 import { AdjudicateInput, RecordReadingInput } from '../../../schema/inputs/study.input';
 import { JointType } from '../../../schema/types/patient.type';
 import { ReaderType } from '../../../schema/types/reader.type';
-import {
-  AdjudicationConnection,
-  AdjudicationQueueConnection,
-  AdjudicationType,
-  ReadingConnection,
-  ReadingType,
-} from '../../../schema/types/reading.type';
+import { AdjudicationConnection, AdjudicationQueueConnection, AdjudicationType, ReadingConnection, ReadingType } from '../../../schema/types/reading.type';
 import { Role } from '../../domain';
 import type { Adjudication, Reading } from '../../entities';
 import type { ReadingService } from '../../services';
@@ -55,13 +49,21 @@ export class AdjudicationResolver {
 
   @Authorized(Role.COORDINATOR, Role.READER)
   @Query(() => AdjudicationQueueConnection, { description: 'Joint-features whose two readers disagree and await adjudication' })
-  adjudicationQueue(@Ctx() ctx: GraphQLContext, @Arg('filter', () => GradeFilterInput, { nullable: true }) filter: GradeFilterInput | null, @Args() page: PageArgs) {
+  adjudicationQueue(
+    @Ctx() ctx: GraphQLContext,
+    @Arg('filter', () => GradeFilterInput, { nullable: true }) filter: GradeFilterInput | null,
+    @Args() page: PageArgs,
+  ) {
     return this.readingService.adjudicationQueue(ctx, filter ?? {}, page);
   }
 
   @Authorized(Role.COORDINATOR, Role.READER)
   @Query(() => AdjudicationConnection)
-  adjudications(@Ctx() ctx: GraphQLContext, @Arg('filter', () => GradeFilterInput, { nullable: true }) filter: GradeFilterInput | null, @Args() page: PageArgs) {
+  adjudications(
+    @Ctx() ctx: GraphQLContext,
+    @Arg('filter', () => GradeFilterInput, { nullable: true }) filter: GradeFilterInput | null,
+    @Args() page: PageArgs,
+  ) {
     return this.readingService.listAdjudications(ctx, filter ?? {}, page);
   }
 

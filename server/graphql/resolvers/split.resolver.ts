@@ -3,13 +3,7 @@ import { SplitAssignmentFilterInput } from '../../../schema/inputs/filter.input'
 import { PageArgs } from '../../../schema/inputs/page.args';
 import { CreateSplitVersionInput, ReassignPatientSplitInput } from '../../../schema/inputs/study.input';
 import { PatientType } from '../../../schema/types/patient.type';
-import {
-  SplitAssignmentConnection,
-  SplitAssignmentType,
-  SplitCountType,
-  SplitVersionConnection,
-  SplitVersionType,
-} from '../../../schema/types/split.type';
+import { SplitAssignmentConnection, SplitAssignmentType, SplitCountType, SplitVersionConnection, SplitVersionType } from '../../../schema/types/split.type';
 import { Role } from '../../domain';
 import type { SplitAssignment, SplitVersion } from '../../entities';
 import type { SplitService } from '../../services';

@@ -37,7 +37,9 @@ export class StatisticsResolver {
   }
 
   @Authorized(Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER)
-  @Query(() => [AgreementGroupType], { description: 'Reader vs reader and reader vs reference kappa, agreement and adjudication rate per feature x modality (x site)' })
+  @Query(() => [AgreementGroupType], {
+    description: 'Reader vs reader and reader vs reference kappa, agreement and adjudication rate per feature x modality (x site)',
+  })
   agreement(
     @Ctx() ctx: GraphQLContext,
     @Arg('scope', () => MetricsScopeInput, { nullable: true }) scope: MetricsScopeInput | null,
@@ -71,7 +73,9 @@ export class StatisticsResolver {
   }
 
   @Authorized(Role.ENGINEER)
-  @Mutation(() => ManifestResultType, { description: 'Predictions CSV: site,patient,level,side,modality,feature,p0,p1,… (patient = pseudonym); all rows or none' })
+  @Mutation(() => ManifestResultType, {
+    description: 'Predictions CSV: site,patient,level,side,modality,feature,p0,p1,… (patient = pseudonym); all rows or none',
+  })
   importPredictions(@Ctx() ctx: GraphQLContext, @Arg('modelVersionId', () => ID) modelVersionId: string, @Arg('csv') csv: string) {
     return this.modelService.importPredictions(ctx, modelVersionId, csv);
   }
