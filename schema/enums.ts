@@ -1,5 +1,18 @@
 import { registerEnumType } from 'type-graphql';
-import { ExclusionReason, IngestRejectionCode, Level, MetricsGroupBy, Modality, ReaderRole, ReferenceSource, Role, Sex, Side, Split } from '../server/domain';
+import {
+  ExclusionReason,
+  IngestRejectionCode,
+  Level,
+  MetricsGroupBy,
+  Modality,
+  ReaderRole,
+  ReferenceSource,
+  Role,
+  Sex,
+  Side,
+  Split,
+  SuppressionReason,
+} from '../server/domain';
 
 registerEnumType(Modality, { name: 'Modality', description: 'Imaging modality: radiograph, computed tomography, magnetic resonance' });
 registerEnumType(Level, { name: 'Level', description: 'Lumbar facet-joint level' });
@@ -12,3 +25,11 @@ registerEnumType(ExclusionReason, { name: 'ExclusionReason', description: 'Study
 registerEnumType(ReferenceSource, { name: 'ReferenceSource', description: 'Whether the reference grade came from reader agreement or adjudication' });
 registerEnumType(IngestRejectionCode, { name: 'IngestRejectionCode', description: 'Why an uploaded object or manifest row was not stored' });
 registerEnumType(MetricsGroupBy, { name: 'MetricsGroupBy', description: 'A dimension to group metrics by; the pooled row always comes too' });
+registerEnumType(SuppressionReason, {
+  name: 'SuppressionReason',
+  description: 'Why a statistics row was withheld from a role without patient-level access (docs/statistics.md, disclosure control)',
+  valuesConfig: {
+    FEWER_THAN_MIN_PATIENTS: { description: 'The row holds fewer patients than the minimum group size' },
+    COMPLEMENT_TOO_SMALL: { description: 'A wider scope would differ from this row by fewer patients than the minimum' },
+  },
+});

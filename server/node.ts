@@ -48,6 +48,7 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
       databaseUrl: url,
       executionProviders: config.executionProviders,
       jobs: config,
+      disclosure: config,
     }),
     embedded,
     close: async () => {

@@ -73,6 +73,15 @@ describe('loadConfig', () => {
     },
   );
 
+  it('reads the disclosure policy: a minimum group of 5 patients and a 0.05 ROC grid by default', () => {
+    expect(loadConfig({})).toMatchObject({ minGroupPatients: 5, rocGridSteps: 20 });
+    expect(loadConfig({ FACET_MIN_GROUP_PATIENTS: '10', FACET_ROC_GRID_STEPS: '10' })).toMatchObject({ minGroupPatients: 10, rocGridSteps: 10 });
+  });
+
+  it.each(['FACET_MIN_GROUP_PATIENTS', 'FACET_ROC_GRID_STEPS'])('rejects %s of 0 (no control at all), a fraction or a word, naming it', (name) => {
+    for (const value of ['0', '2.5', 'five', '-1']) expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+
   it.each(['false', '0', 'no', 'FALSE', 'No'])('turns introspection off for FACET_INTROSPECTION=%j', (value) => {
     expect(loadConfig({ FACET_INTROSPECTION: value }).introspection).toBe(false);
   });

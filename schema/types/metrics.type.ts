@@ -1,5 +1,5 @@
 import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
-import { ExclusionReason, Level, Modality, Side, Split } from '../../server/domain';
+import { ExclusionReason, Level, Modality, Side, Split, SuppressionReason } from '../../server/domain';
 import type { ModelVersion } from '../../server/entities';
 import { Connection } from './page-info.type';
 
@@ -45,7 +45,10 @@ export class ConfusionType {
   fn: number;
 }
 
-@ObjectType('RocCurve', { description: 'Points at every distinct score, highest first, from (0, 0)' })
+@ObjectType('RocCurve', {
+  description:
+    'Points highest threshold first, from (0, 0): at every distinct score, or, with disclosure control applied, only at grid thresholds where each step covers the minimum number of patients',
+})
 export class RocCurveType {
   @Field(() => [Float])
   fpr: number[];
@@ -78,9 +81,31 @@ export class MultiClassType {
   quadraticKappa: ValueType;
 }
 
+@ObjectType('Disclosure', { description: 'The disclosure control an answer went through (docs/statistics.md)' })
+export class DisclosureType {
+  @Field({ description: 'True for roles without patient-level access (STATISTICIAN, ENGINEER, HUB); false: nothing was withheld or coarsened' })
+  applied: boolean;
+
+  @Field(() => Int, { description: 'Smallest number of patients of a released row and of the difference of two nested rows (FACET_MIN_GROUP_PATIENTS)' })
+  minGroupPatients: number;
+
+  @Field(() => Int, { description: 'Model-score ROC thresholds lie on i / rocGridSteps when applied (FACET_ROC_GRID_STEPS)' })
+  rocGridSteps: number;
+}
+
+/** Whether a row was withheld by disclosure control; a withheld row carries its key and no number. */
+@ObjectType()
+abstract class ReleaseType {
+  @Field({ description: 'Withheld by disclosure control: every number of the row is null' })
+  suppressed: boolean;
+
+  @Field(() => SuppressionReason, { nullable: true })
+  suppression: SuppressionReason | null;
+}
+
 /** The keys of a group: null where the query did not group by it (all null in the pooled row). */
 @ObjectType()
-abstract class GroupKeyType {
+abstract class GroupKeyType extends ReleaseType {
   @Field()
   pooled: boolean;
 
@@ -105,50 +130,50 @@ abstract class GroupKeyType {
 
 @ObjectType('MetricsGroup', { description: 'One group (or the pooled row: every key null)' })
 export class MetricsGroupType extends GroupKeyType {
-  @Field(() => Int, { description: 'Joint x modality x feature cases analysed' })
-  cases: number;
+  @Field(() => Int, { nullable: true, description: 'Joint x modality x feature cases analysed' })
+  cases: number | null;
 
-  @Field(() => Int, { description: 'Distinct joints among the cases' })
-  joints: number;
+  @Field(() => Int, { nullable: true, description: 'Distinct joints among the cases' })
+  joints: number | null;
 
-  @Field(() => Int)
-  patients: number;
+  @Field(() => Int, { nullable: true })
+  patients: number | null;
 
-  @Field(() => ConfusionType)
-  confusion: ConfusionType;
+  @Field(() => ConfusionType, { nullable: true })
+  confusion: ConfusionType | null;
 
-  @Field(() => EstimateType)
-  prevalence: EstimateType;
+  @Field(() => EstimateType, { nullable: true })
+  prevalence: EstimateType | null;
 
-  @Field(() => EstimateType)
-  accuracy: EstimateType;
+  @Field(() => EstimateType, { nullable: true })
+  accuracy: EstimateType | null;
 
-  @Field(() => EstimateType, { description: 'Also the recall' })
-  sensitivity: EstimateType;
+  @Field(() => EstimateType, { nullable: true, description: 'Also the recall' })
+  sensitivity: EstimateType | null;
 
-  @Field(() => EstimateType)
-  specificity: EstimateType;
+  @Field(() => EstimateType, { nullable: true })
+  specificity: EstimateType | null;
 
-  @Field(() => EstimateType)
-  precision: EstimateType;
+  @Field(() => EstimateType, { nullable: true })
+  precision: EstimateType | null;
 
-  @Field(() => EstimateType)
-  npv: EstimateType;
+  @Field(() => EstimateType, { nullable: true })
+  npv: EstimateType | null;
 
-  @Field(() => EstimateType)
-  f1: EstimateType;
+  @Field(() => EstimateType, { nullable: true })
+  f1: EstimateType | null;
 
-  @Field(() => EstimateType)
-  youden: EstimateType;
+  @Field(() => EstimateType, { nullable: true })
+  youden: EstimateType | null;
 
-  @Field(() => EstimateType)
-  auc: EstimateType;
+  @Field(() => EstimateType, { nullable: true })
+  auc: EstimateType | null;
 
-  @Field(() => RocCurveType)
-  roc: RocCurveType;
+  @Field(() => RocCurveType, { nullable: true })
+  roc: RocCurveType | null;
 
-  @Field(() => MultiClassType)
-  multiclass: MultiClassType;
+  @Field(() => MultiClassType, { nullable: true })
+  multiclass: MultiClassType | null;
 }
 
 @ObjectType('MetricsResult')
@@ -161,6 +186,9 @@ export class MetricsResultType {
 
   @Field()
   clustered: boolean;
+
+  @Field(() => DisclosureType)
+  disclosure: DisclosureType;
 
   @Field(() => [MetricsGroupType])
   groups: MetricsGroupType[];
@@ -219,13 +247,13 @@ export class ComparisonType extends GroupKeyType {
   @Field()
   readerCode: string;
 
-  @Field(() => Int)
-  cases: number;
+  @Field(() => Int, { nullable: true })
+  cases: number | null;
 
-  @Field(() => Int)
-  patients: number;
+  @Field(() => Int, { nullable: true })
+  patients: number | null;
 
-  @Field(() => [MetricDifferenceType])
+  @Field(() => [MetricDifferenceType], { description: 'Empty when the comparison is withheld' })
   differences: MetricDifferenceType[];
 }
 
@@ -240,23 +268,26 @@ export class ComparisonResultType {
   @Field()
   clustered: boolean;
 
+  @Field(() => DisclosureType)
+  disclosure: DisclosureType;
+
   @Field(() => [ComparisonType])
   comparisons: ComparisonType[];
 }
 
-@ObjectType('KappaSet', { description: "Cohen's kappa, unweighted, linear and quadratic, over the cases both graded" })
+@ObjectType('KappaSet', { description: "Cohen's kappa, unweighted, linear and quadratic, over the cases both graded (null when withheld)" })
 export class KappaSetType {
-  @Field(() => Int)
-  cases: number;
+  @Field(() => Int, { nullable: true })
+  cases: number | null;
 
-  @Field(() => ValueType)
-  unweighted: ValueType;
+  @Field(() => ValueType, { nullable: true })
+  unweighted: ValueType | null;
 
-  @Field(() => ValueType)
-  linear: ValueType;
+  @Field(() => ValueType, { nullable: true })
+  linear: ValueType | null;
 
-  @Field(() => ValueType)
-  quadratic: ValueType;
+  @Field(() => ValueType, { nullable: true })
+  quadratic: ValueType | null;
 }
 
 @ObjectType('ReaderAgreement')
@@ -265,17 +296,25 @@ export class ReaderAgreementType extends KappaSetType {
   percentAgreement: ValueType;
 }
 
-@ObjectType('ReaderVsReference')
+@ObjectType('ReaderVsReference', { description: 'One reader against the reference standard; withheld on its own when its cases are too few patients' })
 export class ReaderVsReferenceType extends KappaSetType {
   @Field(() => ID)
   readerId: string;
 
   @Field()
   readerCode: string;
+
+  @Field({ description: 'Withheld by disclosure control: its kappas and cases are null' })
+  suppressed: boolean;
+
+  @Field(() => SuppressionReason, { nullable: true })
+  suppression: SuppressionReason | null;
 }
 
-@ObjectType('AgreementGroup', { description: 'Agreement for one feature x modality (x site when grouped by site)' })
-export class AgreementGroupType {
+@ObjectType('AgreementGroup', {
+  description: 'Agreement for one feature x modality (x site when grouped by site); suppressed applies to the reader-vs-reader block',
+})
+export class AgreementGroupType extends ReleaseType {
   @Field()
   feature: string;
 
@@ -285,14 +324,17 @@ export class AgreementGroupType {
   @Field(() => String, { nullable: true })
   site: string | null;
 
-  @Field(() => ReaderAgreementType, { description: 'Reader 1 vs reader 2' })
-  readers: ReaderAgreementType;
+  @Field(() => ReaderAgreementType, { nullable: true, description: 'Reader 1 vs reader 2 (null when withheld)' })
+  readers: ReaderAgreementType | null;
 
-  @Field(() => ValueType, { description: 'Share of double-read cells that went to adjudication' })
-  adjudicationRate: ValueType;
+  @Field(() => ValueType, { nullable: true, description: 'Share of double-read cells that went to adjudication (null when withheld)' })
+  adjudicationRate: ValueType | null;
 
   @Field(() => [ReaderVsReferenceType])
   readerVsReference: ReaderVsReferenceType[];
+
+  @Field(() => DisclosureType)
+  disclosure: DisclosureType;
 }
 
 @ObjectType('ReasonCount')
@@ -314,37 +356,40 @@ export class SplitPatientsType {
 }
 
 @ObjectType('StudyFlow', { description: 'STARD flow of one site, or the total (site null)' })
-export class StudyFlowType {
+export class StudyFlowType extends ReleaseType {
   @Field(() => String, { nullable: true })
   site: string | null;
 
-  @Field(() => Int)
-  enrolled: number;
+  @Field(() => Int, { nullable: true })
+  enrolled: number | null;
 
-  @Field(() => Int)
-  excluded: number;
+  @Field(() => Int, { nullable: true })
+  excluded: number | null;
 
   @Field(() => [ReasonCountType])
   excludedByReason: ReasonCountType[];
 
-  @Field(() => Int)
-  eligible: number;
+  @Field(() => Int, { nullable: true })
+  eligible: number | null;
 
   @Field(() => [SplitPatientsType], { description: 'Eligible patients per split (with a split version)' })
   bySplit: SplitPatientsType[];
 
-  @Field(() => Int, { description: 'Joints of eligible patients' })
-  joints: number;
+  @Field(() => Int, { nullable: true, description: 'Joints of eligible patients' })
+  joints: number | null;
 
-  @Field(() => Int, { description: 'Joint x modality x feature cells with a reference grade' })
-  referenceCells: number;
+  @Field(() => Int, { nullable: true, description: 'Joint x modality x feature cells with a reference grade' })
+  referenceCells: number | null;
 
-  @Field(() => Int)
-  assessable: number;
+  @Field(() => Int, { nullable: true })
+  assessable: number | null;
 
-  @Field(() => Int)
-  notAssessable: number;
+  @Field(() => Int, { nullable: true })
+  notAssessable: number | null;
 
-  @Field(() => Int, { description: 'Assessable and confirmed: what metrics analyse' })
-  analysed: number;
+  @Field(() => Int, { nullable: true, description: 'Assessable and confirmed: what metrics analyse' })
+  analysed: number | null;
+
+  @Field(() => DisclosureType)
+  disclosure: DisclosureType;
 }

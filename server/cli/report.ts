@@ -22,11 +22,11 @@ const QUERY = `query ($input: MetricsInput!, $flow: MetricsScope) {
   metrics(input: $input) {
     threshold level clustered
     groups {
-      pooled site feature modality level side split cases patients
+      pooled site feature modality level side split cases patients suppressed suppression
       ${ESTIMATES.map((e) => `${e} { value lower upper method reason }`).join('\n      ')}
     }
   }
-  studyFlow(scope: $flow) { site enrolled excluded excludedByReason { reason patients } eligible bySplit { split patients } joints referenceCells assessable notAssessable analysed }
+  studyFlow(scope: $flow) { site suppressed suppression enrolled excluded excludedByReason { reason patients } eligible bySplit { split patients } joints referenceCells assessable notAssessable analysed }
 }`;
 
 interface Estimate {
@@ -36,17 +36,25 @@ interface Estimate {
   method: string;
   reason: string | null;
 }
-type Group = Record<(typeof KEYS)[number], string | null> & { pooled: boolean; cases: number; patients: number } & Record<(typeof ESTIMATES)[number], Estimate>;
+/** A group withheld by disclosure control has null counts and estimates, and says why in `suppression`. */
+type Group = Record<(typeof KEYS)[number], string | null> & {
+  pooled: boolean;
+  cases: number | null;
+  patients: number | null;
+  suppressed: boolean;
+  suppression: string | null;
+} & Record<(typeof ESTIMATES)[number], Estimate | null>;
 
 interface FlowRow {
   site: string | null;
-  enrolled: number;
-  excluded: number;
-  eligible: number;
-  joints: number;
-  assessable: number;
-  notAssessable: number;
-  analysed: number;
+  suppression: string | null;
+  enrolled: number | null;
+  excluded: number | null;
+  eligible: number | null;
+  joints: number | null;
+  assessable: number | null;
+  notAssessable: number | null;
+  analysed: number | null;
 }
 
 export interface ReportData {
@@ -69,6 +77,9 @@ export async function fetchReport(options: ReportOptions): Promise<ReportData> {
   return body.data;
 }
 
+/** The estimate line of a withheld group: no numbers, the suppression as the reason. */
+const withheld = (g: Group): Estimate => ({ value: null, lower: null, upper: null, method: 'withheld', reason: g.suppression });
+
 const cell = (v: unknown) => {
   const s = v === null || v === undefined ? '' : String(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
@@ -79,7 +90,7 @@ export function toCsv(groups: Group[]): string {
   const lines = [header.join(',')];
   for (const g of groups) {
     for (const metric of ESTIMATES) {
-      const e = g[metric];
+      const e = g[metric] ?? withheld(g);
       lines.push([...KEYS.map((k) => g[k]), g.pooled, g.cases, g.patients, metric, e.value, e.lower, e.upper, e.method, e.reason].map(cell).join(','));
     }
   }
@@ -96,17 +107,18 @@ export function toHtml(report: ReportData, title: string): string {
   const flowRows = report.studyFlow
     .map(
       (r) =>
-        `<tr><th>${escapeHtml(r.site ?? 'All sites')}</th><td>${r.enrolled}</td><td>${r.excluded}</td><td>${r.eligible}</td><td>${r.joints}</td><td>${r.assessable}</td><td>${r.notAssessable}</td><td>${r.analysed}</td></tr>`,
+        `<tr><th>${escapeHtml(r.site ?? 'All sites')}</th>${[r.enrolled, r.excluded, r.eligible, r.joints, r.assessable, r.notAssessable, r.analysed].map((n) => `<td>${n ?? `— (${escapeHtml(r.suppression ?? '')})`}</td>`).join('')}</tr>`,
     )
     .join('\n');
   const keyed = KEYS.filter((k) => report.metrics.groups.some((g) => g[k] !== null));
   const metricRows = report.metrics.groups
     .map(
       (g) =>
-        `<tr>${keyed.map((k) => `<th>${escapeHtml(g[k] ?? (g.pooled ? 'pooled' : ''))}</th>`).join('')}<td>${g.cases}</td><td>${g.patients}</td>${ESTIMATES.map((m) => `<td>${fmt(g[m])}</td>`).join('')}</tr>`,
+        `<tr>${keyed.map((k) => `<th>${escapeHtml(g[k] ?? (g.pooled ? 'pooled' : ''))}</th>`).join('')}<td>${g.cases ?? '—'}</td><td>${g.patients ?? '—'}</td>${ESTIMATES.map((m) => `<td>${fmt(g[m] ?? withheld(g))}</td>`).join('')}</tr>`,
     )
     .join('\n');
-  const methods = [...new Set(report.metrics.groups.flatMap((g) => ESTIMATES.map((m) => `${m}: ${g[m].method}`)))].slice(0, ESTIMATES.length);
+  const released = report.metrics.groups.filter((g) => !g.suppressed);
+  const methods = [...new Set(released.flatMap((g) => ESTIMATES.map((m) => `${m}: ${(g[m] as Estimate).method}`)))].slice(0, ESTIMATES.length);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:right}th{text-align:left;background:#f4f4f4}small{color:#555}</style>

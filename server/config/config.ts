@@ -33,6 +33,10 @@ export interface Config {
   queueMaintenanceSeconds: number;
   /** Retries of a failed or expired queue job before its inference job is marked FAILED. */
   jobRetryLimit: number;
+  /** Smallest group of patients whose statistics roles without patient-level access may see (docs/statistics.md). */
+  minGroupPatients: number;
+  /** Their ROC curves have model-score thresholds only on the grid i / rocGridSteps. */
+  rocGridSteps: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -45,6 +49,13 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, max = N
 }
 
 const MAX_PORT = 65_535;
+
+/** A disclosure setting: 0 would switch the control off silently, so it is refused rather than raised to 1. */
+function atLeastOne(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
+  const value = integer(env, name, fallback, max);
+  if (value < 1) throw new Error(`${name} must be an integer from 1 to ${max}, got ${JSON.stringify(env[name])}`);
+  return value;
+}
 
 function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
   const raw = env[name]?.toLowerCase();
@@ -77,5 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobExpireSeconds: Math.max(1, integer(env, 'FACET_JOB_EXPIRE_SECONDS', 120, 86_400)),
     queueMaintenanceSeconds: Math.max(1, integer(env, 'FACET_QUEUE_MAINTENANCE_SECONDS', 30, 86_400)),
     jobRetryLimit: integer(env, 'FACET_JOB_RETRY_LIMIT', 5, 100),
+    minGroupPatients: atLeastOne(env, 'FACET_MIN_GROUP_PATIENTS', 5, 1_000_000),
+    rocGridSteps: atLeastOne(env, 'FACET_ROC_GRID_STEPS', 20, 10_000),
   };
 }

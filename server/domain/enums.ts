@@ -113,3 +113,11 @@ export enum MetricsGroupBy {
   SIDE = 'SIDE',
   SPLIT = 'SPLIT',
 }
+
+/** Why a statistics row was withheld from a role without patient-level access (server/stats/disclosure.ts). */
+export enum SuppressionReason {
+  /** The row's cases belong to fewer patients than the minimum group size. */
+  FEWER_THAN_MIN_PATIENTS = 'FEWER_THAN_MIN_PATIENTS',
+  /** A query over a wider scope would differ from this row by fewer patients than the minimum (differencing). */
+  COMPLEMENT_TOO_SMALL = 'COMPLEMENT_TOO_SMALL',
+}

@@ -3,6 +3,7 @@ import { ExclusionReason, Role, Split, type Modality } from '../domain';
 import { GradingFeature } from '../entities';
 import { contingency, kappa, percentAgreement } from '../stats/agreement';
 import { none, some, type Maybe } from '../stats/estimate';
+import { ReferencePopulation, siteCodesOf, type Disclosure, type DisclosureService, type Release } from './disclosure.service';
 import { requireRole, type RequestContext } from './request-context';
 import { restrictToScope, whereIn } from './scope';
 
@@ -19,33 +20,42 @@ export interface KappaSet {
   quadratic: Maybe;
 }
 
-export interface AgreementGroup {
+/** A reader against the reference standard; withheld (disclosure control) it has no numbers. */
+export type ReaderVsReference = { readerId: string; readerCode: string } & (
+  (KappaSet & { suppressed: false; suppression: null }) | ({ [K in keyof KappaSet]: null } & Release & { suppressed: true })
+);
+
+/** Agreement of one feature x modality (x site). Withheld, the reader-vs-reader block and the adjudication rate are null. */
+export interface AgreementGroup extends Release {
   feature: string;
   modality: Modality;
   /** Null unless grouped by site. */
   site: string | null;
   /** Reader 1 vs reader 2 on cells both graded. */
-  readers: KappaSet & { percentAgreement: Maybe };
+  readers: (KappaSet & { percentAgreement: Maybe }) | null;
   /** Share of cells with two readings that needed adjudication. */
-  adjudicationRate: Maybe;
+  adjudicationRate: Maybe | null;
   /** Each reader against the reference standard. */
-  readerVsReference: Array<KappaSet & { readerId: string; readerCode: string }>;
+  readerVsReference: ReaderVsReference[];
+  disclosure: Disclosure;
 }
 
-export interface StudyFlowRow {
+/** STARD counts of one site or the total; withheld (disclosure control), every count is null and the lists empty. */
+export interface StudyFlowRow extends Release {
   /** Null for the total row. */
   site: string | null;
-  enrolled: number;
-  excluded: number;
+  enrolled: number | null;
+  excluded: number | null;
   excludedByReason: Array<{ reason: ExclusionReason; patients: number }>;
-  eligible: number;
+  eligible: number | null;
   bySplit: Array<{ split: Split; patients: number }>;
-  joints: number;
-  referenceCells: number;
-  assessable: number;
-  notAssessable: number;
+  joints: number | null;
+  referenceCells: number | null;
+  assessable: number | null;
+  notAssessable: number | null;
   /** Assessable and confirmed: what metrics analyse. */
-  analysed: number;
+  analysed: number | null;
+  disclosure: Disclosure;
 }
 
 function kappas(pairs: Array<[number, number]>, k: number): KappaSet {
@@ -59,10 +69,14 @@ function kappas(pairs: Array<[number, number]>, k: number): KappaSet {
 
 /** Inter-reader agreement and the STARD study flow: aggregates, so statisticians see every site, coordinators their own. */
 export class AgreementService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly disclosure: DisclosureService,
+  ) {}
 
   async agreement(ctx: RequestContext, scope: AgreementScope, bySite: boolean): Promise<AgreementGroup[]> {
     requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
+    const disclosure = this.disclosure.disclosureFor(ctx);
     const grades = new Map((await this.db.repo(ctx, GradingFeature).find()).map((f) => [f.code, f.grades.length]));
     const qb = this.db.dataSource
       .createQueryBuilder()
@@ -112,9 +126,11 @@ export class AgreementService {
       if (group) group.push(row);
       else groups.set(id, [row]);
     }
+    const release = disclosure.applied && groups.size ? await this.releaseRule(ctx, scope) : null;
     const result: AgreementGroup[] = [];
     for (const [id, group] of [...groups.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       const [feature, modality, site] = id.split('\u0000');
+      const fixed = { feature, modality, ...(bySite ? { site } : {}) };
       const k = grades.get(feature) ?? 2;
       const cells = new Map<string, typeof rows>();
       for (const row of group) {
@@ -146,30 +162,73 @@ export class AgreementService {
         if (readings) readings.push(row);
         else byReader.set(row.readerId, [row]);
       }
+      const pairsRelease = release?.readers(fixed) ?? { suppressed: false, suppression: null };
       result.push({
         feature,
         modality: modality as Modality,
         site: bySite ? site : null,
-        readers: { ...readers, percentAgreement: percentAgreement(table) },
-        adjudicationRate: doubleRead ? some(adjudicated / doubleRead) : none('NO_CASES'),
+        ...pairsRelease,
+        readers: pairsRelease.suppressed ? null : { ...readers, percentAgreement: percentAgreement(table) },
+        adjudicationRate: pairsRelease.suppressed ? null : doubleRead ? some(adjudicated / doubleRead) : none('NO_CASES'),
         readerVsReference: [...byReader.values()]
-          .map((readings) => ({
-            readerId: readings[0].readerId,
-            readerCode: readings[0].readerCode,
-            ...kappas(
-              readings.map((r) => [r.grade as number, r.reference as number]),
-              k,
-            ),
-          }))
+          .map((readings): ReaderVsReference => {
+            const reader = { readerId: readings[0].readerId, readerCode: readings[0].readerCode };
+            const withheld = release?.readerVsReference(reader.readerId, fixed);
+            if (withheld?.suppressed) return { ...reader, cases: null, unweighted: null, linear: null, quadratic: null, ...withheld, suppressed: true };
+            return {
+              ...reader,
+              ...kappas(
+                readings.map((r) => [r.grade as number, r.reference as number]),
+                k,
+              ),
+              suppressed: false,
+              suppression: null,
+            };
+          })
           .sort((a, b) => a.readerCode.localeCompare(b.readerCode)),
+        disclosure,
       });
     }
     return result;
   }
 
+  /**
+   * The disclosure rule of an agreement query. Reader vs reader: a box of the double-read cells (site, modality,
+   * feature). A reader vs the reference: a box of the reference population with the reader's coverage, the same
+   * box a metrics query of that reader with this scope and confirmed grades would have.
+   */
+  private async releaseRule(ctx: RequestContext, scope: AgreementScope) {
+    const pairs = await this.disclosure.doubleReadPopulation(ctx);
+    const references = await this.disclosure.referenceCells(ctx, null);
+    const coverage = await this.disclosure.readerCoverage(ctx);
+    const populations = new Map<string, ReferencePopulation>();
+    const sites = siteCodesOf(scope.siteIds, pairs.siteCodes);
+    return {
+      readers: (fixed: { feature: string; modality: string; site?: string }): Release =>
+        this.disclosure.check(pairs.population, [
+          fixed.site !== undefined ? new Set([fixed.site]) : sites,
+          new Set([fixed.modality]),
+          new Set([fixed.feature]),
+        ]),
+      readerVsReference: (readerId: string, fixed: { feature: string; modality: string; site?: string }): Release => {
+        let population = populations.get(readerId);
+        if (!population) populations.set(readerId, (population = new ReferencePopulation(references, [coverage.get(readerId) ?? new Set()])));
+        return this.disclosure.check(population.population, population.box({ siteIds: scope.siteIds }, true, fixed));
+      },
+    };
+  }
+
   /** STARD flow per site and in total: enrolled, excluded by reason, eligible, per split, cells assessable and analysed. */
   async studyFlow(ctx: RequestContext, scope: { siteIds?: string[] | null; splitVersionId?: string | null }): Promise<StudyFlowRow[]> {
     requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
+    const disclosure = this.disclosure.disclosureFor(ctx);
+    // Each row is a group of enrolled patients: a site, or every site in scope (the total).
+    let release: (site: string | null) => Release = () => ({ suppressed: false, suppression: null });
+    if (disclosure.applied) {
+      const enrolled = await this.disclosure.enrolledPopulation(ctx);
+      const sites = siteCodesOf(scope.siteIds, enrolled.siteCodes);
+      release = (site) => this.disclosure.check(enrolled.population, [site === null ? sites : new Set([site])]);
+    }
     const patients = this.db.dataSource
       .createQueryBuilder()
       .from('patient', 'patient')
@@ -210,6 +269,24 @@ export class AgreementService {
     );
     const sites = [...new Set(patientRows.map((p) => p.site))].sort();
     const row = (site: string | null): StudyFlowRow => {
+      const withheld = release(site);
+      if (withheld.suppressed) {
+        return {
+          site,
+          enrolled: null,
+          excluded: null,
+          excludedByReason: [],
+          eligible: null,
+          bySplit: [],
+          joints: null,
+          referenceCells: null,
+          assessable: null,
+          notAssessable: null,
+          analysed: null,
+          ...withheld,
+          disclosure,
+        };
+      }
       const ps = patientRows.filter((p) => site === null || p.site === site);
       const eligible = ps.filter((p) => p.reasons.length === 0);
       const c = [...cellRows.entries()].filter(([s]) => site === null || s === site).map(([, r]) => r);
@@ -226,6 +303,9 @@ export class AgreementService {
         assessable: sum('assessable'),
         notAssessable: sum('notAssessable'),
         analysed: sum('analysed'),
+        suppressed: false,
+        suppression: null,
+        disclosure,
       };
     };
     return [...sites.map(row), row(null)];

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { Db } from '../db/transaction';
 import { AgreementService } from './agreement.service';
 import { AuditService } from './audit.service';
+import { DisclosureService, type DisclosurePolicy } from './disclosure.service';
 import { GradingService } from './grading.service';
 import { SessionCache } from '../inference/session-cache';
 import { JobQueue } from '../jobs/queue';
@@ -31,6 +32,8 @@ export interface ServiceOptions {
   executionProviders?: readonly string[];
   /** Inference batch size and job timing (Config's inferenceBatchSize, jobSliceSeconds, jobExpireSeconds, queueMaintenanceSeconds). */
   jobs?: Partial<JobTiming>;
+  /** Release policy for roles without patient-level access (Config's minGroupPatients, rocGridSteps). */
+  disclosure?: Partial<DisclosurePolicy>;
 }
 
 export interface JobTiming {
@@ -80,8 +83,9 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     batchSize: jobs.inferenceBatchSize,
     sliceMs: jobs.jobSliceSeconds * 1000,
   });
-  const metrics = new MetricsService(db);
-  const agreement = new AgreementService(db);
+  const disclosure = new DisclosureService(db, options.disclosure);
+  const metrics = new MetricsService(db, disclosure);
+  const agreement = new AgreementService(db, disclosure);
   return {
     db,
     objects,
@@ -100,6 +104,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     ingest,
     manifests,
     models,
+    disclosure,
     metrics,
     agreement,
     queue,
@@ -112,6 +117,7 @@ export type Services = ReturnType<typeof createServices>;
 export {
   AgreementService,
   AuditService,
+  DisclosureService,
   GradingService,
   InferenceService,
   IngestService,
@@ -130,3 +136,4 @@ export {
 };
 export * from './request-context';
 export type { Page } from './pagination';
+export type { Disclosure, DisclosurePolicy } from './disclosure.service';

@@ -1,9 +1,18 @@
 import type { Db } from '../db/transaction';
-import { MetricsGroupBy, Role, type Level, type Modality, type Side, type Split } from '../domain';
+import { MetricsGroupBy, Role, type Level, type Modality, type Side, type Split, type SuppressionReason } from '../domain';
 import { GradingFeature } from '../entities';
 import { badInput } from '../errors/app-error';
 import { comparePaired, type MetricDifference, type PairedCase } from '../stats/compare';
-import { computeGroup, type GradedCase, type GroupMetrics } from '../stats/engine';
+import { computeGroup, scoreOf, type GradedCase, type GroupMetrics } from '../stats/engine';
+import {
+  cellKey,
+  ReferencePopulation,
+  type Disclosure,
+  type DisclosureService,
+  type ReferenceCell,
+  type ReferenceDimension,
+  type Release,
+} from './disclosure.service';
 import { requireRole, type RequestContext } from './request-context';
 import { restrictToScope, whereIn } from './scope';
 
@@ -44,13 +53,14 @@ export interface CompareRequest extends Omit<MetricsRequest, 'rater'> {
   readerIds?: string[] | null;
 }
 
-export interface Comparison {
+/** One reader against the model in one group; a withheld comparison has no numbers (no counts, no differences). */
+export interface Comparison extends Release {
   readerId: string;
   readerCode: string;
   key: MetricsGroupKey;
   pooled: boolean;
-  cases: number;
-  patients: number;
+  cases: number | null;
+  patients: number | null;
   differences: MetricDifference[];
 }
 
@@ -58,6 +68,7 @@ export interface ComparisonResult {
   threshold: number;
   level: number;
   clustered: boolean;
+  disclosure: Disclosure;
   comparisons: Comparison[];
 }
 
@@ -70,19 +81,43 @@ export interface MetricsGroupKey {
   split: Split | null;
 }
 
-export interface MetricsGroup extends GroupMetrics {
+interface GroupHead {
   key: MetricsGroupKey;
   pooled: boolean;
-  /** Distinct joints among the cases (a case is a joint x modality x feature). */
-  joints: number;
 }
+
+/** A released group: its metrics, and the distinct joints among its cases (a case is a joint x modality x feature). */
+export type ReleasedGroup = GroupHead & GroupMetrics & { suppressed: false; suppression: null; joints: number };
+
+/** A withheld group (disclosure control): its key and why, and no number at all. */
+export type SuppressedGroup = GroupHead & { [K in keyof GroupMetrics]: null } & { suppressed: true; suppression: SuppressionReason; joints: null };
+
+export type MetricsGroup = ReleasedGroup | SuppressedGroup;
 
 export interface MetricsResult {
   threshold: number;
   level: number;
   clustered: boolean;
+  disclosure: Disclosure;
   groups: MetricsGroup[];
 }
+
+const WITHHELD_METRICS: { [K in keyof GroupMetrics]: null } = {
+  cases: null,
+  clusters: null,
+  confusion: null,
+  prevalence: null,
+  accuracy: null,
+  sensitivity: null,
+  specificity: null,
+  precision: null,
+  npv: null,
+  f1: null,
+  youden: null,
+  auc: null,
+  roc: null,
+  multiclass: null,
+};
 
 interface CaseRow {
   patientId: string;
@@ -98,7 +133,7 @@ interface CaseRow {
   probabilities: number[] | null;
 }
 
-const DIMENSION: Record<MetricsGroupBy, keyof MetricsGroupKey> = {
+const DIMENSION: Record<MetricsGroupBy, keyof MetricsGroupKey & ReferenceDimension> = {
   SITE: 'site',
   FEATURE: 'feature',
   MODALITY: 'modality',
@@ -135,7 +170,10 @@ function groupRows<R extends Pick<CaseRow, keyof MetricsGroupKey>>(
  * "not assessable"). Aggregates only: statisticians see every site, coordinators their own.
  */
 export class MetricsService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly disclosure: DisclosureService,
+  ) {}
 
   async metrics(ctx: RequestContext, request: MetricsRequest): Promise<MetricsResult> {
     requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
@@ -144,13 +182,28 @@ export class MetricsService {
       throw badInput('Grouping by split needs scope.splitVersionId', { field: 'groupBy' });
     }
     if (!request.rater.modelVersionId === !request.rater.readerId) throw badInput('Name exactly one rater: a modelVersionId or a readerId', { field: 'rater' });
+    const disclosure = this.disclosure.disclosureFor(ctx);
 
     const rows = await this.cases(ctx, request);
-    if (rows.length === 0) return { threshold, level, clustered, groups: [] };
+    if (rows.length === 0) return { threshold, level, clustered, disclosure, groups: [] };
     const grades = new Map((await this.db.repo(ctx, GradingFeature).find()).map((f) => [f.code, f.grades.length]));
+    const release = disclosure.applied ? await this.releaseRule(ctx, request, [await this.coverage(ctx, request.rater, request.scope)]) : null;
     const patients = new Map<string, number>();
     const result: MetricsGroup[] = [];
     for (const { id, ...group } of groupRows(rows, request.groupBy)) {
+      // The pooled row (id '') is the scope itself; a group fixes the grouped dimensions.
+      const withheld = release?.(group.key, id === '' ? null : request.groupBy);
+      if (withheld?.suppressed) {
+        result.push({
+          key: group.key,
+          pooled: id === '',
+          ...WITHHELD_METRICS,
+          joints: null,
+          suppressed: true,
+          suppression: withheld.suppression as SuppressionReason,
+        });
+        continue;
+      }
       const features = new Set(group.rows.map((r) => r.feature));
       const k = Math.max(2, ...[...features].map((f) => grades.get(f) ?? 2));
       const cases: GradedCase[] = group.rows.map((r) => {
@@ -166,9 +219,24 @@ export class MetricsService {
         bootstrap: { replicates, seed: request.seed ?? 1 },
         multiclass: features.size === 1,
       });
-      result.push({ ...metrics, key: group.key, pooled: id === '', joints: new Set(group.rows.map((r) => r.jointId)).size });
+      // For roles without patient-level access the curve has grid thresholds only (the AUC stays the exact one).
+      const roc = disclosure.applied
+        ? this.disclosure.roc(
+            cases.map((c) => ({ score: scoreOf(c, threshold), positive: c.truth >= threshold, cluster: c.cluster })),
+            { probabilities: cases.every((c) => !!c.probabilities), grades: k },
+          )
+        : metrics.roc;
+      result.push({
+        ...metrics,
+        roc,
+        key: group.key,
+        pooled: id === '',
+        joints: new Set(group.rows.map((r) => r.jointId)).size,
+        suppressed: false,
+        suppression: null,
+      });
     }
-    return { threshold, level, clustered, groups: result };
+    return { threshold, level, clustered, disclosure, groups: result };
   }
 
   /**
@@ -178,6 +246,7 @@ export class MetricsService {
   async compare(ctx: RequestContext, request: CompareRequest): Promise<ComparisonResult> {
     requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
     const { threshold, level, clustered, replicates } = this.options(request);
+    const disclosure = this.disclosure.disclosureFor(ctx);
     const qb = this.baseCases(ctx, request.scope ?? {}, request.confirmedOnly ?? true)
       .innerJoin('prediction', 'p', 'p.joint_id = ref.joint_id AND p.modality = ref.modality AND p.feature = ref.feature AND p.model_version_id = :mv', {
         mv: request.modelVersionId,
@@ -200,8 +269,28 @@ export class MetricsService {
       else byReader.set(row.readerId, [row]);
     }
     const comparisons: Comparison[] = [];
+    const references = disclosure.applied && byReader.size ? await this.disclosure.referenceCells(ctx, request.scope?.splitVersionId ?? null) : [];
+    const modelCoverage = disclosure.applied && byReader.size ? await this.coverage(ctx, { modelVersionId: request.modelVersionId }, request.scope) : null;
     for (const [readerId, readerRows] of [...byReader.entries()].sort((a, b) => a[1][0].readerCode.localeCompare(b[1][0].readerCode))) {
+      // The model's values here are its values on the reader's cases, the reader's on the model's: both raters' coverage bound the rows.
+      const release = modelCoverage
+        ? await this.releaseRule(ctx, request, [modelCoverage, await this.coverage(ctx, { readerId }, request.scope)], references)
+        : null;
       for (const { id, key, rows: groupRowsOfReader } of groupRows(readerRows, request.groupBy)) {
+        const withheld = release?.(key, id === '' ? null : request.groupBy);
+        if (withheld?.suppressed) {
+          comparisons.push({
+            readerId,
+            readerCode: readerRows[0].readerCode,
+            key,
+            pooled: id === '',
+            cases: null,
+            patients: null,
+            differences: [],
+            ...withheld,
+          });
+          continue;
+        }
         const patients = new Map<string, number>();
         const cases: PairedCase[] = groupRowsOfReader.map((r) => {
           if (!patients.has(r.patientId)) patients.set(r.patientId, patients.size);
@@ -221,10 +310,39 @@ export class MetricsService {
           cases: cases.length,
           patients: patients.size,
           differences: comparePaired(cases, { threshold, level, clustered, bootstrap: { replicates, seed: request.seed ?? 1 } }),
+          suppressed: false,
+          suppression: null,
         });
       }
     }
-    return { threshold, level, clustered, comparisons };
+    return { threshold, level, clustered, disclosure, comparisons };
+  }
+
+  /**
+   * The cells a rater graded anywhere the caller could query (the same rater selection as the statistics,
+   * without the scope's filters), for the coverage dimensions of the disclosure rule.
+   */
+  private async coverage(ctx: RequestContext, rater: Rater, scope: MetricsScope | null | undefined): Promise<Set<string>> {
+    const rows = await this.cases(ctx, { rater, scope: { splitVersionId: scope?.splitVersionId ?? null }, confirmedOnly: false });
+    return new Set(rows.map(cellKey));
+  }
+
+  /**
+   * The disclosure rule of one query: each row is the box of the query's scope with its grouped dimensions
+   * fixed, over the reference population with one coverage dimension per rater (stats/disclosure.ts).
+   */
+  private async releaseRule(
+    ctx: RequestContext,
+    request: Pick<MetricsRequest, 'scope' | 'confirmedOnly'>,
+    coverages: ReadonlyArray<ReadonlySet<string>>,
+    references?: ReferenceCell[],
+  ): Promise<(key: MetricsGroupKey, groupBy: MetricsGroupBy[] | null | undefined) => Release> {
+    const scope = request.scope ?? {};
+    const population = new ReferencePopulation(references ?? (await this.disclosure.referenceCells(ctx, scope.splitVersionId ?? null)), coverages);
+    return (key, groupBy) => {
+      const fixed = Object.fromEntries([...new Set(groupBy ?? [])].map((g) => [DIMENSION[g], key[DIMENSION[g]]]));
+      return this.disclosure.check(population.population, population.box(scope, request.confirmedOnly ?? true, fixed));
+    };
   }
 
   private options(request: { threshold?: number | null; level?: number | null; clustered?: boolean | null; bootstrapReplicates?: number | null }): {

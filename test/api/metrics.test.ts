@@ -27,6 +27,7 @@ describe('metrics', () => {
   const node = useTestNode();
   let statistician: string;
   let engineer: string;
+  let admin: string;
   let coordinatorNorth: string;
   let modelVersionId: string;
   let readerId: string;
@@ -36,6 +37,7 @@ describe('metrics', () => {
     const factory = new Factory(node().services);
     statistician = await factory.token(Role.STATISTICIAN);
     engineer = await factory.token(Role.ENGINEER);
+    admin = await factory.token(Role.ADMIN);
     const north = (await node().services.sites.findSiteByCode(factory.admin, 'NORTH'))!;
     coordinatorNorth = await factory.token(Role.COORDINATOR, { site: north });
     const model = await gqlOk(node().url, engineer, `mutation { registerExternalModel(input: { name: "facet-ref", version: "1.0.0" }) { id } }`);
@@ -143,6 +145,69 @@ describe('metrics', () => {
         .map((g: any) => g.split)
         .sort(),
     ).toEqual(['TEST', 'TRAIN', 'VALIDATION']);
+  });
+
+  it('withholds from a statistician the split groups under 5 patients and the one differencing would give away; an admin sees all', async () => {
+    const version = (await node().dataSource.query(`SELECT id FROM split_version`))[0].id;
+    const query = `query ($input: MetricsInput!) { metrics(input: $input) {
+      disclosure { applied minGroupPatients rocGridSteps }
+      groups { pooled split suppressed suppression patients confusion { tp } auc { value } roc { thresholds } } } }`;
+    const input = { rater: { modelVersionId }, scope: { splitVersionId: version }, groupBy: ['SPLIT'], bootstrapReplicates: 500 };
+    const bySplit = (groups: any[]) => Object.fromEntries(groups.filter((g) => !g.pooled).map((g) => [g.split, [g.suppression, g.patients]]));
+    const restricted = (await gqlOk(node().url, statistician, query, { input })).metrics;
+    expect(restricted.disclosure).toEqual({ applied: true, minGroupPatients: 5, rocGridSteps: 20 });
+    // 15 eligible patients: TRAIN 9, VALIDATION 3, TEST 3. TRAIN would differ from TRAIN + VALIDATION by VALIDATION's
+    // 3 patients, so it is withheld too; the pooled row stays.
+    expect(bySplit(restricted.groups)).toEqual({
+      TRAIN: ['COMPLEMENT_TOO_SMALL', null],
+      VALIDATION: ['FEWER_THAN_MIN_PATIENTS', null],
+      TEST: ['FEWER_THAN_MIN_PATIENTS', null],
+    });
+    for (const g of restricted.groups.filter((g: any) => !g.pooled)) expect(g).toMatchObject({ confusion: null, auc: null, roc: null });
+    const pooled = restricted.groups.find((g: any) => g.pooled);
+    expect(pooled).toMatchObject({ suppressed: false, suppression: null, patients: 15 });
+    const full = (await gqlOk(node().url, admin, query, { input })).metrics;
+    expect(full.disclosure.applied).toBe(false);
+    expect(bySplit(full.groups)).toEqual({ TRAIN: [null, 9], VALIDATION: [null, 3], TEST: [null, 3] });
+    // The AUC is computed on every score either way; only the curve is coarser: thresholds i/20, each step >= 5 patients.
+    const fullPooled = full.groups.find((g: any) => g.pooled);
+    expect(pooled.auc.value).toBeCloseTo(fullPooled.auc.value, 12);
+    expect(pooled.roc.thresholds.slice(1).every((t: number) => Number.isInteger(Math.round(t * 20)) && Math.abs(t * 20 - Math.round(t * 20)) < 1e-9)).toBe(
+      true,
+    );
+    expect(fullPooled.roc.thresholds.length).toBeGreaterThan(pooled.roc.thresholds.length);
+    expect(fullPooled.roc.thresholds.slice(1).some((t: number) => Math.abs(t * 20 - Math.round(t * 20)) > 1e-9)).toBe(true);
+  });
+
+  it('withholds from a statistician a scope that leaves out a small group (every split but TEST), not one that leaves out a level', async () => {
+    const version = (await node().dataSource.query(`SELECT id FROM split_version`))[0].id;
+    const query = `query ($input: MetricsInput!) { metrics(input: $input) { groups { pooled suppressed suppression patients } } }`;
+    const input = { rater: { modelVersionId }, scope: { splitVersionId: version, splits: ['TRAIN', 'VALIDATION'] }, bootstrapReplicates: 500 };
+    expect((await gqlOk(node().url, statistician, query, { input })).metrics.groups).toEqual([
+      { pooled: true, suppressed: true, suppression: 'COMPLEMENT_TOO_SMALL', patients: null },
+    ]);
+    expect((await gqlOk(node().url, admin, query, { input })).metrics.groups).toEqual([{ pooled: true, suppressed: false, suppression: null, patients: 12 }]);
+    // Leaving out a level removes cases of every patient, not a small group: released.
+    const levels = { rater: { modelVersionId }, scope: { levels: ['L2_L3', 'L3_L4', 'L4_L5', 'L5_S1'] }, bootstrapReplicates: 500 };
+    expect((await gqlOk(node().url, statistician, query, { input: levels })).metrics.groups).toEqual([
+      { pooled: true, suppressed: false, suppression: null, patients: 15 },
+    ]);
+  });
+
+  it('compares per reader and split for a statistician: each reader’s pooled row released, splits of 1 to 3 patients withheld', async () => {
+    const version = (await node().dataSource.query(`SELECT id FROM split_version`))[0].id;
+    const data = await gqlOk(
+      node().url,
+      statistician,
+      `query ($input: CompareInput!) { compare(input: $input) { disclosure { applied } comparisons { readerCode pooled split suppressed suppression patients differences { metric } } } }`,
+      { input: { modelVersionId, readerIds: [readerId], scope: { splitVersionId: version }, groupBy: ['SPLIT'], bootstrapReplicates: 500 } },
+    );
+    expect(data.compare.disclosure.applied).toBe(true);
+    const [pooled, ...splits] = data.compare.comparisons;
+    expect(pooled).toMatchObject({ readerCode: 'NORTH-R1', pooled: true, suppressed: false, patients: 5 });
+    expect(pooled.differences).toHaveLength(5);
+    expect(splits.length).toBeGreaterThan(0);
+    for (const c of splits) expect(c).toMatchObject({ suppressed: true, suppression: 'FEWER_THAN_MIN_PATIENTS', patients: null, differences: [] });
   });
 
   it('rejects predictions that do not sum to 1, name unknown joints, or repeat; registration twice is a CONFLICT', async () => {

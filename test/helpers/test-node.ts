@@ -6,7 +6,7 @@ import type { DataSource, Logger } from 'typeorm';
 import { createDataSource } from '../../server/db/data-source';
 import { createSchema } from '../../server/graphql/schema';
 import { startHttpServer, type RunningServer } from '../../server/http/app';
-import { createServices, type JobTiming, type Services } from '../../server/services';
+import { createServices, type DisclosurePolicy, type JobTiming, type Services } from '../../server/services';
 import { createTestDatabase, type TestDatabase } from './test-db';
 
 /** Counts the SQL statements the node sends, for the N+1 test. */
@@ -44,13 +44,18 @@ export const TEST_LIMITS = {
 };
 
 /** The real server (Apollo, graphql-ws, services) on port 0 over a database of this file's own. */
-export async function startTestNode(options: { jobs?: Partial<JobTiming> } = {}): Promise<TestNode> {
+export async function startTestNode(options: { jobs?: Partial<JobTiming>; disclosure?: Partial<DisclosurePolicy> } = {}): Promise<TestNode> {
   const database = await createTestDatabase();
   const queries = new QueryCounter();
   const dataSource = createDataSource(database.url, { poolSize: 5, logger: queries });
   await dataSource.initialize();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'facet-node-'));
-  const services = createServices(dataSource, { objectRoot: path.join(dataDir, 'objects'), databaseUrl: database.url, jobs: options.jobs });
+  const services = createServices(dataSource, {
+    objectRoot: path.join(dataDir, 'objects'),
+    databaseUrl: database.url,
+    jobs: options.jobs,
+    disclosure: options.disclosure,
+  });
   await services.queue.start();
   const schema = await createSchema(services);
   const server = await startHttpServer({ host: '127.0.0.1', port: 0, ...TEST_LIMITS }, services, schema, dataSource);
