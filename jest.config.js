@@ -17,6 +17,7 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   globalSetup: '<rootDir>/test/setup/global-setup.ts',
   setupFiles: ['reflect-metadata', '<rootDir>/test/setup/quiet-dcmjs.ts'],
-  testTimeout: 60000,
+  // A ceiling, not a speed goal: a loaded 2-core CI machine takes minutes to load the demo study into a test database.
+  testTimeout: 300_000,
   maxWorkers: 2,
 };
