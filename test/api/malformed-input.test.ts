@@ -309,4 +309,44 @@ describe('malformed ids, NUL characters and cursors answer BAD_USER_INPUT', () =
       expect(wrong).toEqual([]);
     });
   });
+
+  describe('DICOMweb paths and parameters', () => {
+    const random = prng(9004);
+    const digits = (n: number) => Array.from({ length: n }, () => String(Math.floor(random() * 10))).join('');
+    const uid = () => `1.2.${digits(6)}.${digits(4)}`;
+    const malformedUids: Array<[string, string]> = [
+      ['a UID with a NUL', `${uid()}\0`],
+      ['a UID with letters', `${uid()}.abc`],
+      ['an over-long UID', `1.${digits(80)}`],
+      ['an empty component', `${uid()}..1`],
+    ];
+
+    it.each(malformedUids)('answers WADO-RS with %s in any path segment 404 NOT_FOUND, not a server error', async (_label, bad) => {
+      for (const segments of [
+        [bad, uid(), uid()],
+        [uid(), bad, uid()],
+        [uid(), uid(), bad],
+      ]) {
+        const [study, series, instance] = segments.map(encodeURIComponent);
+        const response = await fetch(`${node().url}/dicomweb/studies/${study}/series/${series}/instances/${instance}`, {
+          headers: { authorization: `Bearer ${admin}` },
+        });
+        expect(response.status).toBe(404);
+        expect(codeOf((await response.json()) as GraphQLResponse)).toBe('NOT_FOUND');
+      }
+    });
+
+    it.each([
+      ['a site code with a NUL', `S1\0`],
+      ['an over-long site code', 'S'.repeat(33 + Math.floor(random() * 1000))],
+    ])('answers STOW-RS to %s 400 BAD_USER_INPUT, not a server error', async (_label, site) => {
+      const response = await fetch(`${node().url}/dicomweb/studies?site=${encodeURIComponent(site)}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'multipart/related; type="application/dicom"; boundary=x' },
+        body: '--x--',
+      });
+      expect(response.status).toBe(400);
+      expect(codeOf((await response.json()) as GraphQLResponse)).toBe('BAD_USER_INPUT');
+    });
+  });
 });
