@@ -36,8 +36,11 @@ export interface TokenRevokedEvent {
   tokenId: string;
 }
 
-/** Any fixed number (the migration lock is another): the advisory lock under which starting servers decide who mints the first token. */
-const BOOTSTRAP_LOCK = 7_146_319;
+/**
+ * Any fixed number not taken by another advisory lock (7_146_318 migrations, 7_146_319 the object store): the lock
+ * under which starting servers decide who mints the first token.
+ */
+const BOOTSTRAP_LOCK = 7_146_320;
 
 /** Bearer tokens: random secrets, stored hashed, carrying a role, a site and (for readers) a reader. */
 export class TokenService {
