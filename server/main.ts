@@ -42,7 +42,8 @@ Commands:
                         joint-images.csv, readings.csv; resumes after an interruption (docs/ingest.md).
 
 Environment: DATABASE_URL, HOST, PORT, FACET_DATA_DIR, FACET_EMBEDDED_PG_PORT, FACET_INTROSPECTION,
-FACET_MAX_QUERY_DEPTH, FACET_MAX_ALIASES, FACET_MAX_BODY_BYTES (docs/configuration.md).`;
+FACET_MAX_QUERY_DEPTH, FACET_MAX_ALIASES, FACET_MAX_BODY_BYTES, FACET_MAX_ANONYMOUS_BODY_BYTES,
+FACET_MAX_QUERY_TOKENS (docs/configuration.md).`;
 
 /** --url and --token of the commands that talk to a running node (defaults: FACET_URL, FACET_TOKEN). */
 const NODE_OPTIONS = {
