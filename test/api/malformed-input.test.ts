@@ -264,6 +264,17 @@ describe('malformed ids, NUL characters and cursors answer BAD_USER_INPUT', () =
     expect(await rowCounts()).toEqual(before);
   }, 300_000);
 
+  it('answers an over-long value in every String argument and input field without a server error', async () => {
+    const random = prng(9005);
+    const wrong: string[] = [];
+    for (const c of stringCases) {
+      const long = Array.from({ length: 70_000 + Math.floor(random() * 30_000) }, () => String.fromCharCode(0x41 + Math.floor(random() * 26))).join('');
+      const response = await send(c, long, false);
+      if (codeOf(response) === 'INTERNAL_SERVER_ERROR') wrong.push(`${c.label}: ${JSON.stringify(response).slice(0, 300)}`);
+    }
+    expect(wrong).toEqual([]);
+  }, 300_000);
+
   it('names the argument and the property like class-validator does, without echoing the value', async () => {
     const secret = `${VALID_ID}\0leak`;
     const response = await gql(node().url, admin, `query ($f: PatientFilter) { patients(filter: $f) { totalCount } }`, { f: { siteIds: [VALID_ID, secret] } });
