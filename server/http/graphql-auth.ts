@@ -1,18 +1,17 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { bearerSecret } from '../graphql/context';
-import type { Actor } from '../services';
-import type { Services } from '../services';
+import type { Actor, Services } from '../services';
 
-/** Where the pre-parse gate leaves the caller for the GraphQL context: `res.locals[AUTHENTICATED_ACTOR]`. */
-export const AUTHENTICATED_ACTOR = 'graphqlActor';
+/** Where the gate leaves the caller for the GraphQL context: `res.locals[AUTHENTICATED_ACTOR]`. */
+const AUTHENTICATED_ACTOR = 'graphqlActor';
 
-/** The actor the gate found (null: anonymous), or undefined when the gate did not run (GET requests). */
+/** The actor the gate found (null: anonymous); undefined where the gate did not run, and the context looks it up. */
 export function authenticatedActor(res: Response): Actor | null | undefined {
   return res.locals[AUTHENTICATED_ACTOR] as Actor | null | undefined;
 }
 
 /**
- * POST /graphql, before anything reads the body: looks the bearer token up, then reads the JSON body with the
+ * /graphql (POST, and GET, which has no body), before anything reads the body: looks the bearer token up, then reads the JSON body with the
  * limit the caller has earned. A request without a valid token (none, unknown, revoked or expired) is anonymous:
  * it may still run what anonymous callers may (`__typename`, introspection) and gets UNAUTHENTICATED from
  * everything else, but its body is cut at `anonymousLimit` bytes (413), so an anonymous client cannot make the

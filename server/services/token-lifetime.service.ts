@@ -88,7 +88,7 @@ export class TokenLifetimeService {
     return { ended, check, stop };
   }
 
-  /** Operations watched now, per token (for tests and metrics). */
+  /** Operations watched now, over all tokens (for tests and metrics). */
   watchedCount(): number {
     let n = 0;
     for (const set of this.watchers.values()) n += set.size;
