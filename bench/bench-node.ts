@@ -61,6 +61,8 @@ export async function withBenchNode(options: { http?: boolean }, body: (node: Be
           maxAliases: 30,
           maxQueryCost: 250_000,
           maxBodyBytes: 1 << 24,
+          maxAnonymousBodyBytes: 8 * 1024,
+          maxQueryTokens: 5000,
           maxStowBytes: 1 << 30,
         },
         services,

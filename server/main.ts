@@ -7,6 +7,7 @@ import { loadConfig, type Config } from './config/config';
 import { loadDemoCohort } from './demo/demo-cohort';
 import { Role } from './domain';
 import { Reader, Site } from './entities';
+import { tokenExpiry } from './cli/expiry';
 import { report } from './cli/report';
 import { upload } from './cli/upload';
 import { createSchema, SCHEMA_FILE } from './graphql/schema';
@@ -29,6 +30,7 @@ Commands:
                         on any machine, may share one database).
   migrate               Apply pending migrations and exit.
   create-token          Print a new API token: --role ROLE --name NAME [--site CODE] [--reader CODE]
+                        [--expires-in 90d | --expires-at 2027-01-31T18:00:00Z] (default: until revoked)
   emit-schema           Write schema/schema.graphql from the code.
   register-model        Register an ONNX model version: --url URL --token TOKEN --model FILE.onnx --manifest FILE.json
                         (docs/models.md).
@@ -40,7 +42,8 @@ Commands:
                         joint-images.csv, readings.csv; resumes after an interruption (docs/ingest.md).
 
 Environment: DATABASE_URL, HOST, PORT, FACET_DATA_DIR, FACET_EMBEDDED_PG_PORT, FACET_INTROSPECTION,
-FACET_MAX_QUERY_DEPTH, FACET_MAX_ALIASES, FACET_MAX_BODY_BYTES (docs/configuration.md).`;
+FACET_MAX_QUERY_DEPTH, FACET_MAX_ALIASES, FACET_MAX_BODY_BYTES, FACET_MAX_ANONYMOUS_BODY_BYTES,
+FACET_MAX_QUERY_TOKENS (docs/configuration.md).`;
 
 /** --url and --token of the commands that talk to a running node (defaults: FACET_URL, FACET_TOKEN). */
 const NODE_OPTIONS = {
@@ -100,15 +103,20 @@ async function serve(config: Config, argv: string[]): Promise<void> {
     await node.close();
     throw error;
   }
+  const tryWith = admin.fileWorks ? `$(cat '${admin.file}')` : '<token>';
   process.stdout.write(
     [
       '',
       `Facet is running${node.embedded ? ' on its embedded PostgreSQL' : ''}.`,
       `  GraphQL:   ${server.url}/graphql  (graphql-ws on the same URL)`,
       `  GraphiQL:  ${server.url}/graphiql`,
-      `  Admin token (also in ${admin.file}):`,
-      `    ${admin.secret}`,
-      `  Try: curl -s ${server.url}/graphql -H 'content-type: application/json' -H 'authorization: Bearer ${admin.secret}' -d '{"query":"{ sites { nodes { code name } } }"}'`,
+      // The secret is printed on the one start that minted it, never again (a log must not keep handing it out).
+      ...(admin.secret
+        ? [`  Admin token (shown this once; also in ${admin.file}):`, `    ${admin.secret}`]
+        : admin.fileWorks
+          ? [`  Admin token: in ${admin.file} (made at the first start, not shown again)`]
+          : [`  Admin token: none made (this database already has tokens). Make one: facet create-token --role ADMIN --name NAME`]),
+      `  Try: curl -s ${server.url}/graphql -H 'content-type: application/json' -H "authorization: Bearer ${tryWith}" -d '{"query":"{ sites { nodes { code name } } }"}'`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
@@ -154,17 +162,31 @@ async function migrate(config: Config): Promise<void> {
 async function createToken(config: Config, argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { role: { type: 'string' }, name: { type: 'string' }, site: { type: 'string' }, reader: { type: 'string' } },
+    options: {
+      role: { type: 'string' },
+      name: { type: 'string' },
+      site: { type: 'string' },
+      reader: { type: 'string' },
+      'expires-in': { type: 'string' },
+      'expires-at': { type: 'string' },
+    },
   });
   const role = values.role as Role;
   if (!Object.values(Role).includes(role) || !values.name) throw new Error(`create-token needs --role (${Object.values(Role).join('|')}) and --name`);
+  const expiresAt = tokenExpiry({ expiresIn: values['expires-in'], expiresAt: values['expires-at'] });
   const node: OpenNode = await openNode(config);
   try {
     const site = values.site ? await node.dataSource.getRepository(Site).findOneBy({ code: values.site }) : null;
     if (values.site && !site) throw new Error(`No site with code ${values.site}`);
     const reader = values.reader ? await node.dataSource.getRepository(Reader).findOneBy({ code: values.reader }) : null;
     if (values.reader && !reader) throw new Error(`No reader with code ${values.reader}`);
-    const { secret } = await node.services.tokens.createApiToken(systemContext('cli'), { name: values.name, role, siteId: site?.id, readerId: reader?.id });
+    const { secret } = await node.services.tokens.createApiToken(systemContext('cli'), {
+      name: values.name,
+      role,
+      siteId: site?.id,
+      readerId: reader?.id,
+      expiresAt,
+    });
     process.stdout.write(`${secret}\n`);
   } finally {
     await node.close();

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import type { Config } from './config/config';
@@ -7,7 +7,7 @@ import { createDataSource } from './db/data-source';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded-postgres';
 import { runMigrations } from './db/migrate';
 import { Role } from './domain';
-import { ApiToken, Site } from './entities';
+import { Site } from './entities';
 import { log } from './http/log';
 import { createServices, systemContext, type Services } from './services';
 
@@ -62,28 +62,32 @@ export async function hasAnySite(node: OpenNode): Promise<boolean> {
   return (await node.dataSource.getRepository(Site).count()) > 0;
 }
 
-/**
- * The admin token a newcomer needs to use a fresh node. Kept in `<dataDir>/admin-token` (0600) so a restart
- * prints the same one; a new one is made when the file is missing or its token was revoked.
- */
-export async function bootstrapAdminToken(node: OpenNode, dataDir: string): Promise<{ secret: string; file: string }> {
-  const file = path.join(dataDir, 'admin-token');
-  if (existsSync(file)) {
-    const secret = (await readFile(file, 'utf8')).trim();
-    const actor = await node.services.tokens.authenticate(secret);
-    if (actor?.role === Role.ADMIN) return { secret, file };
-  }
-  const { secret } = await node.services.tokens.createApiToken(systemContext('bootstrap'), { name: 'bootstrap admin', role: Role.ADMIN });
-  await mkdir(dataDir, { recursive: true });
-  await writeFile(file, `${secret}\n`, { mode: 0o600 });
-  return { secret, file };
+/** What this start knows of the bootstrap admin token. */
+export interface BootstrapAdmin {
+  /** `<dataDir>/admin-token` (0600): where the minting start wrote the secret. */
+  file: string;
+  /** The secret, only on the one start that minted it: it is printed then and never again. */
+  secret: string | null;
+  /** Whether `file` holds a secret that still authenticates (false: missing, revoked, expired or another database's). */
+  fileWorks: boolean;
 }
 
-export async function countActiveAdminTokens(node: OpenNode): Promise<number> {
-  return node.dataSource
-    .getRepository(ApiToken)
-    .createQueryBuilder('t')
-    .where('t.role = :role', { role: Role.ADMIN })
-    .andWhere('t.revoked_at IS NULL')
-    .getCount();
+/**
+ * The admin token a newcomer needs to use a fresh node: minted once, on a database with no token at all, and
+ * written to `<dataDir>/admin-token` (0600) before its row commits. Later starts, a start after it was revoked, and
+ * the second of two servers starting together on one database mint nothing; they only say where the token was
+ * written.
+ */
+export async function bootstrapAdminToken(node: OpenNode, dataDir: string): Promise<BootstrapAdmin> {
+  const file = path.join(dataDir, 'admin-token');
+  const created = await node.services.tokens.mintBootstrapAdminToken(systemContext('bootstrap'), async (secret) => {
+    await mkdir(dataDir, { recursive: true });
+    // Whole or not at all (a rename), in case the other server of a pair shares this directory.
+    const temp = `${file}.${process.pid}.tmp`;
+    await writeFile(temp, `${secret}\n`, { mode: 0o600 });
+    await rename(temp, file);
+  });
+  if (created) return { file, secret: created.secret, fileWorks: true };
+  const kept = existsSync(file) ? (await readFile(file, 'utf8')).trim() : null;
+  return { file, secret: null, fileWorks: kept !== null && (await node.services.tokens.authenticate(kept))?.role === Role.ADMIN };
 }

@@ -74,6 +74,32 @@ describe('the facet CLI', () => {
     expect(badSite.out).toMatch(/No site with code NOWHERE/);
   });
 
+  it('create-token --expires-in / --expires-at stores the expiry, and refuses a malformed, past or doubled one', async () => {
+    const before = Date.now();
+    const run = await cli(['create-token', '--role', 'ENGINEER', '--name', 'ci', '--expires-in', '2h'], { DATABASE_URL: database.url });
+    expect(run.code).toBe(0);
+    const secret = run.out.trim();
+    const [row] = await query<{ expires_at: Date }>(database.url, `SELECT expires_at FROM api_token WHERE name = 'ci'`);
+    expect(row.expires_at.getTime()).toBeGreaterThanOrEqual(before + 2 * 3_600_000 - 1000);
+    expect(row.expires_at.getTime()).toBeLessThanOrEqual(Date.now() + 2 * 3_600_000 + 1000);
+    expect(secret).toMatch(/^fct_/);
+    const at = await cli(['create-token', '--role', 'ENGINEER', '--name', 'until', '--expires-at', '2099-01-31T18:00:00Z'], { DATABASE_URL: database.url });
+    expect(at.code).toBe(0);
+    const [until] = await query<{ expires_at: Date }>(database.url, `SELECT expires_at FROM api_token WHERE name = 'until'`);
+    expect(until.expires_at.toISOString()).toBe('2099-01-31T18:00:00.000Z');
+    for (const [args, message] of [
+      [['--expires-in', '2 hours'], /--expires-in takes/],
+      [['--expires-at', '2000-01-01T00:00:00Z'], /not in the future/],
+      [['--expires-at', 'tomorrow'], /--expires-at takes/],
+      [['--expires-in', '1h', '--expires-at', '2099-01-01'], /not both/],
+    ] as Array<[string[], RegExp]>) {
+      const bad = await cli(['create-token', '--role', 'ENGINEER', '--name', 'bad', ...args], { DATABASE_URL: database.url });
+      expect(bad.code).toBe(1);
+      expect(bad.out).toMatch(message);
+    }
+    expect(await query(database.url, `SELECT 1 FROM api_token WHERE name = 'bad'`)).toHaveLength(0);
+  }, 180_000);
+
   it('worker starts the PostgreSQL queue and stops cleanly on SIGTERM', async () => {
     const run = await cli(['worker'], { DATABASE_URL: database.url }, /worker ready/);
     expect(run.code).toBe(0);

@@ -13,6 +13,8 @@ describe('loadConfig', () => {
       maxQueryDepth: 12,
       maxAliases: 30,
       maxBodyBytes: 16 * 1024 * 1024,
+      maxAnonymousBodyBytes: 8 * 1024,
+      maxQueryTokens: 5000,
     });
   });
 
@@ -41,6 +43,8 @@ describe('loadConfig', () => {
         FACET_MAX_QUERY_DEPTH: '8',
         FACET_MAX_ALIASES: '5',
         FACET_MAX_BODY_BYTES: '2048',
+        FACET_MAX_ANONYMOUS_BODY_BYTES: '512',
+        FACET_MAX_QUERY_TOKENS: '900',
       }),
     ).toMatchObject({
       databaseUrl: null,
@@ -52,6 +56,8 @@ describe('loadConfig', () => {
       maxQueryDepth: 8,
       maxAliases: 5,
       maxBodyBytes: 2048,
+      maxAnonymousBodyBytes: 512,
+      maxQueryTokens: 900,
     });
     expect(loadConfig({ PORT: '0' }).port).toBe(0);
   });
@@ -65,13 +71,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PORT: value })).toThrow(JSON.stringify(value));
   });
 
-  it.each(['FACET_EMBEDDED_PG_PORT', 'FACET_MAX_QUERY_DEPTH', 'FACET_MAX_ALIASES', 'FACET_MAX_QUERY_COST', 'FACET_MAX_BODY_BYTES'])(
-    'rejects a non-integer %s naming it',
-    (name) => {
-      expect(() => loadConfig({ [name]: 'lots' })).toThrow(name);
-      expect(() => loadConfig({ [name]: '-3' })).toThrow(name);
-    },
-  );
+  it.each([
+    'FACET_EMBEDDED_PG_PORT',
+    'FACET_MAX_QUERY_DEPTH',
+    'FACET_MAX_ALIASES',
+    'FACET_MAX_QUERY_COST',
+    'FACET_MAX_BODY_BYTES',
+    'FACET_MAX_ANONYMOUS_BODY_BYTES',
+    'FACET_MAX_QUERY_TOKENS',
+  ])('rejects a non-integer %s naming it', (name) => {
+    expect(() => loadConfig({ [name]: 'lots' })).toThrow(name);
+    expect(() => loadConfig({ [name]: '-3' })).toThrow(name);
+  });
 
   it('reads the disclosure policy: a minimum group of 5 patients and a 0.05 ROC grid by default', () => {
     expect(loadConfig({})).toMatchObject({ minGroupPatients: 5, rocGridSteps: 20 });

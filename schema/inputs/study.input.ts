@@ -194,4 +194,10 @@ export class CreateApiTokenInput {
   @IsOptional()
   @IsUUID()
   readerId?: string | null;
+
+  @Field(() => Date, {
+    nullable: true,
+    description: 'From this instant the token authenticates nothing and its open subscriptions end; default: until revoked',
+  })
+  expiresAt?: Date | null;
 }

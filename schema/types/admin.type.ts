@@ -5,7 +5,7 @@ import type { ApiToken, AuditEvent } from '../../server/entities';
 import { Connection } from './page-info.type';
 
 @ObjectType('ApiToken', { description: 'A bearer token; its secret is never shown again after creation' })
-export class ApiTokenType implements Pick<ApiToken, 'id' | 'name' | 'role' | 'siteId' | 'readerId' | 'revokedAt' | 'createdAt'> {
+export class ApiTokenType implements Pick<ApiToken, 'id' | 'name' | 'role' | 'siteId' | 'readerId' | 'revokedAt' | 'expiresAt' | 'createdAt'> {
   @Field(() => ID)
   id: string;
 
@@ -24,6 +24,9 @@ export class ApiTokenType implements Pick<ApiToken, 'id' | 'name' | 'role' | 'si
   @Field(() => Date, { nullable: true })
   revokedAt: Date | null;
 
+  @Field(() => Date, { nullable: true, description: 'From this instant the token authenticates nothing; null: until revoked' })
+  expiresAt: Date | null;
+
   @Field()
   createdAt: Date;
 }
@@ -40,7 +43,7 @@ export class CreatedApiTokenType {
 @ObjectType('AuditEvent', { description: 'Who did what, when; never holds PHI' })
 export class AuditEventType implements Pick<
   AuditEvent,
-  'id' | 'actorTokenId' | 'actorRole' | 'action' | 'entityType' | 'entityId' | 'siteId' | 'requestId' | 'details' | 'createdAt'
+  'id' | 'actorTokenId' | 'actorRole' | 'action' | 'entityType' | 'entityId' | 'siteId' | 'requestId' | 'clientRequestId' | 'details' | 'createdAt'
 > {
   @Field(() => ID)
   id: string;
@@ -63,8 +66,11 @@ export class AuditEventType implements Pick<
   @Field(() => ID, { nullable: true })
   siteId: string | null;
 
-  @Field()
+  @Field({ description: 'The server’s own id of the request, also in its logs and its x-request-id response header' })
   requestId: string;
+
+  @Field(() => String, { nullable: true, description: 'The x-request-id the client sent (printable, at most 64 characters), kept beside requestId' })
+  clientRequestId: string | null;
 
   @Field(() => GraphQLJSONObject)
   details: Record<string, unknown>;

@@ -15,8 +15,12 @@ export interface Config {
   maxAliases: number;
   /** Estimated cost limit (graphql/limits.ts: connections multiply by `first`, nested lists by 10). */
   maxQueryCost: number;
-  /** Largest JSON request body, in bytes. */
+  /** Largest JSON request body of an authenticated request, in bytes. */
   maxBodyBytes: number;
+  /** Largest JSON request body without a valid token: an anonymous client cannot make the server read megabytes. */
+  maxAnonymousBodyBytes: number;
+  /** Most lexical tokens in one GraphQL document; the parser stops there (HTTP and graphql-ws). */
+  maxQueryTokens: number;
   /** Largest STOW-RS request (one batch), in bytes. */
   maxStowBytes: number;
   /** Stored objects no row references are removed at start once this old (a younger one may be mid-commit). */
@@ -77,6 +81,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxAliases: integer(env, 'FACET_MAX_ALIASES', 30),
     maxQueryCost: integer(env, 'FACET_MAX_QUERY_COST', 250_000),
     maxBodyBytes: integer(env, 'FACET_MAX_BODY_BYTES', 16 * 1024 * 1024),
+    // GraphiQL's introspection query is about 2 KB; anonymous clients have nothing larger to send.
+    maxAnonymousBodyBytes: integer(env, 'FACET_MAX_ANONYMOUS_BODY_BYTES', 8 * 1024),
+    // The full introspection query is about 180 tokens, the CLI's largest query under 200; 1000 ids inlined in a
+    // filter are about 1000. Parsing stops at the limit, so a document's parse cost is bounded whatever its size.
+    maxQueryTokens: Math.max(1, integer(env, 'FACET_MAX_QUERY_TOKENS', 5000)),
     maxStowBytes: integer(env, 'FACET_MAX_STOW_BYTES', 1024 * 1024 * 1024),
     orphanMinAgeSeconds: integer(env, 'FACET_ORPHAN_MIN_AGE_SECONDS', 3600),
     executionProviders: (env.FACET_EXECUTION_PROVIDERS || 'cpu')

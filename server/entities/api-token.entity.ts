@@ -35,4 +35,8 @@ export class ApiToken extends BaseRecord {
 
   @Column({ type: 'timestamptz', nullable: true })
   revokedAt: Date | null;
+
+  /** From this instant the token authenticates nothing; null: until revoked. */
+  @Column({ type: 'timestamptz', nullable: true })
+  expiresAt: Date | null;
 }

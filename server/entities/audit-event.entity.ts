@@ -25,8 +25,13 @@ export class AuditEvent extends BaseRecord {
   @Column({ type: 'uuid', nullable: true })
   siteId: string | null;
 
+  /** The server's own id of the request (also in its logs and the x-request-id response header). */
   @Column({ type: 'varchar', length: 64 })
   requestId: string;
+
+  /** The client's x-request-id, when it sent a printable one of at most 64 characters: recorded beside requestId, never instead. */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  clientRequestId: string | null;
 
   @Column({ type: 'jsonb', default: {} })
   details: Record<string, unknown>;

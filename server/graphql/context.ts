@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { InferenceJob } from '../entities';
-import type { RequestContext, Services } from '../services';
+import type { Actor, RequestContext, Services } from '../services';
 import { createLoaders, type Loaders } from './loaders';
 
 /** The GraphQL context: the services' RequestContext plus this request's loaders. */
@@ -17,10 +17,19 @@ export function bearerSecret(header: unknown): string | null {
   return match ? match[1] : null;
 }
 
-export async function buildContext(services: Services, authorization: unknown, requestId: string = randomUUID()): Promise<GraphQLContext> {
+/**
+ * `known.actor`: the caller as the HTTP gate already authenticated it (no second lookup); `known.clientRequestId`:
+ * the client's own request id, recorded beside the server's `requestId`.
+ */
+export async function buildContext(
+  services: Services,
+  authorization: unknown,
+  requestId: string = randomUUID(),
+  known: { actor?: Actor | null; clientRequestId?: string | null } = {},
+): Promise<GraphQLContext> {
   const secret = bearerSecret(authorization);
-  const actor = secret ? await services.tokens.authenticate(secret) : null;
-  const ctx: RequestContext = { requestId, actor };
+  const actor = known.actor !== undefined ? known.actor : secret ? await services.tokens.authenticate(secret) : null;
+  const ctx: RequestContext = { requestId, clientRequestId: known.clientRequestId ?? null, actor };
   return Object.assign(ctx, {
     loaders: createLoaders(services, ctx),
     streams: {

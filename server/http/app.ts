@@ -2,7 +2,7 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler } from 'express';
-import { GraphQLError, parse, validate, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { GraphQLError, validate, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -10,14 +10,19 @@ import type { AddressInfo } from 'node:net';
 import type { DataSource } from 'typeorm';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config/config';
-import { buildContext, type GraphQLContext } from '../graphql/context';
+import { assertWellFormedArguments } from '../graphql/argument-guard';
+import { bearerSecret, buildContext, type GraphQLContext } from '../graphql/context';
 import { formatError } from '../graphql/error-formatter';
 import { assertQueryLimits } from '../graphql/limits';
+import { assertAnonymousDocumentSize, parseDocument } from '../graphql/parse-limits';
+import { boundToToken } from '../graphql/token-bound-subscription';
 import type { Services } from '../services';
 import { dicomwebRouter } from './dicomweb';
 import { graphiqlRouter } from './graphiql';
+import { authenticatedActor, graphqlAuthGate } from './graphql-auth';
 import { modelUploadRouter } from './model-upload';
 import { log } from './log';
+import { clientRequestId } from './request-id';
 
 /** An error without a request-level code: a server fault whose cause is logged, never sent. */
 const isUnexpected = (error: GraphQLError): boolean => !error.extensions?.code || error.extensions.code === 'INTERNAL_SERVER_ERROR';
@@ -55,7 +60,19 @@ export interface RunningServer {
  * One HTTP port: POST /graphql (Apollo), GET /graphql upgraded to graphql-ws, /graphiql, /healthz, /readyz.
  */
 export async function startHttpServer(
-  config: Pick<Config, 'host' | 'port' | 'introspection' | 'maxQueryDepth' | 'maxAliases' | 'maxQueryCost' | 'maxBodyBytes' | 'maxStowBytes'>,
+  config: Pick<
+    Config,
+    | 'host'
+    | 'port'
+    | 'introspection'
+    | 'maxQueryDepth'
+    | 'maxAliases'
+    | 'maxQueryCost'
+    | 'maxBodyBytes'
+    | 'maxAnonymousBodyBytes'
+    | 'maxQueryTokens'
+    | 'maxStowBytes'
+  >,
   services: Services,
   schema: GraphQLSchema,
   dataSource: DataSource,
@@ -68,17 +85,25 @@ export async function startHttpServer(
   httpServer.keepAliveTimeout = 65_000;
   httpServer.headersTimeout = 66_000;
 
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  const wsCleanup = useServer<Record<string, unknown>>(
+  // A message is at most an authenticated HTTP body (ws's own default is 100 MiB).
+  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: config.maxBodyBytes });
+  const wsCleanup = useServer<Record<string, unknown>, { anonymous?: boolean }>(
     {
       schema,
-      // The query limits apply here as they do over HTTP (graphql-ws then validates and executes as usual).
-      onSubscribe: (_ctx, _id, payload) => {
+      // Once per connection, for the document size check below; each operation still authenticates on its own.
+      onConnect: async (ctx) => {
+        const secret = bearerSecret(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
+        ctx.extra.anonymous = !(secret && (await services.tokens.authenticate(secret)));
+      },
+      // The body, token and query limits apply here as they do over HTTP (graphql-ws then validates and executes as usual).
+      onSubscribe: (ctx, _id, payload) => {
         try {
-          const document = parse(payload.query);
+          assertAnonymousDocumentSize(payload.query, ctx.extra.anonymous !== false, config.maxAnonymousBodyBytes);
+          const document = parseDocument(payload.query, config.maxQueryTokens);
           const errors = validate(schema, document);
           if (errors.length) return errors;
           assertQueryLimits(schema, document, config, payload.variables ?? {}, payload.operationName ?? undefined);
+          assertWellFormedArguments(schema, document, payload.variables ?? {}, payload.operationName ?? undefined);
           return undefined;
         } catch (error) {
           if (error instanceof GraphQLError) return [error];
@@ -88,6 +113,8 @@ export async function startHttpServer(
       // Per operation, not per connection: a revoked token stops working on open sockets too, and each
       // operation gets fresh DataLoaders.
       context: (ctx) => buildContext(services, ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization),
+      // A subscription ends when its token is revoked or expires.
+      onOperation: (_ctx, _id, _payload, args, result) => boundToToken(services.tokenLifetimes, args.contextValue as GraphQLContext | undefined, result),
       onNext: (_ctx, _id, _payload, args, result) => {
         if (!result.errors) return result;
         const requestId = (args.contextValue as GraphQLContext | undefined)?.requestId;
@@ -103,6 +130,8 @@ export async function startHttpServer(
     csrfPrevention: true,
     includeStacktraceInErrorResponses: false,
     formatError,
+    // The parser stops after this many tokens: a document's parse cost is bounded whatever its length.
+    parseOptions: { maxTokens: config.maxQueryTokens },
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { serverWillStart: async () => ({ drainServer: async () => wsCleanup.dispose() }) },
@@ -110,9 +139,12 @@ export async function startHttpServer(
         requestDidStart: async () => ({
           didResolveOperation: async ({ document, request }) => {
             assertQueryLimits(schema, document, config, request.variables ?? {}, request.operationName ?? undefined);
+            assertWellFormedArguments(schema, document, request.variables ?? {}, request.operationName ?? undefined);
           },
           didEncounterErrors: async ({ contextValue, errors }) => {
-            for (const error of errors) if (isUnexpected(error)) log.error('graphql error', { requestId: contextValue.requestId, error });
+            for (const error of errors) {
+              if (isUnexpected(error)) log.error('graphql error', { requestId: contextValue.requestId, clientRequestId: contextValue.clientRequestId, error });
+            }
           },
           willSendResponse: async ({ contextValue, response }) => {
             response.http.headers.set('x-request-id', contextValue.requestId);
@@ -145,11 +177,16 @@ export async function startHttpServer(
   app.use('/api', modelUploadRouter(services, config.maxStowBytes));
   app.use(
     '/graphql',
-    express.json({ limit: config.maxBodyBytes }),
+    // The token is looked up before the body is read: anonymous bodies are cut at a few KB.
+    ...graphqlAuthGate(services, { limit: config.maxBodyBytes, anonymousLimit: config.maxAnonymousBodyBytes }),
     rejectUnreadableBody,
     expressMiddleware(apollo, {
-      context: async ({ req }) =>
-        buildContext(services, req.headers.authorization, (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) || randomUUID()),
+      // The request id is always the server's own; a client's x-request-id is recorded beside it.
+      context: async ({ req, res }) =>
+        buildContext(services, req.headers.authorization, randomUUID(), {
+          actor: authenticatedActor(res),
+          clientRequestId: clientRequestId(req.headers['x-request-id']),
+        }),
     }),
   );
   app.get('/', (_req, res) => {

@@ -27,6 +27,7 @@ export class AuditService {
       entityId: entry.entityId ?? null,
       siteId: entry.siteId ?? null,
       requestId: ctx.requestId,
+      clientRequestId: ctx.clientRequestId ?? null,
       details: (entry.details ?? {}) as AuditEvent['details'] & object,
     });
   }

@@ -9,6 +9,9 @@ import { PATIENT_LEVEL_ROLES } from './patient.service';
 import { requireRole, type RequestContext } from './request-context';
 import { applyJointFilter, applyPatientFilter, whereIn } from './scope';
 
+/** DICOM UID syntax (PS3.5 9.1): digits in dot-separated components, at most 64 characters. */
+const DICOM_UID = /^(?=.{1,64}$)[0-9]+(\.[0-9]+)*$/;
+
 /** Studies, series, instances and joint images: each query joins up to the patient for the site scope. */
 export class ImagingService {
   constructor(
@@ -108,6 +111,8 @@ export class ImagingService {
    * callers who may see the patient. NOT_FOUND outside the caller's sites. The read is audited.
    */
   async retrieveInstance(ctx: RequestContext, uids: { study: string; series: string; instance: string }): Promise<Buffer> {
+    // A UID of the wrong syntax (a NUL, letters, over 64 characters) names nothing; PostgreSQL would refuse a NUL.
+    if (![uids.study, uids.series, uids.instance].every((uid) => DICOM_UID.test(uid))) throw notFound('Instance', 'with a malformed UID');
     const instance = await this.instances(ctx)
       .andWhere('instance.sop_instance_uid = :instance AND series.series_instance_uid = :series AND study.study_instance_uid = :study', uids)
       .getOne();

@@ -21,6 +21,7 @@ import { ReadingService } from './reading.service';
 import { ReferenceService } from './reference.service';
 import { SiteService } from './site.service';
 import { SplitService } from './split.service';
+import { TokenLifetimeService } from './token-lifetime.service';
 import { TokenService } from './token.service';
 
 export interface ServiceOptions {
@@ -60,7 +61,8 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const readings = new ReadingService(db, audit, grading, patients, readers);
   const references = new ReferenceService(db, audit, grading, readers);
   const splits = new SplitService(db, audit);
-  const tokens = new TokenService(db, audit);
+  const tokens = new TokenService(db, audit, pubSub);
+  const tokenLifetimes = new TokenLifetimeService(pubSub);
   const ingest = new IngestService(db, audit, nodeKeys, objects, pubSub);
   const manifests = new ManifestService(db, audit, nodeKeys, patients, readings);
   const models = new ModelService(db, audit, objects, options.executionProviders);
@@ -101,6 +103,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     references,
     splits,
     tokens,
+    tokenLifetimes,
     ingest,
     manifests,
     models,
@@ -132,6 +135,7 @@ export {
   ReferenceService,
   SiteService,
   SplitService,
+  TokenLifetimeService,
   TokenService,
 };
 export * from './request-context';

@@ -348,6 +348,7 @@ export class ManifestService {
         for (const row of parsed) {
           const asReader: RequestContext = {
             requestId: tx.requestId,
+            clientRequestId: tx.clientRequestId,
             manager: tx.manager,
             actor: {
               tokenId: tx.actor?.tokenId ?? null,

@@ -13,11 +13,16 @@ export interface Actor {
   /** The reader a READER token acts as, and that reader's role in the workflow. */
   readerId: string | null;
   readerRole: ReaderRole | null;
+  /** When the token stops authenticating (an open subscription ends then); null or absent: until revoked. */
+  expiresAt?: Date | null;
 }
 
 /** Passed first to every service method: the actor, a request id for logs and audit, the open transaction. */
 export interface RequestContext extends HasManager {
+  /** Made by the server for every request; a client never chooses it. */
   requestId: string;
+  /** The client's own request id (its x-request-id header), recorded beside requestId in the audit log. */
+  clientRequestId?: string | null;
   actor: Actor | null;
 }
 

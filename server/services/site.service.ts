@@ -7,6 +7,9 @@ import type { AuditService } from './audit.service';
 import { paginate, type Page } from './pagination';
 import { requireActor, requireRole, type RequestContext } from './request-context';
 
+/** What createSite accepts as a code (CreateSiteInput): letters, digits, - and _, at most 32. */
+const SITE_CODE = /^[A-Za-z0-9_-]{1,32}$/;
+
 export interface CreateSite {
   code: string;
   name: string;
@@ -33,6 +36,8 @@ export class SiteService {
 
   async findSiteByCode(ctx: RequestContext, code: string): Promise<Site | null> {
     requireActor(ctx);
+    // A code no site can have (NUL, over-long, other characters) is not sent to PostgreSQL, which refuses NUL outright.
+    if (!SITE_CODE.test(code)) return null;
     return this.db.repo(ctx, Site).findOneBy({ code });
   }
 

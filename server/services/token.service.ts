@@ -4,6 +4,7 @@ import type { Db } from '../db/transaction';
 import { Role, type PageRequest } from '../domain';
 import { ApiToken, Reader, Site } from '../entities';
 import { badInput, notFound } from '../errors/app-error';
+import type { PostgresPubSub } from '../pubsub/postgres-pubsub';
 import type { AuditService } from './audit.service';
 import { paginate, type Page } from './pagination';
 import { requireRole, type Actor, type RequestContext } from './request-context';
@@ -13,6 +14,8 @@ export interface CreateApiToken {
   role: Role;
   siteId?: string | null;
   readerId?: string | null;
+  /** When the token stops authenticating; absent or null: until revoked. */
+  expiresAt?: Date | null;
 }
 
 export interface CreatedApiToken {
@@ -27,14 +30,27 @@ export const hashToken = (secret: string): string => createHash('sha256').update
 /** Roles bound to one site, whose tokens must name it. */
 const SITE_BOUND_ROLES = new Set<Role>([Role.COORDINATOR, Role.READER]);
 
+/** The pub/sub topic of revocations (topic id: the token id), so every server ends the token's open subscriptions. */
+export const TOKEN_REVOKED = 'TOKEN_REVOKED';
+export interface TokenRevokedEvent {
+  tokenId: string;
+}
+
+/**
+ * Any fixed number not taken by another advisory lock (7_146_318 migrations, 7_146_319 the object store): the lock
+ * under which starting servers decide who mints the first token.
+ */
+const BOOTSTRAP_LOCK = 7_146_320;
+
 /** Bearer tokens: random secrets, stored hashed, carrying a role, a site and (for readers) a reader. */
 export class TokenService {
   constructor(
     private readonly db: Db,
     private readonly audit: AuditService,
+    private readonly pubSub: PostgresPubSub,
   ) {}
 
-  /** The actor behind a bearer secret, or null for an unknown or revoked token. */
+  /** The actor behind a bearer secret, or null for an unknown, revoked or expired token. */
   async authenticate(secret: string): Promise<Actor | null> {
     if (!secret.startsWith(TOKEN_PREFIX)) return null;
     const token = await this.db.dataSource
@@ -43,6 +59,8 @@ export class TokenService {
       .leftJoinAndMapOne('t.reader', Reader, 'reader', 'reader.id = t.reader_id')
       .where('t.token_hash = :hash', { hash: hashToken(secret) })
       .andWhere('t.revoked_at IS NULL')
+      // The server's clock, not the database's: the same clock ends a token's open subscriptions at expiresAt.
+      .andWhere('(t.expires_at IS NULL OR t.expires_at > :now)', { now: new Date() })
       .getOne();
     if (!token) return null;
     return {
@@ -52,11 +70,14 @@ export class TokenService {
       siteId: token.siteId,
       readerId: token.readerId,
       readerRole: token.reader?.role ?? null,
+      expiresAt: token.expiresAt,
     };
   }
 
   async createApiToken(ctx: RequestContext, input: CreateApiToken): Promise<CreatedApiToken> {
     requireRole(ctx);
+    const expiresAt = input.expiresAt ?? null;
+    if (expiresAt && !(expiresAt.getTime() > Date.now())) throw badInput('expiresAt must be in the future', { field: 'expiresAt' });
     return this.db.transaction(ctx, async (tx) => {
       let siteId = input.siteId ?? null;
       if (input.role === Role.READER) {
@@ -76,10 +97,33 @@ export class TokenService {
       const secret = TOKEN_PREFIX + randomBytes(32).toString('base64url');
       const repo = this.db.repo(tx, ApiToken);
       const token = await repo.save(
-        repo.create({ name: input.name, role: input.role, siteId, readerId: input.readerId ?? null, tokenHash: hashToken(secret), revokedAt: null }),
+        repo.create({ name: input.name, role: input.role, siteId, readerId: input.readerId ?? null, tokenHash: hashToken(secret), revokedAt: null, expiresAt }),
       );
-      await this.audit.record(tx, { action: 'createApiToken', entityType: 'ApiToken', entityId: token.id, siteId, details: { role: token.role } });
+      await this.audit.record(tx, {
+        action: 'createApiToken',
+        entityType: 'ApiToken',
+        entityId: token.id,
+        siteId,
+        details: { role: token.role, ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}) },
+      });
       return { token, secret };
+    });
+  }
+
+  /**
+   * The node's first ADMIN token, made only while the database holds no token at all (revoked and expired ones
+   * count, so a revoked bootstrap token is never replaced); null when there is one. Servers starting together on
+   * one database take turns on an advisory lock, so exactly one mints. `keep` stores the secret before the row
+   * commits: a committed bootstrap token always has its secret kept somewhere.
+   */
+  async mintBootstrapAdminToken(ctx: RequestContext, keep: (secret: string) => Promise<void>): Promise<CreatedApiToken | null> {
+    requireRole(ctx);
+    return this.db.transaction(ctx, async (tx) => {
+      await this.db.manager(tx).query('SELECT pg_advisory_xact_lock($1)', [BOOTSTRAP_LOCK]);
+      if (await this.db.repo(tx, ApiToken).createQueryBuilder('t').getExists()) return null;
+      const created = await this.createApiToken(tx, { name: 'bootstrap admin', role: Role.ADMIN });
+      await keep(created.secret);
+      return created;
     });
   }
 
@@ -92,6 +136,8 @@ export class TokenService {
       token.revokedAt = new Date();
       await repo.save(token);
       await this.audit.record(tx, { action: 'revokeApiToken', entityType: 'ApiToken', entityId: id });
+      // Sent when the revocation commits (not at all if it rolls back): every server ends the token's subscriptions.
+      await this.pubSub.publishNow(TOKEN_REVOKED, id, { tokenId: id } satisfies TokenRevokedEvent, this.db.manager(tx));
       return token;
     });
   }

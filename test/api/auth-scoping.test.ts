@@ -62,6 +62,7 @@ interface AuditNode {
   entityId: string | null;
   siteId: string | null;
   requestId: string;
+  clientRequestId: string | null;
   details: Record<string, any>;
 }
 
@@ -107,7 +108,7 @@ describe('authentication, roles and site scoping', () => {
         admin,
         `query ($actions: [String!], $after: String) {
           auditEvents(actions: $actions, first: 500, after: $after) {
-            nodes { action actorRole actorTokenId entityType entityId siteId requestId details }
+            nodes { action actorRole actorTokenId entityType entityId siteId requestId clientRequestId details }
             pageInfo { endCursor hasNextPage }
           }
         }`,
@@ -485,7 +486,8 @@ describe('authentication, roles and site scoping', () => {
       const before = await Promise.all([count('SELECT count(*)::int AS n FROM api_token'), auditCount()]);
       const response = await gql(url(), admin, CREATE_TOKEN, { input: { name: 'invalid', ...input() } });
       expect(codeOf(response)).toBe('BAD_USER_INPUT');
-      expect(response.data).toBeNull();
+      // null when the resolver refused; absent when a malformed id was refused before anything ran
+      expect(response.data ?? null).toBeNull();
       expect(await Promise.all([count('SELECT count(*)::int AS n FROM api_token'), auditCount()])).toEqual(before);
     });
 
@@ -514,7 +516,7 @@ describe('authentication, roles and site scoping', () => {
         expect(codeOf(await gql(url(), admin, `{ apiTokens { nodes { ${field} } } }`))).toBe('GRAPHQL_VALIDATION_FAILED');
       }
 
-      const expected = ['createdAt', 'id', 'name', 'readerId', 'revokedAt', 'role', 'siteId'];
+      const expected = ['createdAt', 'expiresAt', 'id', 'name', 'readerId', 'revokedAt', 'role', 'siteId'];
       const sdl = buildSchema(readFileSync(path.resolve(__dirname, '../../schema/schema.graphql'), 'utf8'));
       expect(Object.keys((sdl.getType('ApiToken') as GraphQLObjectType).getFields()).sort()).toEqual(expected);
       expect(Object.keys((sdl.getType('CreatedApiToken') as GraphQLObjectType).getFields()).sort()).toEqual(['secret', 'token']);
@@ -566,12 +568,15 @@ describe('authentication, roles and site scoping', () => {
       ['reading(id)', `query ($id: ID!) { reading(id: $id) { id } }`, () => ({ id: A.readingId }), 'Reading'],
       ['instance(id)', `query ($id: ID!) { instance(id: $id) { id } }`, () => ({ id: A.instanceId }), 'Instance'],
     ])('writes a read audit event for the patient-level read %s', async (_label, query, variables, entityType) => {
-      const requestId = randomUUID();
-      const response = await post(url(), { authorization: `Bearer ${A.coordinator}`, 'x-request-id': requestId }, query, variables());
+      const clientRequestId = randomUUID();
+      const response = await post(url(), { authorization: `Bearer ${A.coordinator}`, 'x-request-id': clientRequestId }, query, variables());
       expect(response.errors).toBeUndefined();
-      const mine = (await auditEvents(['read'])).filter((e) => e.requestId === requestId);
+      const mine = (await auditEvents(['read'])).filter((e) => e.clientRequestId === clientRequestId);
       expect(mine).toHaveLength(1);
       expect(mine[0]).toMatchObject({ action: 'read', entityType, actorRole: 'COORDINATOR', actorTokenId: A.coordinatorTokenId });
+      // the server's own request id, recorded beside the client's, never replaced by it
+      expect(mine[0].requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(mine[0].requestId).not.toBe(clientRequestId);
     });
 
     it('rejects failing mutations without writing an audit event', async () => {

@@ -477,17 +477,24 @@ describe('unexpected server failures', () => {
     expect(JSON.stringify(entry)).toMatch(/site/);
   });
 
-  it('uses the caller’s x-request-id', async () => {
-    const body = await withSiteTableGone(async () => {
+  it.each([
+    ['a trace id', 'trace-1234'],
+    ['a uuid the client made up', '00000000-0000-4000-8000-000000000000'],
+    ['an over-long header', 'x'.repeat(200)],
+  ])('keeps its own request id when the caller sends %s as x-request-id', async (_label, header) => {
+    const { body, response } = await withSiteTableGone(async () => {
       const r = await fetch(`${node().url}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}`, 'x-request-id': 'trace-1234' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}`, 'x-request-id': header },
         body: JSON.stringify({ query: '{ sites { totalCount } }' }),
       });
-      return (await r.json()) as GraphQLResponse;
+      return { response: r, body: (await r.json()) as GraphQLResponse };
     });
     expectMasked(body.errors?.[0]);
-    expect(body.errors![0].extensions!.requestId).toBe('trace-1234');
+    const requestId = body.errors![0].extensions!.requestId;
+    expect(requestId).toMatch(UUID);
+    expect(requestId).not.toBe(header);
+    expect(response.headers.get('x-request-id')).toBe(requestId);
   });
 
   it('masks a failing mutation the same way', async () => {

@@ -40,6 +40,8 @@ export const TEST_LIMITS = {
   maxAliases: 30,
   maxQueryCost: 250_000,
   maxBodyBytes: 1_000_000,
+  maxAnonymousBodyBytes: 8 * 1024,
+  maxQueryTokens: 5000,
   maxStowBytes: 64 * 1024 * 1024,
 };
 
