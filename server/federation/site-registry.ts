@@ -1,4 +1,4 @@
-import { randomBytes, type KeyObject } from 'node:crypto';
+import { diffieHellman, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { IdentityError, keyIdOf, publicKeyFromBase64, type NodeIdentity } from './identity';
@@ -129,12 +129,26 @@ export function validateSiteEntry(value: unknown, file: string): { site: Registe
     }
   };
   const signingPublicKey = parseKey('signingKey', 'ed25519', signingKey);
-  const agreementPublicKey = parseKey('agreementKey', 'x25519', agreementKey);
+  let agreementPublicKey = parseKey('agreementKey', 'x25519', agreementKey);
+  if (agreementPublicKey && !agreesWith(agreementPublicKey)) {
+    problem('agreementKey', 'INVALID_FIELD', 'agreementKey is a low-order X25519 point: every mask agreed with it would be public');
+    agreementPublicKey = null;
+  }
   if (code !== null && file !== `${code}.json`) problem('code', 'FILE_NAME_MISMATCH', `the file of site ${code} must be named ${code}.json`);
   if (problems.length > 0 || !code || !name || !signingKey || !agreementKey || !contact || !signingPublicKey || !agreementPublicKey) {
     return { site: null, problems };
   }
   return { site: { code, name, signingKey, agreementKey, contact, keyId: keyIdOf(signingKey), signingPublicKey, agreementPublicKey }, problems };
+}
+
+/** False for a low-order X25519 point (OpenSSL refuses the all-zero shared secret it gives, RFC 7748 section 6.1). */
+function agreesWith(publicKey: KeyObject): boolean {
+  try {
+    diffieHellman({ privateKey: generateKeyPairSync('x25519').privateKey, publicKey });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Problems between entries: one code per site (ignoring case, for case-insensitive file systems), one site per key. */

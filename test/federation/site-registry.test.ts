@@ -130,6 +130,7 @@ describe('site registry', () => {
     ['a missing signing key', ({ signingKey: _k, ...e }) => e, { field: 'signingKey', code: 'MISSING_FIELD' }],
     ['a 31-byte signing key', (e) => ({ ...e, signingKey: Buffer.alloc(31).toString('base64') }), { field: 'signingKey', code: 'INVALID_FIELD' }],
     ['a PEM agreement key', (e) => ({ ...e, agreementKey: '-----BEGIN PUBLIC KEY-----' }), { field: 'agreementKey', code: 'INVALID_FIELD' }],
+    ['a low-order agreement key', (e) => ({ ...e, agreementKey: Buffer.alloc(32).toString('base64') }), { field: 'agreementKey', code: 'INVALID_FIELD' }],
     ['a missing contact', ({ contact: _c, ...e }) => e, { field: 'contact', code: 'MISSING_FIELD' }],
     ['a contact that is a string', (e) => ({ ...e, contact: 'admin@north.example' }), { field: 'contact', code: 'INVALID_FIELD' }],
     ['a contact without e-mail', (e) => ({ ...e, contact: { name: 'A' } }), { field: 'contact.email', code: 'MISSING_FIELD' }],
