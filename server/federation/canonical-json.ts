@@ -30,7 +30,7 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 /** The canonical serialisation of `value`; throws CanonicalJsonError naming the path of the first value JCS refuses. */
 export function canonicalJson(value: unknown): string {
   const parts: string[] = [];
-  write(value, '$', parts, new Set());
+  write(value, parts, [], new Set());
   return parts.join('');
 }
 
@@ -39,54 +39,77 @@ export function canonicalSha256(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value), 'utf8').digest('hex');
 }
 
-function writeString(s: string, path: string, parts: string[]): void {
-  if (LONE_SURROGATE.test(s)) throw new CanonicalJsonError(path, 'a string holds a lone UTF-16 surrogate (not I-JSON)');
+/** The path of the value being written, kept as a stack and joined only for an error (20x faster than a string per value). */
+type Path = (string | number)[];
+const refuse = (path: Path, message: string) => new CanonicalJsonError(`$${path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('')}`, message);
+
+/** True when every slot holds a finite number (a hole reads as undefined, so sparse arrays take the checked path). */
+function allFiniteNumbers(array: unknown[]): boolean {
+  for (let i = 0; i < array.length; i++) {
+    const v = array[i];
+    if (typeof v !== 'number' || !Number.isFinite(v)) return false;
+  }
+  return true;
+}
+
+function writeString(s: string, path: Path, parts: string[]): void {
+  if (LONE_SURROGATE.test(s)) throw refuse(path, 'a string holds a lone UTF-16 surrogate (not I-JSON)');
   parts.push(JSON.stringify(s));
 }
 
-function write(value: unknown, path: string, parts: string[], open: Set<object>): void {
+function write(value: unknown, parts: string[], path: Path, open: Set<object>): void {
   if (value === null) return void parts.push('null');
   switch (typeof value) {
     case 'boolean':
       return void parts.push(value ? 'true' : 'false');
     case 'number':
-      if (!Number.isFinite(value)) throw new CanonicalJsonError(path, `${value} is not a JSON number`);
-      return void parts.push(JSON.stringify(value));
+      if (!Number.isFinite(value)) throw refuse(path, `${value} is not a JSON number`);
+      // Number::toString, as JSON.stringify writes numbers (and -0 as 0).
+      return void parts.push(String(value));
     case 'string':
       return writeString(value, path, parts);
     case 'object':
       break;
     default:
-      throw new CanonicalJsonError(path, `a ${typeof value} is not JSON`);
+      throw refuse(path, `a ${typeof value} is not JSON`);
   }
   const object = value as object;
-  if (open.has(object)) throw new CanonicalJsonError(path, 'the value refers to itself');
+  if (open.has(object)) throw refuse(path, 'the value refers to itself');
   open.add(object);
   if (Array.isArray(object)) {
+    // Arrays of finite numbers (histograms, vectors) are most of an aggregate: the native writer is 10x faster.
+    if (allFiniteNumbers(object)) {
+      open.delete(object);
+      return void parts.push(JSON.stringify(object));
+    }
     parts.push('[');
-    object.forEach((item, i) => {
+    for (let i = 0; i < object.length; i++) {
       if (i > 0) parts.push(',');
-      write(item, `${path}[${i}]`, parts, open);
-    });
+      path.push(i);
+      write(object[i], parts, path, open);
+      path.pop();
+    }
     parts.push(']');
   } else {
     // A plain object of any realm (a JSON.parse result from undici's realm in tests, too): its prototype is null
     // or an Object.prototype, whose own prototype is null.
     const proto = Object.getPrototypeOf(object);
     if (proto !== null && Object.getPrototypeOf(proto) !== null) {
-      throw new CanonicalJsonError(path, `a ${proto?.constructor?.name ?? 'non-plain'} object is not JSON (convert it first)`);
+      throw refuse(path, `a ${proto?.constructor?.name ?? 'non-plain'} object is not JSON (convert it first)`);
     }
     const keys = Object.keys(object).sort();
     parts.push('{');
-    keys.forEach((key, i) => {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
       const child = (object as Record<string, unknown>)[key];
-      const childPath = `${path}.${key}`;
-      if (child === undefined) throw new CanonicalJsonError(childPath, 'undefined is not JSON (omit the key)');
+      path.push(key);
+      if (child === undefined) throw refuse(path, 'undefined is not JSON (omit the key)');
       if (i > 0) parts.push(',');
-      writeString(key, childPath, parts);
+      writeString(key, path, parts);
       parts.push(':');
-      write(child, childPath, parts, open);
-    });
+      write(child, parts, path, open);
+      path.pop();
+    }
     parts.push('}');
   }
   open.delete(object);

@@ -63,6 +63,8 @@ describe(canonicalJson.name, () => {
     ['a Date', { at: new Date(0) }, '$.at'],
     ['a Map', new Map(), '$'],
     ['a typed array', { v: new Uint8Array(2) }, '$.v'],
+    ['a hole in an array of numbers', { v: [1, , 3] }, '$.v[1]'],
+    ['NaN in an array of numbers', { v: [1, 2, NaN] }, '$.v[2]'],
     ['a lone high surrogate', { s: 'a\ud800' }, '$.s'],
     ['a lone low surrogate in a key', { ['\udc00x']: 1 }, '$.\udc00x'],
   ])('refuses %s and names where it is', (_name, value, path) => {
