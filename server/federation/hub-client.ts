@@ -16,7 +16,7 @@ export class HubRequestError extends Error {
   constructor(
     readonly kind: 'NETWORK' | 'TIMEOUT' | 'HTTP_STATUS' | 'GRAPHQL' | 'BAD_RESPONSE',
     message: string,
-    readonly details: { status?: number; code?: string; retryAfterMs?: number } = {},
+    readonly details: { status?: number; code?: string; reason?: string; retryAfterMs?: number } = {},
   ) {
     super(message);
     this.name = 'HubRequestError';
@@ -40,6 +40,8 @@ export interface HubClientOptions {
 export interface ClaimAnswer {
   /** Signed TASK envelopes, unverified: the caller checks each against the hub's pinned key (envelope.ts). */
   tasks: unknown[];
+  /** Ids of tasks this site holds that were cancelled at the hub (a federated inference job to stop). */
+  cancelled: string[];
   /** The hub's clock: a node whose clock drifts outside the replay window sees it here first. */
   serverTime: string;
 }
@@ -53,7 +55,7 @@ export interface SubmitAnswer {
 }
 
 export const CLAIM_FEDERATION_TASKS = `mutation ClaimFederationTasks($claim: SignedEnvelope!, $waitSeconds: Int!) {
-  claimFederationTasks(claim: $claim, waitSeconds: $waitSeconds) { tasks serverTime }
+  claimFederationTasks(claim: $claim, waitSeconds: $waitSeconds) { tasks cancelled serverTime }
 }`;
 
 export const SUBMIT_FEDERATION_RESULT = `mutation SubmitFederationResult($result: SignedEnvelope!) {
@@ -127,7 +129,7 @@ export class HubClient {
       throw new HubRequestError('NETWORK', `cannot reach the hub: ${cause?.code ?? cause?.message ?? (error as Error).message}`, { code: cause?.code });
     }
     const retryAfterMs = retryAfter(response.headers.get('retry-after'));
-    let body: { data?: T | null; errors?: { message?: string; extensions?: { code?: string } }[] } | null = null;
+    let body: { data?: T | null; errors?: { message?: string; extensions?: { code?: string; reason?: string } }[] } | null = null;
     try {
       body = JSON.parse(text);
     } catch {
@@ -135,8 +137,15 @@ export class HubClient {
     }
     const firstError = body?.errors?.[0];
     if (firstError) {
+      // The hub refuses a bad envelope as UNAUTHENTICATED with the envelope check's code as `reason`.
       const code = firstError.extensions?.code ?? 'UNKNOWN';
-      throw new HubRequestError('GRAPHQL', `the hub refused the request: ${code}`, { status: response.status, code, retryAfterMs });
+      const reason = firstError.extensions?.reason;
+      throw new HubRequestError('GRAPHQL', `the hub refused the request: ${code}${reason ? ` (${reason})` : ''}`, {
+        status: response.status,
+        code,
+        reason,
+        retryAfterMs,
+      });
     }
     if (response.status !== 200)
       throw new HubRequestError('HTTP_STATUS', `the hub answered HTTP ${response.status}`, { status: response.status, retryAfterMs });

@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket, { WebSocketServer } from 'ws';
+import { canonicalSha256 } from '../../server/federation/canonical-json';
 import { acceptEnvelope, EnvelopeKind, signEnvelope, verifyEnvelope, type SignedEnvelope } from '../../server/federation/envelope';
 import { backoffDelay, HubClient, HubRequestError, runClaimLoop } from '../../server/federation/hub-client';
 import { NodeIdentity, publicKeyFromBase64 } from '../../server/federation/identity';
@@ -55,6 +56,8 @@ class FakeHub {
   private waiting: (() => void)[] = [];
   private arrivals: (() => void)[] = [];
   failures: { status: number; retryAfter?: string }[] = [];
+  /** Raw bodies to answer the next requests with (a broken hub or a captive portal). */
+  garbage: string[] = [];
   hang = false;
   claims = 0;
   server: http.Server;
@@ -121,11 +124,28 @@ class FakeHub {
     if (this.hang) return;
     const failure = this.failures.shift();
     if (failure) return reply(failure.status, { message: 'unavailable' }, failure.retryAfter ? { 'retry-after': failure.retryAfter } : {});
+    const raw = this.garbage.shift();
+    if (raw !== undefined) {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      return void res.end(raw);
+    }
     const { query, variables } = JSON.parse(body);
+    if (query.includes('submitFederationResult')) {
+      const checked = await acceptEnvelope(variables.result, { kind: EnvelopeKind.RESULT, audience: 'hub', keys: this.keys, replay: this.replay });
+      if (!checked.ok) return reply(200, { data: { submitFederationResult: { accepted: false, code: checked.code, receipt: null } } });
+      const { signer, payload } = checked.envelope;
+      const receipt = signEnvelope(this.identity, {
+        kind: EnvelopeKind.RECEIPT,
+        signer: 'hub',
+        audience: signer,
+        payload: { taskId: (payload as { taskId: string }).taskId, resultSha256: canonicalSha256(checked.envelope) },
+      });
+      return reply(200, { data: { submitFederationResult: { accepted: true, code: null, receipt } } });
+    }
     if (query.includes('claimFederationTasks')) {
       this.claims++;
       const checked = await acceptEnvelope(variables.claim, { kind: EnvelopeKind.CLAIM, audience: 'hub', keys: this.keys, replay: this.replay });
-      if (!checked.ok) return reply(200, { data: null, errors: [{ message: checked.message, extensions: { code: checked.code } }] });
+      if (!checked.ok) return reply(200, { data: null, errors: [{ message: checked.message, extensions: { code: 'UNAUTHENTICATED', reason: checked.code } }] });
       for (const arrived of this.arrivals.splice(0)) arrived();
       if (this.queue.length === 0 && variables.waitSeconds > 0) {
         await new Promise<void>((resolve) => {
@@ -136,7 +156,7 @@ class FakeHub {
           });
         });
       }
-      return reply(200, { data: { claimFederationTasks: { tasks: this.queue.splice(0), serverTime: new Date().toISOString() } } });
+      return reply(200, { data: { claimFederationTasks: { tasks: this.queue.splice(0), cancelled: [], serverTime: new Date().toISOString() } } });
     }
     reply(400, { errors: [{ message: 'unknown operation', extensions: { code: 'BAD_USER_INPUT' } }] });
   }
@@ -198,7 +218,7 @@ describe(HubClient.name, () => {
   });
 
   it('answers an empty long-poll with no tasks when the wait ends', async () => {
-    expect(await client().claimTasks(claim(1), 1)).toMatchObject({ tasks: [] });
+    expect(await client().claimTasks(claim(1), 1)).toMatchObject({ tasks: [], cancelled: [] });
   });
 
   it('goes direct for a host in NO_PROXY', async () => {
@@ -218,10 +238,32 @@ describe(HubClient.name, () => {
 
   it('reports the hub refusing a claim as GRAPHQL with its code: unknown signer, replayed claim', async () => {
     const c = client();
-    await expect(c.claimTasks(claim(0, NodeIdentity.generate()), 0)).rejects.toMatchObject({ kind: 'GRAPHQL', details: { code: 'UNKNOWN_SIGNER' } });
+    await expect(c.claimTasks(claim(0, NodeIdentity.generate()), 0)).rejects.toMatchObject({
+      kind: 'GRAPHQL',
+      details: { code: 'UNAUTHENTICATED', reason: 'UNKNOWN_SIGNER' },
+    });
     const once = claim(0);
     await c.claimTasks(once, 0);
-    await expect(c.claimTasks(once, 0)).rejects.toMatchObject({ kind: 'GRAPHQL', details: { code: 'REPLAYED' } });
+    await expect(c.claimTasks(once, 0)).rejects.toMatchObject({ kind: 'GRAPHQL', details: { reason: 'REPLAYED' } });
+  });
+
+  it("submits a signed result and gets the hub's signed receipt for exactly that result; a replay is not accepted", async () => {
+    const c = client();
+    const result = signEnvelope(north, { kind: EnvelopeKind.RESULT, signer: 'NORTH', audience: 'hub', payload: { taskId: 'task-1', state: 'SUCCEEDED' } });
+    const answer = await c.submitResult(result);
+    expect(answer).toMatchObject({ accepted: true, code: null });
+    const hubKey = publicKeyFromBase64('ed25519', hub.identity.public.signingKey);
+    const receipt = verifyEnvelope(answer.receipt, { kind: EnvelopeKind.RECEIPT, audience: 'NORTH', keys: () => hubKey });
+    expect(receipt).toMatchObject({ ok: true, envelope: { payload: { taskId: 'task-1', resultSha256: canonicalSha256(result) } } });
+    expect(await c.submitResult(result)).toEqual({ accepted: false, code: 'REPLAYED', receipt: null });
+  });
+
+  it('reports an answer that is not the GraphQL it should be as BAD_RESPONSE', async () => {
+    const c = client();
+    hub.garbage.push('<html>proxy login</html>', JSON.stringify({ data: { claimFederationTasks: { tasks: 'none' } } }), JSON.stringify({ data: null }));
+    for (let i = 0; i < 3; i++) await expect(c.claimTasks(claim(0), 0)).rejects.toMatchObject({ kind: 'BAD_RESPONSE' });
+    hub.garbage.push(JSON.stringify({ data: { submitFederationResult: { accepted: 'yes' } } }));
+    await expect(c.submitResult(claim(0))).rejects.toMatchObject({ kind: 'BAD_RESPONSE' });
   });
 
   it('reports an HTTP error with its Retry-After, and an unreachable hub as NETWORK', async () => {
