@@ -119,6 +119,8 @@ export interface ClaimPayload {
   maxTasks: number;
   waitSeconds: number;
   facetVersion: string;
+  /** Tasks the node is still working on: each claim extends their leases. */
+  working: string[];
 }
 
 /** hub -> node, inside a TASK envelope. */
