@@ -48,6 +48,7 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
       databaseUrl: url,
       executionProviders: config.executionProviders,
       jobs: config,
+      dicomLimits: { maxElements: config.dicomMaxElements, maxDepth: config.dicomMaxDepth, maxInflatedBytes: config.maxStowBytes },
     }),
     embedded,
     close: async () => {

@@ -17,8 +17,12 @@ export interface Config {
   maxQueryCost: number;
   /** Largest JSON request body, in bytes. */
   maxBodyBytes: number;
-  /** Largest STOW-RS request (one batch), in bytes. */
+  /** Largest STOW-RS request (one batch), in bytes; also the most a deflated DICOM data set may inflate to. */
   maxStowBytes: number;
+  /** Data elements, sequence items and pixel data fragments one DICOM object may hold (TOO_COMPLEX beyond). */
+  dicomMaxElements: number;
+  /** Deepest nesting of sequences in one DICOM object (TOO_COMPLEX beyond). */
+  dicomMaxDepth: number;
   /** Stored objects no row references are removed at start once this old (a younger one may be mid-commit). */
   orphanMinAgeSeconds: number;
   /** ONNX Runtime execution providers in the order to try (the first that loads runs the session). */
@@ -67,6 +71,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxQueryCost: integer(env, 'FACET_MAX_QUERY_COST', 250_000),
     maxBodyBytes: integer(env, 'FACET_MAX_BODY_BYTES', 16 * 1024 * 1024),
     maxStowBytes: integer(env, 'FACET_MAX_STOW_BYTES', 1024 * 1024 * 1024),
+    dicomMaxElements: Math.max(1, integer(env, 'FACET_DICOM_MAX_ELEMENTS', 100_000)),
+    dicomMaxDepth: Math.max(1, integer(env, 'FACET_DICOM_MAX_DEPTH', 16, 1000)),
     orphanMinAgeSeconds: integer(env, 'FACET_ORPHAN_MIN_AGE_SECONDS', 3600),
     executionProviders: (env.FACET_EXECUTION_PROVIDERS || 'cpu')
       .split(',')

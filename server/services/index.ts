@@ -13,6 +13,7 @@ import { ModelService } from './model.service';
 import { NodeKeyService } from './node-key.service';
 import { PostgresPubSub } from '../pubsub/postgres-pubsub';
 import { ObjectStore } from '../storage/object-store';
+import { DEFAULT_READ_LIMITS, type ReadLimits } from '../dicom/reader';
 import { ImagingService } from './imaging.service';
 import { PatientService } from './patient.service';
 import { ReaderService } from './reader.service';
@@ -31,6 +32,8 @@ export interface ServiceOptions {
   executionProviders?: readonly string[];
   /** Inference batch size and job timing (Config's inferenceBatchSize, jobSliceSeconds, jobExpireSeconds, queueMaintenanceSeconds). */
   jobs?: Partial<JobTiming>;
+  /** How much work one DICOM object may cause (Config's dicomMaxElements, dicomMaxDepth; inflated size up to maxStowBytes). */
+  dicomLimits?: Partial<ReadLimits>;
 }
 
 export interface JobTiming {
@@ -58,7 +61,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const references = new ReferenceService(db, audit, grading, readers);
   const splits = new SplitService(db, audit);
   const tokens = new TokenService(db, audit);
-  const ingest = new IngestService(db, audit, nodeKeys, objects, pubSub);
+  const ingest = new IngestService(db, audit, nodeKeys, objects, pubSub, { ...DEFAULT_READ_LIMITS, ...options.dicomLimits });
   const manifests = new ManifestService(db, audit, nodeKeys, patients, readings);
   const models = new ModelService(db, audit, objects, options.executionProviders);
   // Constructed here, started by the process that runs the node (serve: to send; worker: to send and work).
