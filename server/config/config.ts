@@ -72,7 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: integer(env, 'FACET_MAX_BODY_BYTES', 16 * 1024 * 1024),
     maxStowBytes: integer(env, 'FACET_MAX_STOW_BYTES', 1024 * 1024 * 1024),
     dicomMaxElements: Math.max(1, integer(env, 'FACET_DICOM_MAX_ELEMENTS', 100_000)),
-    dicomMaxDepth: Math.max(1, integer(env, 'FACET_DICOM_MAX_DEPTH', 16, 1000)),
+    dicomMaxDepth: Math.max(1, integer(env, 'FACET_DICOM_MAX_DEPTH', 16, 128)),
     orphanMinAgeSeconds: integer(env, 'FACET_ORPHAN_MIN_AGE_SECONDS', 3600),
     executionProviders: (env.FACET_EXECUTION_PROVIDERS || 'cpu')
       .split(',')

@@ -4,7 +4,7 @@ import table from './ps3.15-table-e1-1.json';
 import type { Part10File } from './reader';
 import { storageSyntax } from './transfer-syntax';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, replaceUid } from './uid';
-import { binaryValueSize } from './vr';
+import { binaryValueSize, vrProblem } from './vr';
 
 /** One action of PS3.15 Table E.1-1 after the options Facet applies are resolved. */
 type Action = 'D' | 'Z' | 'X' | 'K' | 'C' | 'U';
@@ -161,7 +161,11 @@ export function deidentify(file: Part10File, options: DeidentifyOptions): Part10
     }
     if (e.fragments) return e;
     const text = e.bytes && isTextVr(e.vr) ? e.bytes.toString('latin1').replace(/[\0 ]+$/, '') : null;
-    const shifted = () => ({ tag: e.tag, vr: e.vr, bytes: textBytes(e.vr, shiftDateValue(e.vr as 'DA' | 'DT', text ?? '', options.dateShiftDays)) });
+    const shifted = () => {
+      const bytes = textBytes(e.vr, shiftDateValue(e.vr as 'DA' | 'DT', text ?? '', options.dateShiftDays));
+      // A range (query syntax, not a stored value) or a date of an over-long value stays invalid once shifted: the dummy instead.
+      return { tag: e.tag, vr: e.vr, bytes: vrProblem(e.vr, bytes) ? textBytes(e.vr, DUMMY_TEXT[e.vr]) : bytes };
+    };
     if (!action || action === 'K') {
       // Attributes the table keeps, or does not list, still carry dates and instance UIDs: shift and replace them.
       if (text !== null && (e.vr === 'DA' || e.vr === 'DT')) return shifted();

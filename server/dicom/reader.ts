@@ -235,12 +235,12 @@ class Cursor {
     for (;;) {
       if (end !== null && reader.pos >= end) break;
       const header = reader.itemHeader(end ?? limit);
-      this.budget.spend(reader.pos - 8);
       if (header.tag === TAGS.sequenceEnd && end === null) {
         if (header.length !== 0) throw new DicomReadError('MALFORMED_ELEMENT', 'A sequence delimiter has a non-zero length');
         break;
       }
       if (header.tag !== TAGS.itemStart) throw new DicomReadError('MALFORMED_ELEMENT', `Expected an item in a sequence, found ${formatTag(header.tag)}`);
+      this.budget.spend(reader.pos - 8);
       if (header.length === UNDEFINED_LENGTH) {
         items.push(reader.readDataset(end ?? limit, depth + 1, TAGS.itemEnd));
         const close = reader.itemHeader(end ?? limit);
@@ -262,11 +262,11 @@ class Cursor {
     const fragments: Buffer[] = [];
     for (;;) {
       const header = this.itemHeader(limit);
-      this.budget.spend(this.pos - 8);
       if (header.tag === TAGS.sequenceEnd) {
         if (header.length !== 0) throw new DicomReadError('MALFORMED_ELEMENT', 'A sequence delimiter has a non-zero length');
         break;
       }
+      this.budget.spend(this.pos - 8);
       if (header.tag !== TAGS.itemStart || header.length === UNDEFINED_LENGTH || header.length % 2 === 1) {
         throw new DicomReadError('MALFORMED_ELEMENT', 'Encapsulated pixel data holds something other than fragments');
       }

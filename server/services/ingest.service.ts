@@ -251,7 +251,9 @@ export class IngestService {
     const encoded = await this.encode(prepared, byKey, key, rejected);
     if (rejected.length) return this.rejectBatch(prepared, rejected);
     // Before any file is written: an instance stored before with other bytes is refused, so no file is left without a row.
-    const unique = [...new Map(encoded.map((o) => [o.summary.sopInstanceUid, o])).values()];
+    // The first part of each SOP Instance UID (a later identical one was marked alreadyStored by encode).
+    const uids = new Set<string>();
+    const unique = encoded.filter((o) => !uids.has(o.summary.sopInstanceUid) && uids.add(o.summary.sopInstanceUid));
     const previous = await this.db.repo(ctx, Instance).find({
       select: { sopInstanceUid: true, sha256: true },
       where: { sopInstanceUid: In(unique.map((o) => o.summary.sopInstanceUid)) },

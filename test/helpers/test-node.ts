@@ -6,6 +6,7 @@ import type { DataSource, Logger } from 'typeorm';
 import { createDataSource } from '../../server/db/data-source';
 import { createSchema } from '../../server/graphql/schema';
 import { startHttpServer, type RunningServer } from '../../server/http/app';
+import type { ReadLimits } from '../../server/dicom/reader';
 import { createServices, type JobTiming, type Services } from '../../server/services';
 import { createTestDatabase, type TestDatabase } from './test-db';
 
@@ -44,13 +45,18 @@ export const TEST_LIMITS = {
 };
 
 /** The real server (Apollo, graphql-ws, services) on port 0 over a database of this file's own. */
-export async function startTestNode(options: { jobs?: Partial<JobTiming> } = {}): Promise<TestNode> {
+export async function startTestNode(options: { jobs?: Partial<JobTiming>; dicomLimits?: Partial<ReadLimits> } = {}): Promise<TestNode> {
   const database = await createTestDatabase();
   const queries = new QueryCounter();
   const dataSource = createDataSource(database.url, { poolSize: 5, logger: queries });
   await dataSource.initialize();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'facet-node-'));
-  const services = createServices(dataSource, { objectRoot: path.join(dataDir, 'objects'), databaseUrl: database.url, jobs: options.jobs });
+  const services = createServices(dataSource, {
+    objectRoot: path.join(dataDir, 'objects'),
+    databaseUrl: database.url,
+    jobs: options.jobs,
+    dicomLimits: options.dicomLimits,
+  });
   await services.queue.start();
   const schema = await createSchema(services);
   const server = await startHttpServer({ host: '127.0.0.1', port: 0, ...TEST_LIMITS }, services, schema, dataSource);
