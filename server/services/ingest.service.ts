@@ -113,7 +113,8 @@ interface Encoded {
 
 interface Prepared {
   part: IngestPart;
-  file: Part10File;
+  /** The parsed object, until it is encoded. */
+  file?: Part10File;
   summary: ImageSummary;
   patientKey: string;
 }
@@ -211,11 +212,17 @@ export class IngestService {
     const key = await this.keys.identifierKey();
     const rejected: RejectedItem[] = [];
     const prepared: Prepared[] = [];
+    const encoded: Encoded[] = [];
+    const first = new Map<string, Encoded>();
+    const patients = new Map<string, Patient | null>();
     let bytes = 0;
+    // One object at a time, from parse to hashed bytes: only the encoded bytes are kept, not each object's parsed
+    // tree (a batch of objects near the element limit would otherwise hold all their trees at once), and the event
+    // loop turns between the steps.
     for (const [index, part] of parts.entries()) {
       if (index > 0) await yieldToEventLoop();
       const result = await prepare(part, key, this.limits);
-      if (!('file' in result)) {
+      if (!('patientKey' in result)) {
         rejected.push(result);
       } else if (studyInstanceUid && result.summary.studyInstanceUid !== studyInstanceUid) {
         rejected.push({
@@ -227,31 +234,33 @@ export class IngestService {
         });
       } else {
         prepared.push(result);
+        if (!patients.has(result.patientKey))
+          patients.set(result.patientKey, await this.db.repo(ctx, Patient).findOneBy({ siteId, patientKey: result.patientKey }));
+        const patient = patients.get(result.patientKey);
+        if (!patient) {
+          rejected.push({
+            source: part.source,
+            code: IngestRejectionCode.UNKNOWN_PATIENT,
+            reason: 'No patient of this site has this Patient ID; upload the patients manifest first',
+            sopClassUid: result.summary.sopClassUid,
+            sopInstanceUid: result.summary.sopInstanceUid,
+          });
+        } else if (!rejected.length) {
+          // Once a part is rejected nothing of the batch is stored: the rest is only checked, not de-identified.
+          await yieldToEventLoop();
+          const object = await this.encode(result, patient, key, rejected);
+          if (object) this.collect(object, first, encoded, rejected);
+        }
+        // The parsed tree is not needed any more; the summary stays for the answer.
+        result.file = undefined;
       }
       bytes += part.bytes.length;
       await progress.update({ objectsDone: index + 1, rejected: rejected.length, bytes });
     }
-
-    const keys = [...new Set(prepared.map((p) => p.patientKey))];
-    const patients = keys.length ? await this.db.repo(ctx, Patient).findBy({ siteId, patientKey: In(keys) }) : [];
-    const byKey = new Map(patients.map((p) => [p.patientKey as string, p]));
-    for (const p of prepared) {
-      if (!byKey.has(p.patientKey)) {
-        rejected.push({
-          source: p.part.source,
-          code: IngestRejectionCode.UNKNOWN_PATIENT,
-          reason: 'No patient of this site has this Patient ID; upload the patients manifest first',
-          sopClassUid: p.summary.sopClassUid,
-          sopInstanceUid: p.summary.sopInstanceUid,
-        });
-      }
-    }
     if (rejected.length) return this.rejectBatch(prepared, rejected);
 
-    const encoded = await this.encode(prepared, byKey, key, rejected);
-    if (rejected.length) return this.rejectBatch(prepared, rejected);
     // Before any file is written: an instance stored before with other bytes is refused, so no file is left without a row.
-    // The first part of each SOP Instance UID (a later identical one was marked alreadyStored by encode).
+    // The first part of each SOP Instance UID (a later identical one was marked alreadyStored by collect).
     const uids = new Set<string>();
     const unique = encoded.filter((o) => !uids.has(o.summary.sopInstanceUid) && uids.add(o.summary.sopInstanceUid));
     const previous = await this.db.repo(ctx, Instance).find({
@@ -290,58 +299,49 @@ export class IngestService {
     }
   }
 
-  /**
-   * De-identifies, encodes and hashes each object, yielding between objects. The same SOP Instance UID twice in a
-   * batch is one object when the bytes are the same, and INSTANCE_CONFLICT when they differ.
-   */
-  private async encode(prepared: Prepared[], byKey: Map<string, Patient>, key: Buffer, rejected: RejectedItem[]): Promise<Encoded[]> {
-    const encoded: Encoded[] = [];
-    const first = new Map<string, Encoded>();
-    for (const p of prepared) {
+  /** De-identifies, re-checks, encodes and hashes one object; a failure is added to `rejected`. */
+  private async encode(p: Prepared, patient: Patient, key: Buffer, rejected: RejectedItem[]): Promise<Encoded | null> {
+    try {
+      const clean = deidentify(p.file as Part10File, { uidKey: key, pseudonym: patient.pseudonym, dateShiftDays: patient.dateShiftDays });
+      const summary = inspectImage(clean);
+      const bytes = writePart10(clean.meta, clean.dataset, clean.transferSyntax);
       await yieldToEventLoop();
-      const patient = byKey.get(p.patientKey) as Patient;
-      let object: Encoded;
-      try {
-        const clean = deidentify(p.file, { uidKey: key, pseudonym: patient.pseudonym, dateShiftDays: patient.dateShiftDays });
-        const summary = inspectImage(clean);
-        const bytes = writePart10(clean.meta, clean.dataset, clean.transferSyntax);
-        await yieldToEventLoop();
-        const sha256 = await sha256Of(bytes);
-        object = {
-          source: p.part.source,
-          clientSopInstanceUid: p.summary.sopInstanceUid,
-          patient,
-          summary,
-          bytes,
-          sha256,
-          size: bytes.length,
-          alreadyStored: false,
-        };
-      } catch (error) {
-        const reason =
-          error instanceof ImageRejection ? `After de-identification: ${error.message}` : 'The object could not be re-encoded after de-identification';
-        rejected.push({
-          source: p.part.source,
-          code: error instanceof ImageRejection ? IngestRejectionCode[error.code] : IngestRejectionCode.MALFORMED_ELEMENT,
-          reason,
-          sopClassUid: p.summary.sopClassUid,
-          sopInstanceUid: p.summary.sopInstanceUid,
-        });
-        continue;
-      }
-      const earlier = first.get(object.summary.sopInstanceUid);
-      if (!earlier) {
-        first.set(object.summary.sopInstanceUid, object);
-      } else if (earlier.sha256 !== object.sha256) {
-        rejected.push(instanceConflict(object, `The SOP Instance UID is also in ${earlier.source}, with other content`));
-        continue;
-      } else {
-        // The same object twice: stored once, answered twice.
-        object.alreadyStored = true;
-      }
-      encoded.push(object);
+      const sha256 = await sha256Of(bytes);
+      return {
+        source: p.part.source,
+        clientSopInstanceUid: p.summary.sopInstanceUid,
+        patient,
+        summary,
+        bytes,
+        sha256,
+        size: bytes.length,
+        alreadyStored: false,
+      };
+    } catch (error) {
+      rejected.push({
+        source: p.part.source,
+        code: error instanceof ImageRejection ? IngestRejectionCode[error.code] : IngestRejectionCode.MALFORMED_ELEMENT,
+        reason: error instanceof ImageRejection ? `After de-identification: ${error.message}` : 'The object could not be re-encoded after de-identification',
+        sopClassUid: p.summary.sopClassUid,
+        sopInstanceUid: p.summary.sopInstanceUid,
+      });
+      return null;
     }
-    return encoded;
+  }
+
+  /**
+   * Adds an encoded object to the batch. The same SOP Instance UID twice in a batch is one object when the bytes
+   * are the same (stored once, answered twice), and INSTANCE_CONFLICT when they differ.
+   */
+  private collect(object: Encoded, first: Map<string, Encoded>, encoded: Encoded[], rejected: RejectedItem[]): void {
+    const earlier = first.get(object.summary.sopInstanceUid);
+    if (earlier && earlier.sha256 !== object.sha256) {
+      rejected.push(instanceConflict(object, `The SOP Instance UID is also in ${earlier.source}, with other content`));
+      return;
+    }
+    if (earlier) object.alreadyStored = true;
+    else first.set(object.summary.sopInstanceUid, object);
+    encoded.push(object);
   }
 
   /** Deletes those of `sha256s` no instance references, while no batch is committing (exclusive lock). */

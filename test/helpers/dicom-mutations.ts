@@ -341,9 +341,13 @@ export function mutate(valid: Buffer, random: Random, n: number, limits: { maxEl
 
 /** `file` (explicit VR little endian) with `element` (encoded) inserted before the first top-level element with a higher tag. */
 export function insertElement(file: Buffer, tagValue: number, element: Buffer): Buffer {
-  const at = elementsOf(file).find((e) => e.offset > 132 && ((file.readUInt16LE(e.offset) << 16) | file.readUInt16LE(e.offset + 2)) >>> 0 > tagValue);
-  if (!at) throw new Error('No element after the insertion point');
-  return Buffer.concat([file.subarray(0, at.offset), element, file.subarray(at.offset)]);
+  const found = elementsOf(file).find(
+    (e) => e.offset > 132 && ((file.readUInt16LE(e.offset) << 16) | file.readUInt16LE(e.offset + 2)) >>> 0 > tagValue,
+  )?.offset;
+  // The walk stops at an undefined length; Pixel Data, the last element, is then found by its tag (text values before it do not hold 0xE0 0x7F).
+  const at = found ?? (tagValue < TAGS.pixelData ? file.indexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00]), 132) : -1);
+  if (at < 0) throw new Error('No element after the insertion point');
+  return Buffer.concat([file.subarray(0, at), element, file.subarray(at)]);
 }
 
 /** Explicit VR little endian: a defined-length sequence of `count` empty defined-length items (8 bytes each). */
