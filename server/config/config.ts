@@ -17,7 +17,7 @@ export interface Config {
   maxQueryCost: number;
   /** Largest JSON request body, in bytes. */
   maxBodyBytes: number;
-  /** Largest STOW-RS request (one batch), in bytes; also the most a deflated DICOM data set may inflate to. */
+  /** Largest STOW-RS request (one batch), in bytes; also the most its deflated DICOM data sets may inflate to, together. */
   maxStowBytes: number;
   /** Data elements, sequence items and pixel data fragments one DICOM object may hold (TOO_COMPLEX beyond). */
   dicomMaxElements: number;

@@ -350,25 +350,26 @@ export function readPart10(buf: Buffer, limits: ReadLimits = DEFAULT_READ_LIMITS
 
 /**
  * readPart10 for the server: a deflated data set is inflated on libuv's thread pool, so a large one does not
- * hold up the event loop (the rest is bounded by `limits.maxElements`).
+ * hold up the event loop (the rest is bounded by `limits.maxElements`); `inflated` is told its size.
  */
-export async function readPart10Async(buf: Buffer, limits: ReadLimits = DEFAULT_READ_LIMITS): Promise<Part10File> {
+export async function readPart10Async(buf: Buffer, limits: ReadLimits = DEFAULT_READ_LIMITS, inflated?: (bytes: number) => void): Promise<Part10File> {
   const head = readHead(buf, limits);
   if (!head.transferSyntax.deflated) return readBody(head, buf, head.bodyStart);
   const deflated = buf.subarray(head.bodyStart);
   const options = { maxOutputLength: limits.maxInflatedBytes };
-  let inflated: Buffer;
+  let body: Buffer;
   try {
-    inflated = await inflateRawAsync(deflated, options);
+    body = await inflateRawAsync(deflated, options);
   } catch (error) {
     if (!hasZlibHeader(deflated) || isTooLarge(error)) throw inflateError(error, limits);
     try {
-      inflated = await inflateAsync(deflated, options);
+      body = await inflateAsync(deflated, options);
     } catch (second) {
       throw inflateError(second, limits);
     }
   }
-  return readBody(head, inflated, 0);
+  inflated?.(body.length);
+  return readBody(head, body, 0);
 }
 
 /** A value from a file, for a message: printable ASCII only, at most 24 characters, so no crafted text reaches an answer as-is. */

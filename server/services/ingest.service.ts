@@ -143,10 +143,10 @@ function clientUid(file: Part10File | undefined, t: number): string | undefined 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Reads and checks one part; a rejection describes why, with the client's UIDs where readable. */
-async function prepare(part: IngestPart, key: Buffer, limits: ReadLimits): Promise<Prepared | RejectedItem> {
+async function prepare(part: IngestPart, key: Buffer, limits: ReadLimits, inflated: (bytes: number) => void): Promise<Prepared | RejectedItem> {
   let file: Part10File | undefined;
   try {
-    file = await readPart10Async(part.bytes, limits);
+    file = await readPart10Async(part.bytes, limits, inflated);
     const summary = inspectImage(file);
     const patientId = patientIdOf(file);
     if (!patientId) throw new ImageRejection('MISSING_ATTRIBUTE', 'Patient ID is missing: the object cannot be linked to a patient');
@@ -216,12 +216,15 @@ export class IngestService {
     const first = new Map<string, Encoded>();
     const patients = new Map<string, Patient | null>();
     let bytes = 0;
+    // All deflated objects of one request together may inflate to maxInflatedBytes: 60 parts of 1 MB that each
+    // inflate to 1 GB would otherwise be 60 GB to hold until the batch commits.
+    let inflateLeft = this.limits.maxInflatedBytes;
     // One object at a time, from parse to hashed bytes: only the encoded bytes are kept, not each object's parsed
     // tree (a batch of objects near the element limit would otherwise hold all their trees at once), and the event
     // loop turns between the steps.
     for (const [index, part] of parts.entries()) {
       if (index > 0) await yieldToEventLoop();
-      const result = await prepare(part, key, this.limits);
+      const result = await prepare(part, key, { ...this.limits, maxInflatedBytes: inflateLeft }, (n) => (inflateLeft -= n));
       if (!('patientKey' in result)) {
         rejected.push(result);
       } else if (studyInstanceUid && result.summary.studyInstanceUid !== studyInstanceUid) {

@@ -33,7 +33,7 @@ function serve(database: TestDatabase, dataDir: string, env: NodeJS.ProcessEnv):
   });
 }
 
-describe('FACET_DICOM_MAX_ELEMENTS and FACET_DICOM_MAX_DEPTH', () => {
+describe('FACET_DICOM_MAX_ELEMENTS, FACET_DICOM_MAX_DEPTH and FACET_MAX_STOW_BYTES for deflated objects', () => {
   let database: TestDatabase;
   let dataDir: string;
   let server: { child: ChildProcess; url: string } | null = null;
@@ -50,7 +50,7 @@ describe('FACET_DICOM_MAX_ELEMENTS and FACET_DICOM_MAX_DEPTH', () => {
     token = (await services.tokens.createApiToken(admin, { name: 'c', role: Role.COORDINATOR, siteId: site.id })).secret;
     await services.manifests.importPatients(admin, `site,patient_id\nEAST,${SYNTHETIC_PATIENT_ID}\n`);
     await ds.destroy();
-    server = await serve(database, dataDir, { FACET_DICOM_MAX_ELEMENTS: '500', FACET_DICOM_MAX_DEPTH: '2' });
+    server = await serve(database, dataDir, { FACET_DICOM_MAX_ELEMENTS: '500', FACET_DICOM_MAX_DEPTH: '2', FACET_MAX_STOW_BYTES: '200000' });
   });
 
   afterAll(async () => {
@@ -78,5 +78,17 @@ describe('FACET_DICOM_MAX_ELEMENTS and FACET_DICOM_MAX_DEPTH', () => {
       expect(answer.failed.map(failureCode)).toEqual(['TOO_COMPLEX']);
     }
     expect((await stow(url, token, [{ bytes: syntheticImage({ instance: 3 }) }])).status).toBe(202);
+  }, 60_000);
+
+  it('bounds what the deflated objects of one request inflate to by FACET_MAX_STOW_BYTES, together', async () => {
+    const url = (server as { url: string }).url;
+    // 256 x 256 x 16 bits: 131,072 bytes of pixel data, a few kilobytes deflated.
+    const deflated = (instance: number) => syntheticImage({ syntax: 'deflated', size: 256, instance });
+    expect(deflated(10).length).toBeLessThan(20_000);
+    const two = await stow(url, token, [{ bytes: deflated(10) }, { bytes: deflated(11) }]);
+    expect(two.status).toBe(409);
+    expect(two.failed.map(failureCode)).toEqual(['TOO_COMPLEX', 'BATCH_REJECTED']);
+    expect(two.failed[0]['00000902'].Value[0]).toMatch(/^TOO_COMPLEX part 2: The deflated data set inflates to more than/);
+    expect((await stow(url, token, [{ bytes: deflated(10) }])).status).toBe(202);
   }, 60_000);
 });
