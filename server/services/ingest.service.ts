@@ -97,7 +97,7 @@ class ProgressReporter {
 /** Patient keys are HMACs of the hospital patient ID under the node key, purpose-separated from UIDs. */
 export const PATIENT_KEY_PURPOSE = 'patient-id';
 
-/** An object ready to store: de-identified, encoded and hashed; `sources` are the parts that carried it. */
+/** One part's object, ready to store: de-identified, encoded and hashed. */
 interface Encoded {
   source: string;
   /** The SOP Instance UID the client sent (for a rejection; the answer for a stored object names the replaced one). */
