@@ -1,6 +1,6 @@
 import { deflateRawSync } from 'node:zlib';
 import type { DicomDataset, DicomElement } from './dataset';
-import { TAGS } from './dictionary';
+import { formatTag, TAGS } from './dictionary';
 import { LONG_LENGTH_VRS } from './reader';
 import type { TransferSyntax } from './transfer-syntax';
 
@@ -12,6 +12,14 @@ interface Encoding {
 }
 
 const sortedTags = (dataset: DicomDataset): number[] => [...dataset.keys()].sort((a, b) => a - b);
+
+/** A data set that cannot be encoded: a value longer than its VR's 2-byte length field holds in an explicit VR transfer syntax. */
+export class DicomWriteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DicomWriteError';
+  }
+}
 
 /**
  * Encodes into one buffer of the exact size, measured first: one allocation and one copy of each value. (Pushing a
@@ -33,8 +41,9 @@ class Encoder {
     if (e.fragments) return Encoder.headerSize(encoding, 'OB') + e.fragments.reduce((n, f) => n + 8 + f.length, 0) + 8;
     if (e.items) return Encoder.headerSize(encoding, 'SQ') + e.items.reduce((n, item) => n + 16 + Encoder.datasetSize(encoding, item), 0) + 8;
     const length = e.bytes?.length ?? 0;
-    if (encoding.explicitVr && !LONG_LENGTH_VRS.has(e.vr) && length > 0xfffe)
-      throw new Error(`A ${e.vr} value of ${length} bytes does not fit a 2-byte length`);
+    if (encoding.explicitVr && !LONG_LENGTH_VRS.has(e.vr) && length > 0xfffe) {
+      throw new DicomWriteError(`${formatTag(e.tag)} would hold ${length} bytes, more than the 2-byte length of a ${e.vr} value holds`);
+    }
     return Encoder.headerSize(encoding, e.vr) + length;
   }
 

@@ -7,7 +7,7 @@ import { ImageRejection, inspectImage, type ImageSummary } from '../dicom/image-
 import { DEFAULT_READ_LIMITS, DicomReadError, readPart10Async, type Part10File, type ReadLimits } from '../dicom/reader';
 import { keyedHash } from '../dicom/uid';
 import { vrProblem } from '../dicom/vr';
-import { writePart10 } from '../dicom/writer';
+import { DicomWriteError, writePart10 } from '../dicom/writer';
 import { IngestRejectionCode, Modality, Role } from '../domain';
 import { Instance, Patient, Series, Study } from '../entities';
 import type { PostgresPubSub } from '../pubsub/postgres-pubsub';
@@ -321,10 +321,20 @@ export class IngestService {
         alreadyStored: false,
       };
     } catch (error) {
+      // A value that grew past its length field (thousands of UIDs, each replaced by a longer one) is more than Facet stores.
+      const code =
+        error instanceof ImageRejection
+          ? IngestRejectionCode[error.code]
+          : error instanceof DicomWriteError
+            ? IngestRejectionCode.TOO_COMPLEX
+            : IngestRejectionCode.MALFORMED_ELEMENT;
       rejected.push({
         source: p.part.source,
-        code: error instanceof ImageRejection ? IngestRejectionCode[error.code] : IngestRejectionCode.MALFORMED_ELEMENT,
-        reason: error instanceof ImageRejection ? `After de-identification: ${error.message}` : 'The object could not be re-encoded after de-identification',
+        code,
+        reason:
+          error instanceof ImageRejection || error instanceof DicomWriteError
+            ? `After de-identification: ${error.message}`
+            : 'The object could not be re-encoded after de-identification',
         sopClassUid: p.summary.sopClassUid,
         sopInstanceUid: p.summary.sopInstanceUid,
       });

@@ -355,6 +355,18 @@ describe('DICOMweb STOW-RS ingest', () => {
     expect((await instanceOf('1.2.826.0.1.3680043.9.7134.3.521'))?.bitsAllocated).toBe(40000);
   });
 
+  it('refuses an object whose UIDs outgrow their 2-byte length once replaced (TOO_COMPLEX, named), rather than failing', async () => {
+    // 20,000 one-digit UIDs (40 kB) become 20,000 UIDs of 44 digits (900 kB): more than an explicit UI value can hold.
+    const frameOfReference = tag(0x0020, 0x0052);
+    const many = edited(syntheticImage({ instance: 522 }), (f) =>
+      f.dataset.set(frameOfReference, { tag: frameOfReference, vr: 'UI', bytes: textBytes('UI', Array(20_000).fill('1').join('\\')) }),
+    );
+    const answer = await stow(node().url, coordinatorA, [{ bytes: many }]);
+    expect(answer.status).toBe(409);
+    expect(answer.failed.map(failureCode)).toEqual(['TOO_COMPLEX']);
+    expect(answer.failed[0]['00000902'].Value[0]).toMatch(/^TOO_COMPLEX part 1: After de-identification: \(0020,0052\) would/);
+  });
+
   it('refuses an object of 1,000,000 empty items (TOO_COMPLEX, A700), and answers /healthz while a batch of hostile objects is parsed', async () => {
     const live = await subscribe<{ ingestProgress: { status: string; objectsDone: number } }>(
       node().url,
