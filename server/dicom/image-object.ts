@@ -156,7 +156,7 @@ export function inspectImage(file: Part10File): ImageSummary {
   }
   const dicomModality = requiredText(dataset, A.modality);
   const modality = MODALITIES[dicomModality];
-  if (!modality) throw new ImageRejection('UNSUPPORTED_MODALITY', `Modality ${shown(dicomModality)} is not CR, DX, DR, RG, XR, CT or MR`);
+  if (!modality) throw new ImageRejection('UNSUPPORTED_MODALITY', `Modality ${shown(dicomModality)} is outside XR, CT, MR`);
   const rows = requiredUs(dataset, A.rows, le);
   const columns = requiredUs(dataset, A.columns, le);
   const bitsAllocated = requiredUs(dataset, A.bitsAllocated, le);

@@ -138,7 +138,7 @@ describe('every value that reaches a database column is checked against its VR',
   });
 
   it('names a modality out of scope without echoing crafted text', () => {
-    expect(outcome(image([[TAGS.modality, 'CS', 'PT']]))).toBe('UNSUPPORTED_MODALITY Modality PT is not CR, DX, DR, RG, XR, CT or MR');
+    expect(outcome(image([[TAGS.modality, 'CS', 'PT']]))).toBe('UNSUPPORTED_MODALITY Modality PT is outside XR, CT, MR');
   });
 });
 
