@@ -377,9 +377,9 @@ describe('DICOMweb STOW-RS ingest', () => {
     try {
       const referencedSeries = tag(0x0008, 0x1115);
       const valid = syntheticImage({ instance: 530 });
-      // One object over the limit, then four just under it (90,000 items each).
+      // One object over the limit, then ten just under it (90,000 items each), a few seconds of parsing: far longer than the progress event takes to arrive.
       const flood = insertElement(valid, referencedSeries, emptyItemsSequence(referencedSeries, 1_000_000));
-      const heavy = Array.from({ length: 4 }, (_, i) =>
+      const heavy = Array.from({ length: 10 }, (_, i) =>
         insertElement(syntheticImage({ instance: 531 + i }), referencedSeries, emptyItemsSequence(referencedSeries, 90_000)),
       );
       const before = { instances: await count('instance'), files: (await objectFiles()).length };
