@@ -139,8 +139,19 @@ function clientUid(file: Part10File | undefined, t: number): string | undefined 
   return textOf(file.dataset, t) || undefined;
 }
 
-/** Lets other requests run: parsing, de-identifying and hashing each take a bounded slice, and a batch yields between them. */
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/**
+ * Lets other requests run between the steps of a batch (parse, de-identify, hash: each bounded by the element
+ * limit) once 10 ms of work has passed since the last turn. A turn after every step cost a loaded 2-core machine up
+ * to twice the time of a batch of 90 small objects; after 10 ms it costs nothing measurable.
+ */
+function eventLoopTurns(sliceMs = 10): () => Promise<void> {
+  let last = performance.now();
+  return async () => {
+    if (performance.now() - last < sliceMs) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    last = performance.now();
+  };
+}
 
 /** Reads and checks one part; a rejection describes why, with the client's UIDs where readable. */
 async function prepare(part: IngestPart, key: Buffer, limits: ReadLimits, inflated: (bytes: number) => void): Promise<Prepared | RejectedItem> {
@@ -219,11 +230,12 @@ export class IngestService {
     // All deflated objects of one request together may inflate to maxInflatedBytes: 60 parts of 1 MB that each
     // inflate to 1 GB would otherwise be 60 GB to hold until the batch commits.
     let inflateLeft = this.limits.maxInflatedBytes;
+    const turn = eventLoopTurns();
     // One object at a time, from parse to hashed bytes: only the encoded bytes are kept, not each object's parsed
     // tree (a batch of objects near the element limit would otherwise hold all their trees at once), and the event
     // loop turns between the steps.
     for (const [index, part] of parts.entries()) {
-      if (index > 0) await yieldToEventLoop();
+      await turn();
       const result = await prepare(part, key, { ...this.limits, maxInflatedBytes: inflateLeft }, (n) => (inflateLeft -= n));
       if (!('patientKey' in result)) {
         rejected.push(result);
@@ -250,8 +262,8 @@ export class IngestService {
           });
         } else if (!rejected.length) {
           // Once a part is rejected nothing of the batch is stored: the rest is only checked, not de-identified.
-          await yieldToEventLoop();
-          const object = await this.encode(result, patient, key, rejected);
+          await turn();
+          const object = await this.encode(result, patient, key, rejected, turn);
           if (object) this.collect(object, first, encoded, rejected);
         }
         // The parsed tree is not needed any more; the summary stays for the answer.
@@ -303,12 +315,12 @@ export class IngestService {
   }
 
   /** De-identifies, re-checks, encodes and hashes one object; a failure is added to `rejected`. */
-  private async encode(p: Prepared, patient: Patient, key: Buffer, rejected: RejectedItem[]): Promise<Encoded | null> {
+  private async encode(p: Prepared, patient: Patient, key: Buffer, rejected: RejectedItem[], turn: () => Promise<void>): Promise<Encoded | null> {
     try {
       const clean = deidentify(p.file as Part10File, { uidKey: key, pseudonym: patient.pseudonym, dateShiftDays: patient.dateShiftDays });
       const summary = inspectImage(clean);
       const bytes = writePart10(clean.meta, clean.dataset, clean.transferSyntax);
-      await yieldToEventLoop();
+      await turn();
       const sha256 = await sha256Of(bytes);
       return {
         source: p.part.source,
