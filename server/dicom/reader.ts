@@ -23,7 +23,7 @@ export interface ReadLimits {
 
 /**
  * Defaults: 100,000 elements is 2-4 times the largest enhanced multi-frame objects (a 1,000-frame enhanced MR with
- * per-frame functional groups holds about 40,000) and reads in about 0.1 s; real data nests 5 or 6 levels deep.
+ * per-frame functional groups holds about 40,000) and reads in 0.1-0.2 s; real data nests 5 or 6 levels deep.
  */
 export const DEFAULT_READ_LIMITS: ReadLimits = { maxElements: 100_000, maxDepth: 16, maxInflatedBytes: 1024 * 1024 * 1024 };
 
