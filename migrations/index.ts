@@ -3,6 +3,7 @@ import { AddIngest1795769783599 } from './1795769783599-AddIngest';
 import { AddPredictions1795770976082 } from './1795770976082-AddPredictions';
 import { AddInferenceJobs1795774455756 } from './1795774455756-AddInferenceJobs';
 import { AddJobLeases1795860000000 } from './1795860000000-AddJobLeases';
+import { WidenInstanceGeometry1796200000000 } from './1796200000000-WidenInstanceGeometry';
 import { TokenExpiryAndClientRequestId1796300000000 } from './1796300000000-TokenExpiryAndClientRequestId';
 
 /** Every migration, in order. Listed by hand so the same list works from TypeScript (tests) and dist (CLI). */
@@ -12,5 +13,6 @@ export const MIGRATIONS: Function[] = [
   AddPredictions1795770976082,
   AddInferenceJobs1795774455756,
   AddJobLeases1795860000000,
+  WidenInstanceGeometry1796200000000,
   TokenExpiryAndClientRequestId1796300000000,
 ];

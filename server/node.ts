@@ -49,6 +49,7 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
       executionProviders: config.executionProviders,
       jobs: config,
       disclosure: config,
+      dicomLimits: { maxElements: config.dicomMaxElements, maxDepth: config.dicomMaxDepth, maxInflatedBytes: config.maxStowBytes },
     }),
     embedded,
     close: async () => {

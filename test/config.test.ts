@@ -93,6 +93,13 @@ describe('loadConfig', () => {
     for (const value of ['0', '2.5', 'five', '-1']) expect(() => loadConfig({ [name]: value })).toThrow(name);
   });
 
+  it('reads the DICOM limits (FACET_DICOM_MAX_ELEMENTS, FACET_DICOM_MAX_DEPTH up to 128) with their documented defaults', () => {
+    expect(loadConfig({})).toMatchObject({ dicomMaxElements: 100_000, dicomMaxDepth: 16 });
+    expect(loadConfig({ FACET_DICOM_MAX_ELEMENTS: '300000', FACET_DICOM_MAX_DEPTH: '32' })).toMatchObject({ dicomMaxElements: 300_000, dicomMaxDepth: 32 });
+    expect(() => loadConfig({ FACET_DICOM_MAX_DEPTH: '129' })).toThrow(/FACET_DICOM_MAX_DEPTH/);
+    expect(() => loadConfig({ FACET_DICOM_MAX_ELEMENTS: 'many' })).toThrow(/FACET_DICOM_MAX_ELEMENTS/);
+  });
+
   it.each(['false', '0', 'no', 'FALSE', 'No'])('turns introspection off for FACET_INTROSPECTION=%j', (value) => {
     expect(loadConfig({ FACET_INTROSPECTION: value }).introspection).toBe(false);
   });

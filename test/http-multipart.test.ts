@@ -1,4 +1,4 @@
-import { MultipartError, mediaTypeParameters, parseMultipartRelated } from '../server/http/multipart-related';
+import { MAX_PARTS, MultipartError, mediaTypeParameters, parseMultipartRelated } from '../server/http/multipart-related';
 
 describe(parseMultipartRelated.name, () => {
   const body = (text: string) => Buffer.from(text.replace(/\n/g, '\r\n'), 'latin1');
@@ -24,6 +24,14 @@ describe(parseMultipartRelated.name, () => {
   it('rejects a missing or over-long boundary', () => {
     expect(() => parseMultipartRelated('', body('--\n'))).toThrow(MultipartError);
     expect(() => parseMultipartRelated('x'.repeat(71), body('--x\n'))).toThrow(MultipartError);
+  });
+
+  it(`rejects more than ${MAX_PARTS} parts (or the limit given), and reads exactly that many`, () => {
+    const many = (n: number) => body(`${'--XYZ\nContent-Type: application/dicom\n\nA\n'.repeat(n)}--XYZ--\n`);
+    expect(parseMultipartRelated('XYZ', many(3), 3)).toHaveLength(3);
+    expect(() => parseMultipartRelated('XYZ', many(4), 3)).toThrow(/more than 3 parts/);
+    expect(parseMultipartRelated('XYZ', many(MAX_PARTS))).toHaveLength(MAX_PARTS);
+    expect(() => parseMultipartRelated('XYZ', many(MAX_PARTS + 1))).toThrow(MultipartError);
   });
 
   it('reads media type parameters, quoted or not', () => {

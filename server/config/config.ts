@@ -21,8 +21,12 @@ export interface Config {
   maxAnonymousBodyBytes: number;
   /** Most lexical tokens in one GraphQL document; the parser stops there (HTTP and graphql-ws). */
   maxQueryTokens: number;
-  /** Largest STOW-RS request (one batch), in bytes. */
+  /** Largest STOW-RS request (one batch), in bytes; also the most its deflated DICOM data sets may inflate to, together. */
   maxStowBytes: number;
+  /** Data elements, sequence items and pixel data fragments one DICOM object may hold (TOO_COMPLEX beyond). */
+  dicomMaxElements: number;
+  /** Deepest nesting of sequences in one DICOM object (TOO_COMPLEX beyond). */
+  dicomMaxDepth: number;
   /** Stored objects no row references are removed at start once this old (a younger one may be mid-commit). */
   orphanMinAgeSeconds: number;
   /** ONNX Runtime execution providers in the order to try (the first that loads runs the session). */
@@ -87,6 +91,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // filter are about 1000. Parsing stops at the limit, so a document's parse cost is bounded whatever its size.
     maxQueryTokens: Math.max(1, integer(env, 'FACET_MAX_QUERY_TOKENS', 5000)),
     maxStowBytes: integer(env, 'FACET_MAX_STOW_BYTES', 1024 * 1024 * 1024),
+    dicomMaxElements: Math.max(1, integer(env, 'FACET_DICOM_MAX_ELEMENTS', 100_000)),
+    dicomMaxDepth: Math.max(1, integer(env, 'FACET_DICOM_MAX_DEPTH', 16, 128)),
     orphanMinAgeSeconds: integer(env, 'FACET_ORPHAN_MIN_AGE_SECONDS', 3600),
     executionProviders: (env.FACET_EXECUTION_PROVIDERS || 'cpu')
       .split(',')

@@ -2,7 +2,9 @@ import { isTextVr, textBytes, textElement, textOf, type DicomDataset, type Dicom
 import { isKnownTag, isPrivate, TAGS } from './dictionary';
 import table from './ps3.15-table-e1-1.json';
 import type { Part10File } from './reader';
+import { storageSyntax } from './transfer-syntax';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, replaceUid } from './uid';
+import { binaryValueSize, vrProblem } from './vr';
 
 /** One action of PS3.15 Table E.1-1 after the options Facet applies are resolved. */
 type Action = 'D' | 'Z' | 'X' | 'K' | 'C' | 'U';
@@ -72,6 +74,9 @@ export interface DeidentifyOptions {
   dateShiftDays: number;
 }
 
+/** Written as De-identification Method (0012,0063), an LO: at most 64 characters. */
+export const DEIDENTIFICATION_METHOD = 'Facet: PS3.15 Basic Profile; Retain Pat Chars; Modified Dates';
+
 const DUMMY_TEXT: Record<string, string> = {
   DA: '19000101',
   TM: '000000',
@@ -86,11 +91,20 @@ function shiftDate(yyyymmdd: string, days: number): string {
   const y = Number(yyyymmdd.slice(0, 4));
   const m = Number(yyyymmdd.slice(4, 6));
   const d = Number(yyyymmdd.slice(6, 8));
-  const date = new Date(Date.UTC(y, m - 1, d));
-  if (Number.isNaN(date.getTime()) || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return DUMMY_TEXT.DA;
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0-99 as 1900-1999.
+  const date = new Date(0);
+  date.setUTCFullYear(y, m - 1, d);
+  if (y < 1 || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return DUMMY_TEXT.DA;
   date.setUTCDate(date.getUTCDate() + days);
-  return date.toISOString().slice(0, 10).replace(/-/g, '');
+  // A DA holds years 1 to 9999; a shift past either end has no date to write.
+  const year = date.getUTCFullYear();
+  if (year < 1 || year > 9999) return DUMMY_TEXT.DA;
+  const pad = (n: number, width: number) => String(n).padStart(width, '0');
+  return `${pad(year, 4)}${pad(date.getUTCMonth() + 1, 2)}${pad(date.getUTCDate(), 2)}`;
 }
+
+/** What may follow the date in a DT (PS3.5 Table 6.2-1): HHMMSS.FFFFFF, each part optional from the right, and a UTC offset. */
+const DT_TIME = /^(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?([+-]\d{4})?$/;
 
 /**
  * Every date of a DA or DT value shifted by `days` (multiple values, ranges and the retired "YYYY.MM.DD" form
@@ -107,7 +121,7 @@ export function shiftDateValue(vr: 'DA' | 'DT', text: string, days: number): str
           if (t === '') return t;
           const compact = /^\d{4}\.\d{2}\.\d{2}$/.test(t) ? t.replace(/\./g, '') : t;
           const match = /^(\d{8})(.*)$/.exec(compact);
-          if (!match || (vr === 'DA' && match[2] !== '')) return vr === 'DA' ? DUMMY_TEXT.DA : DUMMY_TEXT.DT;
+          if (!match || (vr === 'DA' && match[2] !== '') || !DT_TIME.test(match[2])) return vr === 'DA' ? DUMMY_TEXT.DA : DUMMY_TEXT.DT;
           return shiftDate(match[1], days) + (vr === 'DT' ? match[2] : '');
         })
         .join('-'),
@@ -122,7 +136,8 @@ const STANDARD_UID = /^1\.2\.840\.10008\./;
  * Applies the Basic Application Level Confidentiality Profile (PS3.15 Annex E) with the Retain Patient
  * Characteristics and Retain Longitudinal Temporal Information with Modified Dates options, to every level of
  * nesting; removes all private attributes; replaces UIDs by keyed hashes; rebuilds the File Meta; records the
- * method in (0012,0062-0064) and (0028,0303). Pixel data is not touched.
+ * method in (0012,0062-0064) and (0028,0303). Pixel data is not touched; a deflated data set comes out inflated
+ * (see storageSyntax).
  */
 export function deidentify(file: Part10File, options: DeidentifyOptions): Part10File {
   const uid = (text: string) =>
@@ -146,7 +161,11 @@ export function deidentify(file: Part10File, options: DeidentifyOptions): Part10
     }
     if (e.fragments) return e;
     const text = e.bytes && isTextVr(e.vr) ? e.bytes.toString('latin1').replace(/[\0 ]+$/, '') : null;
-    const shifted = () => ({ tag: e.tag, vr: e.vr, bytes: textBytes(e.vr, shiftDateValue(e.vr as 'DA' | 'DT', text ?? '', options.dateShiftDays)) });
+    const shifted = () => {
+      const bytes = textBytes(e.vr, shiftDateValue(e.vr as 'DA' | 'DT', text ?? '', options.dateShiftDays));
+      // A range (query syntax, not a stored value) or a date of an over-long value stays invalid once shifted: the dummy instead.
+      return { tag: e.tag, vr: e.vr, bytes: vrProblem(e.vr, bytes) ? textBytes(e.vr, DUMMY_TEXT[e.vr]) : bytes };
+    };
     if (!action || action === 'K') {
       // Attributes the table keeps, or does not list, still carry dates and instance UIDs: shift and replace them.
       if (text !== null && (e.vr === 'DA' || e.vr === 'DT')) return shifted();
@@ -159,14 +178,15 @@ export function deidentify(file: Part10File, options: DeidentifyOptions): Part10
       case 'Z':
         return { tag: e.tag, vr: e.vr, bytes: Buffer.alloc(0) };
       case 'U':
-        return text === null ? null : { tag: e.tag, vr: e.vr, bytes: textBytes('UI', uid(text)) };
+        return text === null ? null : { tag: e.tag, vr: e.vr, bytes: textBytes(e.vr, uid(text)) };
       case 'C':
         if (text !== null && (e.vr === 'DA' || e.vr === 'DT')) return shifted();
         if (e.vr === 'TM') return e;
         // Cleaning free text automatically is not possible; removing it is the safe reading of "clean".
         return null;
       case 'D':
-        if (text === null) return { tag: e.tag, vr: e.vr, bytes: Buffer.alloc(Math.max(2, e.bytes?.length ?? 2)) };
+        // A binary dummy: zeros, as long as the value was, or one value of the VR.
+        if (text === null) return { tag: e.tag, vr: e.vr, bytes: Buffer.alloc(e.bytes?.length || binaryValueSize(e.vr)) };
         if (e.vr === 'UI') return { tag: e.tag, vr: e.vr, bytes: textBytes('UI', uid(text)) };
         return { tag: e.tag, vr: e.vr, bytes: textBytes(e.vr, DUMMY_TEXT[e.vr] ?? 'ANONYMIZED') };
     }
@@ -185,7 +205,7 @@ export function deidentify(file: Part10File, options: DeidentifyOptions): Part10
   dataset.set(TAGS.patientName, textElement(TAGS.patientName, 'PN', options.pseudonym));
   dataset.set(TAGS.patientId, textElement(TAGS.patientId, 'LO', options.pseudonym));
   dataset.set(TAGS.patientIdentityRemoved, textElement(TAGS.patientIdentityRemoved, 'CS', 'YES'));
-  dataset.set(TAGS.deidentificationMethod, textElement(TAGS.deidentificationMethod, 'LO', 'Facet: PS3.15 Basic Profile; Retain Patient Chars; Modified Dates'));
+  dataset.set(TAGS.deidentificationMethod, textElement(TAGS.deidentificationMethod, 'LO', DEIDENTIFICATION_METHOD));
   const code = (value: string, meaning: string): DicomDataset =>
     new Map([
       [TAGS.codeValue, textElement(TAGS.codeValue, 'SH', value)],
@@ -209,9 +229,9 @@ export function deidentify(file: Part10File, options: DeidentifyOptions): Part10
     [TAGS.fileMetaVersion, { tag: TAGS.fileMetaVersion, vr: 'OB', bytes: Buffer.from([0, 1]) }],
     [TAGS.mediaStorageSopClassUid, textElement(TAGS.mediaStorageSopClassUid, 'UI', sopClassUid)],
     [TAGS.mediaStorageSopInstanceUid, textElement(TAGS.mediaStorageSopInstanceUid, 'UI', sopInstanceUid)],
-    [TAGS.transferSyntaxUid, textElement(TAGS.transferSyntaxUid, 'UI', file.transferSyntax.uid)],
+    [TAGS.transferSyntaxUid, textElement(TAGS.transferSyntaxUid, 'UI', storageSyntax(file.transferSyntax).uid)],
     [TAGS.implementationClassUid, textElement(TAGS.implementationClassUid, 'UI', IMPLEMENTATION_CLASS_UID)],
     [TAGS.implementationVersionName, textElement(TAGS.implementationVersionName, 'SH', IMPLEMENTATION_VERSION_NAME)],
   ]);
-  return { meta, dataset, transferSyntax: file.transferSyntax };
+  return { meta, dataset, transferSyntax: storageSyntax(file.transferSyntax) };
 }

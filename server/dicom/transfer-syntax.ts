@@ -1,4 +1,4 @@
-/** The transfer syntaxes Facet stores; pixel data is always kept exactly as it arrived. */
+/** The transfer syntaxes Facet reads; pixel data is always kept exactly as it arrived. */
 export interface TransferSyntax {
   uid: string;
   name: string;
@@ -6,6 +6,8 @@ export interface TransferSyntax {
   explicitVr: boolean;
   /** Pixel data in fragments (compressed); decoded only at inference time. */
   encapsulated: boolean;
+  /** The data set after the File Meta is deflated (RFC 1951, PS3.5 A.5); inside it is Explicit VR Little Endian. */
+  deflated?: boolean;
 }
 
 const native = (uid: string, name: string, littleEndian: boolean, explicitVr: boolean): TransferSyntax => ({
@@ -20,12 +22,14 @@ const compressed = (uid: string, name: string): TransferSyntax => ({ uid, name, 
 export const IMPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2';
 export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 export const EXPLICIT_VR_BIG_ENDIAN = '1.2.840.10008.1.2.2';
+export const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1.99';
 
 export const TRANSFER_SYNTAXES: ReadonlyMap<string, TransferSyntax> = new Map(
   [
     native(IMPLICIT_VR_LITTLE_ENDIAN, 'Implicit VR Little Endian', true, false),
     native(EXPLICIT_VR_LITTLE_ENDIAN, 'Explicit VR Little Endian', true, true),
     native(EXPLICIT_VR_BIG_ENDIAN, 'Explicit VR Big Endian (retired)', false, true),
+    { ...native(DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, 'Deflated Explicit VR Little Endian', true, true), deflated: true },
     compressed('1.2.840.10008.1.2.5', 'RLE Lossless'),
     compressed('1.2.840.10008.1.2.4.50', 'JPEG Baseline (Process 1)'),
     compressed('1.2.840.10008.1.2.4.51', 'JPEG Extended (Process 2 & 4)'),
@@ -39,3 +43,12 @@ export const TRANSFER_SYNTAXES: ReadonlyMap<string, TransferSyntax> = new Map(
     compressed('1.2.840.10008.1.2.4.203', 'HTJ2K'),
   ].map((ts) => [ts.uid, ts]),
 );
+
+/**
+ * The transfer syntax an object is stored in: the one it arrived in, except that a deflated data set is stored
+ * inflated (Explicit VR Little Endian, the encoding inside the deflate stream), so every stored object can be read
+ * without inflating a stream first and its pixel data stays byte for byte what arrived.
+ */
+export function storageSyntax(ts: TransferSyntax): TransferSyntax {
+  return ts.deflated ? (TRANSFER_SYNTAXES.get(EXPLICIT_VR_LITTLE_ENDIAN) as TransferSyntax) : ts;
+}

@@ -82,8 +82,11 @@ export enum IngestRejectionCode {
   PIXEL_LENGTH_MISMATCH = 'PIXEL_LENGTH_MISMATCH',
   /** Burned In Annotation (0028,0301) is YES: text in the pixels cannot be de-identified by attributes. */
   BURNED_IN_ANNOTATION = 'BURNED_IN_ANNOTATION',
+  /** The object holds more elements, items or fragments, or nests deeper, than FACET_DICOM_MAX_ELEMENTS / FACET_DICOM_MAX_DEPTH allow. */
+  TOO_COMPLEX = 'TOO_COMPLEX',
   UNKNOWN_PATIENT = 'UNKNOWN_PATIENT',
-  DUPLICATE_IN_BATCH = 'DUPLICATE_IN_BATCH',
+  /** The SOP Instance UID is stored already (or appears earlier in the batch) with other content. */
+  INSTANCE_CONFLICT = 'INSTANCE_CONFLICT',
   /** STOW-RS to /studies/{uid}: the instance belongs to another study. */
   STUDY_MISMATCH = 'STUDY_MISMATCH',
   CONFLICT = 'CONFLICT',
@@ -91,7 +94,10 @@ export enum IngestRejectionCode {
   BATCH_REJECTED = 'BATCH_REJECTED',
   /** Manifests: the header lacks a required column, or the CSV cannot be parsed. */
   MALFORMED_CSV = 'MALFORMED_CSV',
-  /** Manifests: a value is missing or outside its allowed set. */
+  /**
+   * Manifests: a value is missing or outside its allowed set. DICOM: a value Facet records in a column breaks its
+   * VR (PS3.5 Table 6.2-1: length, characters, range) or has another VR than PS3.6 gives; the reason names the tag.
+   */
   INVALID_VALUE = 'INVALID_VALUE',
   UNKNOWN_SITE = 'UNKNOWN_SITE',
   /** Manifests: a row names a site outside the uploader's scope. */

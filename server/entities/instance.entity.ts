@@ -32,10 +32,11 @@ export class Instance extends BaseRecord {
   @Column({ type: 'integer', default: 1 })
   numberOfFrames: number;
 
-  @Column({ type: 'smallint' })
+  /** US (0-65535): integer, since smallint stops at 32767. */
+  @Column({ type: 'integer' })
   bitsAllocated: number;
 
-  @Column({ type: 'smallint', default: 1 })
+  @Column({ type: 'integer', default: 1 })
   samplesPerPixel: number;
 
   @Column({ type: 'varchar', length: 32 })

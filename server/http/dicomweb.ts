@@ -9,24 +9,31 @@ import { log } from './log';
 import { requireBearer } from './require-bearer';
 import { mediaTypeParameters, MultipartError, parseMultipartRelated } from './multipart-related';
 
-/** PS3.18 Table I.2-1 / PS3.4 Annex GG failure reasons for the FailedSOPSequence. */
+/**
+ * Failure Reason (0008,1197) for each Facet code (PS3.4 Annex GG and B.2.3, PS3.18 10.5.3): C000 "cannot understand"
+ * for what is not valid DICOM, A900 where the data set contradicts its SOP class, A700 "out of resources" where the
+ * object exceeds this node's limits, 0122 for a SOP class Facet does not store, 0111 for a SOP Instance stored
+ * with other content, and 0110 "processing failure" for Facet's own rules (modality scope, patients, batches).
+ */
 const FAILURE_REASON: Partial<Record<IngestRejectionCode, number>> = {
   NOT_PART10: 0xc000, // Error: cannot understand
   TRUNCATED: 0xc000,
   IMPOSSIBLE_LENGTH: 0xc000,
   MALFORMED_ELEMENT: 0xc000,
+  INVALID_VALUE: 0xc000,
   UNSUPPORTED_TRANSFER_SYNTAX: 0xc122, // Referenced Transfer Syntax not supported
   UNSUPPORTED_MEDIA_TYPE: 0xc122,
   UNSUPPORTED_SOP_CLASS: 0x0122, // Referenced SOP Class not supported
-  UNSUPPORTED_MODALITY: 0xa900, // Data Set does not match SOP Class
-  MISSING_ATTRIBUTE: 0xa900,
+  TOO_COMPLEX: 0xa700, // Refused: out of resources
+  MISSING_ATTRIBUTE: 0xa900, // Data Set does not match SOP Class
   PIXEL_LENGTH_MISMATCH: 0xa900,
+  STUDY_MISMATCH: 0xa900,
+  UNSUPPORTED_MODALITY: 0x0110, // Processing failure: a valid image of a modality outside Facet's scope
   BURNED_IN_ANNOTATION: 0x0110,
-  UNKNOWN_PATIENT: 0x0110, // Processing failure
-  DUPLICATE_IN_BATCH: 0x0111, // Duplicate SOP Instance
+  UNKNOWN_PATIENT: 0x0110,
+  INSTANCE_CONFLICT: 0x0111, // Duplicate SOP Instance (with other content)
   CONFLICT: 0x0110,
   BATCH_REJECTED: 0x0110,
-  STUDY_MISMATCH: 0xa900,
 };
 const PROCESSING_FAILURE = 0x0110;
 /** Warning: Coercion of Data Elements (de-identification changed the object). */
@@ -55,8 +62,8 @@ function stowResponse(result: IngestResult, baseUrl: string): Record<string, unk
         '00081150': ui(r.sopClassUid),
         '00081155': ui(r.sopInstanceUid),
         '00081197': { vr: 'US', Value: [FAILURE_REASON[r.code] ?? PROCESSING_FAILURE] },
-        // Error Comment: Facet's code, the part it refers to, and the reason in words.
-        '00000902': { vr: 'LO', Value: [`${r.code} ${r.source}: ${r.reason}`.slice(0, 64)] },
+        // Error Comment: Facet's code, the part it refers to, and the reason in words, as an LO (64 characters, no backslash or control character).
+        '00000902': { vr: 'LO', Value: [`${r.code} ${r.source}: ${r.reason}`.replace(/[^\x20-\x5b\x5d-\x7e]/g, '?').slice(0, 64)] },
       })),
     };
   }

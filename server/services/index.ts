@@ -14,6 +14,7 @@ import { ModelService } from './model.service';
 import { NodeKeyService } from './node-key.service';
 import { PostgresPubSub } from '../pubsub/postgres-pubsub';
 import { ObjectStore } from '../storage/object-store';
+import { DEFAULT_READ_LIMITS, type ReadLimits } from '../dicom/reader';
 import { ImagingService } from './imaging.service';
 import { PatientService } from './patient.service';
 import { ReaderService } from './reader.service';
@@ -35,6 +36,8 @@ export interface ServiceOptions {
   jobs?: Partial<JobTiming>;
   /** Release policy for roles without patient-level access (Config's minGroupPatients, rocGridSteps). */
   disclosure?: Partial<DisclosurePolicy>;
+  /** How much work one DICOM object may cause (Config's dicomMaxElements, dicomMaxDepth; inflated size up to maxStowBytes). */
+  dicomLimits?: Partial<ReadLimits>;
 }
 
 export interface JobTiming {
@@ -63,7 +66,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const splits = new SplitService(db, audit);
   const tokens = new TokenService(db, audit, pubSub);
   const tokenLifetimes = new TokenLifetimeService(pubSub);
-  const ingest = new IngestService(db, audit, nodeKeys, objects, pubSub);
+  const ingest = new IngestService(db, audit, nodeKeys, objects, pubSub, { ...DEFAULT_READ_LIMITS, ...options.dicomLimits });
   const manifests = new ManifestService(db, audit, nodeKeys, patients, readings);
   const models = new ModelService(db, audit, objects, options.executionProviders);
   // Constructed here, started by the process that runs the node (serve: to send; worker: to send and work).

@@ -10,6 +10,19 @@ export interface StoredObject {
   created: boolean;
 }
 
+/** Bytes hashed between two turns of the event loop: about 10 ms of SHA-256 (measured 1.5-2 GB/s on the development machine). */
+const HASH_SLICE = 16 * 1024 * 1024;
+
+/** The sha256 of `bytes`, hex, in slices with a turn of the event loop between them, so a large object does not stall other requests. */
+export async function sha256Of(bytes: Buffer): Promise<string> {
+  const hash = createHash('sha256');
+  for (let at = 0; at < bytes.length; at += HASH_SLICE) {
+    if (at > 0) await new Promise((resolve) => setImmediate(resolve));
+    hash.update(bytes.subarray(at, at + HASH_SLICE));
+  }
+  return hash.digest('hex');
+}
+
 /**
  * De-identified DICOM objects on disk, addressed by the sha256 of their bytes: `ab/cd/abcd…`. A write goes to
  * `tmp/`, is fsynced, then renamed into place (atomic on one file system), so a reader never sees half a file
@@ -27,8 +40,9 @@ export class ObjectStore {
     return path.join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
   }
 
-  async put(bytes: Buffer): Promise<StoredObject> {
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
+  /** Stores `bytes` under their sha256 (`sha256` when the caller computed it already). */
+  async put(bytes: Buffer, sha256?: string): Promise<StoredObject> {
+    sha256 ??= await sha256Of(bytes);
     const final = this.pathOf(sha256);
     if (await exists(final)) {
       // Touched, so the orphan sweep (which spares young files) cannot take it before this batch commits.

@@ -3,12 +3,17 @@ import path from 'node:path';
 import { data } from 'dcmjs';
 import { Role } from '../../server/domain';
 import { TAGS } from '../../server/dicom/dictionary';
-import { readPart10 } from '../../server/dicom/reader';
+import { readPart10, type Part10File } from '../../server/dicom/reader';
 import { replaceUid } from '../../server/dicom/uid';
 import { Instance, type Site } from '../../server/entities';
+import { syntheticImage } from '../../scripts/synthetic-dicom';
+import { textBytes } from '../../server/dicom/dataset';
+import { tag } from '../../server/dicom/dictionary';
+import { writePart10 } from '../../server/dicom/writer';
 import { FIXTURES, IDENTIFIED, IDENTIFIERS } from '../helpers/dicom-fixtures';
+import { emptyItemsSequence, insertElement } from '../helpers/dicom-mutations';
 import { Factory } from '../helpers/factories';
-import { gqlOk } from '../helpers/graphql-client';
+import { gqlOk, subscribe } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
 import { failureCode, multipartRelated, stow } from '../helpers/stow';
 
@@ -201,5 +206,204 @@ describe('DICOMweb STOW-RS ingest', () => {
       await node().dataSource.query(`ALTER TABLE instance DROP CONSTRAINT injected_failure`);
     }
     expect({ instances: await count('instance'), studies: await count('study'), files: (await objectFiles()).length }).toEqual(before);
+  });
+
+  /** `bytes` with some elements replaced (explicit or implicit VR, as the file is). */
+  const edited = (bytes: Buffer, edit: (file: Part10File) => void): Buffer => {
+    const file = readPart10(bytes);
+    edit(file);
+    return writePart10(file.meta, file.dataset, file.transferSyntax);
+  };
+  const instanceOf = async (clientUid: string) => {
+    const key = await node().services.nodeKeys.identifierKey();
+    return node()
+      .dataSource.getRepository(Instance)
+      .findOneBy({ sopInstanceUid: replaceUid(key, clientUid) });
+  };
+  const pixelsViaDcmjs = (b: Buffer): Buffer =>
+    Buffer.concat(
+      data.DicomMetaDictionary.naturalizeDataset(
+        data.DicomMessage.readFile(b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer).dict,
+      ).PixelData.map((f: ArrayBuffer) => Buffer.from(f)),
+    );
+
+  it('refuses the same SOP Instance UID with other content (INSTANCE_CONFLICT, 0111) and keeps the first: no row, no file, same Retrieve answer', async () => {
+    const first = syntheticImage({ instance: 501 });
+    const stored = await stow(node().url, coordinatorA, [{ bytes: first }]);
+    expect(stored.status).toBe(202);
+    const retrieveUrl: string = stored.stored[0]['00081190'].Value[0];
+    // The object inside the multipart/related answer (its boundary differs per answer).
+    const retrieve = async () => {
+      const body = Buffer.from(await (await fetch(retrieveUrl, { headers: { authorization: `Bearer ${coordinatorA}` } })).arrayBuffer());
+      return body.subarray(body.indexOf('\r\n\r\n') + 4, body.lastIndexOf('\r\n--'));
+    };
+    const before = { instances: await count('instance'), files: await objectFiles(), retrieved: await retrieve() };
+
+    const other = syntheticImage({ instance: 501, paddingBytes: 2 }); // valid, same UID, other bytes
+    const answer = await stow(node().url, coordinatorA, [{ bytes: other }]);
+    expect(answer.status).toBe(409);
+    expect(answer.failed.map(failureCode)).toEqual(['INSTANCE_CONFLICT']);
+    expect(answer.failed[0]['00081197'].Value).toEqual([0x0111]);
+    expect(answer.failed[0]['00081155'].Value).toEqual(['1.2.826.0.1.3680043.9.7134.3.501']);
+    expect({ instances: await count('instance'), files: await objectFiles(), retrieved: await retrieve() }).toEqual(before);
+
+    // The identical object again is still a no-op with the same answer.
+    const again = await stow(node().url, coordinatorA, [{ bytes: first }]);
+    expect(again.status).toBe(202);
+    expect(again.stored[0]['00081190'].Value).toEqual([retrieveUrl]);
+    expect({ instances: await count('instance'), files: await objectFiles() }).toEqual({ instances: before.instances, files: before.files });
+  });
+
+  it('stores an object sent twice in one batch once and answers both; the same UID with other content in one batch refuses the batch', async () => {
+    const twice = syntheticImage({ instance: 502 });
+    const before = { instances: await count('instance'), files: (await objectFiles()).length };
+    const answer = await stow(node().url, coordinatorA, [{ bytes: twice }, { bytes: twice }]);
+    expect(answer.status).toBe(202);
+    expect(answer.stored.map((s) => s['00081155'].Value[0])).toEqual([answer.stored[0]['00081155'].Value[0], answer.stored[0]['00081155'].Value[0]]);
+    expect({ instances: await count('instance'), files: (await objectFiles()).length }).toEqual({ instances: before.instances + 1, files: before.files + 1 });
+
+    const mixed = await stow(node().url, coordinatorA, [
+      { bytes: syntheticImage({ instance: 503 }) },
+      { bytes: syntheticImage({ instance: 503, paddingBytes: 4 }) },
+      { bytes: syntheticImage({ instance: 504 }) },
+    ]);
+    expect(mixed.status).toBe(409);
+    expect(mixed.failed.map(failureCode)).toEqual(['INSTANCE_CONFLICT', 'BATCH_REJECTED', 'BATCH_REJECTED']);
+    expect(mixed.failed[0]['00000902'].Value[0]).toMatch(/^INSTANCE_CONFLICT part 2: The SOP Instance UID is also in part 1/);
+    expect({ instances: await count('instance'), files: (await objectFiles()).length }).toEqual({ instances: before.instances + 1, files: before.files + 1 });
+  });
+
+  it('stores exactly one of two concurrent uploads of one SOP Instance UID with different content, and leaves no file of the other', async () => {
+    const before = { instances: await count('instance'), files: (await objectFiles()).length };
+    const answers = await Promise.all([
+      stow(node().url, coordinatorA, [{ bytes: syntheticImage({ instance: 505 }) }]),
+      stow(node().url, coordinatorA, [{ bytes: syntheticImage({ instance: 505, paddingBytes: 2 }) }]),
+    ]);
+    expect(answers.map((a) => a.status).sort()).toEqual([202, 409]);
+    expect(answers.flatMap((a) => a.failed.map(failureCode))).toEqual(['INSTANCE_CONFLICT']);
+    expect({ instances: await count('instance'), files: (await objectFiles()).length }).toEqual({ instances: before.instances + 1, files: before.files + 1 });
+  });
+
+  it('answers an image of a modality outside Facet’s scope with UNSUPPORTED_MODALITY and Processing failure (0110), not A900', async () => {
+    const pet = edited(syntheticImage({ instance: 506 }), (f) => f.dataset.set(TAGS.modality, { tag: TAGS.modality, vr: 'CS', bytes: textBytes('CS', 'PT') }));
+    const answer = await stow(node().url, coordinatorA, [{ bytes: pet }]);
+    expect(answer.status).toBe(409);
+    expect(answer.failed.map(failureCode)).toEqual(['UNSUPPORTED_MODALITY']);
+    expect(answer.failed[0]['00081197'].Value).toEqual([0x0110]);
+    expect(answer.failed[0]['00000902'].Value[0]).toBe('UNSUPPORTED_MODALITY part 1: Modality PT is outside XR, CT, MR');
+  });
+
+  it.each([
+    ['native YBR_FULL_422 (two samples per pixel)', { modality: 'DX', photometric: 'YBR_FULL_422', instance: 510 }, '1.2.840.10008.1.2.1'],
+    ['pixel data with trailing padding', { paddingBytes: 64, instance: 511 }, '1.2.840.10008.1.2.1'],
+    ['Deflated Explicit VR Little Endian, stored inflated', { syntax: 'deflated', frames: 2, instance: 512 }, '1.2.840.10008.1.2.1'],
+    ['multi-frame with functional group sequences, implicit VR', { syntax: 'implicit-le', frames: 3, modality: 'MR', instance: 513 }, '1.2.840.10008.1.2'],
+  ] as const)('stores %s (202), as a file dcmjs reads back with the same pixel data', async (_name, options, storedSyntax) => {
+    const original = syntheticImage(options);
+    const answer = await stow(node().url, coordinatorA, [{ bytes: original }]);
+    expect(answer.status).toBe(202);
+    const instance = await instanceOf(`1.2.826.0.1.3680043.9.7134.3.${options.instance}`);
+    expect(instance?.transferSyntaxUid).toBe(storedSyntax);
+    const stored = await node().services.objects.read(instance?.sha256 as string);
+    expect(pixelsViaDcmjs(stored).equals(readPart10(original).dataset.get(TAGS.pixelData)?.bytes as Buffer)).toBe(true);
+  });
+
+  it.each([
+    ['Series Number 2^31', (f: Part10File) => f.dataset.set(tag(0x0020, 0x0011), { tag: tag(0x0020, 0x0011), vr: 'IS', bytes: textBytes('IS', '2147483648') })],
+    [
+      'Instance Number of 13 digits',
+      (f: Part10File) => f.dataset.set(tag(0x0020, 0x0013), { tag: tag(0x0020, 0x0013), vr: 'IS', bytes: textBytes('IS', '-999999999999') }),
+    ],
+    ['Rows as UL 4294967295', (f: Part10File) => f.dataset.set(TAGS.rows, { tag: TAGS.rows, vr: 'UL', bytes: Buffer.from([0xff, 0xff, 0xff, 0xff]) })],
+    [
+      'Number of Frames 3000000000',
+      (f: Part10File) => f.dataset.set(TAGS.numberOfFrames, { tag: TAGS.numberOfFrames, vr: 'IS', bytes: textBytes('IS', '3000000000') }),
+    ],
+    [
+      'a CS of 33 characters',
+      (f: Part10File) =>
+        f.dataset.set(TAGS.photometricInterpretation, { tag: TAGS.photometricInterpretation, vr: 'CS', bytes: textBytes('CS', 'M'.repeat(33)) }),
+    ],
+    [
+      'a CS holding NUL',
+      (f: Part10File) =>
+        f.dataset.set(TAGS.photometricInterpretation, { tag: TAGS.photometricInterpretation, vr: 'CS', bytes: Buffer.from('MONO\0CHROME2', 'latin1') }),
+    ],
+    [
+      'a UID with a backslash',
+      (f: Part10File) => f.dataset.set(TAGS.seriesInstanceUid, { tag: TAGS.seriesInstanceUid, vr: 'UI', bytes: textBytes('UI', '1.2.3\\1.2.4') }),
+    ],
+    [
+      'a UID of 65 characters',
+      (f: Part10File) => f.dataset.set(TAGS.studyInstanceUid, { tag: TAGS.studyInstanceUid, vr: 'UI', bytes: textBytes('UI', `1.2${'.3'.repeat(31)}`) }),
+    ],
+  ])('refuses %s with INVALID_VALUE (C000), never a 500, and stores nothing', async (_name, edit) => {
+    const before = { instances: await count('instance'), files: (await objectFiles()).length };
+    const answer = await stow(node().url, coordinatorA, [{ bytes: edited(syntheticImage({ instance: 520 }), edit) }]);
+    expect(answer.status).toBe(409);
+    expect(answer.failed.map(failureCode)).toEqual(['INVALID_VALUE']);
+    expect(answer.failed[0]['00081197'].Value).toEqual([0xc000]);
+    expect({ instances: await count('instance'), files: (await objectFiles()).length }).toEqual(before);
+  });
+
+  it('records Bits Allocated 40000, a valid US value, in a column that holds it', async () => {
+    const wide = edited(syntheticImage({ size: 1, instance: 521 }), (f) => {
+      f.dataset.set(TAGS.bitsAllocated, { tag: TAGS.bitsAllocated, vr: 'US', bytes: Buffer.from([0x40, 0x9c]) });
+      f.dataset.set(TAGS.pixelData, { tag: TAGS.pixelData, vr: 'OB', bytes: Buffer.alloc(5000) });
+    });
+    expect((await stow(node().url, coordinatorA, [{ bytes: wide }])).status).toBe(202);
+    expect((await instanceOf('1.2.826.0.1.3680043.9.7134.3.521'))?.bitsAllocated).toBe(40000);
+  });
+
+  it('refuses an object whose UIDs outgrow their 2-byte length once replaced (TOO_COMPLEX, named), rather than failing', async () => {
+    // 20,000 one-digit UIDs (40 kB) become 20,000 UIDs of 44 digits (900 kB): more than an explicit UI value can hold.
+    const frameOfReference = tag(0x0020, 0x0052);
+    const many = edited(syntheticImage({ instance: 522 }), (f) =>
+      f.dataset.set(frameOfReference, { tag: frameOfReference, vr: 'UI', bytes: textBytes('UI', Array(20_000).fill('1').join('\\')) }),
+    );
+    const answer = await stow(node().url, coordinatorA, [{ bytes: many }]);
+    expect(answer.status).toBe(409);
+    expect(answer.failed.map(failureCode)).toEqual(['TOO_COMPLEX']);
+    expect(answer.failed[0]['00000902'].Value[0]).toMatch(/^TOO_COMPLEX part 1: After de-identification: \(0020,0052\) would/);
+  });
+
+  it('refuses an object of 1,000,000 empty items (TOO_COMPLEX, A700), and answers /healthz while a batch of hostile objects is parsed', async () => {
+    const live = await subscribe<{ ingestProgress: { status: string; objectsDone: number } }>(
+      node().url,
+      coordinatorA,
+      `subscription ($site: ID!) { ingestProgress(siteId: $site) { status objectsDone } }`,
+      { site: siteA.id },
+    );
+    try {
+      const referencedSeries = tag(0x0008, 0x1115);
+      const valid = syntheticImage({ instance: 530 });
+      // One object over the limit, then ten just under it (90,000 items each), a few seconds of parsing: far longer than the progress event takes to arrive.
+      const flood = insertElement(valid, referencedSeries, emptyItemsSequence(referencedSeries, 1_000_000));
+      const heavy = Array.from({ length: 10 }, (_, i) =>
+        insertElement(syntheticImage({ instance: 531 + i }), referencedSeries, emptyItemsSequence(referencedSeries, 90_000)),
+      );
+      const before = { instances: await count('instance'), files: (await objectFiles()).length };
+      const order: string[] = [];
+      const batch = stow(
+        node().url,
+        coordinatorA,
+        [flood, ...heavy].map((bytes) => ({ bytes })),
+      ).then((answer) => {
+        order.push('batch');
+        return answer;
+      });
+      await live.waitFor((e) => e.ingestProgress.status === 'RUNNING', 30_000);
+      const health = await fetch(`${node().url}/healthz`);
+      order.push('healthz');
+      expect(health.status).toBe(200);
+      const answer = await batch;
+      expect(order).toEqual(['healthz', 'batch']);
+      expect(answer.status).toBe(409);
+      expect(answer.failed.map(failureCode)).toEqual(['TOO_COMPLEX', ...heavy.map(() => 'BATCH_REJECTED')]);
+      expect(answer.failed[0]['00081197'].Value).toEqual([0xa700]);
+      expect({ instances: await count('instance'), files: (await objectFiles()).length }).toEqual(before);
+    } finally {
+      await live.close();
+    }
   });
 });

@@ -6,6 +6,7 @@ import type { DataSource, Logger } from 'typeorm';
 import { createDataSource } from '../../server/db/data-source';
 import { createSchema } from '../../server/graphql/schema';
 import { startHttpServer, type RunningServer } from '../../server/http/app';
+import type { ReadLimits } from '../../server/dicom/reader';
 import { createServices, type DisclosurePolicy, type JobTiming, type Services } from '../../server/services';
 import { createTestDatabase, type TestDatabase } from './test-db';
 
@@ -46,7 +47,9 @@ export const TEST_LIMITS = {
 };
 
 /** The real server (Apollo, graphql-ws, services) on port 0 over a database of this file's own. */
-export async function startTestNode(options: { jobs?: Partial<JobTiming>; disclosure?: Partial<DisclosurePolicy> } = {}): Promise<TestNode> {
+export async function startTestNode(
+  options: { jobs?: Partial<JobTiming>; disclosure?: Partial<DisclosurePolicy>; dicomLimits?: Partial<ReadLimits> } = {},
+): Promise<TestNode> {
   const database = await createTestDatabase();
   const queries = new QueryCounter();
   const dataSource = createDataSource(database.url, { poolSize: 5, logger: queries });
@@ -57,6 +60,7 @@ export async function startTestNode(options: { jobs?: Partial<JobTiming>; disclo
     databaseUrl: database.url,
     jobs: options.jobs,
     disclosure: options.disclosure,
+    dicomLimits: options.dicomLimits,
   });
   await services.queue.start();
   const schema = await createSchema(services);
