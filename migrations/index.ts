@@ -3,6 +3,9 @@ import { AddIngest1795769783599 } from './1795769783599-AddIngest';
 import { AddPredictions1795770976082 } from './1795770976082-AddPredictions';
 import { AddInferenceJobs1795774455756 } from './1795774455756-AddInferenceJobs';
 import { AddJobLeases1795860000000 } from './1795860000000-AddJobLeases';
+import { AddReferenceRevision1796400000000 } from './1796400000000-AddReferenceRevision';
+import { AddCellExposure1796410000000 } from './1796410000000-AddCellExposure';
+import { AddAuditSequence1796420000000 } from './1796420000000-AddAuditSequence';
 
 /** Every migration, in order. Listed by hand so the same list works from TypeScript (tests) and dist (CLI). */
 export const MIGRATIONS: Function[] = [
@@ -11,4 +14,7 @@ export const MIGRATIONS: Function[] = [
   AddPredictions1795770976082,
   AddInferenceJobs1795774455756,
   AddJobLeases1795860000000,
+  AddReferenceRevision1796400000000,
+  AddCellExposure1796410000000,
+  AddAuditSequence1796420000000,
 ];

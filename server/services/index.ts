@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { Db } from '../db/transaction';
 import { AgreementService } from './agreement.service';
 import { AuditService } from './audit.service';
+import { ExposureService } from './exposure.service';
 import { GradingService } from './grading.service';
 import { SessionCache } from '../inference/session-cache';
 import { JobQueue } from '../jobs/queue';
@@ -54,8 +55,9 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const readers = new ReaderService(db, audit);
   const patients = new PatientService(db, audit);
   const imaging = new ImagingService(db, audit, objects);
-  const readings = new ReadingService(db, audit, grading, patients, readers);
-  const references = new ReferenceService(db, audit, grading, readers);
+  const exposures = new ExposureService(db);
+  const readings = new ReadingService(db, audit, grading, patients, readers, exposures);
+  const references = new ReferenceService(db, audit, grading, readers, exposures);
   const splits = new SplitService(db, audit);
   const tokens = new TokenService(db, audit);
   const ingest = new IngestService(db, audit, nodeKeys, objects, pubSub);
@@ -88,6 +90,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     pubSub,
     nodeKeys,
     audit,
+    exposures,
     grading,
     sites,
     readers,
@@ -112,6 +115,7 @@ export type Services = ReturnType<typeof createServices>;
 export {
   AgreementService,
   AuditService,
+  ExposureService,
   GradingService,
   InferenceService,
   IngestService,
