@@ -2,6 +2,7 @@ import type { Db } from '../db/transaction';
 import { Role, type PageRequest } from '../domain';
 import { AuditEvent } from '../entities';
 import { AppError } from '../errors/app-error';
+import { isUuid } from './ids';
 import { paginateNewestFirst, type Page } from './pagination';
 import { requireActor, requireRole, type RequestContext } from './request-context';
 
@@ -16,8 +17,6 @@ export interface AuditEntry {
 
 /** How a read ended: `OK`, or the code it was refused with (NOT_FOUND, FORBIDDEN, READER_BLINDED…). */
 export type ReadOutcome = 'OK' | string;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Writes the audit log in the caller's transaction, so an audited change and its audit row land together. */
 export class AuditService {
@@ -56,7 +55,7 @@ export class AuditService {
       action: 'read',
       entityType,
       // The id is the caller's input: kept as the entity id only when it is one (a malformed id stays in details).
-      entityId: id !== null && UUID.test(id) ? id : null,
+      entityId: id !== null && isUuid(id) ? id : null,
       details: { count: outcome === 'OK' ? 1 : 0, filter: id === null ? {} : { id }, outcome, ...details },
     });
   }

@@ -5,6 +5,7 @@ import { Instance, Joint, JointImage, Patient, Series, Study } from '../entities
 import { notFound } from '../errors/app-error';
 import type { ObjectStore } from '../storage/object-store';
 import type { AuditService } from './audit.service';
+import { isUuid } from './ids';
 import { paginate, type Page } from './pagination';
 import { PATIENT_LEVEL_ROLES } from './patient.service';
 import { requireRole, type RequestContext } from './request-context';
@@ -100,7 +101,8 @@ export class ImagingService {
   /** NOT_FOUND outside the caller's sites; audited whether answered or refused. */
   async getInstance(ctx: RequestContext, id: string): Promise<Instance> {
     try {
-      const instance = await this.instances(ctx).andWhere('instance.id = :id', { id }).getOne();
+      const qb = this.instances(ctx).andWhere('instance.id = :id', { id });
+      const instance = isUuid(id) ? await qb.getOne() : null;
       if (!instance) throw notFound('Instance', id);
       await this.audit.recordSingleRead(ctx, 'Instance', id, 'OK');
       return instance;

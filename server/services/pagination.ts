@@ -1,6 +1,7 @@
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import type { PageRequest } from '../domain';
 import { badInput } from '../errors/app-error';
+import { isUuid } from './ids';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
@@ -15,7 +16,7 @@ const encodeCursor = (id: string): string => Buffer.from(id, 'utf8').toString('b
 
 function decodeCursor(cursor: string): string {
   const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
+  if (!isUuid(id)) {
     throw badInput('The cursor is not one this API issued', { argument: 'after' });
   }
   return id;

@@ -4,6 +4,7 @@ import { ALL_LEVELS, ALL_SIDES, ExclusionReason, Role, Sex, type JointFilter, ty
 import { Joint, Patient, Site } from '../entities';
 import { badInput, conflict, notFound } from '../errors/app-error';
 import type { AuditService } from './audit.service';
+import { isUuid } from './ids';
 import { paginate, type Page } from './pagination';
 import { assertSiteInScope, requireRole, type RequestContext } from './request-context';
 import { applyJointFilter, applyPatientFilter, whereIn } from './scope';
@@ -52,7 +53,8 @@ export class PatientService {
   /** NOT_FOUND outside the caller's sites; audited whether answered or refused. */
   async getPatient(ctx: RequestContext, id: string): Promise<Patient> {
     try {
-      const patient = await this.patients(ctx).andWhere('patient.id = :id', { id }).getOne();
+      const qb = this.patients(ctx).andWhere('patient.id = :id', { id });
+      const patient = isUuid(id) ? await qb.getOne() : null;
       if (!patient) throw notFound('Patient', id);
       await this.audit.recordSingleRead(ctx, 'Patient', id, 'OK');
       return patient;
@@ -87,7 +89,8 @@ export class PatientService {
   /** NOT_FOUND outside the caller's sites; audited whether answered or refused. */
   async getJoint(ctx: RequestContext, id: string): Promise<Joint> {
     try {
-      const joint = await this.joints(ctx).andWhere('joint.id = :id', { id }).getOne();
+      const qb = this.joints(ctx).andWhere('joint.id = :id', { id });
+      const joint = isUuid(id) ? await qb.getOne() : null;
       if (!joint) throw notFound('Joint', id);
       await this.audit.recordSingleRead(ctx, 'Joint', id, 'OK');
       return joint;

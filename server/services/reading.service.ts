@@ -5,6 +5,7 @@ import { Adjudication, Joint, Patient, Reading, ReferenceGrade } from '../entiti
 import { AppError, badInput, conflict, forbidden, notFound } from '../errors/app-error';
 import type { AuditService } from './audit.service';
 import type { ExposureService } from './exposure.service';
+import { isUuid } from './ids';
 import type { GradeValue, GradingService } from './grading.service';
 import { paginate, type Page } from './pagination';
 import type { PatientService } from './patient.service';
@@ -91,12 +92,13 @@ export class ReadingService {
    */
   async getReading(ctx: RequestContext, id: string): Promise<Reading> {
     try {
-      const visible = await this.readings(ctx).andWhere('reading.id = :id', { id }).getOne();
+      const qb = this.readings(ctx).andWhere('reading.id = :id', { id });
+      const visible = isUuid(id) ? await qb.getOne() : null;
       if (visible) {
         await this.exposures.recordGradeRead(ctx, [visible], (tx) => this.audit.recordSingleRead(tx, 'Reading', id, 'OK'));
         return visible;
       }
-      if (this.isBlinded(ctx)) {
+      if (this.isBlinded(ctx) && isUuid(id)) {
         const blindedQb = this.db
           .repo(ctx, Reading)
           .createQueryBuilder('reading')
