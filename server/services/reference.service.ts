@@ -8,6 +8,7 @@ import type { ExposureService } from './exposure.service';
 import type { GradeValue, GradingService } from './grading.service';
 import { paginate, type Page } from './pagination';
 import type { ReaderService } from './reader.service';
+import { cellOf, type GradeCell } from './reading.service';
 import { requireRole, type RequestContext } from './request-context';
 import { applyGradeFilter } from './scope';
 
@@ -58,57 +59,45 @@ export class ReferenceService {
   }
 
   /**
-   * FORBIDDEN where `reader` read one of the cells, or decided its current value (adjudicated it or last revised it)
-   * and is about to confirm it: the reference standard is set by people independent of the grades it judges.
+   * FORBIDDEN where `reader` read one of the cells, or, to confirm, decided its current value (adjudicated it or last
+   * revised it): the reference standard is set and checked by people independent of the grades it judges.
    */
   private async assertNotConflicted(ctx: RequestContext, reader: { id: string }, rows: ReferenceGrade[], action: 'revise' | 'confirm'): Promise<void> {
-    const cells = rows.map((r) => ({ jointId: r.jointId, modality: r.modality, feature: r.feature }));
-    const ownReading = await this.db
-      .repo(ctx, Reading)
-      .createQueryBuilder('reading')
-      .where('reading.reader_id = :readerId', { readerId: reader.id })
-      .andWhere(
-        '(reading.joint_id, reading.modality::text, reading.feature) IN (SELECT * FROM unnest(:jointIds::uuid[], :modalities::text[], :features::text[]))',
-        {
-          jointIds: cells.map((c) => c.jointId),
-          modalities: cells.map((c) => c.modality),
-          features: cells.map((c) => c.feature),
-        },
-      )
-      .getOne();
-    if (ownReading) {
+    const [read] = await this.ownInCells(ctx, Reading, 'reader_id', reader.id, rows);
+    if (read) {
       throw new AppError(ErrorCode.FORBIDDEN, `You read this joint-feature yourself and cannot ${action} its reference grade`, {
         reason: 'READ_THE_CELL',
-        jointId: ownReading.jointId,
-        modality: ownReading.modality,
-        feature: ownReading.feature,
+        ...cellOf(read),
       });
     }
-    if (action !== 'confirm') return;
-    const ownDecision = rows.find((r) => r.revisedById === reader.id);
-    if (ownDecision) {
-      throw new AppError(ErrorCode.FORBIDDEN, 'You revised this reference grade; another senior reader confirms it', {
+    if (action === 'revise') return;
+    const adjudications = await this.ownInCells(ctx, Adjudication, 'adjudicator_id', reader.id, rows);
+    const decided = rows.find((r) => r.revisedById === reader.id || (r.source === ReferenceSource.ADJUDICATION && adjudications.some((a) => sameCell(a, r))));
+    if (decided) {
+      throw new AppError(ErrorCode.FORBIDDEN, 'You decided this reference grade (adjudicated or revised it); another senior reader confirms it', {
         reason: 'DECIDED_THE_CELL',
-        id: ownDecision.id,
+        id: decided.id,
       });
     }
-    const adjudication = await this.db
-      .repo(ctx, Adjudication)
-      .createQueryBuilder('adj')
-      .where('adj.adjudicator_id = :readerId', { readerId: reader.id })
-      .andWhere('(adj.joint_id, adj.modality::text, adj.feature) IN (SELECT * FROM unnest(:jointIds::uuid[], :modalities::text[], :features::text[]))', {
-        jointIds: cells.map((c) => c.jointId),
-        modalities: cells.map((c) => c.modality),
-        features: cells.map((c) => c.feature),
-      })
-      .getOne();
-    const adjudicated = adjudication && rows.find((r) => r.source === ReferenceSource.ADJUDICATION && sameCell(r, adjudication));
-    if (adjudicated) {
-      throw new AppError(ErrorCode.FORBIDDEN, 'You adjudicated this joint-feature; another senior reader confirms it', {
-        reason: 'DECIDED_THE_CELL',
-        id: adjudicated.id,
-      });
-    }
+  }
+
+  /** The readings or adjudications `readerId` wrote in the cells of `references` (one query for any batch size). */
+  private ownInCells<T extends Reading | Adjudication>(
+    ctx: RequestContext,
+    entity: new () => T,
+    readerColumn: 'reader_id' | 'adjudicator_id',
+    readerId: string,
+    references: ReferenceGrade[],
+  ): Promise<T[]> {
+    return this.db
+      .repo(ctx, entity)
+      .createQueryBuilder('own')
+      .where(`own.${readerColumn} = :readerId`, { readerId })
+      .andWhere(
+        '(own.joint_id, own.modality::text, own.feature) IN (SELECT * FROM unnest(CAST(:jointIds AS uuid[]), CAST(:modalities AS text[]), CAST(:features AS text[])))',
+        { jointIds: references.map((r) => r.jointId), modalities: references.map((r) => r.modality), features: references.map((r) => r.feature) },
+      )
+      .getMany();
   }
 
   /** Locks the rows in scope, in id order (no deadlock between two overlapping batches). */
@@ -201,5 +190,4 @@ export class ReferenceService {
   }
 }
 
-const sameCell = (a: { jointId: string; modality: string; feature: string }, b: { jointId: string; modality: string; feature: string }): boolean =>
-  a.jointId === b.jointId && a.modality === b.modality && a.feature === b.feature;
+const sameCell = (a: GradeCell, b: GradeCell): boolean => a.jointId === b.jointId && a.modality === b.modality && a.feature === b.feature;

@@ -180,9 +180,9 @@ describe('independent readers', () => {
   const gradeOf = (cell: Cell, grade: number) => ({ jointId: cell.jointId, modality: cell.modality, feature: cell.feature, grade });
   const record = (token: string, cell: Cell, grade: number) => gql(url(), token, RECORD, { input: gradeOf(cell, grade) });
 
-  /** The next unused cell (joint x modality x feature), in a seeded order; `gradedTo3`: one whose scale reaches 2 and more. */
+  /** The next unused cell (joint x modality x feature), in a seeded order; `gradedTo3`: one whose scale is 0-3. */
   function nextCell(gradedTo3 = false): Cell {
-    const index = gradedTo3 ? cells.findIndex((c) => ['OSTEOPHYTES', 'HYPERTROPHY', 'EROSION'].includes(c.feature)) : 0;
+    const index = gradedTo3 ? cells.findIndex((c) => ['OSTEOPHYTES', 'HYPERTROPHY'].includes(c.feature)) : 0;
     const [cell] = index >= 0 ? cells.splice(index, 1) : [];
     if (!cell) throw new Error('out of cells');
     return cell;
@@ -449,29 +449,38 @@ describe('independent readers', () => {
 
     it('refuses confirmation by whoever decided the current value (adjudicated or revised it), confirming nothing of the batch', async () => {
       const seniorAdjudicator = await factory.readerWithToken(site, ReaderRole.SENIOR);
-      const disputed = nextCell(true);
-      await gqlOk(url(), firstReaders[0].token, RECORD, { input: gradeOf(disputed, 2) });
-      await gqlOk(url(), firstReaders[1].token, RECORD, { input: gradeOf(disputed, 0) });
-      await gqlOk(url(), seniorAdjudicator.token, ADJUDICATE, { input: { ...gradeOf(disputed, 1), rationale: 'Re-read' } });
-      const adjudicated = await referenceOf(disputed);
+      const adjudicatedBy = async (senior: ReaderWithToken): Promise<string> => {
+        const disputed = nextCell(true);
+        await gqlOk(url(), firstReaders[0].token, RECORD, { input: gradeOf(disputed, 2) });
+        await gqlOk(url(), firstReaders[1].token, RECORD, { input: gradeOf(disputed, 0) });
+        await gqlOk(url(), senior.token, ADJUDICATE, { input: { ...gradeOf(disputed, 1), rationale: 'Re-read' } });
+        return referenceOf(disputed);
+      };
+      const adjudicated = await adjudicatedBy(seniorAdjudicator);
+      // Adjudicated by the same senior, then revised by someone else: its current value is no longer theirs.
+      const overruled = await adjudicatedBy(seniorAdjudicator);
+      await gqlOk(url(), (await factory.readerWithToken(site, ReaderRole.ADJUDICATOR)).token, REVISE, { id: overruled, grade: 3 });
       const { id: revised } = await referenceReadBy(firstReaders[1], 0, ReferenceSource.AGREEMENT);
       const seniorReviser = await factory.readerWithToken(site, ReaderRole.SENIOR);
       await gqlOk(url(), seniorReviser.token, REVISE, { id: revised, grade: 0 });
       const { id: plain } = await referenceReadBy(firstReaders[1], 1, ReferenceSource.AGREEMENT);
 
       for (const [senior, ids] of [
-        [seniorAdjudicator, [plain, adjudicated]],
+        [seniorAdjudicator, [overruled, plain, adjudicated]],
         [seniorReviser, [plain, revised]],
       ] as const) {
         const response = await gql(url(), senior.token, CONFIRM, { ids });
         expect(codeOf(response)).toBe('FORBIDDEN');
         expect(response.errors?.[0].extensions?.reason).toBe('DECIDED_THE_CELL');
-        expect((await referenceRow(plain)).confirmed_at).toBeNull();
+        expect(await Promise.all(ids.map(async (id) => (await referenceRow(id)).confirmed_at))).toEqual(ids.map(() => null));
       }
       // Each is confirmed by the other; a revised grade confirms like any other, and is then locked.
       expect((await gqlOk(url(), seniorReviser.token, CONFIRM, { ids: [plain, adjudicated] })).confirmReferenceGrades).toHaveLength(2);
-      const confirmed = (await gqlOk(url(), seniorAdjudicator.token, CONFIRM, { ids: [revised] })).confirmReferenceGrades;
-      expect(confirmed).toEqual([{ id: revised, source: 'REVISED', confirmedBy: { id: seniorAdjudicator.reader.id } }]);
+      const confirmed = (await gqlOk(url(), seniorAdjudicator.token, CONFIRM, { ids: [revised, overruled] })).confirmReferenceGrades;
+      expect(confirmed.map((c: { source: string; confirmedBy: { id: string } }) => [c.source, c.confirmedBy.id])).toEqual([
+        ['REVISED', seniorAdjudicator.reader.id],
+        ['REVISED', seniorAdjudicator.reader.id],
+      ]);
       const other = await factory.readerWithToken(site, ReaderRole.ADJUDICATOR);
       expect(codeOf(await gql(url(), other.token, REVISE, { id: revised, grade: 2 }))).toBe('REFERENCE_LOCKED');
     });
