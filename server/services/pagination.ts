@@ -56,7 +56,9 @@ const SEQUENCE_CURSOR = /^seq:(\d{1,19})$/;
 /**
  * Keyset pagination newest first on a bigserial column (`seq`, a string as pg returns bigints): rows written later
  * come first, rows of one transaction in reverse insertion order. A cursor names the last row's sequence number,
- * so rows written after the first page was read never shift or repeat the pages that follow.
+ * so rows written after the first page was read never shift or repeat the pages that follow. Numbers are drawn at
+ * insert, not commit: a transaction still open while a client pages through may commit rows numbered below the
+ * cursor, which a fresh listing shows in their place.
  */
 export async function paginateNewestFirst<T extends ObjectLiteral & { seq: string }>(
   qb: SelectQueryBuilder<T>,
