@@ -5,6 +5,9 @@ import { AddInferenceJobs1795774455756 } from './1795774455756-AddInferenceJobs'
 import { AddJobLeases1795860000000 } from './1795860000000-AddJobLeases';
 import { WidenInstanceGeometry1796200000000 } from './1796200000000-WidenInstanceGeometry';
 import { TokenExpiryAndClientRequestId1796300000000 } from './1796300000000-TokenExpiryAndClientRequestId';
+import { AddReferenceRevision1796400000000 } from './1796400000000-AddReferenceRevision';
+import { AddCellExposure1796410000000 } from './1796410000000-AddCellExposure';
+import { AddAuditSequence1796420000000 } from './1796420000000-AddAuditSequence';
 
 /** Every migration, in order. Listed by hand so the same list works from TypeScript (tests) and dist (CLI). */
 export const MIGRATIONS: Function[] = [
@@ -15,4 +18,7 @@ export const MIGRATIONS: Function[] = [
   AddJobLeases1795860000000,
   WidenInstanceGeometry1796200000000,
   TokenExpiryAndClientRequestId1796300000000,
+  AddReferenceRevision1796400000000,
+  AddCellExposure1796410000000,
+  AddAuditSequence1796420000000,
 ];

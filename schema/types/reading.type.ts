@@ -66,7 +66,20 @@ export class AdjudicationType implements Pick<
 @ObjectType('ReferenceGrade', { description: 'The reference standard for a joint x modality x feature' })
 export class ReferenceGradeType implements Pick<
   ReferenceGrade,
-  'id' | 'jointId' | 'modality' | 'feature' | 'grade' | 'notAssessable' | 'source' | 'confirmedById' | 'confirmedAt'
+  | 'id'
+  | 'jointId'
+  | 'modality'
+  | 'feature'
+  | 'grade'
+  | 'notAssessable'
+  | 'source'
+  | 'confirmedById'
+  | 'confirmedAt'
+  | 'revisedById'
+  | 'revisedAt'
+  | 'previousGrade'
+  | 'previousNotAssessable'
+  | 'previousSource'
 > {
   @Field(() => ID)
   id: string;
@@ -94,6 +107,21 @@ export class ReferenceGradeType implements Pick<
 
   @Field(() => Date, { nullable: true, description: 'Set when the senior group confirmed it; a confirmed grade is locked' })
   confirmedAt: Date | null;
+
+  @Field(() => ID, { nullable: true, description: 'Who last revised it (source REVISED)' })
+  revisedById: string | null;
+
+  @Field(() => Date, { nullable: true })
+  revisedAt: Date | null;
+
+  @Field(() => Int, { nullable: true, description: 'The grade the last revision replaced (null when it was not assessable, or never revised)' })
+  previousGrade: number | null;
+
+  @Field(() => Boolean, { nullable: true, description: 'Whether the value the last revision replaced was not assessable' })
+  previousNotAssessable: boolean | null;
+
+  @Field(() => ReferenceSource, { nullable: true, description: 'How the value the last revision replaced came about' })
+  previousSource: ReferenceSource | null;
 }
 
 @ObjectType('AdjudicationQueueItem', { description: 'A joint x modality x feature whose two readers disagree, not yet adjudicated' })

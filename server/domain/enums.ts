@@ -62,6 +62,8 @@ export enum ExclusionReason {
 export enum ReferenceSource {
   AGREEMENT = 'AGREEMENT',
   ADJUDICATION = 'ADJUDICATION',
+  /** Changed after agreement or adjudication by an adjudicator or senior who did not read the cell (who, when and the previous value are kept). */
+  REVISED = 'REVISED',
 }
 
 export const ALL_LEVELS: readonly Level[] = Object.values(Level);

@@ -9,6 +9,8 @@ export enum ErrorCode {
   SPLIT_FROZEN = 'SPLIT_FROZEN',
   REFERENCE_LOCKED = 'REFERENCE_LOCKED',
   READER_BLINDED = 'READER_BLINDED',
+  /** The reader has seen other grades of the cell, so they can no longer be one of its two independent readers. */
+  READER_NOT_INDEPENDENT = 'READER_NOT_INDEPENDENT',
   MODEL_MANIFEST_MISMATCH = 'MODEL_MANIFEST_MISMATCH',
   JOB_NOT_CANCELLABLE = 'JOB_NOT_CANCELLABLE',
   QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',

@@ -1,4 +1,4 @@
-import { Column, Entity, Index } from 'typeorm';
+import { Column, Entity, Generated, Index } from 'typeorm';
 import { Role } from '../domain';
 import { BaseRecord } from './base-record';
 
@@ -6,6 +6,15 @@ import { BaseRecord } from './base-record';
 @Entity()
 @Index(['createdAt'])
 export class AuditEvent extends BaseRecord {
+  /**
+   * Insertion order, for paging newest first: every event of one transaction has the same `createdAt` (now() is
+   * the transaction's start), so only a sequence orders them. A bigint arrives from pg as a string.
+   */
+  @Index({ unique: true })
+  @Column({ type: 'bigint' })
+  @Generated('increment')
+  seq: string;
+
   @Column({ type: 'uuid', nullable: true })
   actorTokenId: string | null;
 

@@ -1,6 +1,7 @@
 import { Adjudication } from './adjudication.entity';
 import { ApiToken } from './api-token.entity';
 import { AuditEvent } from './audit-event.entity';
+import { CellExposure } from './cell-exposure.entity';
 import { GradingFeature } from './grading-feature.entity';
 import { InferenceJob } from './inference-job.entity';
 import { Instance } from './instance.entity';
@@ -23,6 +24,7 @@ export {
   Adjudication,
   ApiToken,
   AuditEvent,
+  CellExposure,
   GradingFeature,
   InferenceJob,
   Instance,
@@ -62,6 +64,7 @@ export const ENTITIES = [
   SplitAssignment,
   ApiToken,
   AuditEvent,
+  CellExposure,
   NodeSecret,
   ModelVersion,
   Prediction,

@@ -1,7 +1,9 @@
 import type { Db } from '../db/transaction';
 import { Role, type PageRequest } from '../domain';
 import { AuditEvent } from '../entities';
-import { paginate, type Page } from './pagination';
+import { AppError } from '../errors/app-error';
+import { isUuid } from './ids';
+import { paginateNewestFirst, type Page } from './pagination';
 import { requireActor, requireRole, type RequestContext } from './request-context';
 
 export interface AuditEntry {
@@ -13,13 +15,17 @@ export interface AuditEntry {
   details?: Record<string, unknown>;
 }
 
+/** How a read ended: `OK`, or the code it was refused with (NOT_FOUND, FORBIDDEN, READER_BLINDED…). */
+export type ReadOutcome = 'OK' | string;
+
 /** Writes the audit log in the caller's transaction, so an audited change and its audit row land together. */
 export class AuditService {
   constructor(private readonly db: Db) {}
 
-  async record(ctx: RequestContext, entry: AuditEntry): Promise<void> {
+  /** Returns the new event's id (an exposure of grades points at the read that showed them). */
+  async record(ctx: RequestContext, entry: AuditEntry): Promise<string> {
     const actor = requireActor(ctx);
-    await this.db.repo(ctx, AuditEvent).insert({
+    const result = await this.db.repo(ctx, AuditEvent).insert({
       actorTokenId: actor.tokenId,
       actorRole: actor.role,
       action: entry.action,
@@ -30,17 +36,45 @@ export class AuditService {
       clientRequestId: ctx.clientRequestId ?? null,
       details: (entry.details ?? {}) as AuditEvent['details'] & object,
     });
+    return (result.identifiers[0] as { id: string }).id;
   }
 
-  /** A read of patient-level rows: which kind, how many, under which filter. */
-  async recordAccess(ctx: RequestContext, entityType: string, count: number, filter: object = {}): Promise<void> {
-    await this.record(ctx, { action: 'read', entityType, details: { count, filter } });
+  /** A read of patient-level rows: which kind, how many, under which filter (a nested field's filter names its parents). */
+  async recordAccess(ctx: RequestContext, entityType: string, count: number, filter: object = {}): Promise<string> {
+    return this.record(ctx, { action: 'read', entityType, details: { count, filter, outcome: 'OK' } });
   }
 
+  /** A read of one row by id (null: named otherwise), whether it was answered or refused. */
+  async recordSingleRead(
+    ctx: RequestContext,
+    entityType: string,
+    id: string | null,
+    outcome: ReadOutcome,
+    details: Record<string, unknown> = {},
+  ): Promise<string> {
+    return this.record(ctx, {
+      action: 'read',
+      entityType,
+      // The id is the caller's input: kept as the entity id only when it is one (a malformed id stays in details).
+      entityId: id !== null && isUuid(id) ? id : null,
+      details: { count: outcome === 'OK' ? 1 : 0, filter: id === null ? {} : { id }, outcome, ...details },
+    });
+  }
+
+  /**
+   * Audits a refused single-id read with the refusal's code and hands the error back to be thrown. Only typed
+   * refusals of an authenticated caller are written (an unexpected error is no answer, an anonymous caller no actor).
+   */
+  async refusedRead(ctx: RequestContext, entityType: string, id: string | null, error: unknown, details: Record<string, unknown> = {}): Promise<unknown> {
+    if (error instanceof AppError && ctx.actor) await this.recordSingleRead(ctx, entityType, id, error.code, details);
+    return error;
+  }
+
+  /** Newest first, by the events' sequence (events of one transaction share their timestamp). */
   async listAuditEvents(ctx: RequestContext, filter: { actions?: string[] | null }, page: PageRequest): Promise<Page<AuditEvent>> {
     requireRole(ctx, Role.ADMIN);
     const qb = this.db.repo(ctx, AuditEvent).createQueryBuilder('e');
     if (filter.actions?.length) qb.andWhere('e.action IN (:...actions)', { actions: filter.actions });
-    return paginate(qb, 'e', page);
+    return paginateNewestFirst(qb, 'e', page);
   }
 }

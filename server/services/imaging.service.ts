@@ -1,9 +1,11 @@
+import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import type { Db } from '../db/transaction';
 import type { ImagingFilter, JointImageFilter, PageRequest } from '../domain';
 import { Instance, Joint, JointImage, Patient, Series, Study } from '../entities';
 import { notFound } from '../errors/app-error';
 import type { ObjectStore } from '../storage/object-store';
 import type { AuditService } from './audit.service';
+import { isUuid } from './ids';
 import { paginate, type Page } from './pagination';
 import { PATIENT_LEVEL_ROLES } from './patient.service';
 import { requireRole, type RequestContext } from './request-context';
@@ -99,53 +101,72 @@ export class ImagingService {
     return result;
   }
 
+  /** NOT_FOUND outside the caller's sites; audited whether answered or refused. */
   async getInstance(ctx: RequestContext, id: string): Promise<Instance> {
-    const instance = await this.instances(ctx).andWhere('instance.id = :id', { id }).getOne();
-    if (!instance) throw notFound('Instance', id);
-    await this.audit.recordAccess(ctx, 'Instance', 1, { id });
-    return instance;
+    try {
+      const qb = this.instances(ctx).andWhere('instance.id = :id', { id });
+      const instance = isUuid(id) ? await qb.getOne() : null;
+      if (!instance) throw notFound('Instance', id);
+      await this.audit.recordSingleRead(ctx, 'Instance', id, 'OK');
+      return instance;
+    } catch (error) {
+      throw await this.audit.refusedRead(ctx, 'Instance', id, error);
+    }
   }
 
   /**
    * WADO-RS: the stored (de-identified) bytes of one instance named by its study, series and instance UIDs, for
-   * callers who may see the patient. NOT_FOUND outside the caller's sites. The read is audited.
+   * callers who may see the patient. NOT_FOUND outside the caller's sites. The read is audited, and so is a refusal
+   * (without the UIDs asked for: a caller may type an original, identifying UID).
    */
   async retrieveInstance(ctx: RequestContext, uids: { study: string; series: string; instance: string }): Promise<Buffer> {
-    // A UID of the wrong syntax (a NUL, letters, over 64 characters) names nothing; PostgreSQL would refuse a NUL.
-    if (![uids.study, uids.series, uids.instance].every((uid) => DICOM_UID.test(uid))) throw notFound('Instance', 'with a malformed UID');
-    const instance = await this.instances(ctx)
-      .andWhere('instance.sop_instance_uid = :instance AND series.series_instance_uid = :series AND study.study_instance_uid = :study', uids)
-      .getOne();
-    if (!instance) throw notFound('Instance', uids.instance);
-    await this.audit.recordAccess(ctx, 'Instance', 1, { id: instance.id, retrieve: true });
-    return this.objects.read(instance.sha256);
+    try {
+      // A UID of the wrong syntax (a NUL, letters, over 64 characters) names nothing; PostgreSQL would refuse a NUL.
+      if (![uids.study, uids.series, uids.instance].every((uid) => DICOM_UID.test(uid))) throw notFound('Instance', 'with a malformed UID');
+      const instance = await this.instances(ctx)
+        .andWhere('instance.sop_instance_uid = :instance AND series.series_instance_uid = :series AND study.study_instance_uid = :study', uids)
+        .getOne();
+      if (!instance) throw notFound('Instance', uids.instance);
+      await this.audit.recordSingleRead(ctx, 'Instance', instance.id, 'OK', { retrieve: true });
+      return await this.objects.read(instance.sha256);
+    } catch (error) {
+      throw await this.audit.refusedRead(ctx, 'Instance', null, error, { retrieve: true });
+    }
   }
 
   studiesByIds(ctx: RequestContext, ids: readonly string[]): Promise<Study[]> {
-    return this.studies(ctx).andWhere('study.id IN (:...ids)', { ids }).getMany();
+    return this.audited(ctx, 'Study', { ids }, this.studies(ctx).andWhere('study.id IN (:...ids)', { ids }));
   }
 
   studiesByPatientIds(ctx: RequestContext, patientIds: readonly string[]): Promise<Study[]> {
-    return this.studies(ctx, { patientIds: [...patientIds] }).getMany();
+    const filter = { patientIds: [...patientIds] };
+    return this.audited(ctx, 'Study', filter, this.studies(ctx, filter));
   }
 
   seriesByIds(ctx: RequestContext, ids: readonly string[]): Promise<Series[]> {
-    return this.series(ctx).andWhere('series.id IN (:...ids)', { ids }).getMany();
+    return this.audited(ctx, 'Series', { ids }, this.series(ctx).andWhere('series.id IN (:...ids)', { ids }));
   }
 
   seriesByStudyIds(ctx: RequestContext, studyIds: readonly string[]): Promise<Series[]> {
-    return this.series(ctx).andWhere('series.study_id IN (:...studyIds)', { studyIds }).getMany();
+    return this.audited(ctx, 'Series', { studyIds }, this.series(ctx).andWhere('series.study_id IN (:...studyIds)', { studyIds }));
   }
 
   instancesByIds(ctx: RequestContext, ids: readonly string[]): Promise<Instance[]> {
-    return this.instances(ctx).andWhere('instance.id IN (:...ids)', { ids }).getMany();
+    return this.audited(ctx, 'Instance', { ids }, this.instances(ctx).andWhere('instance.id IN (:...ids)', { ids }));
   }
 
   instancesBySeriesIds(ctx: RequestContext, seriesIds: readonly string[]): Promise<Instance[]> {
-    return this.instances(ctx).andWhere('instance.series_id IN (:...seriesIds)', { seriesIds }).getMany();
+    return this.audited(ctx, 'Instance', { seriesIds }, this.instances(ctx).andWhere('instance.series_id IN (:...seriesIds)', { seriesIds }));
   }
 
   jointImagesByJointIds(ctx: RequestContext, jointIds: readonly string[]): Promise<JointImage[]> {
-    return this.jointImages(ctx).andWhere('ji.joint_id IN (:...jointIds)', { jointIds }).getMany();
+    return this.audited(ctx, 'JointImage', { jointIds }, this.jointImages(ctx).andWhere('ji.joint_id IN (:...jointIds)', { jointIds }));
+  }
+
+  /** A nested field's rows (one batch of a DataLoader), audited like a list with its parents as the filter. */
+  private async audited<T extends ObjectLiteral>(ctx: RequestContext, entityType: string, filter: object, qb: SelectQueryBuilder<T>): Promise<T[]> {
+    const rows = await qb.getMany();
+    await this.audit.recordAccess(ctx, entityType, rows.length, filter);
+    return rows;
   }
 }

@@ -3,6 +3,7 @@ import { Db } from '../db/transaction';
 import { AgreementService } from './agreement.service';
 import { AuditService } from './audit.service';
 import { DisclosureService, type DisclosurePolicy } from './disclosure.service';
+import { ExposureService } from './exposure.service';
 import { GradingService } from './grading.service';
 import { SessionCache } from '../inference/session-cache';
 import { JobQueue } from '../jobs/queue';
@@ -61,8 +62,9 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const readers = new ReaderService(db, audit);
   const patients = new PatientService(db, audit);
   const imaging = new ImagingService(db, audit, objects);
-  const readings = new ReadingService(db, audit, grading, patients, readers);
-  const references = new ReferenceService(db, audit, grading, readers);
+  const exposures = new ExposureService(db);
+  const readings = new ReadingService(db, audit, grading, patients, readers, exposures);
+  const references = new ReferenceService(db, audit, grading, readers, exposures);
   const splits = new SplitService(db, audit);
   const tokens = new TokenService(db, audit, pubSub);
   const tokenLifetimes = new TokenLifetimeService(pubSub);
@@ -97,6 +99,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     pubSub,
     nodeKeys,
     audit,
+    exposures,
     grading,
     sites,
     readers,
@@ -124,6 +127,7 @@ export {
   AgreementService,
   AuditService,
   DisclosureService,
+  ExposureService,
   GradingService,
   InferenceService,
   IngestService,

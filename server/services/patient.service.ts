@@ -4,6 +4,7 @@ import { ALL_LEVELS, ALL_SIDES, ExclusionReason, Role, Sex, type JointFilter, ty
 import { Joint, Patient, Site } from '../entities';
 import { badInput, conflict, notFound } from '../errors/app-error';
 import type { AuditService } from './audit.service';
+import { isUuid } from './ids';
 import { paginate, type Page } from './pagination';
 import { assertSiteInScope, requireRole, type RequestContext } from './request-context';
 import { applyJointFilter, applyPatientFilter, whereIn } from './scope';
@@ -49,21 +50,34 @@ export class PatientService {
     return result;
   }
 
+  /** NOT_FOUND outside the caller's sites; audited whether answered or refused. */
   async getPatient(ctx: RequestContext, id: string): Promise<Patient> {
-    const patient = await this.patients(ctx).andWhere('patient.id = :id', { id }).getOne();
-    if (!patient) throw notFound('Patient', id);
-    await this.audit.recordAccess(ctx, 'Patient', 1, { id });
-    return patient;
+    try {
+      const qb = this.patients(ctx).andWhere('patient.id = :id', { id });
+      const patient = isUuid(id) ? await qb.getOne() : null;
+      if (!patient) throw notFound('Patient', id);
+      await this.audit.recordSingleRead(ctx, 'Patient', id, 'OK');
+      return patient;
+    } catch (error) {
+      throw await this.audit.refusedRead(ctx, 'Patient', id, error);
+    }
   }
 
+  /** For parent lookups (`Joint.patient`, `Study.patient`…): audited like a list. */
   async patientsByIds(ctx: RequestContext, ids: readonly string[]): Promise<Patient[]> {
     const qb = this.patients(ctx);
     whereIn(qb, 'patient.id', ids);
-    return qb.getMany();
+    const rows = await qb.getMany();
+    await this.audit.recordAccess(ctx, 'Patient', rows.length, { ids });
+    return rows;
   }
 
+  /** `Site.patients`: a page of the site's patients the caller may see, audited like `patients`. */
   async patientsBySite(ctx: RequestContext, siteId: string, page: PageRequest): Promise<Page<Patient>> {
-    return paginate(this.patients(ctx, { siteIds: [siteId] }), 'patient', page);
+    const filter = { siteIds: [siteId] };
+    const result = await paginate(this.patients(ctx, filter), 'patient', page);
+    await this.audit.recordAccess(ctx, 'Patient', result.nodes.length, filter);
+    return result;
   }
 
   async listJoints(ctx: RequestContext, filter: JointFilter, page: PageRequest): Promise<Page<Joint>> {
@@ -72,22 +86,32 @@ export class PatientService {
     return result;
   }
 
+  /** NOT_FOUND outside the caller's sites; audited whether answered or refused. */
   async getJoint(ctx: RequestContext, id: string): Promise<Joint> {
-    const joint = await this.joints(ctx).andWhere('joint.id = :id', { id }).getOne();
-    if (!joint) throw notFound('Joint', id);
-    await this.audit.recordAccess(ctx, 'Joint', 1, { id });
-    return joint;
+    try {
+      const qb = this.joints(ctx).andWhere('joint.id = :id', { id });
+      const joint = isUuid(id) ? await qb.getOne() : null;
+      if (!joint) throw notFound('Joint', id);
+      await this.audit.recordSingleRead(ctx, 'Joint', id, 'OK');
+      return joint;
+    } catch (error) {
+      throw await this.audit.refusedRead(ctx, 'Joint', id, error);
+    }
   }
 
+  /** For parent lookups (`Reading.joint`, `JointImage.joint`…): audited like a list. */
   async jointsByIds(ctx: RequestContext, ids: readonly string[]): Promise<Joint[]> {
-    return this.joints(ctx).andWhere('joint.id IN (:...ids)', { ids }).getMany();
+    const rows = await this.joints(ctx).andWhere('joint.id IN (:...ids)', { ids }).getMany();
+    await this.audit.recordAccess(ctx, 'Joint', rows.length, { ids });
+    return rows;
   }
 
+  /** `Patient.joints`, audited like `joints`. */
   async jointsByPatientIds(ctx: RequestContext, patientIds: readonly string[]): Promise<Joint[]> {
-    return this.joints(ctx, { patientIds: [...patientIds] })
-      .orderBy('joint.level')
-      .addOrderBy('joint.side')
-      .getMany();
+    const filter = { patientIds: [...patientIds] };
+    const rows = await this.joints(ctx, filter).orderBy('joint.level').addOrderBy('joint.side').getMany();
+    await this.audit.recordAccess(ctx, 'Joint', rows.length, filter);
+    return rows;
   }
 
   /** The site a joint belongs to, checked against the caller's scope: NOT_FOUND when outside it. */

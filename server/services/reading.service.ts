@@ -4,6 +4,8 @@ import { ErrorCode, ReaderRole, ReferenceSource, Role, type Modality, type PageR
 import { Adjudication, Joint, Patient, Reading, ReferenceGrade } from '../entities';
 import { AppError, badInput, conflict, forbidden, notFound } from '../errors/app-error';
 import type { AuditService } from './audit.service';
+import type { ExposureService } from './exposure.service';
+import { isUuid } from './ids';
 import type { GradeValue, GradingService } from './grading.service';
 import { paginate, type Page } from './pagination';
 import type { PatientService } from './patient.service';
@@ -50,6 +52,7 @@ export class ReadingService {
     private readonly grading: GradingService,
     private readonly patients: PatientService,
     private readonly readers: ReaderService,
+    private readonly exposures: ExposureService,
   ) {}
 
   /** A READER token whose reader is a plain READER sees another's reading only where it has read the cell too. */
@@ -79,38 +82,52 @@ export class ReadingService {
 
   async listReadings(ctx: RequestContext, filter: ReadingFilter, page: PageRequest): Promise<Page<Reading>> {
     const result = await paginate(this.readings(ctx, filter), 'reading', page);
-    await this.audit.recordAccess(ctx, 'Reading', result.nodes.length, filter);
+    await this.exposures.recordGradeRead(ctx, result.nodes, (tx) => this.audit.recordAccess(tx, 'Reading', result.nodes.length, filter));
     return result;
   }
 
-  /** NOT_FOUND outside the caller's sites; READER_BLINDED for another reader's grade before the caller has read the cell. */
+  /**
+   * NOT_FOUND outside the caller's sites; READER_BLINDED for another reader's grade before the caller has read the
+   * cell. Audited either way.
+   */
   async getReading(ctx: RequestContext, id: string): Promise<Reading> {
-    const visible = await this.readings(ctx).andWhere('reading.id = :id', { id }).getOne();
-    if (visible) {
-      await this.audit.recordAccess(ctx, 'Reading', 1, { id });
-      return visible;
-    }
-    if (this.isBlinded(ctx)) {
-      const blindedQb = this.db
-        .repo(ctx, Reading)
-        .createQueryBuilder('reading')
-        .innerJoin(Joint, 'joint', 'joint.id = reading.joint_id')
-        .innerJoin(Patient, 'patient', 'patient.id = joint.patient_id')
-        .andWhere('reading.id = :id', { id });
-      applyGradeFilter(blindedQb, ctx, { cell: 'reading', joint: 'joint', patient: 'patient' });
-      if (await blindedQb.getExists()) {
-        throw new AppError(ErrorCode.READER_BLINDED, 'You cannot see another reader’s grade before you have read this joint-feature yourself');
+    try {
+      const qb = this.readings(ctx).andWhere('reading.id = :id', { id });
+      const visible = isUuid(id) ? await qb.getOne() : null;
+      if (visible) {
+        await this.exposures.recordGradeRead(ctx, [visible], (tx) => this.audit.recordSingleRead(tx, 'Reading', id, 'OK'));
+        return visible;
       }
+      if (this.isBlinded(ctx) && isUuid(id)) {
+        const blindedQb = this.db
+          .repo(ctx, Reading)
+          .createQueryBuilder('reading')
+          .innerJoin(Joint, 'joint', 'joint.id = reading.joint_id')
+          .innerJoin(Patient, 'patient', 'patient.id = joint.patient_id')
+          .andWhere('reading.id = :id', { id });
+        applyGradeFilter(blindedQb, ctx, { cell: 'reading', joint: 'joint', patient: 'patient' });
+        if (await blindedQb.getExists()) {
+          throw new AppError(ErrorCode.READER_BLINDED, 'You cannot see another reader’s grade before you have read this joint-feature yourself');
+        }
+      }
+      throw notFound('Reading', id);
+    } catch (error) {
+      throw await this.audit.refusedRead(ctx, 'Reading', id, error);
     }
-    throw notFound('Reading', id);
   }
 
-  readingsByJointIds(ctx: RequestContext, jointIds: readonly string[]): Promise<Reading[]> {
-    return this.readings(ctx).andWhere('reading.joint_id IN (:...jointIds)', { jointIds }).getMany();
+  /** For `Joint.readings`: audited like a list, and what it shows a reader is recorded. */
+  async readingsByJointIds(ctx: RequestContext, jointIds: readonly string[]): Promise<Reading[]> {
+    const rows = await this.readings(ctx).andWhere('reading.joint_id IN (:...jointIds)', { jointIds }).getMany();
+    await this.exposures.recordGradeRead(ctx, rows, (tx) => this.audit.recordAccess(tx, 'Reading', rows.length, { jointIds }));
+    return rows;
   }
 
-  readingsByReaderIds(ctx: RequestContext, readerIds: readonly string[]): Promise<Reading[]> {
-    return this.readings(ctx, { readerIds: [...readerIds] }).getMany();
+  /** For `Reader.readings`: audited like a list, and what it shows a reader is recorded. */
+  async readingsByReaderIds(ctx: RequestContext, readerIds: readonly string[]): Promise<Reading[]> {
+    const rows = await this.readings(ctx, { readerIds: [...readerIds] }).getMany();
+    await this.exposures.recordGradeRead(ctx, rows, (tx) => this.audit.recordAccess(tx, 'Reading', rows.length, { readerIds }));
+    return rows;
   }
 
   /** Records the acting reader's grade; the second of two agreeing reads creates the reference grade. */
@@ -123,6 +140,8 @@ export class ReadingService {
       if (existing.some((r) => r.readerId === reader.id)) {
         throw conflict('You have already graded this joint-feature', { field: 'feature' });
       }
+      // Checked under the cell's lock and before the count, so a reader who has seen the grades hears why.
+      await this.exposures.assertIndependent(tx, reader.id, input);
       if (existing.length >= READERS_PER_CELL) {
         throw conflict(`This joint-feature already has ${READERS_PER_CELL} independent readings`);
       }
@@ -188,7 +207,9 @@ export class ReadingService {
           .where('r1.id IN (:...ids)', { ids: firstReads.nodes.map((r) => r.id) })
           .getMany()
       : [];
-    await this.audit.recordAccess(ctx, 'AdjudicationQueueItem', firstReads.nodes.length, filter);
+    await this.exposures.recordGradeRead(ctx, [...firstReads.nodes, ...partners], (tx) =>
+      this.audit.recordAccess(tx, 'AdjudicationQueueItem', firstReads.nodes.length, filter),
+    );
     return {
       ...firstReads,
       nodes: firstReads.nodes.map((r1) => ({
@@ -242,7 +263,7 @@ export class ReadingService {
 
   async listAdjudications(ctx: RequestContext, filter: GradeFilter, page: PageRequest): Promise<Page<Adjudication>> {
     const result = await paginate(this.adjudications(ctx, filter), 'adj', page);
-    await this.audit.recordAccess(ctx, 'Adjudication', result.nodes.length, filter);
+    await this.exposures.recordGradeRead(ctx, result.nodes, (tx) => this.audit.recordAccess(tx, 'Adjudication', result.nodes.length, filter));
     return result;
   }
 }

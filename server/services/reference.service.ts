@@ -1,12 +1,14 @@
 import type { SelectQueryBuilder } from 'typeorm';
 import type { Db } from '../db/transaction';
-import { ErrorCode, ReaderRole, Role, type PageRequest, type ReferenceGradeFilter } from '../domain';
-import { Joint, Patient, ReferenceGrade } from '../entities';
+import { ErrorCode, ReaderRole, ReferenceSource, Role, type PageRequest, type ReferenceGradeFilter } from '../domain';
+import { Adjudication, Joint, Patient, Reading, ReferenceGrade } from '../entities';
 import { AppError, badInput, forbidden, notFound } from '../errors/app-error';
 import type { AuditService } from './audit.service';
+import type { ExposureService } from './exposure.service';
 import type { GradeValue, GradingService } from './grading.service';
 import { paginate, type Page } from './pagination';
 import type { ReaderService } from './reader.service';
+import { cellOf, type GradeCell } from './reading.service';
 import { requireRole, type RequestContext } from './request-context';
 import { applyGradeFilter } from './scope';
 
@@ -24,6 +26,7 @@ export class ReferenceService {
     private readonly audit: AuditService,
     private readonly grading: GradingService,
     private readonly readers: ReaderService,
+    private readonly exposures: ExposureService,
   ) {}
 
   private references(ctx: RequestContext, filter: ReferenceGradeFilter = {}): SelectQueryBuilder<ReferenceGrade> {
@@ -44,12 +47,57 @@ export class ReferenceService {
 
   async listReferenceGrades(ctx: RequestContext, filter: ReferenceGradeFilter, page: PageRequest): Promise<Page<ReferenceGrade>> {
     const result = await paginate(this.references(ctx, filter), 'ref', page);
-    await this.audit.recordAccess(ctx, 'ReferenceGrade', result.nodes.length, filter);
+    await this.exposures.recordGradeRead(ctx, result.nodes, (tx) => this.audit.recordAccess(tx, 'ReferenceGrade', result.nodes.length, filter));
     return result;
   }
 
-  referenceGradesByJointIds(ctx: RequestContext, jointIds: readonly string[]): Promise<ReferenceGrade[]> {
-    return this.references(ctx).andWhere('ref.joint_id IN (:...jointIds)', { jointIds }).getMany();
+  /** For `Joint.referenceGrades`: audited like a list, and what it shows a reader is recorded. */
+  async referenceGradesByJointIds(ctx: RequestContext, jointIds: readonly string[]): Promise<ReferenceGrade[]> {
+    const rows = await this.references(ctx).andWhere('ref.joint_id IN (:...jointIds)', { jointIds }).getMany();
+    await this.exposures.recordGradeRead(ctx, rows, (tx) => this.audit.recordAccess(tx, 'ReferenceGrade', rows.length, { jointIds }));
+    return rows;
+  }
+
+  /**
+   * FORBIDDEN where `reader` read one of the cells, or, to confirm, decided its current value (adjudicated it or last
+   * revised it): the reference standard is set and checked by people independent of the grades it judges.
+   */
+  private async assertNotConflicted(ctx: RequestContext, reader: { id: string }, rows: ReferenceGrade[], action: 'revise' | 'confirm'): Promise<void> {
+    const [read] = await this.ownInCells(ctx, Reading, 'reader_id', reader.id, rows);
+    if (read) {
+      throw new AppError(ErrorCode.FORBIDDEN, `You read this joint-feature yourself and cannot ${action} its reference grade`, {
+        reason: 'READ_THE_CELL',
+        ...cellOf(read),
+      });
+    }
+    if (action === 'revise') return;
+    const adjudications = await this.ownInCells(ctx, Adjudication, 'adjudicator_id', reader.id, rows);
+    const decided = rows.find((r) => r.revisedById === reader.id || (r.source === ReferenceSource.ADJUDICATION && adjudications.some((a) => sameCell(a, r))));
+    if (decided) {
+      throw new AppError(ErrorCode.FORBIDDEN, 'You decided this reference grade (adjudicated or revised it); another senior reader confirms it', {
+        reason: 'DECIDED_THE_CELL',
+        id: decided.id,
+      });
+    }
+  }
+
+  /** The readings or adjudications `readerId` wrote in the cells of `references` (one query for any batch size). */
+  private ownInCells<T extends Reading | Adjudication>(
+    ctx: RequestContext,
+    entity: new () => T,
+    readerColumn: 'reader_id' | 'adjudicator_id',
+    readerId: string,
+    references: ReferenceGrade[],
+  ): Promise<T[]> {
+    return this.db
+      .repo(ctx, entity)
+      .createQueryBuilder('own')
+      .where(`own.${readerColumn} = :readerId`, { readerId })
+      .andWhere(
+        '(own.joint_id, own.modality::text, own.feature) IN (SELECT * FROM unnest(CAST(:jointIds AS uuid[]), CAST(:modalities AS text[]), CAST(:features AS text[])))',
+        { jointIds: references.map((r) => r.jointId), modalities: references.map((r) => r.modality), features: references.map((r) => r.feature) },
+      )
+      .getMany();
   }
 
   /** Locks the rows in scope, in id order (no deadlock between two overlapping batches). */
@@ -75,35 +123,57 @@ export class ReferenceService {
     }
     return this.db.transaction(ctx, async (tx) => {
       const rows = await this.lockForChange(tx, unique);
+      await this.assertNotConflicted(tx, senior, rows, 'confirm');
       const confirmedAt = new Date();
       await this.db.repo(tx, ReferenceGrade).update(unique, { confirmedById: senior.id, confirmedAt });
       const sites = await this.sitesOfJoints(
         tx,
         rows.map((r) => r.jointId),
       );
+      const events: string[] = [];
       for (const row of rows) {
-        await this.audit.record(tx, { action: 'confirmReferenceGrade', entityType: 'ReferenceGrade', entityId: row.id, siteId: sites.get(row.jointId) });
+        events.push(
+          await this.audit.record(tx, { action: 'confirmReferenceGrade', entityType: 'ReferenceGrade', entityId: row.id, siteId: sites.get(row.jointId) }),
+        );
       }
+      // The answer shows the grades: the senior has seen these cells (recorded under the batch's first event).
+      await this.exposures.recordForEvent(tx, rows, events[0]);
       return rows.map((r) => Object.assign(r, { confirmedById: senior.id, confirmedAt }));
     });
   }
 
-  /** Before confirmation an adjudicator or the senior group may revise a reference grade; afterwards REFERENCE_LOCKED. */
+  /**
+   * Before confirmation an adjudicator or the senior group may revise a reference grade, unless they read the cell
+   * (FORBIDDEN); afterwards REFERENCE_LOCKED. The grade's source becomes REVISED, with who, when and the previous
+   * value; a revision to the value it already has is BAD_USER_INPUT.
+   */
   async reviseReferenceGrade(ctx: RequestContext, input: ReviseReferenceGrade): Promise<ReferenceGrade> {
-    await this.readers.requireActingReader(ctx, ReaderRole.ADJUDICATOR, ReaderRole.SENIOR);
+    const reviser = await this.readers.requireActingReader(ctx, ReaderRole.ADJUDICATOR, ReaderRole.SENIOR);
     return this.db.transaction(ctx, async (tx) => {
       const [row] = await this.lockForChange(tx, [input.id]);
+      await this.assertNotConflicted(tx, reviser, [row], 'revise');
       const value = await this.grading.validateGrade(tx, row.feature, input);
-      const before = { grade: row.grade, notAssessable: row.notAssessable };
-      Object.assign(row, value);
+      if (value.grade === row.grade && value.notAssessable === row.notAssessable) {
+        throw badInput('The reference grade already has this value', { field: 'grade' });
+      }
+      const before = { grade: row.grade, notAssessable: row.notAssessable, source: row.source };
+      Object.assign(row, value, {
+        source: ReferenceSource.REVISED,
+        revisedById: reviser.id,
+        revisedAt: new Date(),
+        previousGrade: before.grade,
+        previousNotAssessable: before.notAssessable,
+        previousSource: before.source,
+      });
       const saved = await this.db.repo(tx, ReferenceGrade).save(row);
-      await this.audit.record(tx, {
+      const eventId = await this.audit.record(tx, {
         action: 'reviseReferenceGrade',
         entityType: 'ReferenceGrade',
         entityId: row.id,
         siteId: (await this.sitesOfJoints(tx, [row.jointId])).get(row.jointId),
-        details: { before, after: value },
+        details: { before, after: { ...value, source: ReferenceSource.REVISED } },
       });
+      await this.exposures.recordForEvent(tx, [row], eventId);
       return saved;
     });
   }
@@ -119,3 +189,5 @@ export class ReferenceService {
     return new Map(rows.map((r) => [r.jointId, r.siteId]));
   }
 }
+
+const sameCell = (a: GradeCell, b: GradeCell): boolean => a.jointId === b.jointId && a.modality === b.modality && a.feature === b.feature;

@@ -68,10 +68,17 @@ describe('nested queries', () => {
     }
   }
 
-  async function statementsFor(query: string): Promise<{ statements: number; data: Record<string, any> }> {
-    const before = node().queries.count;
+  async function statementsFor(query: string): Promise<{ statements: number; auditInserts: number; audited: string[]; data: Record<string, any> }> {
+    const [before, auditsBefore] = [node().queries.count, node().queries.auditInserts];
+    const [{ seq }] = await node().dataSource.query('SELECT coalesce(max(seq), 0) AS seq FROM audit_event');
     const data = await gqlOk(node().url, admin, query);
-    return { statements: node().queries.count - before, data };
+    const statements = node().queries.count - before;
+    const auditInserts = node().queries.auditInserts - auditsBefore;
+    const rows: Array<{ entity_type: string }> = await node().dataSource.query(
+      `SELECT entity_type FROM audit_event WHERE seq > $1 AND action = 'read' ORDER BY entity_type`,
+      [seq],
+    );
+    return { statements, auditInserts, audited: rows.map((r) => r.entity_type), data };
   }
 
   beforeAll(async () => {
@@ -95,7 +102,29 @@ describe('nested queries', () => {
     const large = await statementsFor(NESTED);
     expect(large.data.patients.nodes).toHaveLength(8);
     expect(large.statements).toBe(small.statements);
-    // One statement per nested list or parent lookup, plus the page, its count and the audit row: far below one per row.
-    expect(large.statements).toBeLessThan(25);
+    // One statement per nested list or parent lookup, plus the page and its count: far below one per row.
+    expect(large.statements - large.auditInserts).toBeLessThan(25);
+    // Plus one audit row per batch of patient-level rows, at every depth: the patients page, then Patient.joints,
+    // Joint.readings, Reading.joint, Joint.patient, Joint.referenceGrades, Joint.images, JointImage.instance,
+    // Instance.series, Series.study, Patient.studies, Study.series, Series.instances (Study.patient comes from the
+    // request's loader cache: those patients were read and audited already).
+    const expected = [
+      'Patient',
+      'Joint',
+      'Reading',
+      'Joint',
+      'Patient',
+      'ReferenceGrade',
+      'JointImage',
+      'Instance',
+      'Series',
+      'Study',
+      'Study',
+      'Series',
+      'Instance',
+    ];
+    expect(large.audited).toEqual([...expected].sort());
+    expect(large.auditInserts).toBe(expected.length);
+    expect(small.audited).toEqual(large.audited);
   });
 });

@@ -13,8 +13,11 @@ import { createTestDatabase, type TestDatabase } from './test-db';
 /** Counts the SQL statements the node sends, for the N+1 test. */
 export class QueryCounter implements Logger {
   count = 0;
-  logQuery(): void {
+  /** Of which audit rows (each read of patient-level rows writes one). */
+  auditInserts = 0;
+  logQuery(query: string): void {
     this.count++;
+    if (query.startsWith('INSERT INTO "audit_event"')) this.auditInserts++;
   }
   logQueryError(): void {}
   logQuerySlow(): void {}

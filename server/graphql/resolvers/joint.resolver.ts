@@ -19,7 +19,8 @@ export class JointResolver {
     return this.patientService.listJoints(ctx, filter ?? {}, page);
   }
 
-  @Authorized(Role.COORDINATOR, Role.READER)
+  // Any token: the service refuses other roles (FORBIDDEN) itself, so that the refusal is audited like the read.
+  @Authorized()
   @Query(() => JointType)
   joint(@Ctx() ctx: GraphQLContext, @Arg('id', () => ID) id: string) {
     return this.patientService.getJoint(ctx, id);

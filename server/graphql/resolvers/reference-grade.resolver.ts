@@ -25,13 +25,15 @@ export class ReferenceGradeResolver {
   }
 
   @Authorized(Role.READER)
-  @Mutation(() => [ReferenceGradeType], { description: 'Senior group: confirm and lock reference grades (all or none)' })
+  @Mutation(() => [ReferenceGradeType], { description: 'Senior group: confirm and lock reference grades you neither read nor decided (all or none)' })
   confirmReferenceGrades(@Ctx() ctx: GraphQLContext, @Arg('input') input: ConfirmReferenceGradesInput) {
     return this.referenceService.confirmReferenceGrades(ctx, input.ids);
   }
 
   @Authorized(Role.READER)
-  @Mutation(() => ReferenceGradeType, { description: 'Adjudicator or senior: change an unconfirmed reference grade' })
+  @Mutation(() => ReferenceGradeType, {
+    description: 'Adjudicator or senior who did not read the cell: change an unconfirmed reference grade (source becomes REVISED)',
+  })
   reviseReferenceGrade(@Ctx() ctx: GraphQLContext, @Arg('input') input: ReviseReferenceGradeInput) {
     return this.referenceService.reviseReferenceGrade(ctx, input);
   }
@@ -39,6 +41,11 @@ export class ReferenceGradeResolver {
   @FieldResolver(() => JointType, { nullable: true })
   joint(@Root() reference: ReferenceGrade, @Ctx() ctx: GraphQLContext) {
     return ctx.loaders.joint.load(reference.jointId);
+  }
+
+  @FieldResolver(() => ReaderType, { nullable: true })
+  revisedBy(@Root() reference: ReferenceGrade, @Ctx() ctx: GraphQLContext) {
+    return reference.revisedById ? ctx.loaders.reader.load(reference.revisedById) : null;
   }
 
   @FieldResolver(() => ReaderType, { nullable: true })
