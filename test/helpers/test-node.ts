@@ -43,8 +43,14 @@ export const TEST_LIMITS = {
   maxStowBytes: 64 * 1024 * 1024,
 };
 
+export interface TestNodeOptions {
+  jobs?: Partial<JobTiming>;
+  /** Overrides of TEST_LIMITS (e.g. a small STOW limit, so an oversized body is cheap to send). */
+  limits?: Partial<typeof TEST_LIMITS>;
+}
+
 /** The real server (Apollo, graphql-ws, services) on port 0 over a database of this file's own. */
-export async function startTestNode(options: { jobs?: Partial<JobTiming> } = {}): Promise<TestNode> {
+export async function startTestNode(options: TestNodeOptions = {}): Promise<TestNode> {
   const database = await createTestDatabase();
   const queries = new QueryCounter();
   const dataSource = createDataSource(database.url, { poolSize: 5, logger: queries });
@@ -53,7 +59,7 @@ export async function startTestNode(options: { jobs?: Partial<JobTiming> } = {})
   const services = createServices(dataSource, { objectRoot: path.join(dataDir, 'objects'), databaseUrl: database.url, jobs: options.jobs });
   await services.queue.start();
   const schema = await createSchema(services);
-  const server = await startHttpServer({ host: '127.0.0.1', port: 0, ...TEST_LIMITS }, services, schema, dataSource);
+  const server = await startHttpServer({ host: '127.0.0.1', port: 0, ...TEST_LIMITS, ...options.limits }, services, schema, dataSource);
   return {
     url: server.url,
     dataDir,
