@@ -18,10 +18,10 @@ export interface ListenConnectionOptions {
  * The delay before reconnect attempt `attempt` (1, 2, ...): exponential from `base` up to `max`, with "equal
  * jitter" (half fixed, half random) so servers that lost the database together do not return in lockstep.
  * With the defaults, 0.25-0.5 s, 0.5-1 s, 1-2 s, 2-4 s, then 2.5-5 s: a 3 s restart costs about four attempts,
- * an hour's outage about 900, per server.
+ * an hour's outage about a thousand, per server.
  */
 export function reconnectDelay(attempt: number, base: number, max: number, random: () => number): number {
-  const ceiling = Math.min(max, base * 2 ** Math.min(attempt, 20));
+  const ceiling = Math.min(max, base * 2 ** Math.min(attempt - 1, 20));
   return ceiling / 2 + (random() * ceiling) / 2;
 }
 
