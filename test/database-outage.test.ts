@@ -27,7 +27,7 @@ import { multipartRelated, stow } from './helpers/stow';
 const ONNX = path.resolve(__dirname, 'fixtures/onnx');
 const MANIFEST = JSON.parse(readFileSync(path.join(ONNX, 'tiny-multitask.manifest.json'), 'utf8'));
 const TEMPLATE = readPart10(readFileSync(path.resolve(__dirname, 'fixtures/dicom/identified-explicit-le.dcm')));
-const PATIENTS = 40;
+const PATIENTS = 24;
 const LEVELS = ['L1_L2', 'L2_L3', 'L3_L4', 'L4_L5', 'L5_S1'];
 const ITEMS = PATIENTS * LEVELS.length * 2;
 /** How long each outage lasts. */
@@ -197,7 +197,7 @@ describe('a node through database outages', () => {
     pubSub.onListenerRetry = () => listener.retries++;
     pubSub.onListenerRestored = () => listener.restored++;
     await pubSub.listen();
-  }, 240_000);
+  }, 300_000);
 
   afterAll(async () => {
     await pubSub?.close();
@@ -288,10 +288,15 @@ describe('a node through database outages', () => {
     await restart();
     expect(atStop.status).toBe('RUNNING');
     expect(atStop.done).toBeLessThan(ITEMS);
-    const finished = await waitUntil('the interrupted job to finish', async () => {
-      const j = await job(first);
-      return j.status !== 'RUNNING' && j.status !== 'QUEUED' && j;
-    });
+    // Slow on a loaded machine: the job waits out its queue job's expiry, then predicts one image at a time.
+    const finished = await waitUntil(
+      'the interrupted job to finish',
+      async () => {
+        const j = await job(first);
+        return j.status !== 'RUNNING' && j.status !== 'QUEUED' && j;
+      },
+      300_000,
+    );
     expect(finished).toMatchObject({ status: 'SUCCEEDED', total: ITEMS, done: ITEMS, failed: 0 });
     const [predictions] = await facet(
       `SELECT count(*)::int AS n, count(DISTINCT (joint_id, modality, feature))::int AS cells FROM prediction WHERE model_version_id = $1`,
@@ -315,11 +320,12 @@ describe('a node through database outages', () => {
       expect(count(p.output(), /"LISTEN connection restored/)).toBe(4);
       expect(count(p.output(), /"LISTEN reconnect failed/)).toBeLessThanOrEqual(4 * 8);
     }
-    // What every process together tried while the database refused them: pg-boss's polling (two workers, two
-    // queues, twice a second), the servers' listeners and the test's own requests; not a storm.
-    for (const r of refusals) expect(r.attempts).toBeLessThanOrEqual(250);
+    // What every process together tried while the database refused them: mostly pg-boss's polling (three
+    // processes, each queue twice a second), plus the listeners and the test's own requests. Measured: 10-35 a
+    // second; the multiplying reconnect made about 1,300 a second and exhausted max_connections within one outage.
+    for (const r of refusals) expect(r.attempts / r.seconds).toBeLessThanOrEqual(60);
     process.stdout.write(
-      `connection attempts while refusing: ${refusals.map((r) => r.attempts).join(', ')}; in-process listener retries: ${listener.retries}\n`,
+      `connection attempts while refusing: ${refusals.map((r) => `${r.attempts} in ${r.seconds.toFixed(1)} s`).join(', ')}; in-process listener retries: ${listener.retries}\n`,
     );
 
     // Each NOTIFY reaches this process's subscriber once.
@@ -368,5 +374,5 @@ describe('a node through database outages', () => {
     }
     expect((await gql(serveB.url, engineer, '{ jobs { totalCount } }')).data?.jobs.totalCount).toBe(3);
     for (const p of processes) expect(p.alive()).toBe(true);
-  }, 300_000);
+  }, 900_000);
 });
