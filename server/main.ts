@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config/config';
 import { loadDemoCohort } from './demo/demo-cohort';
 import { Role } from './domain';
+import { unavailableCause } from './errors/database-unavailable';
 import { Reader, Site } from './entities';
 import { tokenExpiry } from './cli/expiry';
 import { report } from './cli/report';
@@ -72,7 +73,42 @@ function onShutdown(close: () => Promise<void>): void {
   process.on('SIGTERM', handler);
 }
 
+/**
+ * Reports errors of a database outage at most once per `everyMs` (pg-boss polls each queue twice a second, so a
+ * minute's outage would otherwise be hundreds of identical lines), with how many were folded into the line.
+ */
+function outageReporter(source: string, everyMs = 10_000): (error: unknown) => void {
+  let last = 0;
+  let folded = 0;
+  return (error) => {
+    if (Date.now() - last < everyMs) {
+      folded++;
+      return;
+    }
+    log.warn('database unavailable; carrying on', { source, cause: unavailableCause(error), folded });
+    last = Date.now();
+    folded = 0;
+  };
+}
+
+/**
+ * A long-running process (serve, worker) outlives a database outage. pg-boss 10 ends a job with
+ * `this.complete(...)` or `this.fail(...)` without awaiting it (src/manager.js), so a job that ends while the
+ * database is away rejects with nobody to catch it, and Node's default for that is to exit. Such a rejection is
+ * the outage, not a bug: it is reported and the process carries on (the job stays active until its expiry, then
+ * pg-boss retries it). Any other unhandled rejection still ends the process, as before.
+ */
+function surviveDatabaseOutages(): void {
+  const report = outageReporter('unhandled rejection');
+  process.on('unhandledRejection', (reason) => {
+    if (unavailableCause(reason)) return report(reason);
+    log.error('fatal: unhandled rejection', { error: reason });
+    process.exit(1);
+  });
+}
+
 async function serve(config: Config, argv: string[]): Promise<void> {
+  surviveDatabaseOutages();
   const { values } = parseArgs({ args: argv, options: { demo: { type: 'boolean', default: false }, 'with-worker': { type: 'boolean', default: false } } });
   const node = await openNode(config);
   let server: Awaited<ReturnType<typeof startHttpServer>> | null = null;
@@ -126,7 +162,8 @@ async function serve(config: Config, argv: string[]): Promise<void> {
 /** Starts the node's queue (creating pg-boss's schema and our queues), for sending. */
 async function startQueue(node: OpenNode): Promise<JobQueue> {
   const queue = node.services.queue;
-  queue.onError((error) => log.error('queue error', { error }));
+  const outage = outageReporter('queue');
+  queue.onError((error) => (unavailableCause(error) ? outage(error) : log.error('queue error', { error })));
   await queue.start();
   return queue;
 }
@@ -143,6 +180,7 @@ async function worker(config: Config): Promise<void> {
   if (!config.databaseUrl) {
     throw new Error('worker needs DATABASE_URL: the embedded database belongs to `serve` (use `serve --with-worker` there)');
   }
+  surviveDatabaseOutages();
   const node = await openNode(config, { applicationName: 'facet-worker' });
   let queue: JobQueue | null = null;
   onShutdown(async () => {

@@ -2,9 +2,13 @@ import 'reflect-metadata';
 import { DataSource, type Logger } from 'typeorm';
 import { ENTITIES } from '../entities';
 import { MIGRATIONS } from '../../migrations';
+import { DatabaseLogger } from './database-logger';
 import { SnakeNamingStrategy } from './naming-strategy';
 
-/** The only way the application builds a DataSource: entities, migrations and naming in one place. */
+/**
+ * The only way the application builds a DataSource: entities, migrations and naming in one place. Logging goes
+ * through DatabaseLogger (no SQL parameters in the logs) unless the caller passes its own logger.
+ */
 export function createDataSource(url: string, options: { poolSize?: number; applicationName?: string; logger?: Logger } = {}): DataSource {
   return new DataSource({
     type: 'postgres',
@@ -16,8 +20,8 @@ export function createDataSource(url: string, options: { poolSize?: number; appl
     namingStrategy: new SnakeNamingStrategy(),
     uuidExtension: 'pgcrypto',
     synchronize: false,
-    logging: options.logger ? true : ['error'],
-    logger: options.logger,
+    logging: true,
+    logger: options.logger ?? new DatabaseLogger(),
     extra: { max: options.poolSize ?? 10, application_name: options.applicationName ?? 'facet' },
   });
 }

@@ -1,4 +1,4 @@
-/** The one catalogue of error codes a client can see in `extensions.code`. */
+/** The one catalogue of error codes a client can see in `extensions.code` (GraphQL and every HTTP route). */
 export enum ErrorCode {
   UNAUTHENTICATED = 'UNAUTHENTICATED',
   FORBIDDEN = 'FORBIDDEN',
@@ -14,4 +14,12 @@ export enum ErrorCode {
   MODEL_MANIFEST_MISMATCH = 'MODEL_MANIFEST_MISMATCH',
   JOB_NOT_CANCELLABLE = 'JOB_NOT_CANCELLABLE',
   QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
+  /** The request itself is malformed: a body that cannot be decoded or parsed, a broken multipart message. */
+  BAD_REQUEST = 'BAD_REQUEST',
+  /** The request body is larger than the route accepts. */
+  PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
+  /** A Content-Type, charset or Content-Encoding the route does not read. */
+  UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
+  /** The database cannot be reached (restarting, refusing connections, out of connections); retry after a pause. */
+  SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
 }

@@ -3,6 +3,7 @@ import { GraphQLError } from 'graphql';
 import { ArgumentValidationError } from 'type-graphql';
 import { ErrorCode } from '../domain';
 import { AppError } from '../errors/app-error';
+import { isDatabaseUnavailable, serviceUnavailable } from '../errors/database-unavailable';
 
 /** Codes Apollo and graphql-js assign to malformed requests; they describe the request, not the server. */
 const REQUEST_ERROR_CODES = new Set([
@@ -22,14 +23,25 @@ function unwrap(error: unknown): unknown {
   return current;
 }
 
+/** An AppError's extensions as the client sees them (`http` is Apollo's instruction for the response, not data). */
+function publicExtensions(error: AppError): Record<string, unknown> {
+  const { http: _http, ...extensions } = error.extensions;
+  return extensions;
+}
+
 /**
- * AppError and request errors pass through with their code; type-graphql's argument validation becomes
- * BAD_USER_INPUT with the failing properties; anything else is masked as INTERNAL_SERVER_ERROR so no SQL,
+ * AppError and request errors pass through with their code; a database outage (connection refused, terminated,
+ * too many clients...) becomes SERVICE_UNAVAILABLE without the driver's text; type-graphql's argument validation
+ * becomes BAD_USER_INPUT with the failing properties; anything else is masked as INTERNAL_SERVER_ERROR so no SQL,
  * stack or header value reaches the client (the full error is logged with the request id).
  */
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const original = unwrap(error);
-  if (original instanceof AppError) return { ...formatted, message: original.message, extensions: original.extensions };
+  if (original instanceof AppError) return { ...formatted, message: original.message, extensions: publicExtensions(original) };
+  if (isDatabaseUnavailable(original)) {
+    const unavailable = serviceUnavailable();
+    return { message: unavailable.message, locations: formatted.locations, path: formatted.path, extensions: publicExtensions(unavailable) };
+  }
   if (original instanceof ArgumentValidationError) {
     // Only property paths and the rules they broke: class-validator's raw output echoes the whole input back.
     return {

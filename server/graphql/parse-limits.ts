@@ -1,4 +1,6 @@
 import { GraphQLError, parse, type DocumentNode } from 'graphql';
+import { ErrorCode } from '../domain';
+import { AppError } from '../errors/app-error';
 
 /**
  * Parses a graphql-ws document as Apollo parses one over HTTP (`parseOptions: { maxTokens }`): the parser stops
@@ -19,9 +21,9 @@ export function parseDocument(query: string, maxTokens: number): DocumentNode {
   }
 }
 
-/** Refuses an anonymous graphql-ws document longer than an anonymous HTTP body may be (BAD_REQUEST, before parsing). */
+/** Refuses an anonymous graphql-ws document longer than an anonymous HTTP body may be (PAYLOAD_TOO_LARGE, before parsing). */
 export function assertAnonymousDocumentSize(query: string, anonymous: boolean, limit: number): void {
   if (anonymous && Buffer.byteLength(query, 'utf8') > limit) {
-    throw new GraphQLError(`Without a valid token a document may be at most ${limit} bytes`, { extensions: { code: 'BAD_REQUEST' } });
+    throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `Without a valid token a document may be at most ${limit} bytes`);
   }
 }

@@ -1,54 +1,47 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
-import express, { type ErrorRequestHandler } from 'express';
-import { GraphQLError, validate, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
-import { randomUUID } from 'node:crypto';
+import express from 'express';
+import type { GraphQLError, GraphQLSchema } from 'graphql';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DataSource } from 'typeorm';
-import { WebSocketServer } from 'ws';
 import type { Config } from '../config/config';
-import { assertWellFormedArguments } from '../graphql/argument-guard';
-import { bearerSecret, buildContext, type GraphQLContext } from '../graphql/context';
+import { ErrorCode } from '../domain';
+import { RETRY_AFTER_SECONDS, serviceUnavailable, unavailableCause } from '../errors/database-unavailable';
+import { buildContext, type GraphQLContext } from '../graphql/context';
 import { formatError } from '../graphql/error-formatter';
+import { assertWellFormedArguments } from '../graphql/argument-guard';
 import { assertQueryLimits } from '../graphql/limits';
-import { assertAnonymousDocumentSize, parseDocument } from '../graphql/parse-limits';
-import { boundToToken } from '../graphql/token-bound-subscription';
 import type { Services } from '../services';
 import { dicomwebRouter } from './dicomweb';
 import { graphiqlRouter } from './graphiql';
 import { authenticatedActor, graphqlAuthGate } from './graphql-auth';
+import { startGraphQLWebSocket } from './graphql-ws';
 import { modelUploadRouter } from './model-upload';
 import { log } from './log';
+import { HTTP_STATUS, notFoundHandler, problemHandler, requestIdOf } from './problem';
 import { clientRequestId } from './request-id';
 
 /** An error without a request-level code: a server fault whose cause is logged, never sent. */
 const isUnexpected = (error: GraphQLError): boolean => !error.extensions?.code || error.extensions.code === 'INTERNAL_SERVER_ERROR';
 
-function withRequestId(formatted: GraphQLFormattedError, error: GraphQLError, requestId: string | undefined): GraphQLFormattedError {
-  if (formatted.extensions?.code !== 'INTERNAL_SERVER_ERROR') return formatted;
-  log.error('graphql error', { requestId, transport: 'graphql-ws', error });
-  return { ...formatted, extensions: { ...formatted.extensions, requestId } };
-}
-
 /**
- * Malformed JSON or an oversized body answers like any GraphQL error (JSON, a code, no stack) instead of
- * Express's default HTML page, which shows a stack trace outside production.
+ * The GraphQL context of an HTTP request. A token lookup that fails because the database is unavailable answers
+ * 503 with Retry-After (Apollo takes status and headers from `extensions.http`), not 500 with the driver's text.
  */
-const rejectUnreadableBody: ErrorRequestHandler = (error: { type?: string; status?: number }, _req, res, _next) => {
-  if (error.type === 'entity.parse.failed') {
-    res.status(400).json({ errors: [{ message: 'The request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
-  } else if (error.type === 'entity.too.large') {
-    res.status(413).json({ errors: [{ message: 'The request body is too large', extensions: { code: 'BAD_REQUEST' } }] });
-  } else if (error.status && error.status >= 400 && error.status < 500) {
-    res.status(error.status).json({ errors: [{ message: 'The request body could not be read', extensions: { code: 'BAD_REQUEST' } }] });
-  } else {
-    log.error('http error', { error });
-    res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+async function httpContext(services: Services, authorization: unknown, requestId: string, known: Parameters<typeof buildContext>[3]): Promise<GraphQLContext> {
+  try {
+    return await buildContext(services, authorization, requestId, known);
+  } catch (error) {
+    const cause = unavailableCause(error);
+    if (!cause) throw error;
+    log.warn('database unavailable', { requestId, transport: 'http', cause });
+    const unavailable = serviceUnavailable();
+    unavailable.extensions.http = { status: HTTP_STATUS.SERVICE_UNAVAILABLE, headers: new Map([['retry-after', String(RETRY_AFTER_SECONDS)]]) };
+    throw unavailable;
   }
-};
+}
 
 export interface RunningServer {
   url: string;
@@ -85,44 +78,7 @@ export async function startHttpServer(
   httpServer.keepAliveTimeout = 65_000;
   httpServer.headersTimeout = 66_000;
 
-  // A message is at most an authenticated HTTP body (ws's own default is 100 MiB).
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: config.maxBodyBytes });
-  const wsCleanup = useServer<Record<string, unknown>, { anonymous?: boolean }>(
-    {
-      schema,
-      // Once per connection, for the document size check below; each operation still authenticates on its own.
-      onConnect: async (ctx) => {
-        const secret = bearerSecret(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
-        ctx.extra.anonymous = !(secret && (await services.tokens.authenticate(secret)));
-      },
-      // The body, token and query limits apply here as they do over HTTP (graphql-ws then validates and executes as usual).
-      onSubscribe: (ctx, _id, payload) => {
-        try {
-          assertAnonymousDocumentSize(payload.query, ctx.extra.anonymous !== false, config.maxAnonymousBodyBytes);
-          const document = parseDocument(payload.query, config.maxQueryTokens);
-          const errors = validate(schema, document);
-          if (errors.length) return errors;
-          assertQueryLimits(schema, document, config, payload.variables ?? {}, payload.operationName ?? undefined);
-          assertWellFormedArguments(schema, document, payload.variables ?? {}, payload.operationName ?? undefined);
-          return undefined;
-        } catch (error) {
-          if (error instanceof GraphQLError) return [error];
-          throw error;
-        }
-      },
-      // Per operation, not per connection: a revoked token stops working on open sockets too, and each
-      // operation gets fresh DataLoaders.
-      context: (ctx) => buildContext(services, ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization),
-      // A subscription ends when its token is revoked or expires.
-      onOperation: (_ctx, _id, _payload, args, result) => boundToToken(services.tokenLifetimes, args.contextValue as GraphQLContext | undefined, result),
-      onNext: (_ctx, _id, _payload, args, result) => {
-        if (!result.errors) return result;
-        const requestId = (args.contextValue as GraphQLContext | undefined)?.requestId;
-        return { ...result, errors: result.errors.map((error) => withRequestId(formatError(error.toJSON(), error), error, requestId)) };
-      },
-    },
-    wsServer,
-  );
+  const wsCleanup = startGraphQLWebSocket(httpServer, config, services, schema);
 
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
@@ -130,7 +86,7 @@ export async function startHttpServer(
     csrfPrevention: true,
     includeStacktraceInErrorResponses: false,
     formatError,
-    // The parser stops after this many tokens: a document's parse cost is bounded whatever its length.
+    // The parser stops after this many tokens, so a document's parse cost is bounded whatever its length.
     parseOptions: { maxTokens: config.maxQueryTokens },
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
@@ -143,14 +99,22 @@ export async function startHttpServer(
           },
           didEncounterErrors: async ({ contextValue, errors }) => {
             for (const error of errors) {
-              if (isUnexpected(error)) log.error('graphql error', { requestId: contextValue.requestId, clientRequestId: contextValue.clientRequestId, error });
+              const cause = unavailableCause(error);
+              const ids = { requestId: contextValue.requestId, clientRequestId: contextValue.clientRequestId, path: error.path?.join('.') };
+              if (cause) log.warn('database unavailable', { ...ids, cause });
+              else if (isUnexpected(error)) log.error('graphql error', { ...ids, error });
             }
           },
           willSendResponse: async ({ contextValue, response }) => {
             response.http.headers.set('x-request-id', contextValue.requestId);
             if (response.body.kind !== 'single') return;
             for (const error of response.body.singleResult.errors ?? []) {
-              if (error.extensions?.code === 'INTERNAL_SERVER_ERROR') (error.extensions as Record<string, unknown>).requestId = contextValue.requestId;
+              if (error.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR) (error.extensions as Record<string, unknown>).requestId = contextValue.requestId;
+              // A resolver that met a database outage: the whole answer is 503, so clients and proxies retry.
+              if (error.extensions?.code === ErrorCode.SERVICE_UNAVAILABLE) {
+                response.http.status = HTTP_STATUS.SERVICE_UNAVAILABLE;
+                response.http.headers.set('retry-after', String(RETRY_AFTER_SECONDS));
+              }
             }
           },
         }),
@@ -158,7 +122,10 @@ export async function startHttpServer(
     ],
   });
   await apollo.start();
-  services.pubSub.onListenerLost = (error) => log.warn('LISTEN connection lost; reconnecting', { error: error.message });
+  services.pubSub.onListenerLost = (error) => log.warn('LISTEN connection lost; reconnecting', { cause: unavailableCause(error) ?? error.message });
+  services.pubSub.onListenerRetry = (error, attempt, delayMs) =>
+    log.warn('LISTEN reconnect failed', { attempt, retryInMs: Math.round(delayMs), cause: unavailableCause(error) ?? error.message });
+  services.pubSub.onListenerRestored = (attempts) => log.info('LISTEN connection restored', { attempts });
   await services.pubSub.listen();
 
   app.get('/healthz', (_req, res) => {
@@ -179,11 +146,10 @@ export async function startHttpServer(
     '/graphql',
     // The token is looked up before the body is read: anonymous bodies are cut at a few KB.
     ...graphqlAuthGate(services, { limit: config.maxBodyBytes, anonymousLimit: config.maxAnonymousBodyBytes }),
-    rejectUnreadableBody,
     expressMiddleware(apollo, {
       // The request id is always the server's own; a client's x-request-id is recorded beside it.
       context: async ({ req, res }) =>
-        buildContext(services, req.headers.authorization, randomUUID(), {
+        httpContext(services, req.headers.authorization, requestIdOf(res), {
           actor: authenticatedActor(res),
           clientRequestId: clientRequestId(req.headers['x-request-id']),
         }),
@@ -192,6 +158,9 @@ export async function startHttpServer(
   app.get('/', (_req, res) => {
     res.redirect('/graphiql');
   });
+  // Last: every route's errors and every unknown route answer JSON with a code (problem.ts).
+  app.use(notFoundHandler);
+  app.use(problemHandler);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);

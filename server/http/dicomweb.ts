@@ -1,13 +1,12 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { randomUUID } from 'node:crypto';
-import { IngestRejectionCode, Role } from '../domain';
+import { ErrorCode, IngestRejectionCode, Role } from '../domain';
 import type { Services } from '../services';
 import type { IngestResult, RejectedItem } from '../services/ingest.service';
 import type { Actor, RequestContext } from '../services/request-context';
-import { AppError } from '../errors/app-error';
-import { log } from './log';
+import { requestIdOf, sendProblem } from './problem';
 import { requireBearer } from './require-bearer';
-import { mediaTypeParameters, MultipartError, parseMultipartRelated } from './multipart-related';
+import { mediaTypeParameters, parseMultipartRelated } from './multipart-related';
 
 /**
  * Failure Reason (0008,1197) for each Facet code (PS3.4 Annex GG and B.2.3, PS3.18 10.5.3): C000 "cannot understand"
@@ -70,38 +69,26 @@ function stowResponse(result: IngestResult, baseUrl: string): Record<string, unk
   return body;
 }
 
-function problem(res: Response, status: number, code: string, message: string): void {
-  res
-    .status(status)
-    .type('application/json')
-    .send({ errors: [{ message, extensions: { code } }] });
-}
-
 /**
  * DICOMweb STOW-RS: `POST /dicomweb/studies` (or `/dicomweb/studies/{StudyInstanceUID}`, then every instance
  * must belong to that study) with `multipart/related; type="application/dicom"`. A COORDINATOR
  * token stores into its own site; an ADMIN names the site with `?site=<code>`. Answers 200 when every instance is
  * stored unchanged, 202 when they were stored with coercion warnings (de-identification always coerces), 409
- * when any instance failed (then none is stored: a batch lands whole or not at all).
+ * when any instance failed (then none is stored: a batch lands whole or not at all). Other errors (a broken
+ * body, an AppError, a database outage) go to the app's error middleware (problem.ts).
  */
 export function dicomwebRouter(services: Services, maxBytes: number): Router {
   const router = express.Router();
   router.get('/studies/:study/series/:series/instances/:instance', requireBearer(services), async (req: Request, res: Response) => {
-    const requestId = randomUUID();
-    try {
-      const { study, series, instance } = req.params as Record<string, string>;
-      const bytes = await services.imaging.retrieveInstance({ requestId, actor: res.locals.actor as Actor }, { study, series, instance });
-      // WADO-RS answers instances as multipart/related; type="application/dicom" (PS3.18 10.4).
-      const boundary = `facet-${randomUUID()}`;
-      res
-        .status(200)
-        .type(`multipart/related; type="application/dicom"; boundary=${boundary}`)
-        .send(Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]));
-    } catch (error) {
-      if (error instanceof AppError) return problem(res, error.code === 'NOT_FOUND' ? 404 : 403, error.code, error.message);
-      log.error('wado-rs failed', { requestId, error });
-      problem(res, 500, 'INTERNAL_SERVER_ERROR', `Internal server error (request ${requestId})`);
-    }
+    const requestId = requestIdOf(res);
+    const { study, series, instance } = req.params as Record<string, string>;
+    const bytes = await services.imaging.retrieveInstance({ requestId, actor: res.locals.actor as Actor }, { study, series, instance });
+    // WADO-RS answers instances as multipart/related; type="application/dicom" (PS3.18 10.4).
+    const boundary = `facet-${randomUUID()}`;
+    res
+      .status(200)
+      .type(`multipart/related; type="application/dicom"; boundary=${boundary}`)
+      .send(Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]));
   });
 
   router.post(
@@ -109,57 +96,50 @@ export function dicomwebRouter(services: Services, maxBytes: number): Router {
     requireBearer(services),
     express.raw({ type: () => true, limit: maxBytes }),
     async (req: Request, res: Response) => {
-      const requestId = randomUUID();
-      try {
-        const actor = res.locals.actor as NonNullable<RequestContext['actor']>;
-        const ctx: RequestContext = { requestId, actor };
-        if (actor.role !== Role.ADMIN && actor.role !== Role.COORDINATOR) return problem(res, 403, 'FORBIDDEN', 'Only coordinators store objects');
-        let siteId = actor.siteId;
-        if (typeof req.query.site === 'string') {
-          const site = await services.sites.findSiteByCode(ctx, req.query.site);
-          if (!site) return problem(res, 400, 'BAD_USER_INPUT', `No site with code ${req.query.site}`);
-          if (actor.role === Role.COORDINATOR && site.id !== actor.siteId)
-            return problem(res, 403, 'FORBIDDEN', 'A coordinator stores into their own site only');
-          siteId = site.id;
-        }
-        if (!siteId) return problem(res, 400, 'BAD_USER_INPUT', 'Name the target site with ?site=<code>');
-
-        const { type, params } = mediaTypeParameters(req.headers['content-type'] ?? '');
-        if (type !== 'multipart/related' || (params.type && params.type.toLowerCase() !== 'application/dicom')) {
-          return problem(res, 415, 'UNSUPPORTED_MEDIA_TYPE', 'Send multipart/related; type="application/dicom"');
-        }
-        const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-        const parts = parseMultipartRelated(params.boundary ?? '', body);
-        if (parts.length === 0) return problem(res, 400, 'BAD_REQUEST', 'The request holds no DICOM part');
-        const dicomParts = parts.map((p, i) => ({
-          source: `part ${i + 1}`,
-          bytes: p.body,
-          contentType: mediaTypeParameters(p.headers['content-type'] ?? 'application/dicom').type,
-        }));
-        const study = (req.params as Record<string, string | undefined>).study;
-        const wrongType = dicomParts.filter((p) => p.contentType !== 'application/dicom');
-        const result = wrongType.length
-          ? {
-              stored: false,
-              accepted: [],
-              rejected: dicomParts.map((p) => ({
-                source: p.source,
-                code: wrongType.includes(p) ? IngestRejectionCode.UNSUPPORTED_MEDIA_TYPE : IngestRejectionCode.BATCH_REJECTED,
-                reason: wrongType.includes(p) ? `Part type ${p.contentType} is not application/dicom` : 'Not stored: another part of this batch was rejected',
-              })),
-            }
-          : await services.ingest.ingestDicom(ctx, siteId, dicomParts, study);
-        const status = result.stored ? (result.accepted.length ? 202 : 200) : 409;
-        res
-          .status(status)
-          .type('application/dicom+json')
-          .send(JSON.stringify(stowResponse(result, `${req.protocol}://${req.get('host')}`)));
-      } catch (error) {
-        if (error instanceof MultipartError) return problem(res, 400, 'BAD_REQUEST', error.message);
-        if (error instanceof AppError) return problem(res, error.code === 'FORBIDDEN' ? 403 : 400, error.code, error.message);
-        log.error('stow-rs failed', { requestId, error });
-        problem(res, 500, 'INTERNAL_SERVER_ERROR', `Internal server error (request ${requestId})`);
+      const requestId = requestIdOf(res);
+      const actor = res.locals.actor as NonNullable<RequestContext['actor']>;
+      const ctx: RequestContext = { requestId, actor };
+      if (actor.role !== Role.ADMIN && actor.role !== Role.COORDINATOR) return sendProblem(res, ErrorCode.FORBIDDEN, 'Only coordinators store objects');
+      let siteId = actor.siteId;
+      if (typeof req.query.site === 'string') {
+        const site = await services.sites.findSiteByCode(ctx, req.query.site);
+        if (!site) return sendProblem(res, ErrorCode.BAD_USER_INPUT, `No site with code ${req.query.site}`);
+        if (actor.role === Role.COORDINATOR && site.id !== actor.siteId)
+          return sendProblem(res, ErrorCode.FORBIDDEN, 'A coordinator stores into their own site only');
+        siteId = site.id;
       }
+      if (!siteId) return sendProblem(res, ErrorCode.BAD_USER_INPUT, 'Name the target site with ?site=<code>');
+
+      const { type, params } = mediaTypeParameters(req.headers['content-type'] ?? '');
+      if (type !== 'multipart/related' || (params.type && params.type.toLowerCase() !== 'application/dicom')) {
+        return sendProblem(res, ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'Send multipart/related; type="application/dicom"');
+      }
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const parts = parseMultipartRelated(params.boundary ?? '', body);
+      if (parts.length === 0) return sendProblem(res, ErrorCode.BAD_REQUEST, 'The request holds no DICOM part');
+      const dicomParts = parts.map((p, i) => ({
+        source: `part ${i + 1}`,
+        bytes: p.body,
+        contentType: mediaTypeParameters(p.headers['content-type'] ?? 'application/dicom').type,
+      }));
+      const study = (req.params as Record<string, string | undefined>).study;
+      const wrongType = dicomParts.filter((p) => p.contentType !== 'application/dicom');
+      const result = wrongType.length
+        ? {
+            stored: false,
+            accepted: [],
+            rejected: dicomParts.map((p) => ({
+              source: p.source,
+              code: wrongType.includes(p) ? IngestRejectionCode.UNSUPPORTED_MEDIA_TYPE : IngestRejectionCode.BATCH_REJECTED,
+              reason: wrongType.includes(p) ? `Part type ${p.contentType} is not application/dicom` : 'Not stored: another part of this batch was rejected',
+            })),
+          }
+        : await services.ingest.ingestDicom(ctx, siteId, dicomParts, study);
+      const status = result.stored ? (result.accepted.length ? 202 : 200) : 409;
+      res
+        .status(status)
+        .type('application/dicom+json')
+        .send(JSON.stringify(stowResponse(result, `${req.protocol}://${req.get('host')}`)));
     },
   );
   return router;

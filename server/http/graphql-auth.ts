@@ -1,6 +1,8 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { ErrorCode } from '../domain';
 import { bearerSecret } from '../graphql/context';
 import type { Actor, Services } from '../services';
+import { sendProblem } from './problem';
 
 /** Where the gate leaves the caller for the GraphQL context: `res.locals[AUTHENTICATED_ACTOR]`. */
 const AUTHENTICATED_ACTOR = 'graphqlActor';
@@ -30,9 +32,7 @@ export function graphqlAuthGate(services: Services, limits: { limit: number; ano
         // body is read (express.json would read the whole body to discard it before answering).
         if (!actor && Number(req.headers['content-length']) > limits.anonymousLimit) {
           res.set('connection', 'close');
-          res
-            .status(413)
-            .json({ errors: [{ message: 'The request body is too large for a request without a valid token', extensions: { code: 'BAD_REQUEST' } }] });
+          sendProblem(res, ErrorCode.PAYLOAD_TOO_LARGE, 'The request body is too large for a request without a valid token');
           return;
         }
         next();

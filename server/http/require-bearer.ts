@@ -1,19 +1,24 @@
 import type { NextFunction, Request, Response } from 'express';
+import { ErrorCode } from '../domain';
 import { bearerSecret } from '../graphql/context';
 import type { Services } from '../services';
+import { sendProblem } from './problem';
 
 /**
  * Authenticates the bearer token before anything reads the body (an anonymous client cannot make the server
- * buffer an upload); the actor goes to `res.locals.actor`.
+ * buffer an upload); the actor goes to `res.locals.actor`. Only an unknown or revoked token is UNAUTHENTICATED:
+ * a failed lookup (the database is down) goes to the error middleware, which answers 503 for an outage.
  */
 export function requireBearer(services: Services) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const secret = bearerSecret(req.headers.authorization);
-    const actor = secret ? await services.tokens.authenticate(secret).catch(() => null) : null;
-    if (!actor) {
-      res.status(401).json({ errors: [{ message: 'A valid bearer token is required', extensions: { code: 'UNAUTHENTICATED' } }] });
-      return;
+    let actor;
+    try {
+      actor = secret ? await services.tokens.authenticate(secret) : null;
+    } catch (error) {
+      return next(error);
     }
+    if (!actor) return sendProblem(res, ErrorCode.UNAUTHENTICATED, 'A valid bearer token is required');
     res.locals.actor = actor;
     next();
   };

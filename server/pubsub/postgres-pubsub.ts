@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { createPubSub } from '@graphql-yoga/subscription';
-import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
+import { ListenConnection, type ListenConnectionOptions } from './listen-connection';
 
 /** The one NOTIFY channel; payloads name their topic and id. PostgreSQL caps a payload at 8000 bytes. */
 const CHANNEL = 'facet_events';
@@ -47,62 +47,60 @@ function listeningNow<T>(events: AsyncIterable<T>): AsyncIterable<T> {
  */
 export class PostgresPubSub {
   private readonly local = createPubSub<Record<string, [string, unknown]>>({ eventTarget: unboundedEventTarget() });
-  private listener: Client | null = null;
+  private listener: ListenConnection | null = null;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly databaseUrl: string,
   ) {}
 
-  /** Starts listening (servers only: a process that only publishes needs no listener). */
-  async listen(): Promise<void> {
-    this.closed = false;
-    await this.connectListener();
-  }
-
-  private closed = false;
-
-  /**
-   * The LISTEN connection; if it breaks (PostgreSQL restarted, backend terminated) it is opened again with
-   * backoff, so the server neither crashes nor goes silent. Events sent while it was down are lost; each
-   * subscription's next event carries the full current state again.
-   */
-  private async connectListener(): Promise<void> {
-    const client = new Client({ connectionString: this.databaseUrl, application_name: 'facet-listen' });
-    client.on('notification', (message) => {
-      if (message.channel !== CHANNEL || !message.payload) return;
-      const event = JSON.parse(message.payload) as Envelope;
-      this.local.publish(event.topic, event.id, event.payload);
-      this.local.publish(event.topic, ANY_ID, event.payload);
-    });
-    let lost = false;
-    const reconnect = (error?: Error) => {
-      if (lost || this.closed) return;
-      lost = true;
-      this.listener = null;
-      this.onListenerLost(error ?? new Error('LISTEN connection ended'));
-      void client.end().catch(() => undefined);
-      const retry = (delay: number) =>
-        setTimeout(() => {
-          if (this.closed) return;
-          this.connectListener().catch(() => retry(Math.min(delay * 2, 30_000)));
-        }, delay).unref();
-      retry(500);
-    };
-    client.on('error', reconnect);
-    client.on('end', () => reconnect());
-    await client.connect();
-    await client.query(`LISTEN ${CHANNEL}`);
-    this.listener = client;
-  }
-
   /** Where a lost LISTEN connection is reported (the node's log); it is reopened either way. */
   onListenerLost: (error: Error) => void = () => undefined;
+  /** A reconnect attempt failed; the next follows after `delayMs`. */
+  onListenerRetry: (error: Error, attempt: number, delayMs: number) => void = () => undefined;
+  /** Listening again after `attempts` attempts. */
+  onListenerRestored: (attempts: number) => void = () => undefined;
+
+  /**
+   * Starts listening (servers only: a process that only publishes needs no listener). The LISTEN connection is
+   * reopened whenever it breaks (ListenConnection: one loop, bounded backoff with jitter), so the server neither
+   * crashes nor goes silent. Events sent while it was down are lost; each subscription's next event carries the
+   * full current state again.
+   */
+  async listen(options: Pick<ListenConnectionOptions, 'baseDelayMs' | 'maxDelayMs' | 'random'> = {}): Promise<void> {
+    if (this.listener) return;
+    const listener = new ListenConnection(this.databaseUrl, CHANNEL, (payload) => this.deliver(payload), {
+      ...options,
+      onLost: (error) => this.onListenerLost(error),
+      onRetry: (error, attempt, delayMs) => this.onListenerRetry(error, attempt, delayMs),
+      onRestored: (attempts) => this.onListenerRestored(attempts),
+    });
+    await listener.open();
+    this.listener = listener;
+  }
+
+  /** Hands one NOTIFY to the local subscribers; a payload that is not ours (someone else's NOTIFY) is dropped. */
+  private deliver(payload: string): void {
+    let event: Envelope;
+    try {
+      event = JSON.parse(payload) as Envelope;
+    } catch {
+      return;
+    }
+    if (typeof event?.topic !== 'string' || typeof event.id !== 'string') return;
+    this.local.publish(event.topic, event.id, event.payload);
+    this.local.publish(event.topic, ANY_ID, event.payload);
+  }
+
+  /** Whether the LISTEN connection is open now (false while it reconnects). */
+  get listening(): boolean {
+    return this.listener?.listening ?? false;
+  }
 
   async close(): Promise<void> {
-    this.closed = true;
-    await this.listener?.end();
+    const listener = this.listener;
     this.listener = null;
+    await listener?.close();
   }
 
   /** type-graphql calls publish(topic, id, payload) for topic-id subscriptions. */

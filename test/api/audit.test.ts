@@ -74,9 +74,10 @@ describe('audit of reads', () => {
 
   const url = () => node().url;
   const eventsOf = (requestId: string): Promise<AuditRow[]> =>
-    node().dataSource.query(`SELECT action, entity_type, entity_id, actor_role, actor_token_id, details FROM audit_event WHERE request_id = $1 ORDER BY seq`, [
-      requestId,
-    ]);
+    node().dataSource.query(
+      `SELECT action, entity_type, entity_id, actor_role, actor_token_id, details FROM audit_event WHERE client_request_id = $1 ORDER BY seq`,
+      [requestId],
+    );
 
   async function buildSite(code: string): Promise<World> {
     const site = await factory.site(code);
@@ -255,13 +256,11 @@ describe('audit of reads', () => {
       ]);
     });
 
-    it.each(ALL)('answers %s(id) with a malformed id NOT_FOUND (not an internal error) and audits it without an entity id', async (field) => {
+    it.each(ALL)('refuses %s(id) with a malformed id as BAD_USER_INPUT before anything runs: nothing is read, so nothing is audited', async (field) => {
       const requestId = randomUUID();
       const response = await post(url(), coordinator, requestId, `{ ${field}(id: "not-a-uuid") { id } }`);
-      expect(codeOf(response)).toBe('NOT_FOUND');
-      expect(await eventsOf(requestId)).toEqual([
-        expect.objectContaining({ entity_type: ENTITY[field], entity_id: null, details: { count: 0, filter: { id: 'not-a-uuid' }, outcome: 'NOT_FOUND' } }),
-      ]);
+      expect(codeOf(response)).toBe('BAD_USER_INPUT');
+      expect(await eventsOf(requestId)).toEqual([]);
     });
 
     it('audits an answered single-id read with outcome OK', async () => {

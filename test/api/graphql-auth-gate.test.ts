@@ -67,7 +67,7 @@ describe('the GraphQL gate: authenticate before parsing, small anonymous bodies,
       } else {
         expect(response.status).toBe(413);
         const body = (await response.json()) as GraphQLResponse;
-        expect(codeOf(body)).toBe('BAD_REQUEST');
+        expect(codeOf(body)).toBe('PAYLOAD_TOO_LARGE');
       }
     });
 
@@ -83,7 +83,7 @@ describe('the GraphQL gate: authenticate before parsing, small anonymous bodies,
       expect(fits.status).toBe(200);
       const over = await chunked(bodyOfBytes(ANONYMOUS_LIMIT + 1));
       expect(over.status).toBe(413);
-      expect(codeOf((await over.json()) as GraphQLResponse)).toBe('BAD_REQUEST');
+      expect(codeOf((await over.json()) as GraphQLResponse)).toBe('PAYLOAD_TOO_LARGE');
     });
 
     it.each([
@@ -94,7 +94,7 @@ describe('the GraphQL gate: authenticate before parsing, small anonymous bodies,
     ])('treats %s as anonymous: its large body is refused with 413', async (_label, token) => {
       const response = await post(bodyOfBytes(ANONYMOUS_LIMIT + 1), token());
       expect(response.status).toBe(413);
-      expect(codeOf((await response.json()) as GraphQLResponse)).toBe('BAD_REQUEST');
+      expect(codeOf((await response.json()) as GraphQLResponse)).toBe('PAYLOAD_TOO_LARGE');
     });
 
     it('reads an authenticated body up to FACET_MAX_BODY_BYTES', async () => {
@@ -124,7 +124,7 @@ describe('the GraphQL gate: authenticate before parsing, small anonymous bodies,
         req.flushHeaders();
       });
       expect(status).toBe(413);
-      expect(codeOf(JSON.parse(body) as GraphQLResponse)).toBe('BAD_REQUEST');
+      expect(codeOf(JSON.parse(body) as GraphQLResponse)).toBe('PAYLOAD_TOO_LARGE');
     });
 
     it('still answers anonymous callers what anonymous callers may ask, and UNAUTHENTICATED for the rest', async () => {
@@ -170,8 +170,8 @@ describe('the GraphQL gate: authenticate before parsing, small anonymous bodies,
 
     it('refuses an anonymous graphql-ws document larger than an anonymous body, before parsing it', async () => {
       const query = `{ __typename ${' '.repeat(ANONYMOUS_LIMIT)} }`;
-      expect(codeOf(await gqlOverWebSocket(node().url, null, query))).toBe('BAD_REQUEST');
-      expect(codeOf(await gqlOverWebSocket(node().url, expired, query))).toBe('BAD_REQUEST');
+      expect(codeOf(await gqlOverWebSocket(node().url, null, query))).toBe('PAYLOAD_TOO_LARGE');
+      expect(codeOf(await gqlOverWebSocket(node().url, expired, query))).toBe('PAYLOAD_TOO_LARGE');
       expect(await gqlOverWebSocket(node().url, admin, query)).toEqual({ data: { __typename: 'Query' } });
     });
   });

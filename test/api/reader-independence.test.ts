@@ -171,9 +171,9 @@ describe('independent readers', () => {
         cell.feature,
       ])
     )[0].n;
-  const exposureOf = async (readerId: string, cell: Cell): Promise<Array<{ action: string; request_id: string; outcome: string | null }>> =>
+  const exposureOf = async (readerId: string, cell: Cell): Promise<Array<{ action: string; client_request_id: string; outcome: string | null }>> =>
     node().dataSource.query(
-      `SELECT e.action, e.request_id, e.details->>'outcome' AS outcome FROM cell_exposure x JOIN audit_event e ON e.id = x.audit_event_id
+      `SELECT e.action, e.client_request_id, e.details->>'outcome' AS outcome FROM cell_exposure x JOIN audit_event e ON e.id = x.audit_event_id
        WHERE x.reader_id = $1 AND x.joint_id = $2 AND x.modality = $3 AND x.feature = $4`,
       [readerId, cell.jointId, cell.modality, cell.feature],
     );
@@ -255,7 +255,7 @@ describe('independent readers', () => {
       // Recorded in the same transaction as the audit event of the request that showed the grades.
       const exposure = await exposureOf(me.reader.id, prepared.cell);
       expect(exposure).toHaveLength(1);
-      expect(exposure[0]).toMatchObject({ action: exposurePath.action, request_id: requestId });
+      expect(exposure[0]).toMatchObject({ action: exposurePath.action, client_request_id: requestId });
 
       const before = await readingsOf(prepared.cell);
       const attempt = await record(me.token, prepared.cell, 1);

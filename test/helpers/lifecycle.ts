@@ -1,4 +1,4 @@
-import { startTestNode, type TestNode } from './test-node';
+import { startTestNode, type TestNode, type TestNodeOptions } from './test-node';
 
 declare global {
   var __FACET_FILE_FAILED__: boolean | undefined;
@@ -11,7 +11,7 @@ export const filePassed = (): boolean => !globalThis.__FACET_FILE_FAILED__;
  * Starts a node for the file in beforeAll and closes it in afterAll, dropping the database only when the
  * whole file passed (a failing file leaves its database for inspection).
  */
-export function useTestNode(options: Parameters<typeof startTestNode>[0] = {}): () => TestNode {
+export function useTestNode(options: TestNodeOptions = {}): () => TestNode {
   let node: TestNode | null = null;
   beforeAll(async () => {
     node = await startTestNode(options);

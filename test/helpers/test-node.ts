@@ -49,10 +49,16 @@ export const TEST_LIMITS = {
   maxStowBytes: 64 * 1024 * 1024,
 };
 
+export interface TestNodeOptions {
+  jobs?: Partial<JobTiming>;
+  disclosure?: Partial<DisclosurePolicy>;
+  dicomLimits?: Partial<ReadLimits>;
+  /** Overrides of TEST_LIMITS (e.g. a small STOW limit, so an oversized body is cheap to send). */
+  limits?: Partial<typeof TEST_LIMITS>;
+}
+
 /** The real server (Apollo, graphql-ws, services) on port 0 over a database of this file's own. */
-export async function startTestNode(
-  options: { jobs?: Partial<JobTiming>; disclosure?: Partial<DisclosurePolicy>; dicomLimits?: Partial<ReadLimits> } = {},
-): Promise<TestNode> {
+export async function startTestNode(options: TestNodeOptions = {}): Promise<TestNode> {
   const database = await createTestDatabase();
   const queries = new QueryCounter();
   const dataSource = createDataSource(database.url, { poolSize: 5, logger: queries });
@@ -67,7 +73,7 @@ export async function startTestNode(
   });
   await services.queue.start();
   const schema = await createSchema(services);
-  const server = await startHttpServer({ host: '127.0.0.1', port: 0, ...TEST_LIMITS }, services, schema, dataSource);
+  const server = await startHttpServer({ host: '127.0.0.1', port: 0, ...TEST_LIMITS, ...options.limits }, services, schema, dataSource);
   return {
     url: server.url,
     dataDir,
