@@ -26,6 +26,24 @@ export interface JobQueueOptions {
   retryDelaySeconds?: number;
 }
 
+const PG_DEADLOCK_DETECTED = '40P01';
+
+/**
+ * Runs `fn` again when PostgreSQL chose it as a deadlock's victim: servers and workers starting together on an
+ * empty database create the same queues at once (pg-boss's createQueue takes no lock), and PostgreSQL resolves
+ * that by failing one of them, which may simply retry.
+ */
+async function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== PG_DEADLOCK_DETECTED || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt * (1 + Math.random())));
+    }
+  }
+}
+
 /**
  * The PostgreSQL job queue (pg-boss 10, in its own `pgboss` schema): one per process. Workers anywhere that
  * point at the same database share its queues.
@@ -59,7 +77,7 @@ export class JobQueue {
   async start(queues: readonly string[] = JOB_NAMES): Promise<void> {
     await this.boss.start();
     this.started = true;
-    for (const name of queues) await this.boss.createQueue(name);
+    for (const name of queues) await retryOnDeadlock(() => this.boss.createQueue(name));
   }
 
   async stop(): Promise<void> {

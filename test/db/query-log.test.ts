@@ -41,6 +41,10 @@ describe('what a failed query leaves in the log', () => {
     const client = new Client({ connectionString: database.url });
     await client.connect();
     await client.query(`ALTER TABLE site ADD CONSTRAINT site_name_not_canary CHECK (name NOT LIKE '%CANARY%')`);
+    // A failure no service expects, whose PostgreSQL message quotes the value (invalid input syntax for type uuid: "...").
+    await client.query(`CREATE FUNCTION site_name_as_uuid() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.code = 'C2' THEN PERFORM NEW.name::uuid; END IF; RETURN NEW; END $$`);
+    await client.query(`CREATE TRIGGER site_name_as_uuid BEFORE INSERT ON site FOR EACH ROW EXECUTE FUNCTION site_name_as_uuid()`);
     await client.end();
   });
   afterAll(async () => {
@@ -57,9 +61,9 @@ describe('what a failed query leaves in the log', () => {
     // The INSERT's parameters carry the value; PostgreSQL's detail ("Failing row contains ...") too.
     const created = await gql(served.url, admin, `mutation ($name: String!) { createSite(input: { code: "C1", name: $name }) { id } }`, { name: canary });
     expect(created.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', constraint: 'site_name_not_canary' });
-    // Not a UUID: PostgreSQL's message quotes the value (invalid input syntax for type uuid: "...").
+    // An unexpected failure whose message quotes the value.
     const uuidCanary = `CANARY-${randomBytes(6).toString('hex')}`;
-    const job = await gql(served.url, admin, `query ($id: ID!) { job(id: $id) { id } }`, { id: uuidCanary });
+    const job = await gql(served.url, admin, `mutation ($name: String!) { createSite(input: { code: "C2", name: $name }) { id } }`, { name: uuidCanary });
     expect(job.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
     expect(await served.stop()).toBe(0);
 
@@ -73,6 +77,6 @@ describe('what a failed query leaves in the log', () => {
     );
     // The unexpected one is logged under the id the client was given, by its SQLSTATE.
     const requestId = job.errors![0].extensions!.requestId;
-    expect(lines.find((l) => l.requestId === requestId)).toMatchObject({ level: 'error', path: 'job', error: { code: '22P02' } });
+    expect(lines.find((l) => l.requestId === requestId)).toMatchObject({ level: 'error', path: 'createSite', error: { code: '22P02' } });
   }, 120_000);
 });

@@ -1,4 +1,5 @@
 import { JobQueue } from '../../server/jobs/queue';
+import { createTestDatabase } from '../helpers/test-db';
 import { filePassed } from '../helpers/lifecycle';
 import { startTestNode, type TestNode } from '../helpers/test-node';
 
@@ -40,5 +41,19 @@ describe(JobQueue.name, () => {
       void queue.work(QUEUE, async (data) => resolve(data));
     });
     await expect(received).resolves.toEqual({ id: 'committed' });
+  });
+
+  it('starts the queues of many processes together on one empty database (a deadlock victim retries)', async () => {
+    for (let round = 0; round < 3; round++) {
+      const database = await createTestDatabase();
+      const queues = Array.from({ length: 6 }, () => new JobQueue(database.url, { supervise: false }));
+      try {
+        await Promise.all(queues.map((q) => q.start(['a-queue', 'b-queue', 'c-queue', 'd-queue'])));
+        expect(await queues[0].countJobs('d-queue')).toBe(0);
+      } finally {
+        await Promise.all(queues.map((q) => q.stop()));
+      }
+      await database.drop();
+    }
   });
 });
