@@ -1,14 +1,31 @@
 import { registerEnumType } from 'type-graphql';
-import { ExclusionReason, IngestRejectionCode, Level, MetricsGroupBy, Modality, ReaderRole, ReferenceSource, Role, Sex, Side, Split } from '../server/domain';
+import {
+  ExclusionReason,
+  IngestRejectionCode,
+  Level,
+  MetricsGroupBy,
+  Modality,
+  ReaderRole,
+  ReaderSlot,
+  ReferenceSource,
+  Role,
+  Sex,
+  Side,
+  Split,
+} from '../server/domain';
 
 registerEnumType(Modality, { name: 'Modality', description: 'Imaging modality: radiograph, computed tomography, magnetic resonance' });
 registerEnumType(Level, { name: 'Level', description: 'Lumbar facet-joint level' });
 registerEnumType(Side, { name: 'Side' });
 registerEnumType(Split, { name: 'Split', description: 'Patient-level data split' });
 registerEnumType(ReaderRole, { name: 'ReaderRole', description: 'A reader’s role in the reading workflow' });
+registerEnumType(ReaderSlot, { name: 'ReaderSlot', description: 'Reader 1 (FIRST) or reader 2 (SECOND) of a site' });
 registerEnumType(Role, { name: 'Role', description: 'The role an API token carries' });
 registerEnumType(Sex, { name: 'Sex' });
 registerEnumType(ExclusionReason, { name: 'ExclusionReason', description: 'Study exclusion criteria' });
-registerEnumType(ReferenceSource, { name: 'ReferenceSource', description: 'Whether the reference grade came from reader agreement or adjudication' });
+registerEnumType(ReferenceSource, {
+  name: 'ReferenceSource',
+  description: 'How the reference grade came about: reader agreement, adjudication, or a file from a consensus panel or external read',
+});
 registerEnumType(IngestRejectionCode, { name: 'IngestRejectionCode', description: 'Why an uploaded object or manifest row was not stored' });
 registerEnumType(MetricsGroupBy, { name: 'MetricsGroupBy', description: 'A dimension to group metrics by; the pooled row always comes too' });

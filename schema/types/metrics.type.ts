@@ -1,5 +1,5 @@
 import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
-import { ExclusionReason, Level, Modality, Side, Split } from '../../server/domain';
+import { ExclusionReason, Level, Modality, ReaderRole, ReaderSlot, Side, Split } from '../../server/domain';
 import type { ModelVersion } from '../../server/entities';
 import { Connection } from './page-info.type';
 
@@ -105,11 +105,16 @@ abstract class GroupKeyType {
 
 @ObjectType('MetricsGroup', { description: 'One group (or the pooled row: every key null)' })
 export class MetricsGroupType extends GroupKeyType {
-  @Field(() => Int, { description: 'Joint x modality x feature cases analysed' })
+  @Field(() => Int, {
+    description: 'Joint x modality x feature cases analysed (readings, for a slot or a role: a cell read by two of its readers counts twice)',
+  })
   cases: number;
 
   @Field(() => Int, { description: 'Distinct joints among the cases' })
   joints: number;
+
+  @Field(() => Int, { description: 'Distinct readers behind the grades (0 for a model); for a role, each estimate is their average' })
+  readers: number;
 
   @Field(() => Int)
   patients: number;
@@ -211,13 +216,24 @@ export class MetricDifferenceType {
   test: string;
 }
 
-@ObjectType('Comparison', { description: 'One reader against the model, for one group (or pooled)' })
+@ObjectType('Comparison', {
+  description: 'The model against one reader, a slot pooled across sites, or the reader average of a role, for one group (or pooled)',
+})
 export class ComparisonType extends GroupKeyType {
-  @Field(() => ID)
-  readerId: string;
+  @Field(() => ID, { nullable: true, description: 'Null for a slot or a role' })
+  readerId: string | null;
 
-  @Field()
-  readerCode: string;
+  @Field(() => String, { nullable: true, description: 'Null for a slot or a role' })
+  readerCode: string | null;
+
+  @Field(() => ReaderSlot, { nullable: true, description: 'The slot compared with, or the one reader’s slot' })
+  readerSlot: ReaderSlot | null;
+
+  @Field(() => ReaderRole, { nullable: true, description: 'The role whose readers were averaged' })
+  readerRole: ReaderRole | null;
+
+  @Field(() => Int, { description: 'Distinct readers behind the comparison' })
+  readers: number;
 
   @Field(() => Int)
   cases: number;
@@ -272,6 +288,9 @@ export class ReaderVsReferenceType extends KappaSetType {
 
   @Field()
   readerCode: string;
+
+  @Field(() => ReaderSlot, { nullable: true })
+  slot: ReaderSlot | null;
 }
 
 @ObjectType('AgreementGroup', { description: 'Agreement for one feature x modality (x site when grouped by site)' })
@@ -285,7 +304,7 @@ export class AgreementGroupType {
   @Field(() => String, { nullable: true })
   site: string | null;
 
-  @Field(() => ReaderAgreementType, { description: 'Reader 1 vs reader 2' })
+  @Field(() => ReaderAgreementType, { description: 'Reader 1 vs reader 2: each cell oriented as (FIRST slot, SECOND slot), never by reader id' })
   readers: ReaderAgreementType;
 
   @Field(() => ValueType, { description: 'Share of double-read cells that went to adjudication' })

@@ -18,6 +18,7 @@ import { PatientService } from './patient.service';
 import { ReaderService } from './reader.service';
 import { ReadingService } from './reading.service';
 import { ReferenceService } from './reference.service';
+import { ReferenceImportService } from './reference-import.service';
 import { SiteService } from './site.service';
 import { SplitService } from './split.service';
 import { TokenService } from './token.service';
@@ -56,6 +57,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const imaging = new ImagingService(db, audit, objects);
   const readings = new ReadingService(db, audit, grading, patients, readers);
   const references = new ReferenceService(db, audit, grading, readers);
+  const referenceImports = new ReferenceImportService(db, audit, readers);
   const splits = new SplitService(db, audit);
   const tokens = new TokenService(db, audit);
   const ingest = new IngestService(db, audit, nodeKeys, objects, pubSub);
@@ -95,6 +97,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     imaging,
     readings,
     references,
+    referenceImports,
     splits,
     tokens,
     ingest,
@@ -123,6 +126,7 @@ export {
   PatientService,
   ReaderService,
   ReadingService,
+  ReferenceImportService,
   ReferenceService,
   SiteService,
   SplitService,

@@ -1,15 +1,23 @@
+import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import type { Db } from '../db/transaction';
-import { MetricsGroupBy, Role, type Level, type Modality, type Side, type Split } from '../domain';
+import { MetricsGroupBy, Role, type Level, type Modality, type ReaderRole, type ReaderSlot, type Side, type Split } from '../domain';
 import { GradingFeature } from '../entities';
 import { badInput } from '../errors/app-error';
 import { comparePaired, type MetricDifference, type PairedCase } from '../stats/compare';
-import { computeGroup, type GradedCase, type GroupMetrics } from '../stats/engine';
+import { computeGroup, type GroupMetrics } from '../stats/engine';
+import { compareReaderAveraged, computeReaderAveraged, type ReaderCase, type ReaderPairedCase } from '../stats/reader-average';
 import { requireRole, type RequestContext } from './request-context';
 import { restrictToScope, whereIn } from './scope';
 
+/**
+ * Exactly one of: a model version (its predictions); one reader; a slot pooled across sites (every reading of the
+ * slot's readers as one rater: "reader 1 of every site"); every reader of a role, reader-averaged (MRMC).
+ */
 export interface Rater {
   modelVersionId?: string | null;
   readerId?: string | null;
+  readerSlot?: ReaderSlot | null;
+  readerRole?: ReaderRole | null;
 }
 
 export interface MetricsScope {
@@ -40,13 +48,22 @@ export interface MetricsRequest {
 
 export interface CompareRequest extends Omit<MetricsRequest, 'rater'> {
   modelVersionId: string;
-  /** Readers to compare with; default every reader who graded cases in scope. */
+  /** Readers to compare with, each on their own; default every reader who graded cases in scope. */
   readerIds?: string[] | null;
+  /** Instead: one comparison with the slot's readers pooled across sites. */
+  readerSlot?: ReaderSlot | null;
+  /** Instead: one comparison with the reader average of every reader of the role. */
+  readerRole?: ReaderRole | null;
 }
 
 export interface Comparison {
-  readerId: string;
-  readerCode: string;
+  /** The reader compared with; null for a slot or a role. */
+  readerId: string | null;
+  readerCode: string | null;
+  readerSlot: ReaderSlot | null;
+  readerRole: ReaderRole | null;
+  /** Distinct readers behind the comparison. */
+  readers: number;
   key: MetricsGroupKey;
   pooled: boolean;
   cases: number;
@@ -73,6 +90,8 @@ export interface MetricsGroupKey {
 export interface MetricsGroup extends GroupMetrics {
   key: MetricsGroupKey;
   pooled: boolean;
+  /** Distinct readers behind the group's grades (0 for a model); averaged over for a role. */
+  readers: number;
   /** Distinct joints among the cases (a case is a joint x modality x feature). */
   joints: number;
 }
@@ -96,6 +115,9 @@ interface CaseRow {
   truth: number;
   grade: number;
   probabilities: number[] | null;
+  /** The reader behind the grade (slot and role raters only). */
+  readerId?: string;
+  readerCode?: string;
 }
 
 const DIMENSION: Record<MetricsGroupBy, keyof MetricsGroupKey> = {
@@ -143,41 +165,52 @@ export class MetricsService {
     if (request.groupBy?.includes(MetricsGroupBy.SPLIT) && !request.scope?.splitVersionId) {
       throw badInput('Grouping by split needs scope.splitVersionId', { field: 'groupBy' });
     }
-    if (!request.rater.modelVersionId === !request.rater.readerId) throw badInput('Name exactly one rater: a modelVersionId or a readerId', { field: 'rater' });
+    const { modelVersionId, readerId, readerSlot, readerRole } = request.rater;
+    if ([modelVersionId, readerId, readerSlot, readerRole].filter((r) => r !== null && r !== undefined).length !== 1) {
+      throw badInput('Name exactly one rater: a modelVersionId, a readerId, a readerSlot or a readerRole', { field: 'rater' });
+    }
 
     const rows = await this.cases(ctx, request);
     if (rows.length === 0) return { threshold, level, clustered, groups: [] };
     const grades = new Map((await this.db.repo(ctx, GradingFeature).find()).map((f) => [f.code, f.grades.length]));
     const patients = new Map<string, number>();
+    const cells = new Map<string, number>();
     const result: MetricsGroup[] = [];
     for (const { id, ...group } of groupRows(rows, request.groupBy)) {
       const features = new Set(group.rows.map((r) => r.feature));
       const k = Math.max(2, ...[...features].map((f) => grades.get(f) ?? 2));
-      const cases: GradedCase[] = group.rows.map((r) => {
+      const cases: ReaderCase[] = group.rows.map((r) => {
         if (!patients.has(r.patientId)) patients.set(r.patientId, patients.size);
-        return { cluster: patients.get(r.patientId) as number, truth: r.truth, grade: r.grade, probabilities: r.probabilities?.map(Number) };
+        const cell = `${r.jointId}:${r.modality}:${r.feature}`;
+        if (!cells.has(cell)) cells.set(cell, cells.size);
+        return {
+          cluster: patients.get(r.patientId) as number,
+          cell: cells.get(cell) as number,
+          truth: r.truth,
+          grade: r.grade,
+          probabilities: r.probabilities?.map(Number),
+        };
       });
       // A k x k table over features with different scales has no meaning: MIXED_FEATURES.
-      const metrics = computeGroup(cases, {
-        threshold,
-        grades: k,
-        level,
-        clustered,
-        bootstrap: { replicates, seed: request.seed ?? 1 },
-        multiclass: features.size === 1,
-      });
-      result.push({ ...metrics, key: group.key, pooled: id === '', joints: new Set(group.rows.map((r) => r.jointId)).size });
+      const options = { threshold, grades: k, level, clustered, bootstrap: { replicates, seed: request.seed ?? 1 }, multiclass: features.size === 1 };
+      const readers = new Set(group.rows.flatMap((r) => (r.readerId ? [r.readerId] : [])));
+      const metrics = readerRole ? computeReaderAveraged(byReader(group.rows, cases), options) : computeGroup(cases, options);
+      result.push({ ...metrics, key: group.key, pooled: id === '', joints: new Set(group.rows.map((r) => r.jointId)).size, readers: readers.size });
     }
     return { threshold, level, clustered, groups: result };
   }
 
   /**
-   * Model minus reader on exactly the cases both graded, per reader (all readers who graded cases in scope, or
-   * the ones named) and per group: differences with paired intervals and p-values (stats/compare.ts).
+   * Model minus reader on exactly the cases both graded, per group: differences with paired intervals and p-values
+   * (stats/compare.ts). The readers are each reader on their own (all who graded cases in scope, or the ones named),
+   * one slot pooled across sites as one rater, or every reader of a role as their average (stats/reader-average.ts).
    */
   async compare(ctx: RequestContext, request: CompareRequest): Promise<ComparisonResult> {
     requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
     const { threshold, level, clustered, replicates } = this.options(request);
+    if ([request.readerIds, request.readerSlot, request.readerRole].filter((r) => r !== null && r !== undefined).length > 1) {
+      throw badInput('Name readerIds, a readerSlot or a readerRole, not more than one', { field: 'readerIds' });
+    }
     const qb = this.baseCases(ctx, request.scope ?? {}, request.confirmedOnly ?? true)
       .innerJoin('prediction', 'p', 'p.joint_id = ref.joint_id AND p.modality = ref.modality AND p.feature = ref.feature AND p.model_version_id = :mv', {
         mv: request.modelVersionId,
@@ -190,23 +223,65 @@ export class MetricsService {
         'r.grade AS "readerGrade"',
         'rd.id AS "readerId"',
         'rd.code AS "readerCode"',
+        'rd.slot AS "readerSlot"',
       ]);
     whereIn(qb, 'rd.id', request.readerIds);
-    const rows = await qb.getRawMany<CaseRow & { readerGrade: number; readerId: string; readerCode: string }>();
-    const byReader = new Map<string, typeof rows>();
-    for (const row of rows) {
-      const readerRows = byReader.get(row.readerId);
-      if (readerRows) readerRows.push(row);
-      else byReader.set(row.readerId, [row]);
+    if (request.readerSlot || request.readerRole) {
+      if (request.readerSlot) qb.andWhere('rd.slot = :slot', { slot: request.readerSlot });
+      if (request.readerRole) qb.andWhere('rd.role = :role', { role: request.readerRole });
+      orderCases(qb);
     }
+    const rows = await qb.getRawMany<CaseRow & { readerGrade: number; readerId: string; readerCode: string; readerSlot: ReaderSlot | null }>();
+    const bootstrap = { replicates, seed: request.seed ?? 1 };
+    const patients = new Map<string, number>();
+    const cells = new Map<string, number>();
+    const paired = (r: (typeof rows)[number]): ReaderPairedCase => {
+      if (!patients.has(r.patientId)) patients.set(r.patientId, patients.size);
+      const cell = `${r.jointId}:${r.modality}:${r.feature}`;
+      if (!cells.has(cell)) cells.set(cell, cells.size);
+      return {
+        cluster: patients.get(r.patientId) as number,
+        cell: cells.get(cell) as number,
+        truth: r.truth,
+        modelGrade: r.grade,
+        modelProbabilities: r.probabilities?.map(Number),
+        readerGrade: r.readerGrade,
+      };
+    };
     const comparisons: Comparison[] = [];
-    for (const [readerId, readerRows] of [...byReader.entries()].sort((a, b) => a[1][0].readerCode.localeCompare(b[1][0].readerCode))) {
+    if (request.readerSlot || request.readerRole) {
+      for (const { id, key, rows: groupRowsOfReaders } of groupRows(rows, request.groupBy)) {
+        const cases = groupRowsOfReaders.map(paired);
+        comparisons.push({
+          readerId: null,
+          readerCode: null,
+          readerSlot: request.readerSlot ?? null,
+          readerRole: request.readerRole ?? null,
+          readers: new Set(groupRowsOfReaders.map((r) => r.readerId)).size,
+          key,
+          pooled: id === '',
+          cases: cases.length,
+          patients: new Set(cases.map((c) => c.cluster)).size,
+          differences: request.readerRole
+            ? compareReaderAveraged(byReader(groupRowsOfReaders, cases), { threshold, level, clustered, bootstrap })
+            : comparePaired(cases, { threshold, level, clustered, bootstrap }),
+        });
+      }
+      return { threshold, level, clustered, comparisons };
+    }
+    const byReaderId = new Map<string, typeof rows>();
+    for (const row of rows) {
+      const readerRows = byReaderId.get(row.readerId);
+      if (readerRows) readerRows.push(row);
+      else byReaderId.set(row.readerId, [row]);
+    }
+    for (const [readerId, readerRows] of [...byReaderId.entries()].sort((a, b) => a[1][0].readerCode.localeCompare(b[1][0].readerCode))) {
       for (const { id, key, rows: groupRowsOfReader } of groupRows(readerRows, request.groupBy)) {
-        const patients = new Map<string, number>();
+        const patientsOfGroup = new Map<string, number>();
         const cases: PairedCase[] = groupRowsOfReader.map((r) => {
-          if (!patients.has(r.patientId)) patients.set(r.patientId, patients.size);
+          if (!patientsOfGroup.has(r.patientId)) patientsOfGroup.set(r.patientId, patientsOfGroup.size);
           return {
-            cluster: patients.get(r.patientId) as number,
+            cluster: patientsOfGroup.get(r.patientId) as number,
             truth: r.truth,
             modelGrade: r.grade,
             modelProbabilities: r.probabilities?.map(Number),
@@ -216,11 +291,14 @@ export class MetricsService {
         comparisons.push({
           readerId,
           readerCode: readerRows[0].readerCode,
+          readerSlot: readerRows[0].readerSlot,
+          readerRole: null,
+          readers: 1,
           key,
           pooled: id === '',
           cases: cases.length,
-          patients: patients.size,
-          differences: comparePaired(cases, { threshold, level, clustered, bootstrap: { replicates, seed: request.seed ?? 1 } }),
+          patients: patientsOfGroup.size,
+          differences: comparePaired(cases, { threshold, level, clustered, bootstrap }),
         });
       }
     }
@@ -285,6 +363,16 @@ export class MetricsService {
 
   private async cases(ctx: RequestContext, request: MetricsRequest): Promise<CaseRow[]> {
     const qb = this.baseCases(ctx, request.scope ?? {}, request.confirmedOnly ?? true);
+    const { readerSlot, readerRole } = request.rater;
+    if (readerSlot || readerRole) {
+      // Every reading of the slot's (or the role's) readers, each with its reader.
+      qb.innerJoin('reading', 'r', 'r.joint_id = ref.joint_id AND r.modality = ref.modality AND r.feature = ref.feature AND NOT r.not_assessable')
+        .innerJoin('reader', 'rd', 'rd.id = r.reader_id')
+        .addSelect(['r.grade AS "grade"', 'NULL AS "probabilities"', 'rd.id AS "readerId"', 'rd.code AS "readerCode"']);
+      if (readerSlot) qb.andWhere('rd.slot = :slot', { slot: readerSlot });
+      if (readerRole) qb.andWhere('rd.role = :role', { role: readerRole });
+      return orderCases(qb).getRawMany<CaseRow>();
+    }
     if (request.rater.modelVersionId) {
       qb.innerJoin('prediction', 'p', 'p.joint_id = ref.joint_id AND p.modality = ref.modality AND p.feature = ref.feature AND p.model_version_id = :mv', {
         mv: request.rater.modelVersionId,
@@ -301,4 +389,24 @@ export class MetricsService {
     }
     return qb.getRawMany<CaseRow>();
   }
+}
+
+/**
+ * A fixed row order for the pooled and averaged raters: readers by code, then cells. Clusters are numbered in row
+ * order and the bootstrap draws by number, so without it the intervals would move with the database's row order.
+ */
+function orderCases<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>): SelectQueryBuilder<T> {
+  return qb.orderBy('rd.code').addOrderBy('patient.id').addOrderBy('joint.id').addOrderBy('ref.modality').addOrderBy('ref.feature');
+}
+
+/** The cases of each reader, readers in code order (rows and cases in the same order). */
+function byReader<C>(rows: ReadonlyArray<{ readerId?: string; readerCode?: string }>, cases: readonly C[]): C[][] {
+  const groups = new Map<string, { code: string; cases: C[] }>();
+  rows.forEach((row, i) => {
+    const id = row.readerId as string;
+    const group = groups.get(id) ?? { code: row.readerCode as string, cases: [] };
+    group.cases.push(cases[i]);
+    groups.set(id, group);
+  });
+  return [...groups.values()].sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0)).map((g) => g.cases);
 }
