@@ -40,7 +40,7 @@ describe('the example cohort (docs/examples/cohort) through every file', () => {
               (g) => g.reader === reader && g.patient_id === hospitalIdOf.get(r.patient) && g.level === r.level && g.side === r.side && g.feature === r.feature,
             )?.grade,
           );
-        return { ...r, panel: Number(r.grade), r1: grade('EAST-R1'), r2: grade('EAST-R2') };
+        return { patient: r.patient, level: r.level, side: r.side, feature: r.feature, panel: Number(r.grade), r1: grade('EAST-R1'), r2: grade('EAST-R2') };
       });
   };
   const confusionOf = (pairs: Array<[number, number]>) => ({
