@@ -103,5 +103,5 @@ describe('reader slots', () => {
     expect((await run(['--code', 'X', '--role', 'READER', '--years', '7', '--slot', 'THIRD'])).code).toBe(1);
     const central = await node().services.readers.listReaders(factory.admin, { roles: [ReaderRole.READER], slots: [ReaderSlot.SECOND] }, { first: 500 });
     expect(central.nodes.filter((r) => r.siteId === null).map((r) => r.code)).toEqual(['NORTH-R2']);
-  });
+  }, 180_000); // three CLI processes, each opening the node
 });
