@@ -385,7 +385,7 @@ export class MetricsService {
         {
           reader: request.rater.readerId,
         },
-      ).addSelect(['r.grade AS "grade"', 'NULL AS "probabilities"']);
+      ).addSelect(['r.grade AS "grade"', 'NULL AS "probabilities"', 'r.reader_id AS "readerId"']);
     }
     return qb.getRawMany<CaseRow>();
   }

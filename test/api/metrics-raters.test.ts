@@ -141,6 +141,8 @@ describe('metrics and compare for a slot pooled across sites and for all readers
     const [pooled] = await metrics({ readerRole: 'READER' });
     expect(pooled).toMatchObject({ cases: 320, patients: 16, readers: 4 });
     const alone = await Promise.all(Object.values(readers).map(async (r) => (await metrics({ readerId: r.id }))[0]));
+    expect(alone.map((a) => a.readers)).toEqual([1, 1, 1, 1]);
+    expect((await metrics({ modelVersionId }))[0].readers).toBe(0);
     for (const key of ['accuracy', 'sensitivity', 'specificity', 'f1', 'auc'] as const) {
       expect(pooled[key].value).toBeCloseTo(mean(alone.map((a) => a[key].value)), 12);
       expect(pooled[key].method).toBe('reader-average-cluster-bootstrap-percentile(R=4,B=400)');
