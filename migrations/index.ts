@@ -3,6 +3,7 @@ import { AddIngest1795769783599 } from './1795769783599-AddIngest';
 import { AddPredictions1795770976082 } from './1795770976082-AddPredictions';
 import { AddInferenceJobs1795774455756 } from './1795774455756-AddInferenceJobs';
 import { AddJobLeases1795860000000 } from './1795860000000-AddJobLeases';
+import { AddReaderSlotsAndReferenceImports1796600000000 } from './1796600000000-AddReaderSlotsAndReferenceImports';
 
 /** Every migration, in order. Listed by hand so the same list works from TypeScript (tests) and dist (CLI). */
 export const MIGRATIONS: Function[] = [
@@ -11,4 +12,5 @@ export const MIGRATIONS: Function[] = [
   AddPredictions1795770976082,
   AddInferenceJobs1795774455756,
   AddJobLeases1795860000000,
+  AddReaderSlotsAndReferenceImports1796600000000,
 ];

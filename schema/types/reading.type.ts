@@ -66,7 +66,7 @@ export class AdjudicationType implements Pick<
 @ObjectType('ReferenceGrade', { description: 'The reference standard for a joint x modality x feature' })
 export class ReferenceGradeType implements Pick<
   ReferenceGrade,
-  'id' | 'jointId' | 'modality' | 'feature' | 'grade' | 'notAssessable' | 'source' | 'confirmedById' | 'confirmedAt'
+  'id' | 'jointId' | 'modality' | 'feature' | 'grade' | 'notAssessable' | 'source' | 'confirmedById' | 'confirmedAt' | 'importId'
 > {
   @Field(() => ID)
   id: string;
@@ -94,6 +94,9 @@ export class ReferenceGradeType implements Pick<
 
   @Field(() => Date, { nullable: true, description: 'Set when the senior group confirmed it; a confirmed grade is locked' })
   confirmedAt: Date | null;
+
+  @Field(() => ID, { nullable: true, description: 'The reference-standard file it came from (see import); null for the reading workflow' })
+  importId: string | null;
 }
 
 @ObjectType('AdjudicationQueueItem', { description: 'A joint x modality x feature whose two readers disagree, not yet adjudicated' })

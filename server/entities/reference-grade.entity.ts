@@ -1,7 +1,8 @@
-import { Column, Entity, JoinColumn, ManyToOne, Unique } from 'typeorm';
+import { Column, Entity, Index, JoinColumn, ManyToOne, Unique } from 'typeorm';
 import { ReferenceSource } from '../domain';
 import { GradedCell } from './graded-cell';
 import { Reader } from './reader.entity';
+import { ReferenceImport } from './reference-import.entity';
 
 /** The reference standard for a joint x modality x feature; locked once the senior group confirms it. */
 @Entity()
@@ -19,4 +20,13 @@ export class ReferenceGrade extends GradedCell {
 
   @Column({ type: 'timestamptz', nullable: true })
   confirmedAt: Date | null;
+
+  /** The reference-standard file this grade came from; null for grades of the reading workflow. */
+  @Index()
+  @Column({ type: 'uuid', nullable: true })
+  importId: string | null;
+
+  @ManyToOne(() => ReferenceImport, { onDelete: 'RESTRICT', nullable: true })
+  @JoinColumn()
+  import?: ReferenceImport | null;
 }

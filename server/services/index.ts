@@ -19,6 +19,7 @@ import { PatientService } from './patient.service';
 import { ReaderService } from './reader.service';
 import { ReadingService } from './reading.service';
 import { ReferenceService } from './reference.service';
+import { ReferenceImportService } from './reference-import.service';
 import { SiteService } from './site.service';
 import { SplitService } from './split.service';
 import { TokenService } from './token.service';
@@ -59,6 +60,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const imaging = new ImagingService(db, audit, objects);
   const readings = new ReadingService(db, audit, grading, patients, readers);
   const references = new ReferenceService(db, audit, grading, readers);
+  const referenceImports = new ReferenceImportService(db, audit, readers);
   const splits = new SplitService(db, audit);
   const tokens = new TokenService(db, audit);
   const ingest = new IngestService(db, audit, nodeKeys, objects, pubSub);
@@ -99,6 +101,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     imaging,
     readings,
     references,
+    referenceImports,
     splits,
     tokens,
     ingest,
@@ -129,6 +132,7 @@ export {
   PatientService,
   ReaderService,
   ReadingService,
+  ReferenceImportService,
   ReferenceService,
   SiteService,
   SplitService,
