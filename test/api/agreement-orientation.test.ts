@@ -6,10 +6,10 @@ import { gqlOk } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
 
 const AGREEMENT = `query ($bySite: Boolean!) { agreement(bySite: $bySite) {
-  feature modality site
+  feature modality site suppressed suppression
   readers { cases unweighted { value reason } linear { value reason } quadratic { value reason } percentAgreement { value } }
   adjudicationRate { value }
-  readerVsReference { readerId readerCode slot cases quadratic { value } } } }`;
+  readerVsReference { readerId readerCode slot suppressed suppression cases quadratic { value } } } }`;
 
 /** Six ids in ascending order: a permutation decides which reader gets which, and so which sorts first. */
 const IDS = Array.from({ length: 6 }, (_, i) => `00000000-0000-4000-8000-00000000000${i + 1}`);
@@ -168,4 +168,42 @@ describe('agreement orientation', () => {
       'NORTH-R2:SECOND',
     ]);
   });
+
+  it('keeps the slot of an entry disclosure control withholds, and withholds the same rows whatever the reader ids', async () => {
+    // Sites of 4 to 8 patients and a minimum of 5: some studies have a site whose rows a statistician does not get.
+    let withheld = 0;
+    let released = 0;
+    for (let seed = 1; seed <= 6; seed++) {
+      const study = generateStudy(seed);
+      const answers: unknown[] = [];
+      for (const permutation of [
+        [0, 1, 2, 3, 4, 5],
+        [5, 4, 3, 2, 1, 0],
+      ]) {
+        await load(study, permutation);
+        const data = await gqlOk(node().url, statistician, AGREEMENT, { bySite: true });
+        const patientsAt = (site: string) => new Set(study.cells.filter((c) => study.sites[c.site] === site).map((c) => c.patient)).size;
+        for (const group of data.agreement) {
+          // A site under 5 patients is withheld, and so is every other site: "this site" and "this site and the
+          // small one" would differ by the small one's patients.
+          const suppression =
+            patientsAt(group.site) < 5 ? 'FEWER_THAN_MIN_PATIENTS' : study.sites.some((s) => patientsAt(s) < 5) ? 'COMPLEMENT_TOO_SMALL' : null;
+          expect(group.suppression).toBe(suppression);
+          expect(group.readerVsReference.map((r: any) => [r.readerCode, r.slot, r.suppression])).toEqual([
+            [`${group.site}-R1`, 'FIRST', suppression],
+            [`${group.site}-R2`, 'SECOND', suppression],
+          ]);
+          if (suppression) {
+            withheld++;
+            expect(group).toMatchObject({ readers: null, adjudicationRate: null });
+            for (const r of group.readerVsReference) expect(r).toMatchObject({ cases: null, quadratic: null });
+          } else released++;
+        }
+        answers.push(withoutIds(data.agreement));
+      }
+      expect(answers[1]).toEqual(answers[0]);
+    }
+    expect(withheld).toBeGreaterThan(0);
+    expect(released).toBeGreaterThan(0);
+  }, 120_000);
 });
