@@ -8,6 +8,7 @@ import { TokenExpiryAndClientRequestId1796300000000 } from './1796300000000-Toke
 import { AddReferenceRevision1796400000000 } from './1796400000000-AddReferenceRevision';
 import { AddCellExposure1796410000000 } from './1796410000000-AddCellExposure';
 import { AddAuditSequence1796420000000 } from './1796420000000-AddAuditSequence';
+import { AddReaderSlotsAndReferenceImports1796600000000 } from './1796600000000-AddReaderSlotsAndReferenceImports';
 
 /** Every migration, in order. Listed by hand so the same list works from TypeScript (tests) and dist (CLI). */
 export const MIGRATIONS: Function[] = [
@@ -21,4 +22,5 @@ export const MIGRATIONS: Function[] = [
   AddReferenceRevision1796400000000,
   AddCellExposure1796410000000,
   AddAuditSequence1796420000000,
+  AddReaderSlotsAndReferenceImports1796600000000,
 ];

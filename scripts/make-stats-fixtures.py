@@ -20,6 +20,13 @@ numbers of the field's standard implementations, never of Facet's own code:
     sklearn.
 Values the reference cannot compute (one class, no positives) are null. The script asserts that the
 implementations agree with each other where they overlap (sklearn AUC = pROC AUC = Obuchowski theta).
+
+It also writes test/fixtures/stats/reader-average/ (no R needed: `scripts/make-stats-fixtures.py reader-average`
+writes only those): several readers grading cells of clustered patients, with each reader's metrics from sklearn
+(with `sample_weight` for the bootstrap), averaged over readers, and the patient-cluster bootstrap of those
+averages. The bootstrap draws come from a port of Facet's seeded generator (xoshiro128** seeded by splitmix32),
+checked against the first draws Facet gives, so both sides resample the same patients; every statistic on the
+resamples is sklearn's.
 """
 import csv
 import json
@@ -392,6 +399,234 @@ def reference(d, r_versions):
     return {k: ref[k] for k in order}
 
 
+# ---------------------------------------------------------------------------------- reader average --
+
+M32 = 0xFFFFFFFF
+
+
+def seeded_random(seed):
+    """Facet's server/stats/bootstrap.ts seededRandom: splitmix32 seeding xoshiro128**, uniform in [0, 1)."""
+    s = seed & M32
+
+    def next32():
+        nonlocal s
+        s = (s + 0x9E3779B9) & M32
+        z = s
+        z = ((z ^ (z >> 16)) * 0x85EBCA6B) & M32
+        z = ((z ^ (z >> 13)) * 0xC2B2AE35) & M32
+        return (z ^ (z >> 16)) & M32
+
+    def rotl(x, k):
+        return ((x << k) | (x >> (32 - k))) & M32
+
+    a, b, c, d = next32(), next32(), next32(), next32()
+
+    def rand():
+        nonlocal a, b, c, d
+        result = (rotl((b * 5) & M32, 7) * 9) & M32
+        t = (b << 9) & M32
+        c ^= a
+        d ^= b
+        b ^= c
+        a ^= d
+        c ^= t
+        d = rotl(d, 11)
+        return result / 4294967296
+
+    return rand
+
+
+def bootstrap_weights(units, replicates, seed):
+    """Per replicate, how often the resample drew each unit (Facet's clusterBootstrap draws)."""
+    rand = seeded_random(seed)
+    for _ in range(replicates):
+        w = [0] * units
+        for _ in range(units):
+            w[math.floor(rand() * units)] += 1
+        yield w
+
+
+def weighted_binary(truth, call, w):
+    """sklearn's weighted metrics of one rater; None where the plain weighted denominator is 0."""
+    truth, call, w = np.asarray(truth), np.asarray(call), np.asarray(w, dtype=float)
+    keep = w > 0
+    truth, call, w = truth[keep], call[keep], w[keep]
+    pos, neg = w[truth == 1].sum(), w[truth == 0].sum()
+    ppos, pneg = w[call == 1].sum(), w[call == 0].sum()
+    out = {
+        'prevalence': None if w.sum() == 0 else float(np.average(truth, weights=w)),
+        'accuracy': None if w.sum() == 0 else float(accuracy_score(truth, call, sample_weight=w)),
+        'sensitivity': None if pos == 0 else float(recall_score(truth, call, pos_label=1, sample_weight=w, zero_division=0)),
+        'specificity': None if neg == 0 else float(recall_score(truth, call, pos_label=0, sample_weight=w, zero_division=0)),
+        'precision': None if ppos == 0 else float(precision_score(truth, call, pos_label=1, sample_weight=w, zero_division=0)),
+        'npv': None if pneg == 0 else float(precision_score(truth, call, pos_label=0, sample_weight=w, zero_division=0)),
+        'f1': None if pos == 0 else float(f1_score(truth, call, pos_label=1, sample_weight=w, zero_division=0)),
+    }
+    out['youden'] = None if out['sensitivity'] is None or out['specificity'] is None else out['sensitivity'] + out['specificity'] - 1
+    return out
+
+
+def weighted_auc(truth, score, w):
+    truth, score, w = np.asarray(truth), np.asarray(score, dtype=float), np.asarray(w, dtype=float)
+    keep = w > 0
+    if len(set(truth[keep].tolist())) < 2:
+        return None
+    return float(roc_auc_score(truth[keep], score[keep], sample_weight=w[keep]))
+
+
+SCALARS = ['prevalence', 'accuracy', 'sensitivity', 'specificity', 'precision', 'npv', 'f1', 'youden', 'auc']
+COMPARED = {'ACCURACY': 'accuracy', 'SENSITIVITY': 'sensitivity', 'SPECIFICITY': 'specificity', 'F1': 'f1', 'AUC': 'auc'}
+
+
+def reader_scalars(cases, t, weights, unit_of):
+    w = [weights[unit_of(c)] if weights is not None else 1 for c in cases]
+    truth = [int(c['truth'] >= t) for c in cases]
+    out = weighted_binary(truth, [int(c['grade'] >= t) for c in cases], w)
+    out['auc'] = weighted_auc(truth, [c['grade'] for c in cases], w)
+    model = weighted_binary(truth, [int(int(np.argmax(c['probs'])) >= t) for c in cases], w)
+    model['auc'] = weighted_auc(truth, [sum(c['probs'][t:]) for c in cases], w)
+    return out, model
+
+
+def percentile(values, replicates, level=0.95):
+    if len(values) < replicates * (1 - 0.05):
+        return None, None
+    alpha = (1 - level) / 2
+    return float(np.percentile(values, 100 * alpha)), float(np.percentile(values, 100 * (1 - alpha)))
+
+
+def reader_average_reference(case):
+    t, k, clustered = case['threshold'], case['grades'], case['clustered']
+    readers = case['readers']
+    units = {}
+    for r in readers:
+        for c in r['cases']:
+            units.setdefault(c['patient'] if clustered else c['cell'], len(units))
+
+    def unit_of(c):
+        return units[c['patient'] if clustered else c['cell']]
+
+    observed = [reader_scalars(r['cases'], t, None, unit_of) for r in readers]
+    averaged = {s: [i for i, (o, _) in enumerate(observed) if o[s] is not None] for s in SCALARS}
+    paired = {m: [i for i, (o, mo) in enumerate(observed) if o[s] is not None and mo[s] is not None] for m, s in COMPARED.items()}
+    values = {s: [] for s in SCALARS}
+    differences = {m: [] for m in COMPARED}
+    for weights in bootstrap_weights(len(units), case['replicates'], case['seed']):
+        resampled = [reader_scalars(r['cases'], t, weights, unit_of) for r in readers]
+        for s in SCALARS:
+            got = [resampled[i][0][s] for i in averaged[s]]
+            if averaged[s] and all(v is not None for v in got):
+                values[s].append(sum(got) / len(got))
+        for m, s in COMPARED.items():
+            got = [(resampled[i][1][s], resampled[i][0][s]) for i in paired[m]]
+            if paired[m] and all(a is not None and b is not None for a, b in got):
+                differences[m].append(sum(a - b for a, b in got) / len(got))
+
+    metrics = {}
+    for s in SCALARS:
+        if not averaged[s]:
+            metrics[s] = None
+            continue
+        lower, upper = percentile(values[s], case['replicates'])
+        metrics[s] = {'value': sum(observed[i][0][s] for i in averaged[s]) / len(averaged[s]), 'lower': lower, 'upper': upper,
+                      'readers': len(averaged[s])}
+    compare = {}
+    for m, s in COMPARED.items():
+        used = paired[m]
+        if not used:
+            compare[m] = None
+            continue
+        model = sum(observed[i][1][s] for i in used) / len(used)
+        reader = sum(observed[i][0][s] for i in used) / len(used)
+        d = differences[m]
+        lower, upper = percentile(d, case['replicates'])
+        enough = len(d) >= case['replicates'] * 0.95
+        below, above = sum(1 for x in d if x <= 0), sum(1 for x in d if x >= 0)
+        compare[m] = {'model': model, 'reader': reader, 'difference': model - reader, 'lower': lower, 'upper': upper,
+                      'p': min(1.0, 2 * (1 + min(below, above)) / (len(d) + 1)) if enough else None, 'readers': len(used)}
+
+    def mean_defined(xs):
+        xs = [x for x in xs if x is not None]
+        return sum(xs) / len(xs) if xs else None
+
+    per_reader = []
+    for r in readers:
+        truth = [c['truth'] for c in r['cases']]
+        grade = [c['grade'] for c in r['cases']]
+        present = sorted(set(truth) | set(grade))
+        ovr = None
+        if set(truth) == set(range(k)):
+            onehot = np.array([[1.0 if g == j else 0.0 for j in range(k)] for g in grade])
+            ovr = float(roc_auc_score(truth, onehot, multi_class='ovr', average='macro', labels=list(range(k))))
+        per_reader.append({
+            'confusion': confusion_matrix(truth, grade, labels=list(range(k))),
+            'macroF1': float(f1_score(truth, grade, labels=present, average='macro', zero_division=0)),
+            'weightedF1': float(f1_score(truth, grade, labels=present, average='weighted', zero_division=0)),
+            'ovrMacroAuc': ovr,
+            'linearKappa': fnum(cohen_kappa_score(truth, grade, weights='linear', labels=list(range(k)))),
+            'quadraticKappa': fnum(cohen_kappa_score(truth, grade, weights='quadratic', labels=list(range(k)))),
+        })
+    multiclass = {'confusion': sum(p['confusion'] for p in per_reader).tolist()}
+    for key in ['macroF1', 'weightedF1', 'ovrMacroAuc', 'linearKappa', 'quadraticKappa']:
+        multiclass[key] = mean_defined([p[key] for p in per_reader])
+    draw = seeded_random(case['seed'])
+    return {'metrics': metrics, 'compare': compare, 'multiclass': multiclass, 'firstDraws': [draw() for _ in range(3)]}
+
+
+def reader_grade(rng, truth, bias):
+    g = truth + bias + (0 if rng.random() < 0.65 else int(rng.choice([-1, 1])))
+    return int(min(3, max(0, g)))
+
+
+def reader_study(rng, sites, patients_per_site, joints, readers_per_site, crossed_missing=0.0, negative_site=None):
+    """Cells (patient x joint, one 4-grade feature) of sites; each site's cells read by that site's readers."""
+    readers = []
+    for s in range(sites):
+        cells = []
+        for p in range(patients_per_site):
+            patient = f'S{s + 1}P{p + 1:03d}'
+            level = rng.normal(0.0, 1.0)  # the patient's degeneration: joints of one patient resemble each other
+            for j in range(joints):
+                latent = level + rng.normal(0.0, 0.8)
+                truth = 0 if s == negative_site else int(np.digitize(latent, [-0.2, 0.7, 1.5]))
+                cells.append({'patient': patient, 'cell': f'{patient}:J{j + 1}', 'truth': truth, 'probs': probs_row(rng, truth)})
+        for r in range(readers_per_site):
+            bias = [0, 1, -1, 0][r % 4] if rng.random() < 0.5 else 0
+            cases = [dict(c, grade=reader_grade(rng, c['truth'], bias)) for c in cells if rng.random() >= crossed_missing]
+            readers.append({'code': f'S{s + 1}-R{r + 1}', 'cases': cases})
+    return readers
+
+
+READER_AVERAGE_CASES = [
+    ('split-plot', 20240201, lambda rng: reader_study(rng, 2, 20, 5, 2), True,
+     'Two sites of 20 patients x 5 joints; each site read by its own two readers (a split-plot design, as sites '
+     'read their own patients).'),
+    ('crossed', 20240202, lambda rng: reader_study(rng, 1, 30, 4, 3, crossed_missing=0.1), True,
+     'One site of 30 patients x 4 joints read by three readers, each missing ~10% of the cells at random.'),
+    ('crossed-per-cell', 20240202, lambda rng: reader_study(rng, 1, 30, 4, 3, crossed_missing=0.1), False,
+     'The crossed study resampled by cell instead of by patient (clustered: false).'),
+    ('negative-site', 20240203, lambda rng: reader_study(rng, 2, 15, 4, 2, negative_site=1), True,
+     'Two sites; at the second no cell is positive, so its readers have no sensitivity and the average of that '
+     'metric is over the first site\'s readers only.'),
+    ('one-reader', 20240204, lambda rng: reader_study(rng, 1, 25, 4, 1), True,
+     'One reader: the average is that reader\'s own metrics.'),
+]
+
+
+def reader_average_fixtures():
+    out = os.path.join(OUT, 'reader-average')
+    os.makedirs(out, exist_ok=True)
+    for name, seed, make, clustered, description in READER_AVERAGE_CASES:
+        rng = np.random.default_rng(seed)
+        case = {'name': name, 'description': f'{description} numpy seed {seed}.', 'threshold': 1, 'grades': 4,
+                'clustered': clustered, 'level': 0.95, 'replicates': 500, 'seed': 7, 'readers': make(rng)}
+        case['reference'] = reader_average_reference(case)
+        with open(os.path.join(out, f'{name}.json'), 'w') as f:
+            f.write(dump(case) + '\n')
+        m = case['reference']['metrics']
+        print(f'reader-average/{name}: readers={len(case["readers"])} auc={m["auc"]} sensitivity={m["sensitivity"]}')
+
+
 # ------------------------------------------------------------------------------------------- output --
 
 def dump(value, indent=0):
@@ -409,6 +644,10 @@ def dump(value, indent=0):
 
 
 def main():
+    if sys.argv[1:] == ['reader-average']:
+        reader_average_fixtures()
+        return
+    reader_average_fixtures()
     os.makedirs(OUT, exist_ok=True)
     r_versions = set()
     for name, seed, make, description in CASES:

@@ -5,7 +5,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config/config';
 import { loadDemoCohort } from './demo/demo-cohort';
-import { Role } from './domain';
+import { ReaderRole, ReaderSlot, Role } from './domain';
 import { unavailableCause } from './errors/database-unavailable';
 import { Reader, Site } from './entities';
 import { tokenExpiry } from './cli/expiry';
@@ -32,6 +32,8 @@ Commands:
   migrate               Apply pending migrations and exit.
   create-token          Print a new API token: --role ROLE --name NAME [--site CODE] [--reader CODE]
                         [--expires-in 90d | --expires-at 2027-01-31T18:00:00Z] (default: until revoked)
+  create-reader         Register a reader and print their id: --code CODE --role READER|ADJUDICATOR|SENIOR --years N
+                        [--site CODE] [--slot FIRST|SECOND] (a READER without --slot takes the site's first free slot).
   emit-schema           Write schema/schema.graphql from the code.
   register-model        Register an ONNX model version: --url URL --token TOKEN --model FILE.onnx --manifest FILE.json
                         (docs/models.md).
@@ -40,7 +42,7 @@ Commands:
                         [--format csv|json|html] [--out FILE] (docs/statistics.md).
   upload <folder>       Upload a cohort folder to a node: --url URL --token TOKEN [--site CODE]
                         [--batch-files 20] [--batch-mb 32]. DICOM in any structure plus patients.csv,
-                        joint-images.csv, readings.csv; resumes after an interruption (docs/ingest.md).
+                        joint-images.csv, readings.csv, reference.csv; resumes after an interruption (docs/ingest.md).
 
 Environment: DATABASE_URL, HOST, PORT, FACET_DATA_DIR, FACET_EMBEDDED_PG_PORT, FACET_INTROSPECTION,
 FACET_MAX_QUERY_DEPTH, FACET_MAX_ALIASES, FACET_MAX_BODY_BYTES, FACET_MAX_ANONYMOUS_BODY_BYTES,
@@ -231,6 +233,36 @@ async function createToken(config: Config, argv: string[]): Promise<void> {
   }
 }
 
+async function createReader(config: Config, argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { code: { type: 'string' }, role: { type: 'string' }, years: { type: 'string' }, site: { type: 'string' }, slot: { type: 'string' } },
+  });
+  const role = values.role as ReaderRole;
+  const slot = values.slot as ReaderSlot | undefined;
+  const years = Number(values.years);
+  if (!values.code || !Object.values(ReaderRole).includes(role) || !Number.isInteger(years) || (slot && !Object.values(ReaderSlot).includes(slot))) {
+    throw new Error(
+      `create-reader needs --code, --role (${Object.values(ReaderRole).join('|')}) and --years; --slot is ${Object.values(ReaderSlot).join('|')}`,
+    );
+  }
+  const node: OpenNode = await openNode(config);
+  try {
+    const site = values.site ? await node.dataSource.getRepository(Site).findOneBy({ code: values.site }) : null;
+    if (values.site && !site) throw new Error(`No site with code ${values.site}`);
+    const reader = await node.services.readers.createReader(systemContext('cli'), {
+      code: values.code,
+      role,
+      yearsOfExperience: years,
+      siteId: site?.id,
+      slot,
+    });
+    process.stdout.write(`${JSON.stringify({ id: reader.id, code: reader.code, role: reader.role, slot: reader.slot })}\n`);
+  } finally {
+    await node.close();
+  }
+}
+
 async function emitSchema(): Promise<void> {
   // Building the schema needs no database: resolvers are only constructed, never called.
   const { DataSource } = await import('typeorm');
@@ -326,6 +358,8 @@ async function main(): Promise<void> {
       return migrate(config);
     case 'create-token':
       return createToken(config, argv);
+    case 'create-reader':
+      return createReader(config, argv);
     case 'emit-schema':
       return emitSchema();
     case 'upload':

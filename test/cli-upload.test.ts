@@ -134,9 +134,13 @@ describe('the documented example cohort', () => {
     for (const code of ['EAST-R1', 'EAST-R2'])
       await exampleNode().services.readers.createReader(factory.admin, { code, role: ReaderRole.READER, yearsOfExperience: 5, siteId: site.id });
     const coordinator = await factory.token(Role.COORDINATOR, { site });
-    await writeFile(path.join(example, 'patients.csv'), (await readFile(path.join(example, 'patients.csv'), 'utf8')).replaceAll('EAST,', 'EXAMPLE,'));
+    for (const file of ['patients.csv', 'reference.csv']) {
+      await writeFile(path.join(example, file), (await readFile(path.join(example, file), 'utf8')).replaceAll('EAST,', 'EXAMPLE,'));
+    }
     const result = await run(example, exampleNode().url, coordinator);
-    expect({ out: result.out }).toEqual({ out: expect.stringMatching(/done: 5 stored, 0 skipped \(earlier run\), 0 rejected/) });
+    // Patients, two DICOM files, joint images, readings and the reference standard (predictions.csv is the engineer's).
+    expect({ out: result.out }).toEqual({ out: expect.stringMatching(/done: 6 stored, 0 skipped \(earlier run\), 0 rejected/) });
+    expect(await exampleNode().dataSource.query(`SELECT count(*)::int AS n FROM reference_grade WHERE import_id IS NOT NULL`)).toEqual([{ n: 17 }]);
     expect(result.code).toBe(0);
     await rm(example, { recursive: true, force: true });
   });

@@ -4,6 +4,7 @@ import {
   Level,
   Modality,
   ReaderRole,
+  ReaderSlot,
   Side,
   Split,
   type GradeFilter,
@@ -116,6 +117,9 @@ export class ReaderFilterInput implements ReaderFilter {
 
   @Field(() => [ReaderRole], { nullable: true })
   roles?: ReaderRole[] | null;
+
+  @Field(() => [ReaderSlot], { nullable: true })
+  slots?: ReaderSlot[] | null;
 }
 
 @InputType('SplitAssignmentFilter')

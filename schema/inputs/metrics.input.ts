@@ -1,8 +1,11 @@
 import { ArrayMaxSize, IsInt, IsOptional, IsUUID, Length, Max, Min, ValidateNested } from 'class-validator';
 import { Field, Float, ID, InputType, Int } from 'type-graphql';
-import { Level, MetricsGroupBy, Modality, Side, Split } from '../../server/domain';
+import { Level, MetricsGroupBy, Modality, ReaderRole, ReaderSlot, Side, Split } from '../../server/domain';
 
-@InputType('RaterInput', { description: 'Exactly one: a model version (its predictions) or a reader (their grades)' })
+@InputType('RaterInput', {
+  description:
+    'Exactly one: a model version (its predictions), a reader (their grades), a slot pooled across sites, or every reader of a role (reader-averaged)',
+})
 export class RaterInput {
   @Field(() => ID, { nullable: true })
   @IsOptional()
@@ -13,6 +16,18 @@ export class RaterInput {
   @IsOptional()
   @IsUUID()
   readerId?: string | null;
+
+  @Field(() => ReaderSlot, {
+    nullable: true,
+    description: 'Every reading of the readers in this slot, pooled across sites as one rater ("reader 1 of every site")',
+  })
+  readerSlot?: ReaderSlot | null;
+
+  @Field(() => ReaderRole, {
+    nullable: true,
+    description: 'Every reader of this role: each reader’s metric on their own cases, averaged over readers, with a patient-cluster bootstrap interval',
+  })
+  readerRole?: ReaderRole | null;
 }
 
 @InputType('MetricsScope')
@@ -117,9 +132,15 @@ export class CompareInput extends AnalysisOptionsInput {
   @IsUUID()
   modelVersionId: string;
 
-  @Field(() => [ID], { nullable: true, description: 'Default: every reader who graded cases in scope' })
+  @Field(() => [ID], { nullable: true, description: 'Each reader on their own; default: every reader who graded cases in scope' })
   @IsOptional()
   @IsUUID('all', { each: true })
   @ArrayMaxSize(100)
   readerIds?: string[] | null;
+
+  @Field(() => ReaderSlot, { nullable: true, description: 'Instead of readerIds: the slot’s readers pooled across sites, as one rater' })
+  readerSlot?: ReaderSlot | null;
+
+  @Field(() => ReaderRole, { nullable: true, description: 'Instead of readerIds: the reader average of every reader of the role (MRMC)' })
+  readerRole?: ReaderRole | null;
 }

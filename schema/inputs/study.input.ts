@@ -1,6 +1,6 @@
 import { ArrayMaxSize, ArrayMinSize, IsInt, IsOptional, IsUUID, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { Field, Float, ID, InputType, Int } from 'type-graphql';
-import { ExclusionReason, Modality, ReaderRole, Role, Sex, Split } from '../../server/domain';
+import { ExclusionReason, Modality, ReaderRole, ReaderSlot, Role, Sex, Split } from '../../server/domain';
 import type { Site } from '../../server/entities';
 
 /** Codes are short, stable identifiers users type: letters, digits, dash and underscore. */
@@ -38,6 +38,12 @@ export class CreateReaderInput {
   @IsOptional()
   @IsUUID()
   siteId?: string | null;
+
+  @Field(() => ReaderSlot, {
+    nullable: true,
+    description: 'Reader 1 or 2 of the site (READER role only); omitted, a READER takes the first free slot of the site, or none if both are taken',
+  })
+  slot?: ReaderSlot | null;
 }
 
 @InputType('CreatePatientInput', { description: 'Creates the patient and their ten facet joints' })

@@ -1,5 +1,5 @@
 import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
-import { ExclusionReason, Level, Modality, Side, Split, SuppressionReason } from '../../server/domain';
+import { ExclusionReason, Level, Modality, ReaderRole, ReaderSlot, Side, Split, SuppressionReason } from '../../server/domain';
 import type { ModelVersion } from '../../server/entities';
 import { Connection } from './page-info.type';
 
@@ -130,11 +130,20 @@ abstract class GroupKeyType extends ReleaseType {
 
 @ObjectType('MetricsGroup', { description: 'One group (or the pooled row: every key null)' })
 export class MetricsGroupType extends GroupKeyType {
-  @Field(() => Int, { nullable: true, description: 'Joint x modality x feature cases analysed' })
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Joint x modality x feature cases analysed (readings, for a slot or a role: a cell read by two of its readers counts twice)',
+  })
   cases: number | null;
 
   @Field(() => Int, { nullable: true, description: 'Distinct joints among the cases' })
   joints: number | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Distinct readers behind the grades (0 for a model); for a role, each estimate is their average. Null when withheld, like every number',
+  })
+  readers: number | null;
 
   @Field(() => Int, { nullable: true })
   patients: number | null;
@@ -239,13 +248,24 @@ export class MetricDifferenceType {
   test: string;
 }
 
-@ObjectType('Comparison', { description: 'One reader against the model, for one group (or pooled)' })
+@ObjectType('Comparison', {
+  description: 'The model against one reader, a slot pooled across sites, or the reader average of a role, for one group (or pooled)',
+})
 export class ComparisonType extends GroupKeyType {
-  @Field(() => ID)
-  readerId: string;
+  @Field(() => ID, { nullable: true, description: 'Null for a slot or a role' })
+  readerId: string | null;
 
-  @Field()
-  readerCode: string;
+  @Field(() => String, { nullable: true, description: 'Null for a slot or a role' })
+  readerCode: string | null;
+
+  @Field(() => ReaderSlot, { nullable: true, description: 'The slot compared with, or the one reader’s slot' })
+  readerSlot: ReaderSlot | null;
+
+  @Field(() => ReaderRole, { nullable: true, description: 'The role whose readers were averaged' })
+  readerRole: ReaderRole | null;
+
+  @Field(() => Int, { nullable: true, description: 'Distinct readers behind the comparison; null when withheld, like every number' })
+  readers: number | null;
 
   @Field(() => Int, { nullable: true })
   cases: number | null;
@@ -304,6 +324,9 @@ export class ReaderVsReferenceType extends KappaSetType {
   @Field()
   readerCode: string;
 
+  @Field(() => ReaderSlot, { nullable: true })
+  slot: ReaderSlot | null;
+
   @Field({ description: 'Withheld by disclosure control: its kappas and cases are null' })
   suppressed: boolean;
 
@@ -324,7 +347,10 @@ export class AgreementGroupType extends ReleaseType {
   @Field(() => String, { nullable: true })
   site: string | null;
 
-  @Field(() => ReaderAgreementType, { nullable: true, description: 'Reader 1 vs reader 2 (null when withheld)' })
+  @Field(() => ReaderAgreementType, {
+    nullable: true,
+    description: 'Reader 1 vs reader 2: each cell oriented as (FIRST slot, SECOND slot), never by reader id (null when withheld)',
+  })
   readers: ReaderAgreementType | null;
 
   @Field(() => ValueType, { nullable: true, description: 'Share of double-read cells that went to adjudication (null when withheld)' })

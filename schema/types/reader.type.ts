@@ -1,10 +1,10 @@
 import { Field, ID, Int, ObjectType } from 'type-graphql';
-import { ReaderRole } from '../../server/domain';
+import { ReaderRole, ReaderSlot } from '../../server/domain';
 import type { Reader } from '../../server/entities';
 import { Connection } from './page-info.type';
 
 @ObjectType('Reader', { description: 'A clinician, known by a code' })
-export class ReaderType implements Pick<Reader, 'id' | 'code' | 'role' | 'yearsOfExperience' | 'siteId'> {
+export class ReaderType implements Pick<Reader, 'id' | 'code' | 'role' | 'yearsOfExperience' | 'siteId' | 'slot'> {
   @Field(() => ID)
   id: string;
 
@@ -19,6 +19,9 @@ export class ReaderType implements Pick<Reader, 'id' | 'code' | 'role' | 'yearsO
 
   @Field(() => ID, { nullable: true })
   siteId: string | null;
+
+  @Field(() => ReaderSlot, { nullable: true, description: 'Reader 1 or 2 of the site; null for adjudicators, the senior group and extra readers' })
+  slot: ReaderSlot | null;
 }
 
 @ObjectType('ReaderConnection')

@@ -80,6 +80,7 @@ export class ReferenceGradeType implements Pick<
   | 'previousGrade'
   | 'previousNotAssessable'
   | 'previousSource'
+  | 'importId'
 > {
   @Field(() => ID)
   id: string;
@@ -122,6 +123,9 @@ export class ReferenceGradeType implements Pick<
 
   @Field(() => ReferenceSource, { nullable: true, description: 'How the value the last revision replaced came about' })
   previousSource: ReferenceSource | null;
+
+  @Field(() => ID, { nullable: true, description: 'The reference-standard file it came from (see import); null for the reading workflow' })
+  importId: string | null;
 }
 
 @ObjectType('AdjudicationQueueItem', { description: 'A joint x modality x feature whose two readers disagree, not yet adjudicated' })

@@ -5,7 +5,8 @@ import { Progress } from './progress';
 
 /**
  * `facet upload <folder>`: a coordinator's cohort upload. The folder holds DICOM files in any structure and up
- * to three manifests: patients.csv (first), joint-images.csv and readings.csv (after the DICOM). DICOM goes by
+ * to four manifests: patients.csv (first), joint-images.csv, readings.csv and reference.csv (after the DICOM, in
+ * that order). DICOM goes by
  * STOW-RS in batches; what landed is remembered in `<folder>/.facet-upload-state.json`, so a second run after an
  * interruption sends only the rest. The end is a per-file and per-row report (`facet-upload-report.csv`).
  */
@@ -21,7 +22,7 @@ export interface UploadOptions {
 }
 
 export interface ReportLine {
-  kind: 'dicom' | 'patients' | 'joint-images' | 'readings';
+  kind: 'dicom' | 'patients' | 'joint-images' | 'readings' | 'reference';
   source: string;
   status: 'stored' | 'rejected' | 'skipped';
   code: string;
@@ -40,7 +41,7 @@ interface State {
   manifests: Record<string, string>;
 }
 
-type ManifestName = 'patients.csv' | 'joint-images.csv' | 'readings.csv';
+type ManifestName = 'patients.csv' | 'joint-images.csv' | 'readings.csv' | 'reference.csv';
 const STATE_FILE = '.facet-upload-state.json';
 const REPORT_FILE = 'facet-upload-report.csv';
 /** Files that are never DICOM candidates (DICOMDIR is a media directory, not an image). */
@@ -139,17 +140,18 @@ export async function upload(options: UploadOptions): Promise<{ report: ReportLi
       report.push({ kind, source: file, status: 'skipped', code: '', reason: 'stored by an earlier run' });
       return;
     }
+    // The patients and reference files name their sites in a column (keyed by hospital ID and by pseudonym); the
+    // others belong to the upload's site.
     const mutation =
       name === 'patients.csv'
         ? 'mutation ($csv: String!) { result: importPatientsManifest(csv: $csv) { stored rows rejected { source code reason } } }'
-        : `mutation ($site: ID!, $csv: String!) { result: ${name === 'readings.csv' ? 'importReadingsManifest' : 'importJointImagesManifest'}(siteId: $site, csv: $csv) { stored rows rejected { source code reason } } }`;
+        : name === 'reference.csv'
+          ? 'mutation ($csv: String!) { result: importReferenceStandard(csv: $csv) { stored rows rejected { source code reason } } }'
+          : `mutation ($site: ID!, $csv: String!) { result: ${name === 'readings.csv' ? 'importReadingsManifest' : 'importJointImagesManifest'}(siteId: $site, csv: $csv) { stored rows rejected { source code reason } } }`;
     const { result } = await graphql<{ result: { stored: boolean; rows: number; rejected: Array<{ source: string; code: string; reason: string }> } }>(
       options,
       mutation,
-      {
-        csv,
-        site: site.id,
-      },
+      name === 'patients.csv' || name === 'reference.csv' ? { csv } : { csv, site: site.id },
     );
     if (result.stored) {
       state.manifests[file] = digest;
@@ -216,6 +218,7 @@ export async function upload(options: UploadOptions): Promise<{ report: ReportLi
 
   await runManifest('joint-images.csv');
   await runManifest('readings.csv');
+  await runManifest('reference.csv');
 
   const lines = ['kind,source,status,code,reason', ...report.map((r) => [r.kind, r.source, r.status, r.code, r.reason].map(csvCell).join(','))];
   await writeFile(path.join(folder, REPORT_FILE), `${lines.join('\n')}\n`);

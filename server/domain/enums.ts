@@ -32,6 +32,16 @@ export enum ReaderRole {
   SENIOR = 'SENIOR',
 }
 
+/**
+ * A reader's place within their site's pair: every cell of a site is read once by its FIRST and once by its SECOND
+ * reader. Statistics use it to pool "reader 1 of every site" and to orient agreement tables; it says nothing of
+ * order in time or of seniority.
+ */
+export enum ReaderSlot {
+  FIRST = 'FIRST',
+  SECOND = 'SECOND',
+}
+
 /** The role an API token carries (DESIGN.md section 8). */
 export enum Role {
   ADMIN = 'ADMIN',
@@ -64,7 +74,14 @@ export enum ReferenceSource {
   ADJUDICATION = 'ADJUDICATION',
   /** Changed after agreement or adjudication by an adjudicator or senior who did not read the cell (who, when and the previous value are kept). */
   REVISED = 'REVISED',
+  /** Imported: the consensus of a panel that graded the de-identified images outside this node. */
+  CONSENSUS_PANEL = 'CONSENSUS_PANEL',
+  /** Imported: one outside expert's (or a core lab's) read. */
+  EXTERNAL_READ = 'EXTERNAL_READ',
 }
+
+/** Sources a reference-standard file may name; the others come only from the reading workflow. */
+export const IMPORTED_REFERENCE_SOURCES: readonly ReferenceSource[] = [ReferenceSource.CONSENSUS_PANEL, ReferenceSource.EXTERNAL_READ];
 
 export const ALL_LEVELS: readonly Level[] = Object.values(Level);
 export const ALL_SIDES: readonly Side[] = Object.values(Side);
@@ -110,6 +127,10 @@ export enum IngestRejectionCode {
   UNKNOWN_READER = 'UNKNOWN_READER',
   /** Manifests: the row breaks a rule of the reading workflow (a second grade by the same reader, a third reader…). */
   RULE_VIOLATION = 'RULE_VIOLATION',
+  /** Reference standard: the grade is a whole number outside the feature's scale. */
+  GRADE_OUT_OF_SCALE = 'GRADE_OUT_OF_SCALE',
+  /** Reference standard: the source is not one a file may name (CONSENSUS_PANEL, EXTERNAL_READ). */
+  UNKNOWN_SOURCE = 'UNKNOWN_SOURCE',
 }
 
 /** Dimensions a metrics query can group by (the pooled row comes always). */
@@ -128,4 +149,10 @@ export enum SuppressionReason {
   FEWER_THAN_MIN_PATIENTS = 'FEWER_THAN_MIN_PATIENTS',
   /** A query over a wider scope would differ from this row by fewer patients than the minimum (differencing). */
   COMPLEMENT_TOO_SMALL = 'COMPLEMENT_TOO_SMALL',
+  /**
+   * A slot's or a role's row where one of its readers holds fewer patients than the minimum, so that it and a row
+   * without that reader would differ by them; or, the row being one reader's cases only, that reader's own row
+   * would be withheld.
+   */
+  READER_SHARE_WITHHELD = 'READER_SHARE_WITHHELD',
 }

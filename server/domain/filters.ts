@@ -1,4 +1,4 @@
-import type { Level, Modality, ReaderRole, Side, Split } from './enums';
+import type { Level, Modality, ReaderRole, ReaderSlot, Side, Split } from './enums';
 
 /** Plain filter shapes shared by GraphQL inputs (which implement them) and services (which apply them). */
 
@@ -51,6 +51,7 @@ export interface JointImageFilter extends JointFilter {
 export interface ReaderFilter {
   siteIds?: string[] | null;
   roles?: ReaderRole[] | null;
+  slots?: ReaderSlot[] | null;
 }
 
 export interface SplitAssignmentFilter {

@@ -14,6 +14,7 @@ import { Patient } from './patient.entity';
 import { Reader } from './reader.entity';
 import { Reading } from './reading.entity';
 import { ReferenceGrade } from './reference-grade.entity';
+import { ReferenceImport } from './reference-import.entity';
 import { Series } from './series.entity';
 import { Site } from './site.entity';
 import { SplitAssignment } from './split-assignment.entity';
@@ -37,6 +38,7 @@ export {
   Reader,
   Reading,
   ReferenceGrade,
+  ReferenceImport,
   Series,
   Site,
   SplitAssignment,
@@ -59,6 +61,7 @@ export const ENTITIES = [
   GradingFeature,
   Reading,
   Adjudication,
+  ReferenceImport,
   ReferenceGrade,
   SplitVersion,
   SplitAssignment,

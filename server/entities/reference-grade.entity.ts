@@ -1,7 +1,8 @@
-import { Check, Column, Entity, JoinColumn, ManyToOne, Unique } from 'typeorm';
+import { Check, Column, Entity, Index, JoinColumn, ManyToOne, Unique } from 'typeorm';
 import { ReferenceSource } from '../domain';
 import { GradedCell } from './graded-cell';
 import { Reader } from './reader.entity';
+import { ReferenceImport } from './reference-import.entity';
 
 /**
  * The reference standard for a joint x modality x feature; locked once the senior group confirms it.
@@ -46,4 +47,13 @@ export class ReferenceGrade extends GradedCell {
 
   @Column({ type: 'enum', enum: ReferenceSource, enumName: 'reference_source', nullable: true })
   previousSource: ReferenceSource | null;
+
+  /** The reference-standard file this grade came from; null for grades of the reading workflow. */
+  @Index()
+  @Column({ type: 'uuid', nullable: true })
+  importId: string | null;
+
+  @ManyToOne(() => ReferenceImport, { onDelete: 'RESTRICT', nullable: true })
+  @JoinColumn()
+  import?: ReferenceImport | null;
 }

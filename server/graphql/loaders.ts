@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import type { Instance, Joint, JointImage, Patient, Reader, Reading, ReferenceGrade, Series, Site, Study } from '../entities';
+import type { Instance, Joint, JointImage, Patient, Reader, Reading, ReferenceGrade, ReferenceImport, Series, Site, Study } from '../entities';
 import type { RequestContext, Services } from '../services';
 
 /** One row per key; null where the row is missing or outside the caller's scope. */
@@ -32,6 +32,7 @@ export function createLoaders(services: Services, ctx: RequestContext) {
     study: byId<Study>((ids) => services.imaging.studiesByIds(ctx, ids)),
     series: byId<Series>((ids) => services.imaging.seriesByIds(ctx, ids)),
     instance: byId<Instance>((ids) => services.imaging.instancesByIds(ctx, ids)),
+    referenceImport: byId<ReferenceImport>((ids) => services.referenceImports.referenceImportsByIds(ctx, ids)),
     jointsByPatient: byParent<Joint>(
       (ids) => services.patients.jointsByPatientIds(ctx, ids),
       (j) => j.patientId,

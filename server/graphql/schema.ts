@@ -12,6 +12,7 @@ import { JointResolver } from './resolvers/joint.resolver';
 import { PatientResolver } from './resolvers/patient.resolver';
 import { ReaderResolver } from './resolvers/reader.resolver';
 import { ReferenceGradeResolver } from './resolvers/reference-grade.resolver';
+import { ReferenceConfirmationResolver, ReferenceGradeImportResolver, ReferenceImportResolver } from './resolvers/reference-import.resolver';
 import { AdjudicationResolver, ReadingResolver } from './resolvers/reading.resolver';
 import { SiteResolver } from './resolvers/site.resolver';
 import { StatisticsResolver } from './resolvers/statistics.resolver';
@@ -35,6 +36,9 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [ReadingResolver, new ReadingResolver(services.readings)],
     [AdjudicationResolver, new AdjudicationResolver(services.readings)],
     [ReferenceGradeResolver, new ReferenceGradeResolver(services.references)],
+    [ReferenceGradeImportResolver, new ReferenceGradeImportResolver()],
+    [ReferenceImportResolver, new ReferenceImportResolver(services.referenceImports)],
+    [ReferenceConfirmationResolver, new ReferenceConfirmationResolver()],
     [SplitVersionResolver, new SplitVersionResolver(services.splits)],
     [SplitAssignmentResolver, new SplitAssignmentResolver()],
     [AdminResolver, new AdminResolver(services.tokens, services.audit, services.grading)],

@@ -1,5 +1,5 @@
 import type { Db } from '../db/transaction';
-import { ExclusionReason, Role, Split, type Modality } from '../domain';
+import { ExclusionReason, ReaderSlot, Role, Split, type Modality } from '../domain';
 import { GradingFeature } from '../entities';
 import { contingency, kappa, percentAgreement } from '../stats/agreement';
 import { none, some, type Maybe } from '../stats/estimate';
@@ -21,7 +21,7 @@ export interface KappaSet {
 }
 
 /** A reader against the reference standard; withheld (disclosure control) it has no numbers. */
-export type ReaderVsReference = { readerId: string; readerCode: string } & (
+export type ReaderVsReference = { readerId: string; readerCode: string; slot: ReaderSlot | null } & (
   (KappaSet & { suppressed: false; suppression: null }) | ({ [K in keyof KappaSet]: null } & Release & { suppressed: true })
 );
 
@@ -31,7 +31,7 @@ export interface AgreementGroup extends Release {
   modality: Modality;
   /** Null unless grouped by site. */
   site: string | null;
-  /** Reader 1 vs reader 2 on cells both graded. */
+  /** Reader 1 vs reader 2 on cells both graded: rows the FIRST slot's grade, columns the SECOND's (orientPair). */
   readers: (KappaSet & { percentAgreement: Maybe }) | null;
   /** Share of cells with two readings that needed adjudication. */
   adjudicationRate: Maybe | null;
@@ -56,6 +56,22 @@ export interface StudyFlowRow extends Release {
   /** Assessable and confirmed: what metrics analyse. */
   analysed: number | null;
   disclosure: Disclosure;
+}
+
+/** Where a reader's grade goes in the reader-vs-reader table: FIRST rows, SECOND columns, readers without a slot last. */
+const SLOT_RANK: Record<ReaderSlot, number> = { [ReaderSlot.FIRST]: 0, [ReaderSlot.SECOND]: 1 };
+
+/**
+ * The two readings of a cell as (row, column) of the reader-vs-reader table: the FIRST slot's reading first.
+ * One site's kappa is the same either way (kappa is symmetric in its two raters), but a table pooled over sites
+ * mixes the cells of many pairs: oriented by reader id, as before, "row" meant reader 1 at one site and reader 2
+ * at the next, so the pooled marginals and kappa moved with random ids. Readers without a slot come after those
+ * with one, then by code (stable, chosen by people), never by id.
+ */
+export function orientPair<R extends { slot: ReaderSlot | null; readerCode: string }>(a: R, b: R): [R, R] {
+  const rank = (r: R) => (r.slot ? SLOT_RANK[r.slot] : 2);
+  const order = rank(a) - rank(b) || (a.readerCode < b.readerCode ? -1 : a.readerCode > b.readerCode ? 1 : 0);
+  return order <= 0 ? [a, b] : [b, a];
 }
 
 function kappas(pairs: Array<[number, number]>, k: number): KappaSet {
@@ -96,6 +112,7 @@ export class AgreementService {
         'r.not_assessable AS "notAssessable"',
         'rd.id AS "readerId"',
         'rd.code AS "readerCode"',
+        'rd.slot AS "slot"',
         'ref.grade AS "reference"',
         '(adj.id IS NOT NULL) AS "adjudicated"',
         '(ref.confirmed_at IS NOT NULL) AS "confirmed"',
@@ -115,6 +132,7 @@ export class AgreementService {
       notAssessable: boolean;
       readerId: string;
       readerCode: string;
+      slot: ReaderSlot | null;
       reference: number | null;
       adjudicated: boolean;
       confirmed: boolean;
@@ -145,7 +163,7 @@ export class AgreementService {
         if (readings.length !== 2) continue;
         doubleRead++;
         if (readings[0].adjudicated) adjudicated++;
-        const [a, b] = [...readings].sort((x, y) => x.readerId.localeCompare(y.readerId));
+        const [a, b] = orientPair(readings[0], readings[1]);
         if (a.grade !== null && b.grade !== null) pairs.push([a.grade, b.grade]);
       }
       const readers = kappas(pairs, k);
@@ -172,7 +190,8 @@ export class AgreementService {
         adjudicationRate: pairsRelease.suppressed ? null : doubleRead ? some(adjudicated / doubleRead) : none('NO_CASES'),
         readerVsReference: [...byReader.values()]
           .map((readings): ReaderVsReference => {
-            const reader = { readerId: readings[0].readerId, readerCode: readings[0].readerCode };
+            // A withheld entry keeps its key, the reader and their slot, like a withheld row its group.
+            const reader = { readerId: readings[0].readerId, readerCode: readings[0].readerCode, slot: readings[0].slot };
             const withheld = release?.readerVsReference(reader.readerId, fixed);
             if (withheld?.suppressed) return { ...reader, cases: null, unweighted: null, linear: null, quadratic: null, ...withheld, suppressed: true };
             return {

@@ -1,6 +1,6 @@
 import type { Db } from '../db/transaction';
 import { Role, type Level, type Modality, type Side, type Split, type SuppressionReason } from '../domain';
-import { gridRocCurve, Population, releaseCheck, rocGrid, type Box, type RocPoints } from '../stats/disclosure';
+import { averagedGridRocCurve, gridRocCurve, Population, releaseCheck, rocGrid, type Box, type RocPoints } from '../stats/disclosure';
 import { requireActor, type RequestContext } from './request-context';
 import { restrictToScope } from './scope';
 
@@ -144,6 +144,18 @@ export class DisclosureService {
       ? rocGrid({ probabilities: true, steps: this.policy.rocGridSteps })
       : rocGrid({ probabilities: false, grades: scores.grades });
     return gridRocCurve(cases, grid, this.policy.minGroupPatients);
+  }
+
+  /**
+   * The reader-averaged ROC curve of a role's released row for a role without patient-level access: `averaged`
+   * (at every grade) thinned to the grades where each averaged reader's own coarse curve has a point.
+   */
+  readerAveragedRoc(
+    readers: ReadonlyArray<ReadonlyArray<{ score: number; positive: boolean; cluster: number }>>,
+    averaged: RocPoints,
+    grades: number,
+  ): RocPoints {
+    return averagedGridRocCurve(readers, averaged, rocGrid({ probabilities: false, grades }), this.policy.minGroupPatients);
   }
 
   /**

@@ -21,6 +21,7 @@ import { PatientService } from './patient.service';
 import { ReaderService } from './reader.service';
 import { ReadingService } from './reading.service';
 import { ReferenceService } from './reference.service';
+import { ReferenceImportService } from './reference-import.service';
 import { SiteService } from './site.service';
 import { SplitService } from './split.service';
 import { TokenLifetimeService } from './token-lifetime.service';
@@ -65,6 +66,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const exposures = new ExposureService(db);
   const readings = new ReadingService(db, audit, grading, patients, readers, exposures);
   const references = new ReferenceService(db, audit, grading, readers, exposures);
+  const referenceImports = new ReferenceImportService(db, audit, readers);
   const splits = new SplitService(db, audit);
   const tokens = new TokenService(db, audit, pubSub);
   const tokenLifetimes = new TokenLifetimeService(pubSub);
@@ -107,6 +109,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     imaging,
     readings,
     references,
+    referenceImports,
     splits,
     tokens,
     tokenLifetimes,
@@ -139,6 +142,7 @@ export {
   PatientService,
   ReaderService,
   ReadingService,
+  ReferenceImportService,
   ReferenceService,
   SiteService,
   SplitService,

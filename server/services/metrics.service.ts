@@ -1,9 +1,11 @@
+import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import type { Db } from '../db/transaction';
-import { MetricsGroupBy, Role, type Level, type Modality, type Side, type Split, type SuppressionReason } from '../domain';
+import { MetricsGroupBy, Role, SuppressionReason, type Level, type Modality, type ReaderRole, type ReaderSlot, type Side, type Split } from '../domain';
 import { GradingFeature } from '../entities';
 import { badInput } from '../errors/app-error';
 import { comparePaired, type MetricDifference, type PairedCase } from '../stats/compare';
-import { computeGroup, scoreOf, type GradedCase, type GroupMetrics } from '../stats/engine';
+import { computeGroup, scoreOf, type GroupMetrics } from '../stats/engine';
+import { compareReaderAveraged, computeReaderAveraged, type ReaderCase, type ReaderPairedCase } from '../stats/reader-average';
 import {
   cellKey,
   ReferencePopulation,
@@ -16,9 +18,15 @@ import {
 import { requireRole, type RequestContext } from './request-context';
 import { restrictToScope, whereIn } from './scope';
 
+/**
+ * Exactly one of: a model version (its predictions); one reader; a slot pooled across sites (every reading of the
+ * slot's readers as one rater: "reader 1 of every site"); every reader of a role, reader-averaged (MRMC).
+ */
 export interface Rater {
   modelVersionId?: string | null;
   readerId?: string | null;
+  readerSlot?: ReaderSlot | null;
+  readerRole?: ReaderRole | null;
 }
 
 export interface MetricsScope {
@@ -49,14 +57,26 @@ export interface MetricsRequest {
 
 export interface CompareRequest extends Omit<MetricsRequest, 'rater'> {
   modelVersionId: string;
-  /** Readers to compare with; default every reader who graded cases in scope. */
+  /** Readers to compare with, each on their own; default every reader who graded cases in scope. */
   readerIds?: string[] | null;
+  /** Instead: one comparison with the slot's readers pooled across sites. */
+  readerSlot?: ReaderSlot | null;
+  /** Instead: one comparison with the reader average of every reader of the role. */
+  readerRole?: ReaderRole | null;
 }
 
-/** One reader against the model in one group; a withheld comparison has no numbers (no counts, no differences). */
+/**
+ * The model against one reader, a slot or a role in one group; a withheld comparison keeps its key (the reader,
+ * slot or role, and the group) and has no numbers: no counts, no reader count, no differences.
+ */
 export interface Comparison extends Release {
-  readerId: string;
-  readerCode: string;
+  /** The reader compared with; null for a slot or a role. */
+  readerId: string | null;
+  readerCode: string | null;
+  readerSlot: ReaderSlot | null;
+  readerRole: ReaderRole | null;
+  /** Distinct readers behind the comparison (null when withheld). */
+  readers: number | null;
   key: MetricsGroupKey;
   pooled: boolean;
   cases: number | null;
@@ -86,11 +106,19 @@ interface GroupHead {
   pooled: boolean;
 }
 
-/** A released group: its metrics, and the distinct joints among its cases (a case is a joint x modality x feature). */
-export type ReleasedGroup = GroupHead & GroupMetrics & { suppressed: false; suppression: null; joints: number };
+/**
+ * A released group: its metrics, the distinct joints among its cases (a case is a joint x modality x feature), and
+ * the distinct readers behind its grades (0 for a model; averaged over for a role).
+ */
+export type ReleasedGroup = GroupHead & GroupMetrics & { suppressed: false; suppression: null; joints: number; readers: number };
 
-/** A withheld group (disclosure control): its key and why, and no number at all. */
-export type SuppressedGroup = GroupHead & { [K in keyof GroupMetrics]: null } & { suppressed: true; suppression: SuppressionReason; joints: null };
+/** A withheld group (disclosure control): its key and why, and no number at all, the reader count included. */
+export type SuppressedGroup = GroupHead & { [K in keyof GroupMetrics]: null } & {
+  suppressed: true;
+  suppression: SuppressionReason;
+  joints: null;
+  readers: null;
+};
 
 export type MetricsGroup = ReleasedGroup | SuppressedGroup;
 
@@ -131,6 +159,9 @@ interface CaseRow {
   truth: number;
   grade: number;
   probabilities: number[] | null;
+  /** The reader behind the grade (slot and role raters only). */
+  readerId?: string;
+  readerCode?: string;
 }
 
 const DIMENSION: Record<MetricsGroupBy, keyof MetricsGroupKey & ReferenceDimension> = {
@@ -141,6 +172,29 @@ const DIMENSION: Record<MetricsGroupBy, keyof MetricsGroupKey & ReferenceDimensi
   SIDE: 'side',
   SPLIT: 'split',
 };
+
+/** The cells a rater graded; for a slot or a role also each of its readers' cells (null for a model or one reader). */
+interface RaterCoverage {
+  cells: Set<string>;
+  byReader: Map<string, Set<string>> | null;
+}
+
+/**
+ * Whether a row is released; `shares`, for a slot's or a role's row, holds per reader with cases in it the number of
+ * patients of those cases (unused for other raters).
+ */
+type ReleaseRule = (key: MetricsGroupKey, groupBy: MetricsGroupBy[] | null | undefined, shares?: ReadonlyMap<string, number>) => Release;
+
+/** Per reader, the distinct patients of their rows. */
+function patientsByReader(rows: ReadonlyArray<{ readerId?: string; patientId: string }>): Map<string, number> {
+  const sets = new Map<string, Set<string>>();
+  for (const r of rows) {
+    const set = sets.get(r.readerId as string);
+    if (set) set.add(r.patientId);
+    else sets.set(r.readerId as string, new Set([r.patientId]));
+  }
+  return new Map([...sets].map(([id, set]) => [id, set.size]));
+}
 
 /** Rows grouped by the requested dimensions, the pooled group (key '') first. */
 function groupRows<R extends Pick<CaseRow, keyof MetricsGroupKey>>(
@@ -181,24 +235,34 @@ export class MetricsService {
     if (request.groupBy?.includes(MetricsGroupBy.SPLIT) && !request.scope?.splitVersionId) {
       throw badInput('Grouping by split needs scope.splitVersionId', { field: 'groupBy' });
     }
-    if (!request.rater.modelVersionId === !request.rater.readerId) throw badInput('Name exactly one rater: a modelVersionId or a readerId', { field: 'rater' });
+    const { modelVersionId, readerId, readerSlot, readerRole } = request.rater;
+    if ([modelVersionId, readerId, readerSlot, readerRole].filter((r) => r !== null && r !== undefined).length !== 1) {
+      throw badInput('Name exactly one rater: a modelVersionId, a readerId, a readerSlot or a readerRole', { field: 'rater' });
+    }
     const disclosure = this.disclosure.disclosureFor(ctx);
 
     const rows = await this.cases(ctx, request);
     if (rows.length === 0) return { threshold, level, clustered, disclosure, groups: [] };
     const grades = new Map((await this.db.repo(ctx, GradingFeature).find()).map((f) => [f.code, f.grades.length]));
-    const release = disclosure.applied ? await this.releaseRule(ctx, request, [await this.coverage(ctx, request.rater, request.scope)]) : null;
+    let release: ReleaseRule | null = null;
+    if (disclosure.applied) {
+      const coverage = await this.coverage(ctx, request.rater, request.scope);
+      release = await this.releaseRule(ctx, request, [coverage.cells], { shares: coverage.byReader && { with: [], byReader: coverage.byReader } });
+    }
     const patients = new Map<string, number>();
+    const cells = new Map<string, number>();
     const result: MetricsGroup[] = [];
     for (const { id, ...group } of groupRows(rows, request.groupBy)) {
+      const readers = new Set(group.rows.flatMap((r) => (r.readerId ? [r.readerId] : [])));
       // The pooled row (id '') is the scope itself; a group fixes the grouped dimensions.
-      const withheld = release?.(group.key, id === '' ? null : request.groupBy);
+      const withheld = release?.(group.key, id === '' ? null : request.groupBy, readerSlot || readerRole ? patientsByReader(group.rows) : undefined);
       if (withheld?.suppressed) {
         result.push({
           key: group.key,
           pooled: id === '',
           ...WITHHELD_METRICS,
           joints: null,
+          readers: null,
           suppressed: true,
           suppression: withheld.suppression as SuppressionReason,
         });
@@ -206,32 +270,38 @@ export class MetricsService {
       }
       const features = new Set(group.rows.map((r) => r.feature));
       const k = Math.max(2, ...[...features].map((f) => grades.get(f) ?? 2));
-      const cases: GradedCase[] = group.rows.map((r) => {
+      const cases: ReaderCase[] = group.rows.map((r) => {
         if (!patients.has(r.patientId)) patients.set(r.patientId, patients.size);
-        return { cluster: patients.get(r.patientId) as number, truth: r.truth, grade: r.grade, probabilities: r.probabilities?.map(Number) };
+        const cell = `${r.jointId}:${r.modality}:${r.feature}`;
+        if (!cells.has(cell)) cells.set(cell, cells.size);
+        return {
+          cluster: patients.get(r.patientId) as number,
+          cell: cells.get(cell) as number,
+          truth: r.truth,
+          grade: r.grade,
+          probabilities: r.probabilities?.map(Number),
+        };
       });
       // A k x k table over features with different scales has no meaning: MIXED_FEATURES.
-      const metrics = computeGroup(cases, {
-        threshold,
-        grades: k,
-        level,
-        clustered,
-        bootstrap: { replicates, seed: request.seed ?? 1 },
-        multiclass: features.size === 1,
-      });
-      // For roles without patient-level access the curve has grid thresholds only (the AUC stays the exact one).
-      const roc = disclosure.applied
-        ? this.disclosure.roc(
-            cases.map((c) => ({ score: scoreOf(c, threshold), positive: c.truth >= threshold, cluster: c.cluster })),
-            { probabilities: cases.every((c) => !!c.probabilities), grades: k },
-          )
-        : metrics.roc;
+      const options = { threshold, grades: k, level, clustered, bootstrap: { replicates, seed: request.seed ?? 1 }, multiclass: features.size === 1 };
+      const perReader = readerRole ? byReader(group.rows, cases) : null;
+      const metrics = perReader ? computeReaderAveraged(perReader, options) : computeGroup(cases, options);
+      // For roles without patient-level access the curve has grid thresholds only (the AUC stays the exact one); a
+      // role's averaged curve keeps the grade thresholds where every averaged reader's own curve may have a point.
+      const scored = (of: readonly ReaderCase[]) => of.map((c) => ({ score: scoreOf(c, threshold), positive: c.truth >= threshold, cluster: c.cluster }));
+      let roc = metrics.roc;
+      if (disclosure.applied) {
+        roc = perReader
+          ? this.disclosure.readerAveragedRoc(perReader.map(scored), metrics.roc, k)
+          : this.disclosure.roc(scored(cases), { probabilities: cases.every((c) => !!c.probabilities), grades: k });
+      }
       result.push({
         ...metrics,
         roc,
         key: group.key,
         pooled: id === '',
         joints: new Set(group.rows.map((r) => r.jointId)).size,
+        readers: readers.size,
         suppressed: false,
         suppression: null,
       });
@@ -240,12 +310,16 @@ export class MetricsService {
   }
 
   /**
-   * Model minus reader on exactly the cases both graded, per reader (all readers who graded cases in scope, or
-   * the ones named) and per group: differences with paired intervals and p-values (stats/compare.ts).
+   * Model minus reader on exactly the cases both graded, per group: differences with paired intervals and p-values
+   * (stats/compare.ts). The readers are each reader on their own (all who graded cases in scope, or the ones named),
+   * one slot pooled across sites as one rater, or every reader of a role as their average (stats/reader-average.ts).
    */
   async compare(ctx: RequestContext, request: CompareRequest): Promise<ComparisonResult> {
     requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
     const { threshold, level, clustered, replicates } = this.options(request);
+    if ([request.readerIds, request.readerSlot, request.readerRole].filter((r) => r !== null && r !== undefined).length > 1) {
+      throw badInput('Name readerIds, a readerSlot or a readerRole, not more than one', { field: 'readerIds' });
+    }
     const disclosure = this.disclosure.disclosureFor(ctx);
     const qb = this.baseCases(ctx, request.scope ?? {}, request.confirmedOnly ?? true)
       .innerJoin('prediction', 'p', 'p.joint_id = ref.joint_id AND p.modality = ref.modality AND p.feature = ref.feature AND p.model_version_id = :mv', {
@@ -259,43 +333,99 @@ export class MetricsService {
         'r.grade AS "readerGrade"',
         'rd.id AS "readerId"',
         'rd.code AS "readerCode"',
+        'rd.slot AS "readerSlot"',
       ]);
     whereIn(qb, 'rd.id', request.readerIds);
-    const rows = await qb.getRawMany<CaseRow & { readerGrade: number; readerId: string; readerCode: string }>();
-    const byReader = new Map<string, typeof rows>();
-    for (const row of rows) {
-      const readerRows = byReader.get(row.readerId);
-      if (readerRows) readerRows.push(row);
-      else byReader.set(row.readerId, [row]);
+    if (request.readerSlot || request.readerRole) {
+      if (request.readerSlot) qb.andWhere('rd.slot = :slot', { slot: request.readerSlot });
+      if (request.readerRole) qb.andWhere('rd.role = :role', { role: request.readerRole });
+      orderCases(qb);
     }
+    const rows = await qb.getRawMany<CaseRow & { readerGrade: number; readerId: string; readerCode: string; readerSlot: ReaderSlot | null }>();
+    const bootstrap = { replicates, seed: request.seed ?? 1 };
+    const patients = new Map<string, number>();
+    const cells = new Map<string, number>();
+    const paired = (r: (typeof rows)[number]): ReaderPairedCase => {
+      if (!patients.has(r.patientId)) patients.set(r.patientId, patients.size);
+      const cell = `${r.jointId}:${r.modality}:${r.feature}`;
+      if (!cells.has(cell)) cells.set(cell, cells.size);
+      return {
+        cluster: patients.get(r.patientId) as number,
+        cell: cells.get(cell) as number,
+        truth: r.truth,
+        modelGrade: r.grade,
+        modelProbabilities: r.probabilities?.map(Number),
+        readerGrade: r.readerGrade,
+      };
+    };
     const comparisons: Comparison[] = [];
-    const references = disclosure.applied && byReader.size ? await this.disclosure.referenceCells(ctx, request.scope?.splitVersionId ?? null) : [];
-    const modelCoverage = disclosure.applied && byReader.size ? await this.coverage(ctx, { modelVersionId: request.modelVersionId }, request.scope) : null;
-    for (const [readerId, readerRows] of [...byReader.entries()].sort((a, b) => a[1][0].readerCode.localeCompare(b[1][0].readerCode))) {
+    const references = disclosure.applied && rows.length ? await this.disclosure.referenceCells(ctx, request.scope?.splitVersionId ?? null) : [];
+    const modelCoverage =
+      disclosure.applied && rows.length ? (await this.coverage(ctx, { modelVersionId: request.modelVersionId }, request.scope)).cells : null;
+    if (request.readerSlot || request.readerRole) {
+      // The model's values are its values on the readers' cases, the readers' on the model's: both coverages bound
+      // a row, and its readers' shares are checked against their own comparisons (releaseRule).
+      let release: ReleaseRule | null = null;
+      if (modelCoverage) {
+        const readers = await this.coverage(ctx, { readerSlot: request.readerSlot, readerRole: request.readerRole }, request.scope);
+        release = await this.releaseRule(ctx, request, [modelCoverage, readers.cells], {
+          references,
+          shares: { with: [modelCoverage], byReader: readers.byReader ?? new Map() },
+        });
+      }
+      for (const { id, key, rows: groupRowsOfReaders } of groupRows(rows, request.groupBy)) {
+        const readers = new Set(groupRowsOfReaders.map((r) => r.readerId));
+        const head = {
+          readerId: null,
+          readerCode: null,
+          readerSlot: request.readerSlot ?? null,
+          readerRole: request.readerRole ?? null,
+          key,
+          pooled: id === '',
+        };
+        const withheld = release?.(key, id === '' ? null : request.groupBy, patientsByReader(groupRowsOfReaders));
+        if (withheld?.suppressed) {
+          comparisons.push({ ...head, readers: null, cases: null, patients: null, differences: [], ...withheld });
+          continue;
+        }
+        const cases = groupRowsOfReaders.map(paired);
+        comparisons.push({
+          ...head,
+          readers: readers.size,
+          cases: cases.length,
+          patients: new Set(cases.map((c) => c.cluster)).size,
+          differences: request.readerRole
+            ? compareReaderAveraged(byReader(groupRowsOfReaders, cases), { threshold, level, clustered, bootstrap })
+            : comparePaired(cases, { threshold, level, clustered, bootstrap }),
+          suppressed: false,
+          suppression: null,
+        });
+      }
+      return { threshold, level, clustered, disclosure, comparisons };
+    }
+    const byReaderId = new Map<string, typeof rows>();
+    for (const row of rows) {
+      const readerRows = byReaderId.get(row.readerId);
+      if (readerRows) readerRows.push(row);
+      else byReaderId.set(row.readerId, [row]);
+    }
+    for (const [readerId, readerRows] of [...byReaderId.entries()].sort((a, b) => a[1][0].readerCode.localeCompare(b[1][0].readerCode))) {
       // The model's values here are its values on the reader's cases, the reader's on the model's: both raters' coverage bound the rows.
       const release = modelCoverage
-        ? await this.releaseRule(ctx, request, [modelCoverage, await this.coverage(ctx, { readerId }, request.scope)], references)
+        ? await this.releaseRule(ctx, request, [modelCoverage, (await this.coverage(ctx, { readerId }, request.scope)).cells], { references })
         : null;
+      const reader = { readerId, readerCode: readerRows[0].readerCode, readerSlot: readerRows[0].readerSlot, readerRole: null };
       for (const { id, key, rows: groupRowsOfReader } of groupRows(readerRows, request.groupBy)) {
         const withheld = release?.(key, id === '' ? null : request.groupBy);
         if (withheld?.suppressed) {
-          comparisons.push({
-            readerId,
-            readerCode: readerRows[0].readerCode,
-            key,
-            pooled: id === '',
-            cases: null,
-            patients: null,
-            differences: [],
-            ...withheld,
-          });
+          comparisons.push({ ...reader, readers: null, key, pooled: id === '', cases: null, patients: null, differences: [], ...withheld });
           continue;
         }
-        const patients = new Map<string, number>();
+        const patientsOfGroup = new Map<string, number>();
         const cases: PairedCase[] = groupRowsOfReader.map((r) => {
-          if (!patients.has(r.patientId)) patients.set(r.patientId, patients.size);
+          if (!patientsOfGroup.has(r.patientId)) patientsOfGroup.set(r.patientId, patientsOfGroup.size);
           return {
-            cluster: patients.get(r.patientId) as number,
+            cluster: patientsOfGroup.get(r.patientId) as number,
             truth: r.truth,
             modelGrade: r.grade,
             modelProbabilities: r.probabilities?.map(Number),
@@ -303,13 +433,13 @@ export class MetricsService {
           };
         });
         comparisons.push({
-          readerId,
-          readerCode: readerRows[0].readerCode,
+          ...reader,
+          readers: 1,
           key,
           pooled: id === '',
           cases: cases.length,
-          patients: patients.size,
-          differences: comparePaired(cases, { threshold, level, clustered, bootstrap: { replicates, seed: request.seed ?? 1 } }),
+          patients: patientsOfGroup.size,
+          differences: comparePaired(cases, { threshold, level, clustered, bootstrap }),
           suppressed: false,
           suppression: null,
         });
@@ -320,28 +450,63 @@ export class MetricsService {
 
   /**
    * The cells a rater graded anywhere the caller could query (the same rater selection as the statistics,
-   * without the scope's filters), for the coverage dimensions of the disclosure rule.
+   * without the scope's filters), for the coverage dimensions of the disclosure rule; for a slot or a role also
+   * each of its readers' cells.
    */
-  private async coverage(ctx: RequestContext, rater: Rater, scope: MetricsScope | null | undefined): Promise<Set<string>> {
+  private async coverage(ctx: RequestContext, rater: Rater, scope: MetricsScope | null | undefined): Promise<RaterCoverage> {
     const rows = await this.cases(ctx, { rater, scope: { splitVersionId: scope?.splitVersionId ?? null }, confirmedOnly: false });
-    return new Set(rows.map(cellKey));
+    const cells = new Set(rows.map(cellKey));
+    if (!rater.readerSlot && !rater.readerRole) return { cells, byReader: null };
+    const byReader = new Map<string, Set<string>>();
+    for (const row of rows) {
+      const of = byReader.get(row.readerId as string);
+      if (of) of.add(cellKey(row));
+      else byReader.set(row.readerId as string, new Set([cellKey(row)]));
+    }
+    return { cells, byReader };
   }
 
   /**
    * The disclosure rule of one query: each row is the box of the query's scope with its grouped dimensions
    * fixed, over the reference population with one coverage dimension per rater (stats/disclosure.ts).
+   *
+   * A slot's or a role's row is built from its readers' shares (a slot's confusion table is the sum of theirs, a
+   * role's estimates the mean of theirs), and each reader's own rows are released on their own terms. So after the
+   * rule over the union of its readers' cells (`coverages`), such a row also needs every reader with cases in it
+   * to hold at least the minimum of its patients: else it and a row without that reader (a narrower slot, the
+   * other readers) would differ by that reader's few patients (READER_SHARE_WITHHELD). A row with one reader's
+   * cases only is that reader's own row, so it is checked as that row is, in the reader's population (`shares`:
+   * the other raters' coverages, then the reader's): only there are the reader's wider rows boxes.
    */
   private async releaseRule(
     ctx: RequestContext,
     request: Pick<MetricsRequest, 'scope' | 'confirmedOnly'>,
     coverages: ReadonlyArray<ReadonlySet<string>>,
-    references?: ReferenceCell[],
-  ): Promise<(key: MetricsGroupKey, groupBy: MetricsGroupBy[] | null | undefined) => Release> {
+    options: {
+      references?: ReferenceCell[];
+      shares?: { with: ReadonlyArray<ReadonlySet<string>>; byReader: ReadonlyMap<string, ReadonlySet<string>> } | null;
+    } = {},
+  ): Promise<ReleaseRule> {
     const scope = request.scope ?? {};
-    const population = new ReferencePopulation(references ?? (await this.disclosure.referenceCells(ctx, scope.splitVersionId ?? null)), coverages);
-    return (key, groupBy) => {
+    const confirmedOnly = request.confirmedOnly ?? true;
+    const references = options.references ?? (await this.disclosure.referenceCells(ctx, scope.splitVersionId ?? null));
+    const population = new ReferencePopulation(references, coverages);
+    const readerPopulations = new Map<string, ReferencePopulation>();
+    const withheldShare: Release = { suppressed: true, suppression: SuppressionReason.READER_SHARE_WITHHELD };
+    return (key, groupBy, shares) => {
       const fixed = Object.fromEntries([...new Set(groupBy ?? [])].map((g) => [DIMENSION[g], key[DIMENSION[g]]]));
-      return this.disclosure.check(population.population, population.box(scope, request.confirmedOnly ?? true, fixed));
+      const whole = this.disclosure.check(population.population, population.box(scope, confirmedOnly, fixed));
+      if (whole.suppressed || !shares || !options.shares) return whole;
+      if (shares.size === 1) {
+        const [readerId] = shares.keys();
+        let own = readerPopulations.get(readerId);
+        if (!own) {
+          own = new ReferencePopulation(references, [...options.shares.with, options.shares.byReader.get(readerId) ?? new Set()]);
+          readerPopulations.set(readerId, own);
+        }
+        return this.disclosure.check(own.population, own.box(scope, confirmedOnly, fixed)).suppressed ? withheldShare : whole;
+      }
+      return [...shares.values()].some((patients) => patients < this.disclosure.policy.minGroupPatients) ? withheldShare : whole;
     };
   }
 
@@ -403,6 +568,16 @@ export class MetricsService {
 
   private async cases(ctx: RequestContext, request: MetricsRequest): Promise<CaseRow[]> {
     const qb = this.baseCases(ctx, request.scope ?? {}, request.confirmedOnly ?? true);
+    const { readerSlot, readerRole } = request.rater;
+    if (readerSlot || readerRole) {
+      // Every reading of the slot's (or the role's) readers, each with its reader.
+      qb.innerJoin('reading', 'r', 'r.joint_id = ref.joint_id AND r.modality = ref.modality AND r.feature = ref.feature AND NOT r.not_assessable')
+        .innerJoin('reader', 'rd', 'rd.id = r.reader_id')
+        .addSelect(['r.grade AS "grade"', 'NULL AS "probabilities"', 'rd.id AS "readerId"', 'rd.code AS "readerCode"']);
+      if (readerSlot) qb.andWhere('rd.slot = :slot', { slot: readerSlot });
+      if (readerRole) qb.andWhere('rd.role = :role', { role: readerRole });
+      return orderCases(qb).getRawMany<CaseRow>();
+    }
     if (request.rater.modelVersionId) {
       qb.innerJoin('prediction', 'p', 'p.joint_id = ref.joint_id AND p.modality = ref.modality AND p.feature = ref.feature AND p.model_version_id = :mv', {
         mv: request.rater.modelVersionId,
@@ -415,8 +590,28 @@ export class MetricsService {
         {
           reader: request.rater.readerId,
         },
-      ).addSelect(['r.grade AS "grade"', 'NULL AS "probabilities"']);
+      ).addSelect(['r.grade AS "grade"', 'NULL AS "probabilities"', 'r.reader_id AS "readerId"']);
     }
     return qb.getRawMany<CaseRow>();
   }
+}
+
+/**
+ * A fixed row order for the pooled and averaged raters: readers by code, then cells. Clusters are numbered in row
+ * order and the bootstrap draws by number, so without it the intervals would move with the database's row order.
+ */
+function orderCases<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>): SelectQueryBuilder<T> {
+  return qb.orderBy('rd.code').addOrderBy('patient.id').addOrderBy('joint.id').addOrderBy('ref.modality').addOrderBy('ref.feature');
+}
+
+/** The cases of each reader, readers in code order (rows and cases in the same order). */
+function byReader<C>(rows: ReadonlyArray<{ readerId?: string; readerCode?: string }>, cases: readonly C[]): C[][] {
+  const groups = new Map<string, { code: string; cases: C[] }>();
+  rows.forEach((row, i) => {
+    const id = row.readerId as string;
+    const group = groups.get(id) ?? { code: row.readerCode as string, cases: [] };
+    group.cases.push(cases[i]);
+    groups.set(id, group);
+  });
+  return [...groups.values()].sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0)).map((g) => g.cases);
 }

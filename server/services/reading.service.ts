@@ -155,7 +155,8 @@ export class ReadingService {
         details: { ...cellOf(input), ...value },
       });
       const [first] = existing;
-      if (first && sameGrade(first, reading)) {
+      // A reference standard imported for the cell (a consensus panel's) stands: the readers' agreement adds none.
+      if (first && sameGrade(first, reading) && !(await this.db.repo(tx, ReferenceGrade).existsBy(cellOf(input)))) {
         const reference = await this.db.repo(tx, ReferenceGrade).save({ ...cellOf(input), ...value, source: ReferenceSource.AGREEMENT });
         await this.audit.record(tx, {
           action: 'deriveReferenceGrade',
@@ -192,7 +193,9 @@ export class ReadingService {
         `EXISTS (SELECT 1 FROM reading r2 WHERE r2.joint_id = r1.joint_id AND r2.modality = r1.modality AND r2.feature = r1.feature
           AND r2.reader_id > r1.reader_id AND (r2.grade IS DISTINCT FROM r1.grade OR r2.not_assessable <> r1.not_assessable))`,
       )
-      .andWhere('NOT EXISTS (SELECT 1 FROM adjudication a WHERE a.joint_id = r1.joint_id AND a.modality = r1.modality AND a.feature = r1.feature)');
+      .andWhere('NOT EXISTS (SELECT 1 FROM adjudication a WHERE a.joint_id = r1.joint_id AND a.modality = r1.modality AND a.feature = r1.feature)')
+      // A cell whose reference standard was imported needs no adjudication.
+      .andWhere('NOT EXISTS (SELECT 1 FROM reference_grade ref WHERE ref.joint_id = r1.joint_id AND ref.modality = r1.modality AND ref.feature = r1.feature)');
     return applyGradeFilter(qb, ctx, { cell: 'r1', joint: 'joint', patient: 'patient' }, filter);
   }
 
@@ -236,6 +239,7 @@ export class ReadingService {
       }
       const reference = await this.db.repo(tx, ReferenceGrade).findOneBy(cellOf(input));
       if (reference?.confirmedAt) throw new AppError(ErrorCode.REFERENCE_LOCKED, 'The reference grade is confirmed and locked');
+      if (reference?.importId) throw conflict(`This joint-feature's reference standard was imported (${reference.source}); it is not adjudicated`);
       if (await this.db.repo(tx, Adjudication).existsBy(cellOf(input))) throw conflict('This joint-feature is already adjudicated');
       const repo = this.db.repo(tx, Adjudication);
       const adjudication = await repo.save(repo.create({ ...cellOf(input), ...value, adjudicatorId: adjudicator.id, rationale: input.rationale.trim() }));

@@ -209,3 +209,33 @@ export function gridRocCurve(
   }
   return curve;
 }
+
+/**
+ * The reader-averaged ROC curve (each grade threshold's operating point averaged over the readers with both
+ * classes, Fawcett 2006) as a role without patient-level access gets it: only the thresholds at which every
+ * averaged reader's own curve under `gridRocCurve` has a point (or one over the same cases). Each averaged point
+ * is then a mean of points that are each counts over at least `minPatients` patients, and each reader's step
+ * between two kept points holds no patient or at least `minPatients`. `averaged` is the full averaged curve, from
+ * (0, 0), its thresholds on `grid`.
+ */
+export function averagedGridRocCurve(
+  readers: ReadonlyArray<ReadonlyArray<{ score: number; positive: boolean; cluster: number }>>,
+  averaged: RocPoints,
+  grid: readonly number[],
+  minPatients: number,
+): RocPoints {
+  const allowed = readers
+    .filter((cases) => cases.some((c) => c.positive) && cases.some((c) => !c.positive))
+    .map((cases) => {
+      // A threshold's point is fixed by how many cases reach it (the counts only grow as it falls).
+      const reached = (t: number) => cases.reduce((n, c) => n + (c.score >= t ? 1 : 0), 0);
+      const points = new Set(gridRocCurve(cases, grid, minPatients).thresholds.map((t) => (t === null ? 0 : reached(t))));
+      return (t: number) => points.has(reached(t));
+    });
+  const keep = averaged.thresholds.map((t) => t === null || allowed.every((ok) => ok(t)));
+  return {
+    fpr: averaged.fpr.filter((_, i) => keep[i]),
+    tpr: averaged.tpr.filter((_, i) => keep[i]),
+    thresholds: averaged.thresholds.filter((_, i) => keep[i]),
+  };
+}

@@ -1,7 +1,8 @@
 import { SuppressionReason } from '../../server/domain';
 import { rocCurve } from '../../server/stats/auc';
 import { seededRandom } from '../../server/stats/bootstrap';
-import { gridRocCurve, Population, releaseCheck, rocGrid, type Box, type PopulationCase } from '../../server/stats/disclosure';
+import { averagedGridRocCurve, gridRocCurve, Population, releaseCheck, rocGrid, type Box, type PopulationCase } from '../../server/stats/disclosure';
+import { computeReaderAveraged, type ReaderCase } from '../../server/stats/reader-average';
 
 const { FEWER_THAN_MIN_PATIENTS, COMPLEMENT_TOO_SMALL } = SuppressionReason;
 
@@ -264,5 +265,71 @@ describe('gridRocCurve', () => {
     const graded = Array.from({ length: 40 }, (_, i) => ({ cluster: i, positive: i % 2 === 0, score: i % 4 }));
     expect(gridRocCurve(graded, rocGrid({ probabilities: false, grades: 4 }), 5).thresholds).toEqual([null, 3, 2, 1, 0]);
     expect(() => rocGrid({ probabilities: true, steps: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('averagedGridRocCurve', () => {
+  const grid = rocGrid({ probabilities: false, grades: 4 });
+  /**
+   * A generated role: 2 to 4 readers, each grading 5 to 12 patients (a role's row is released only with at least
+   * the minimum of patients per reader) of 1 to 3 cells, grades near the truth.
+   */
+  function generateRole(seed: number): ReaderCase[][] {
+    const random = seededRandom(seed);
+    let cell = 0;
+    return Array.from({ length: 2 + Math.floor(random() * 3) }, (_, r) =>
+      Array.from({ length: 5 + Math.floor(random() * 8) }, (_, p) =>
+        Array.from({ length: 1 + Math.floor(random() * 3) }, () => {
+          const truth = Math.floor(random() * 4);
+          const grade = Math.min(3, Math.max(0, truth + Math.floor(random() * 3) - 1));
+          return { cluster: r * 100 + p, cell: cell++, truth, grade };
+        }),
+      ).flat(),
+    );
+  }
+  const scored = (cases: readonly ReaderCase[]) => cases.map((c) => ({ score: c.grade, positive: c.truth >= 1, cluster: c.cluster }));
+
+  it('keeps, over generated roles, only points of the full averaged curve where every averaged reader’s step holds none or at least 5 patients', () => {
+    let thinned = 0;
+    let kept = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      const readers = generateRole(seed);
+      const full = computeReaderAveraged(readers, { threshold: 1, grades: 4, level: 0.95, clustered: true, bootstrap: { replicates: 200, seed: 1 } }).roc;
+      const curve = averagedGridRocCurve(readers.map(scored), full, grid, 5);
+      expect(curve.thresholds[0]).toBeNull();
+      const usable = readers.map(scored).filter((cases) => cases.some((c) => c.positive) && cases.some((c) => !c.positive));
+      if (usable.length) expect(curve.thresholds.at(-1)).toBe(0);
+      for (let i = 1; i < curve.thresholds.length; i++) {
+        const t = curve.thresholds[i] as number;
+        const at = full.thresholds.indexOf(t);
+        expect([curve.fpr[i], curve.tpr[i]]).toEqual([full.fpr[at], full.tpr[at]]);
+        const above = i === 1 ? Infinity : (curve.thresholds[i - 1] as number);
+        for (const cases of usable) {
+          const step = new Set(cases.filter((c) => c.score >= t && c.score < above).map((c) => c.cluster)).size;
+          expect(step === 0 || step >= 5).toBe(true);
+        }
+      }
+      if (curve.thresholds.length < full.thresholds.length) thinned++;
+      if (curve.thresholds.length > 2) kept++;
+    }
+    // The generator makes both: curves the rule thins, and curves with points between (0, 0) and (1, 1).
+    expect(thinned).toBeGreaterThan(5);
+    expect(kept).toBeGreaterThan(5);
+  });
+
+  it('keeps a threshold where a reader’s curve has no point but reaches the same cases as one, and only thresholds every averaged reader allows', () => {
+    const patients = (from: number, grade: number, positive: boolean) => Array.from({ length: 5 }, (_, i) => ({ cluster: from + i, score: grade, positive }));
+    const noZero = [...patients(0, 3, true), ...patients(5, 1, false)];
+    const allGrades = [...patients(10, 3, true), ...patients(15, 2, false), ...patients(20, 1, false), ...patients(25, 0, false)];
+    const averaged = { fpr: [0, 0.2, 0.3, 0.5, 1], tpr: [0, 1, 1, 1, 1], thresholds: [null, 3, 2, 1, 0] };
+    expect(gridRocCurve(noZero, grid, 5).thresholds).toEqual([null, 3, 1]);
+    // The first reader's thresholds 2 and 0 reach the same cases as its points at 3 and 1: all four kept.
+    expect(averagedGridRocCurve([noZero, allGrades], averaged, grid, 5).thresholds).toEqual([null, 3, 2, 1, 0]);
+    // With 6, the first reader's curve is (0, 0) then 1, the second's 2 then 0: only 0 suits both.
+    expect(gridRocCurve(noZero, grid, 6).thresholds).toEqual([null, 1]);
+    expect(gridRocCurve(allGrades, grid, 6).thresholds).toEqual([null, 2, 0]);
+    expect(averagedGridRocCurve([noZero, allGrades], averaged, grid, 6)).toEqual({ fpr: [0, 1], tpr: [0, 1], thresholds: [null, 0] });
+    // A reader with one class is not averaged, so it does not thin the curve.
+    expect(averagedGridRocCurve([allGrades, patients(30, 2, true)], averaged, grid, 5).thresholds).toEqual([null, 3, 2, 1, 0]);
   });
 });

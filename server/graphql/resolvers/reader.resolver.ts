@@ -5,7 +5,7 @@ import { CreateReaderInput } from '../../../schema/inputs/study.input';
 import { ReaderConnection, ReaderType } from '../../../schema/types/reader.type';
 import { ReadingType } from '../../../schema/types/reading.type';
 import { SiteType } from '../../../schema/types/site.type';
-import { Role } from '../../domain';
+import { ReaderSlot, Role } from '../../domain';
 import type { Reader } from '../../entities';
 import type { ReaderService } from '../../services';
 import type { GraphQLContext } from '../context';
@@ -30,6 +30,18 @@ export class ReaderResolver {
   @Mutation(() => ReaderType)
   createReader(@Ctx() ctx: GraphQLContext, @Arg('input') input: CreateReaderInput) {
     return this.readerService.createReader(ctx, input);
+  }
+
+  @Authorized(Role.COORDINATOR)
+  @Mutation(() => ReaderType, {
+    description: 'Moves a reader to slot FIRST or SECOND of their site, or out of any (null); a slot held by another is a CONFLICT',
+  })
+  setReaderSlot(
+    @Ctx() ctx: GraphQLContext,
+    @Arg('readerId', () => ID) readerId: string,
+    @Arg('slot', () => ReaderSlot, { nullable: true }) slot: ReaderSlot | null,
+  ) {
+    return this.readerService.setReaderSlot(ctx, readerId, slot ?? null);
   }
 
   @FieldResolver(() => SiteType, { nullable: true })
