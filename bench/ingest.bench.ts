@@ -10,7 +10,7 @@ import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { data, log } from 'dcmjs';
-import { syntheticCtSeries, SYNTHETIC_PATIENT_ID } from '../scripts/synthetic-dicom';
+import { syntheticCtSeries, SYNTHETIC_PATIENT_ID } from '../test/helpers/synthetic-dicom';
 import { Role } from '../server/domain';
 import { systemContext } from '../server/services';
 import { withBenchNode } from './bench-node';

@@ -13,7 +13,7 @@ import { report } from './cli/report';
 import { upload } from './cli/upload';
 import { createSchema, SCHEMA_FILE } from './graphql/schema';
 import { startHttpServer } from './http/app';
-import { log } from './http/log';
+import { log } from './log';
 import { jobHandlers } from './jobs/handlers';
 import type { JobName } from './jobs/job-types';
 import { JobQueue, type WorkHandler } from './jobs/queue';

@@ -8,7 +8,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded-post
 import { runMigrations } from './db/migrate';
 import { Role } from './domain';
 import { Site } from './entities';
-import { log } from './http/log';
+import { log } from './log';
 import { createServices, systemContext, type Services } from './services';
 
 /** A node's storage and services: the database (embedded when no DATABASE_URL), migrated. */

@@ -10,13 +10,6 @@ export interface GraphQLContext extends RequestContext {
   streams: { jobProgress(jobId: string): AsyncIterable<InferenceJob>; siteJobs(siteId: string | null): AsyncIterable<InferenceJob> };
 }
 
-/** `Authorization: Bearer <secret>` (HTTP header, or the graphql-ws connection param of the same name). */
-export function bearerSecret(header: unknown): string | null {
-  if (typeof header !== 'string') return null;
-  const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
-  return match ? match[1] : null;
-}
-
 /**
  * `known.actor`: the caller as the HTTP gate already authenticated it (no second lookup); `known.clientRequestId`:
  * the client's own request id, recorded beside the server's `requestId`.
@@ -27,8 +20,7 @@ export async function buildContext(
   requestId: string = randomUUID(),
   known: { actor?: Actor | null; clientRequestId?: string | null } = {},
 ): Promise<GraphQLContext> {
-  const secret = bearerSecret(authorization);
-  const actor = known.actor !== undefined ? known.actor : secret ? await services.tokens.authenticate(secret) : null;
+  const actor = known.actor !== undefined ? known.actor : await services.tokens.authenticateAuthorization(authorization);
   const ctx: RequestContext = { requestId, clientRequestId: known.clientRequestId ?? null, actor };
   return Object.assign(ctx, {
     loaders: createLoaders(services, ctx),

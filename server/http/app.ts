@@ -19,7 +19,7 @@ import { graphiqlRouter } from './graphiql';
 import { authenticatedActor, graphqlAuthGate } from './graphql-auth';
 import { startGraphQLWebSocket } from './graphql-ws';
 import { modelUploadRouter } from './model-upload';
-import { log } from './log';
+import { log } from '../log';
 import { HTTP_STATUS, notFoundHandler, problemHandler, requestIdOf } from './problem';
 import { clientRequestId } from './request-id';
 

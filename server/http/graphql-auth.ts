@@ -1,6 +1,5 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { ErrorCode } from '../domain';
-import { bearerSecret } from '../graphql/context';
 import type { Actor, Services } from '../services';
 import { sendProblem } from './problem';
 
@@ -25,8 +24,7 @@ export function graphqlAuthGate(services: Services, limits: { limit: number; ano
   return [
     async (req: Request, res: Response, next: NextFunction) => {
       try {
-        const secret = bearerSecret(req.headers.authorization);
-        const actor = secret ? await services.tokens.authenticate(secret) : null;
+        const actor = await services.tokens.authenticateAuthorization(req.headers.authorization);
         res.locals[AUTHENTICATED_ACTOR] = actor;
         // Announced too large: answered from the headers alone and the connection closed, so not one byte of the
         // body is read (express.json would read the whole body to discard it before answering).

@@ -7,13 +7,13 @@ import { WebSocketServer } from 'ws';
 import type { Config } from '../config/config';
 import { serviceUnavailable, unavailableCause } from '../errors/database-unavailable';
 import { assertWellFormedArguments } from '../graphql/argument-guard';
-import { bearerSecret, buildContext, type GraphQLContext } from '../graphql/context';
+import { buildContext, type GraphQLContext } from '../graphql/context';
 import { formatError } from '../graphql/error-formatter';
 import { assertQueryLimits } from '../graphql/limits';
 import { assertAnonymousDocumentSize, parseDocument } from '../graphql/parse-limits';
 import { boundToToken } from '../graphql/token-bound-subscription';
 import type { Services } from '../services';
-import { log } from './log';
+import { log } from '../log';
 
 /** The error a client sees, and the log line when it is a server fault (logged with the request id, never sent). */
 function clientError(error: GraphQLError, requestId: string | undefined): GraphQLFormattedError {
@@ -50,13 +50,11 @@ export function startGraphQLWebSocket(
       // Once per connection, for the document size check below; each operation still authenticates on its own. A
       // lookup that fails (database unavailable) leaves it unknown: the operation's own lookup then answers 503.
       onConnect: async (ctx) => {
-        const secret = bearerSecret(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
-        ctx.extra.anonymous = secret
-          ? await services.tokens.authenticate(secret).then(
-              (actor) => !actor,
-              () => undefined,
-            )
-          : true;
+        const authorization = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        ctx.extra.anonymous = await services.tokens.authenticateAuthorization(authorization).then(
+          (actor) => !actor,
+          () => undefined,
+        );
       },
       onSubscribe: async (ctx, id, payload): Promise<ExecutionArgs | readonly GraphQLError[]> => {
         const requestId = randomUUID();

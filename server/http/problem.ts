@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode } from '../domain';
 import { AppError } from '../errors/app-error';
 import { RETRY_AFTER_SECONDS, serviceUnavailable, unavailableCause } from '../errors/database-unavailable';
-import { log } from './log';
+import { log } from '../log';
 import { MultipartError } from './multipart-related';
 
 /** The HTTP status of each error code, for every route (GraphQL over HTTP sets it through Apollo for the same codes). */

@@ -1,6 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
 import { ErrorCode } from '../domain';
-import { bearerSecret } from '../graphql/context';
 import type { Services } from '../services';
 import { sendProblem } from './problem';
 
@@ -11,10 +10,9 @@ import { sendProblem } from './problem';
  */
 export function requireBearer(services: Services) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const secret = bearerSecret(req.headers.authorization);
     let actor;
     try {
-      actor = secret ? await services.tokens.authenticate(secret) : null;
+      actor = await services.tokens.authenticateAuthorization(req.headers.authorization);
     } catch (error) {
       return next(error);
     }

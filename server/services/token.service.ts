@@ -36,6 +36,13 @@ export interface TokenRevokedEvent {
   tokenId: string;
 }
 
+/** `Authorization: Bearer <secret>` (HTTP header, or the graphql-ws connection param of the same name). */
+function bearerSecret(header: unknown): string | null {
+  if (typeof header !== 'string') return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
+  return match ? match[1] : null;
+}
+
 /**
  * Any fixed number not taken by another advisory lock (7_146_318 migrations, 7_146_319 the object store): the lock
  * under which starting servers decide who mints the first token.
@@ -49,6 +56,12 @@ export class TokenService {
     private readonly audit: AuditService,
     private readonly pubSub: PostgresPubSub,
   ) {}
+
+  /** The actor behind an `Authorization` header or graphql-ws connection param; null without a bearer token. */
+  async authenticateAuthorization(authorization: unknown): Promise<Actor | null> {
+    const secret = bearerSecret(authorization);
+    return secret ? this.authenticate(secret) : null;
+  }
 
   /** The actor behind a bearer secret, or null for an unknown, revoked or expired token. */
   async authenticate(secret: string): Promise<Actor | null> {

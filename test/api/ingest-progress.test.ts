@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Role } from '../../server/domain';
 import type { Site } from '../../server/entities';
-import { syntheticCtSeries, SYNTHETIC_PATIENT_ID } from '../../scripts/synthetic-dicom';
+import { syntheticCtSeries, SYNTHETIC_PATIENT_ID } from '../helpers/synthetic-dicom';
 import { Factory } from '../helpers/factories';
 import { subscribe } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';

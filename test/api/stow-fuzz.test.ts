@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { syntheticImage, SYNTHETIC_PATIENT_ID } from '../../scripts/synthetic-dicom';
+import { syntheticImage, SYNTHETIC_PATIENT_ID } from '../helpers/synthetic-dicom';
 import { textBytes } from '../../server/dicom/dataset';
 import { inspectImage } from '../../server/dicom/image-object';
 import { readPart10 } from '../../server/dicom/reader';

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { syntheticImage, SYNTHETIC_PATIENT_ID } from '../../scripts/synthetic-dicom';
+import { syntheticImage, SYNTHETIC_PATIENT_ID } from '../helpers/synthetic-dicom';
 import { tag } from '../../server/dicom/dictionary';
 import { createDataSource } from '../../server/db/data-source';
 import { Role } from '../../server/domain';

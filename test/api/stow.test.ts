@@ -6,7 +6,7 @@ import { TAGS } from '../../server/dicom/dictionary';
 import { readPart10, type Part10File } from '../../server/dicom/reader';
 import { replaceUid } from '../../server/dicom/uid';
 import { Instance, type Site } from '../../server/entities';
-import { syntheticImage } from '../../scripts/synthetic-dicom';
+import { syntheticImage } from '../helpers/synthetic-dicom';
 import { textBytes } from '../../server/dicom/dataset';
 import { tag } from '../../server/dicom/dictionary';
 import { writePart10 } from '../../server/dicom/writer';

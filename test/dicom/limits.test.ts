@@ -1,6 +1,6 @@
 import { deflateRawSync, deflateSync } from 'node:zlib';
 import { data } from 'dcmjs';
-import { syntheticImage } from '../../scripts/synthetic-dicom';
+import { syntheticImage } from '../helpers/synthetic-dicom';
 import type { DicomDataset } from '../../server/dicom/dataset';
 import { tag, TAGS } from '../../server/dicom/dictionary';
 import { inspectImage } from '../../server/dicom/image-object';

@@ -1,4 +1,4 @@
-import { syntheticImage } from '../../scripts/synthetic-dicom';
+import { syntheticImage } from '../helpers/synthetic-dicom';
 import { textBytes, type DicomElement } from '../../server/dicom/dataset';
 import { formatTag, TAGS } from '../../server/dicom/dictionary';
 import { ImageRejection, inspectImage, STORED_ATTRIBUTES, type ImageSummary } from '../../server/dicom/image-object';

@@ -1,4 +1,4 @@
-import { syntheticImage } from '../../scripts/synthetic-dicom';
+import { syntheticImage } from '../helpers/synthetic-dicom';
 import { isTextVr, textBytes, type DicomDataset, type DicomElement } from '../../server/dicom/dataset';
 import { deidentify } from '../../server/dicom/deidentify';
 import { formatTag, vrOf } from '../../server/dicom/dictionary';

@@ -2,12 +2,12 @@ import { spawn } from 'node:child_process';
 import { copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ReaderRole, Role } from '../server/domain';
-import { Factory } from './helpers/factories';
-import { filePassed, useTestNode } from './helpers/lifecycle';
+import { ReaderRole, Role } from '../../server/domain';
+import { Factory } from '../helpers/factories';
+import { filePassed, useTestNode } from '../helpers/lifecycle';
 
-const MAIN = path.resolve(__dirname, '../dist/server/main.js');
-const FIXTURES = path.resolve(__dirname, 'fixtures/dicom');
+const MAIN = path.resolve(__dirname, '../../dist/server/main.js');
+const FIXTURES = path.resolve(__dirname, '../fixtures/dicom');
 const MRN = 'MRN-7734021';
 const CT_UID = '1.2.826.0.1.3680043.9.7134.1.20240117.1.2.3.1';
 
@@ -128,7 +128,7 @@ describe('the documented example cohort', () => {
 
   it('uploads the documented example cohort (docs/examples/cohort) with no rejection', async () => {
     const example = await mkdtemp(path.join(os.tmpdir(), 'facet-example-'));
-    await cp(path.resolve(__dirname, '../docs/examples/cohort'), example, { recursive: true });
+    await cp(path.resolve(__dirname, '../../docs/examples/cohort'), example, { recursive: true });
     const factory = new Factory(exampleNode().services);
     const site = await factory.site('EXAMPLE');
     for (const code of ['EAST-R1', 'EAST-R2'])

@@ -1,4 +1,4 @@
-import { MAX_PARTS, MultipartError, mediaTypeParameters, parseMultipartRelated } from '../server/http/multipart-related';
+import { MAX_PARTS, MultipartError, mediaTypeParameters, parseMultipartRelated } from '../../server/http/multipart-related';
 
 describe(parseMultipartRelated.name, () => {
   const body = (text: string) => Buffer.from(text.replace(/\n/g, '\r\n'), 'latin1');

@@ -4,10 +4,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { gqlOk } from './helpers/graphql-client';
-import { filePassed } from './helpers/lifecycle';
+import { gqlOk } from '../helpers/graphql-client';
+import { filePassed } from '../helpers/lifecycle';
 
-const MAIN = path.resolve(__dirname, '../dist/server/main.js');
+const MAIN = path.resolve(__dirname, '../../dist/server/main.js');
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,5 +1,5 @@
-import { prng } from '../server/demo/phantoms';
-import { clientRequestId } from '../server/http/request-id';
+import { prng } from '../../server/demo/phantoms';
+import { clientRequestId } from '../../server/http/request-id';
 
 describe(clientRequestId.name, () => {
   const random = prng(6401);

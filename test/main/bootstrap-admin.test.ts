@@ -4,11 +4,11 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { codeOf, gql, gqlOk } from './helpers/graphql-client';
-import { filePassed } from './helpers/lifecycle';
-import { createTestDatabase, type TestDatabase } from './helpers/test-db';
+import { codeOf, gql, gqlOk } from '../helpers/graphql-client';
+import { filePassed } from '../helpers/lifecycle';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-db';
 
-const MAIN = path.resolve(__dirname, '../dist/server/main.js');
+const MAIN = path.resolve(__dirname, '../../dist/server/main.js');
 const SECRET = /fct_[A-Za-z0-9_-]+/;
 
 interface Served {

@@ -4,16 +4,16 @@ import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { systemContext } from '../server/services';
-import { createDataSource } from '../server/db/data-source';
-import { createServices } from '../server/services';
-import { Role } from '../server/domain';
-import { syntheticCtSeries, SYNTHETIC_PATIENT_ID } from '../scripts/synthetic-dicom';
-import { filePassed } from './helpers/lifecycle';
-import { createTestDatabase, type TestDatabase } from './helpers/test-db';
-import { multipartRelated } from './helpers/stow';
+import { systemContext } from '../../server/services';
+import { createDataSource } from '../../server/db/data-source';
+import { createServices } from '../../server/services';
+import { Role } from '../../server/domain';
+import { syntheticCtSeries, SYNTHETIC_PATIENT_ID } from '../helpers/synthetic-dicom';
+import { filePassed } from '../helpers/lifecycle';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-db';
+import { multipartRelated } from '../helpers/stow';
 
-const MAIN = path.resolve(__dirname, '../dist/server/main.js');
+const MAIN = path.resolve(__dirname, '../../dist/server/main.js');
 
 /** Stored objects: every file under the store but its tmp/ folder. */
 async function filesUnder(dir: string): Promise<string[]> {

@@ -5,17 +5,17 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { createDataSource } from '../server/db/data-source';
-import { textElement } from '../server/dicom/dataset';
-import { TAGS } from '../server/dicom/dictionary';
-import { readPart10 } from '../server/dicom/reader';
-import { writePart10 } from '../server/dicom/writer';
-import { PostgresPubSub } from '../server/pubsub/postgres-pubsub';
-import { gql, gqlOk, gqlOverWebSocket, subscribe, type GraphQLResponse, type LiveSubscription } from './helpers/graphql-client';
-import { filePassed } from './helpers/lifecycle';
-import { startNodeProcess, type NodeProcess } from './helpers/node-process';
-import { PrivateCluster } from './helpers/private-cluster';
-import { multipartRelated, stow } from './helpers/stow';
+import { createDataSource } from '../../server/db/data-source';
+import { textElement } from '../../server/dicom/dataset';
+import { TAGS } from '../../server/dicom/dictionary';
+import { readPart10 } from '../../server/dicom/reader';
+import { writePart10 } from '../../server/dicom/writer';
+import { PostgresPubSub } from '../../server/pubsub/postgres-pubsub';
+import { gql, gqlOk, gqlOverWebSocket, subscribe, type GraphQLResponse, type LiveSubscription } from '../helpers/graphql-client';
+import { filePassed } from '../helpers/lifecycle';
+import { startNodeProcess, type NodeProcess } from '../helpers/node-process';
+import { PrivateCluster } from '../helpers/private-cluster';
+import { multipartRelated, stow } from '../helpers/stow';
 
 /**
  * The node's processes (serve, worker, serve --with-worker: real `dist/server/main.js` processes) and one
@@ -24,9 +24,9 @@ import { multipartRelated, stow } from './helpers/stow';
  * connections (ALLOW_CONNECTIONS false, its backends terminated). The shared test server is never touched.
  */
 
-const ONNX = path.resolve(__dirname, 'fixtures/onnx');
+const ONNX = path.resolve(__dirname, '../fixtures/onnx');
 const MANIFEST = JSON.parse(readFileSync(path.join(ONNX, 'tiny-multitask.manifest.json'), 'utf8'));
-const TEMPLATE = readPart10(readFileSync(path.resolve(__dirname, 'fixtures/dicom/identified-explicit-le.dcm')));
+const TEMPLATE = readPart10(readFileSync(path.resolve(__dirname, '../fixtures/dicom/identified-explicit-le.dcm')));
 const PATIENTS = 24;
 const LEVELS = ['L1_L2', 'L2_L3', 'L3_L4', 'L4_L5', 'L5_S1'];
 const ITEMS = PATIENTS * LEVELS.length * 2;

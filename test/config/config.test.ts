@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { loadConfig } from '../server/config/config';
+import { loadConfig } from '../../server/config/config';
 
 describe('loadConfig', () => {
   it('uses the documented defaults for an empty environment', () => {

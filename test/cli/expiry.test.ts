@@ -1,5 +1,5 @@
-import { tokenExpiry } from '../server/cli/expiry';
-import { prng } from '../server/demo/phantoms';
+import { tokenExpiry } from '../../server/cli/expiry';
+import { prng } from '../../server/demo/phantoms';
 
 const NOW = new Date('2026-05-01T12:00:00.000Z');
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };

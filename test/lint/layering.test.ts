@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '../..');
 
 /** Lints `source` as if it lived at `file`, with the repo's ESLint config; returns the messages. */
 function lint(file: string, source: string): string {

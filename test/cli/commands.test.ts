@@ -2,12 +2,12 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
-import { MIGRATIONS } from '../migrations';
-import { filePassed } from './helpers/lifecycle';
-import { adminUrl, databaseUrl, type TestDatabase } from './helpers/test-db';
+import { MIGRATIONS } from '../../migrations';
+import { filePassed } from '../helpers/lifecycle';
+import { adminUrl, databaseUrl, type TestDatabase } from '../helpers/test-db';
 import { randomBytes } from 'node:crypto';
 
-const MAIN = path.resolve(__dirname, '../dist/server/main.js');
+const MAIN = path.resolve(__dirname, '../../dist/server/main.js');
 
 interface Run {
   code: number | null;
