@@ -1,6 +1,6 @@
-import { type DataSource, type EntityManager, type EntityTarget, type ObjectLiteral, QueryFailedError, type Repository } from 'typeorm';
+import { type DataSource, type EntityManager, type EntityTarget, type FindOptionsWhere, type ObjectLiteral, QueryFailedError, type Repository } from 'typeorm';
 import { ErrorCode } from '../domain';
-import { AppError } from '../errors/app-error';
+import { AppError, notFound } from '../errors/app-error';
 
 /** What the data layer needs of a request: the transaction it may already have open. */
 export interface HasManager {
@@ -26,6 +26,19 @@ export class Db {
     return this.manager(ctx).getRepository(entity);
   }
 
+  /**
+   * The row of `entity` with this id (and `where`, e.g. a site scope), read through the context's transaction, or
+   * NOT_FOUND naming the entity: a row outside the caller's scope is as absent as a missing one.
+   */
+  async getEntityOrThrow<T extends ObjectLiteral & { id: string }>(
+    ctx: HasManager,
+    entity: EntityTarget<T> & { name: string },
+    id: string,
+    where: FindOptionsWhere<T> = {},
+  ): Promise<T> {
+    return foundOrThrow(await this.repo(ctx, entity).findOneBy({ ...where, id } as FindOptionsWhere<T>), entity.name, id);
+  }
+
   /** Runs `fn` in the context's open transaction, or in a new one; constraint violations become typed errors. */
   async transaction<C extends HasManager, T>(ctx: C, fn: (tx: C) => Promise<T>): Promise<T> {
     if (ctx.manager?.queryRunner?.isTransactionActive) return fn(ctx);
@@ -35,6 +48,12 @@ export class Db {
       throw translateConstraintError(error);
     }
   }
+}
+
+/** `value`, or NOT_FOUND naming the entity and id: for rows read by a query of the service's own (a scoped join). */
+export function foundOrThrow<T>(value: T | null | undefined, entity: string, id: string): T {
+  if (value === null || value === undefined) throw notFound(entity, id);
+  return value;
 }
 
 /** A race that slips past a service's own checks still reaches the client as CONFLICT or BAD_USER_INPUT. */

@@ -2,7 +2,7 @@ import { In } from 'typeorm';
 import type { Db } from '../db/transaction';
 import type { PageRequest } from '../domain';
 import { Site } from '../entities';
-import { conflict, notFound } from '../errors/app-error';
+import { conflict } from '../errors/app-error';
 import type { AuditService } from './audit.service';
 import { paginate, type Page } from './pagination';
 import { requireActor, requireRole, type RequestContext } from './request-context';
@@ -29,9 +29,7 @@ export class SiteService {
 
   async getSite(ctx: RequestContext, id: string): Promise<Site> {
     requireActor(ctx);
-    const site = await this.db.repo(ctx, Site).findOneBy({ id });
-    if (!site) throw notFound('Site', id);
-    return site;
+    return this.db.getEntityOrThrow(ctx, Site, id);
   }
 
   async findSiteByCode(ctx: RequestContext, code: string): Promise<Site | null> {
