@@ -98,10 +98,7 @@ export default tseslint.config(
   {
     // The second transport, beside graphql/: handlers call services. From queue/ only the catalogue (names, payload types).
     files: ['server/jobs/**/*.ts'],
-    rules: restrict(
-      [ORM, ...TRANSPORT, ...OWNED, PG],
-      [...UPPER_LAYERS, ...folders('cli', 'demo', ...BELOW_SERVICES), '!**/queue/job-catalogue'],
-    ),
+    rules: restrict([ORM, ...TRANSPORT, ...OWNED, PG], [...UPPER_LAYERS, ...folders('cli', 'demo', ...BELOW_SERVICES), '!**/queue/job-catalogue']),
   },
   {
     // The pg-boss adapter and the job catalogue: a floor below services, which send through it.

@@ -44,13 +44,7 @@ export const itemsAfter = (items: WorkItem[], cursor: string | null): WorkItem[]
  * model has preprocessing for. `createdBy`: only images that existed when the job was created, so a job's work
  * (and its total) is fixed from start to end.
  */
-export async function workItems(
-  db: Db,
-  ctx: RequestContext,
-  scope: InferenceJob['scope'],
-  manifest: ModelManifest,
-  createdBy?: Date,
-): Promise<WorkItem[]> {
+export async function workItems(db: Db, ctx: RequestContext, scope: InferenceJob['scope'], manifest: ModelManifest, createdBy?: Date): Promise<WorkItem[]> {
   const modalities = Object.keys(manifest.preprocessing).filter((m) => !scope.modalities.length || scope.modalities.includes(m));
   const qb = db
     .manager(ctx)
