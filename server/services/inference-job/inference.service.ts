@@ -1,5 +1,4 @@
-import type { Db } from '../../db/transaction';
-import { foundOrThrow } from '../../db/transaction';
+import { foundOrThrow, type Db } from '../../db/transaction';
 import { ACTIVE_JOB_STATUSES, ErrorCode, isActiveJob, JobStatus, Role, type Modality, type PageRequest } from '../../domain';
 import { InferenceJob } from '../../entities';
 import { AppError } from '../../errors/app-error';
