@@ -152,6 +152,12 @@ describe('a database that is unavailable', () => {
   });
 
   it('ends a live subscription whose re-read fails with SERVICE_UNAVAILABLE, and carries on afterwards', async () => {
+    // The refusals above ended the LISTEN connection too; its reconnect backs off up to 5 s, and a NOTIFY sent
+    // before it listens again reaches nobody.
+    for (const deadline = Date.now() + 15_000; !node().services.pubSub.listening;) {
+      if (Date.now() > deadline) throw new Error('the LISTEN connection did not come back');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const live = await subscribe<{ jobs: { id: string } }>(node().url, engineer, 'subscription { jobs { id status } }');
     try {
       // The LISTEN connection stays; the pool's connections go and new ones are refused, so the re-read fails.
