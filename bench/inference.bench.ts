@@ -17,6 +17,7 @@ import { readPart10 } from '../server/dicom/reader';
 import { parseManifest } from '../server/inference/manifest';
 import { decodeFrame, preprocess } from '../server/inference/pixels';
 import { systemContext } from '../server/services';
+import { workItems } from '../server/services/inference-job/work-items';
 import { withBenchNode } from './bench-node';
 
 const BATCH_SIZES = [1, 16, 64];
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
     const [, channels, height, width] = manifest.input.shape as [null, number, number, number];
 
     // The job's own images, preprocessed once, for the bare loop.
-    const items = await node.services.inference.workItems(ctx, { siteIds: [], modalities: [] }, manifest);
+    const items = await workItems(node.services.db, ctx, { siteIds: [], modalities: [] }, manifest);
     const tensors: Float32Array[] = [];
     for (const item of items) {
       const frame = await decodeFrame(readPart10(await node.services.objects.read(item.sha256)), item.frame);
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
         await node.dataSource.query('DELETE FROM prediction');
         const job = await node.services.inference.startInferenceJob(ctx, { modelVersionId: modelId });
         const started = performance.now();
-        const outcome = await services.inference.runJob(systemContext('bench worker'), job.id);
+        const outcome = await services.inferenceRunner.runSlice(systemContext('bench worker'), job.id);
         const seconds = (performance.now() - started) / 1000;
         const done = await services.inference.getJob(ctx, job.id);
         if (outcome !== 'done' || done.done !== items.length) throw new Error(`job ended ${outcome} with ${done.done}/${items.length} done`);

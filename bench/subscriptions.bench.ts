@@ -15,7 +15,7 @@ import { createClient, type Client as WsClient } from 'graphql-ws';
 import { Client } from 'pg';
 import WebSocket from 'ws';
 import { Role } from '../server/domain';
-import { JOB_PROGRESS, jobEvent } from '../server/services/inference.service';
+import { JOB_PROGRESS, jobProgressEvent } from '../server/pubsub/topics';
 import { systemContext } from '../server/services';
 import { withBenchNode } from './bench-node';
 
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     for (let k = 1; k <= EVENTS; k++) {
       await dataSource.query(`UPDATE inference_job SET done = $2, updated_at = now() WHERE id = $1`, [jobId, k]);
       sent[k] = performance.now();
-      await services.pubSub.publishNow(JOB_PROGRESS, jobId, jobEvent(jobId));
+      await services.pubSub.publish(JOB_PROGRESS, jobId, jobProgressEvent(jobId));
       const deadline = Date.now() + 10_000;
       while (received < k * SUBSCRIBERS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       await new Promise((r) => setTimeout(r, 250));

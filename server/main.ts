@@ -14,9 +14,8 @@ import { upload } from './cli/upload';
 import { createSchema, SCHEMA_FILE } from './graphql/schema';
 import { startHttpServer } from './http/app';
 import { log } from './log';
-import { jobHandlers } from './jobs/handlers';
-import type { JobName } from './jobs/job-types';
-import { JobQueue, type WorkHandler } from './jobs/queue';
+import { jobHandlers, workEveryQueue } from './jobs/job-registry';
+import type { JobQueue } from './queue/job-queue';
 import { bootstrapAdminToken, hasAnySite, openNode, type OpenNode } from './node';
 import { createServices, systemContext } from './services';
 
@@ -172,10 +171,8 @@ async function startQueue(node: OpenNode): Promise<JobQueue> {
 
 /** Runs every queue's handler in this process (the queue is started). */
 async function startWorking(node: OpenNode): Promise<void> {
-  const handlers = jobHandlers(node.services);
-  const names = Object.keys(handlers) as JobName[];
-  for (const name of names) await node.services.queue.work(name, handlers[name] as WorkHandler);
-  log.info('worker ready', { queues: names });
+  const queues = await workEveryQueue(node.services.queue, jobHandlers(node.services));
+  log.info('worker ready', { queues });
 }
 
 async function worker(config: Config): Promise<void> {

@@ -246,7 +246,7 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
   if (modelId) {
     // One job over every image, run here and now (its queue job, once a worker takes it, finds it finished).
     const job = await services.inference.startInferenceJob(system, { modelVersionId: modelId });
-    while ((await services.inference.runJob(systemContext('demo worker'), job.id)) === 'continued');
+    while ((await services.inferenceRunner.runSlice(systemContext('demo worker'), job.id)) === 'continued');
     // 'skipped': a worker sharing the database took the job over; wait for it to finish.
     let finished = await services.inference.getJob(system, job.id);
     for (const deadline = Date.now() + 600_000; (finished.status === 'QUEUED' || finished.status === 'RUNNING') && Date.now() < deadline;) {

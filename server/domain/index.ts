@@ -2,3 +2,4 @@ export * from './enums';
 export * from './error-code';
 export * from './filters';
 export * from './grading-scheme';
+export * from './inference-job';

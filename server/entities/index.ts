@@ -46,7 +46,6 @@ export {
   Study,
 };
 export type { SplitRatios } from './split-version.entity';
-export { JobStatus, type JobFailure } from './inference-job.entity';
 
 /** Every entity, for the one DataSource. */
 export const ENTITIES = [

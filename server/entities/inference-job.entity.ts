@@ -1,19 +1,6 @@
 import { Column, Entity, Index } from 'typeorm';
+import { JobStatus, type JobFailure } from '../domain';
 import { MutableRecord } from './base-record';
-
-export enum JobStatus {
-  QUEUED = 'QUEUED',
-  RUNNING = 'RUNNING',
-  SUCCEEDED = 'SUCCEEDED',
-  FAILED = 'FAILED',
-  CANCELLED = 'CANCELLED',
-}
-
-/** One image that could not be used, and why (the job goes on without it). */
-export interface JobFailure {
-  jointImageId: string;
-  reason: string;
-}
 
 /** An inference run of a model version over a scope of joint images; our row holds status, counts and errors. */
 @Entity()

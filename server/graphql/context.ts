@@ -1,13 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import type { InferenceJob } from '../entities';
+import type { IngestProgressEvent } from '../pubsub/topics';
 import type { Actor, RequestContext, Services } from '../services';
 import { createLoaders, type Loaders } from './loaders';
 
-/** The GraphQL context: the services' RequestContext plus this request's loaders. */
+/**
+ * What subscriptions stream, bound to the request's actor: each is a service's watch method, which checks access
+ * and decides what comes first (the current state, for jobs). A `@Subscription` reaches it through `subscribe:`,
+ * since type-graphql hands that function the context but not the resolver instance.
+ */
+export interface SubscriptionStreams {
+  jobProgress(jobId: string): AsyncIterable<InferenceJob>;
+  siteJobs(siteId: string | null): AsyncIterable<InferenceJob>;
+  ingestProgress(siteId: string): AsyncIterable<IngestProgressEvent>;
+}
+
+/** The GraphQL context: the services' RequestContext plus this request's loaders and subscription streams. */
 export interface GraphQLContext extends RequestContext {
   loaders: Loaders;
-  /** Event streams for subscriptions whose first event is the current state (built with the request's actor). */
-  streams: { jobProgress(jobId: string): AsyncIterable<InferenceJob>; siteJobs(siteId: string | null): AsyncIterable<InferenceJob> };
+  streams: SubscriptionStreams;
 }
 
 /**
@@ -22,11 +33,10 @@ export async function buildContext(
 ): Promise<GraphQLContext> {
   const actor = known.actor !== undefined ? known.actor : await services.tokens.authenticateAuthorization(authorization);
   const ctx: RequestContext = { requestId, clientRequestId: known.clientRequestId ?? null, actor };
-  return Object.assign(ctx, {
-    loaders: createLoaders(services, ctx),
-    streams: {
-      jobProgress: (jobId: string) => services.inference.watchJob(ctx, jobId),
-      siteJobs: (siteId: string | null) => services.inference.watchSiteJobs(ctx, siteId),
-    },
-  });
+  const streams: SubscriptionStreams = {
+    jobProgress: (jobId) => services.inference.watchJob(ctx, jobId),
+    siteJobs: (siteId) => services.inference.watchSiteJobs(ctx, siteId),
+    ingestProgress: (siteId) => services.ingest.watchIngest(ctx, siteId),
+  };
+  return Object.assign(ctx, { loaders: createLoaders(services, ctx), streams });
 }

@@ -1,6 +1,6 @@
 import type { GraphQLSchema } from 'graphql';
 import path from 'node:path';
-import { buildSchema, type NonEmptyArray } from 'type-graphql';
+import { buildSchema, type NonEmptyArray, type PubSub } from 'type-graphql';
 import '../../schema/enums';
 import type { Services } from '../services';
 import { authChecker } from './auth-checker';
@@ -21,6 +21,21 @@ import { SplitAssignmentResolver, SplitVersionResolver } from './resolvers/split
 /** Where the SDL is committed; a test fails when it differs from what the code builds. */
 const REPO_ROOT = path.resolve(__dirname, __dirname.split(path.sep).includes('dist') ? '../../..' : '../..');
 export const SCHEMA_FILE = path.join(REPO_ROOT, 'schema', 'schema.graphql');
+
+/**
+ * Every subscription streams from a service through `subscribe:` (GraphQLContext's streams), never through
+ * type-graphql's `topics`: a service checks access and site scope itself, and can send the current state before
+ * the first event, which `topics` cannot. type-graphql still asks for a PubSub once a schema has subscriptions;
+ * this one says why a `topics` subscription does not work here.
+ */
+const TOPICS_NOT_USED: PubSub = {
+  publish: () => {
+    throw new Error('Publish through PostgresPubSub (server/pubsub), typed by its topic catalogue');
+  },
+  subscribe: (topic) => {
+    throw new Error(`@Subscription({ topics: ${String(topic)} }) is not used here: stream from a service with subscribe: (GraphQLContext.streams)`);
+  },
+};
 
 /** Builds resolvers with their services (no DI framework) and the schema over them. */
 export async function createSchema(services: Services, options: { emitSchemaFile?: string } = {}): Promise<GraphQLSchema> {
@@ -50,7 +65,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,
     container: { get: (cls) => resolvers.get(cls) },
     authChecker,
-    pubSub: services.pubSub,
+    pubSub: TOPICS_NOT_USED,
     validate: { forbidUnknownValues: false },
     emitSchemaFile: options.emitSchemaFile ?? false,
   });

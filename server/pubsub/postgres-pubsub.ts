@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { createPubSub } from '@graphql-yoga/subscription';
 import type { DataSource } from 'typeorm';
 import { ListenConnection, type ListenConnectionOptions } from './listen-connection';
+import type { TopicCatalogue } from './topics';
 
 /** The one NOTIFY channel; payloads name their topic and id. PostgreSQL caps a payload at 8000 bytes. */
 const CHANNEL = 'facet_events';
@@ -40,12 +41,21 @@ function listeningNow<T>(events: AsyncIterable<T>): AsyncIterable<T> {
   };
 }
 
+/** Something that runs SQL: an open transaction's EntityManager or query runner. */
+export interface Queryable {
+  query(sql: string, params: unknown[]): Promise<unknown>;
+}
+
+/** Topic names of a catalogue. */
+type TopicOf<C> = keyof C & string;
+
 /**
- * type-graphql's PubSub over PostgreSQL LISTEN/NOTIFY: `publish` sends a NOTIFY, every server process LISTENs
- * and hands the event to its local subscribers. So a subscriber on one server sees events published by any
- * server or worker of the node, and servers stay stateless behind a load balancer.
+ * The node's pub/sub over PostgreSQL LISTEN/NOTIFY, typed by a topic catalogue (the node's TopicCatalogue unless a
+ * test brings its own): `publish` sends a NOTIFY, every server process LISTENs and hands the event to its local
+ * subscribers. So a subscriber on one server sees events published by any server or worker of the node, and
+ * servers stay stateless behind a load balancer.
  */
-export class PostgresPubSub {
+export class PostgresPubSub<C extends object = TopicCatalogue> {
   private readonly local = createPubSub<Record<string, [string, unknown]>>({ eventTarget: unboundedEventTarget() });
   private listener: ListenConnection | null = null;
 
@@ -103,18 +113,12 @@ export class PostgresPubSub {
     await listener?.close();
   }
 
-  /** type-graphql calls publish(topic, id, payload) for topic-id subscriptions. */
-  publish(topic: string, ...args: unknown[]): void {
-    const [id, payload] = args as [string, unknown];
-    const text = JSON.stringify({ topic, id, payload } satisfies Envelope);
-    void this.dataSource.query('SELECT pg_notify($1, $2)', [CHANNEL, text]).catch(() => undefined);
-  }
-
   /**
-   * Publishes and waits until PostgreSQL has taken the notification. With `tx` (an open transaction's query
-   * runner), the notification goes out when that transaction commits, and not at all if it rolls back.
+   * Publishes `payload` to the subscribers of `topic` and `id` on every server, once PostgreSQL has taken the
+   * notification. With `tx` (an open transaction), the notification goes out when that transaction commits, and not
+   * at all if it rolls back.
    */
-  async publishNow(topic: string, id: string, payload: unknown, tx?: { query(sql: string, params: unknown[]): Promise<unknown> }): Promise<void> {
+  async publish<T extends TopicOf<C>>(topic: T, id: string, payload: C[T], tx?: Queryable): Promise<void> {
     await (tx ?? this.dataSource).query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ topic, id, payload } satisfies Envelope)]);
   }
 
@@ -122,12 +126,12 @@ export class PostgresPubSub {
    * Events of `topic` and `id`, listened for from this call on (not from the first read): a subscriber that
    * then reads the current state misses nothing published in between.
    */
-  subscribe(topic: string, id?: unknown): AsyncIterable<unknown> {
-    return listeningNow(this.local.subscribe(topic, String(id)));
+  subscribe<T extends TopicOf<C>>(topic: T, id: string): AsyncIterable<C[T]> {
+    return listeningNow(this.local.subscribe(topic, id) as AsyncIterable<C[T]>);
   }
 
   /** Every event of `topic`, whatever its id (e.g. every job's progress, for a site's job list), listened for from now. */
-  subscribeAll(topic: string): AsyncIterable<unknown> {
-    return listeningNow(this.local.subscribe(topic, ANY_ID));
+  subscribeAll<T extends TopicOf<C>>(topic: T): AsyncIterable<C[T]> {
+    return listeningNow(this.local.subscribe(topic, ANY_ID) as AsyncIterable<C[T]>);
   }
 }

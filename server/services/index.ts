@@ -6,8 +6,10 @@ import { DisclosureService, type DisclosurePolicy } from './disclosure.service';
 import { ExposureService } from './exposure.service';
 import { GradingService } from './grading.service';
 import { SessionCache } from '../inference/session-cache';
-import { JobQueue } from '../jobs/queue';
-import { InferenceService } from './inference.service';
+import { QUEUE_POLICY } from '../queue/job-catalogue';
+import { JobQueue } from '../queue/job-queue';
+import { InferenceRunner } from './inference-job/inference-runner';
+import { InferenceService } from './inference-job/inference.service';
 import { IngestService } from './ingest.service';
 import { ManifestService } from './manifest.service';
 import { MetricsService } from './metrics.service';
@@ -77,9 +79,9 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const jobs: JobTiming = {
     inferenceBatchSize: 16,
     jobSliceSeconds: 20,
-    jobExpireSeconds: 120,
-    queueMaintenanceSeconds: 30,
-    jobRetryLimit: 5,
+    jobExpireSeconds: QUEUE_POLICY.expireInSeconds,
+    queueMaintenanceSeconds: QUEUE_POLICY.maintenanceIntervalSeconds,
+    jobRetryLimit: QUEUE_POLICY.retryLimit,
     ...options.jobs,
   };
   const queue = new JobQueue(options.databaseUrl ?? '', {
@@ -88,7 +90,8 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     maintenanceIntervalSeconds: jobs.queueMaintenanceSeconds,
     retryLimit: jobs.jobRetryLimit,
   });
-  const inference = new InferenceService(db, audit, objects, queue, pubSub, new SessionCache(options.executionProviders ?? ['cpu']), {
+  const inference = new InferenceService(db, audit, queue, pubSub);
+  const inferenceRunner = new InferenceRunner(db, objects, queue, pubSub, new SessionCache(options.executionProviders ?? ['cpu']), {
     batchSize: jobs.inferenceBatchSize,
     sliceMs: jobs.jobSliceSeconds * 1000,
   });
@@ -121,6 +124,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     agreement,
     queue,
     inference,
+    inferenceRunner,
   };
 }
 
@@ -132,6 +136,7 @@ export {
   DisclosureService,
   ExposureService,
   GradingService,
+  InferenceRunner,
   InferenceService,
   IngestService,
   ManifestService,

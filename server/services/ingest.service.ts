@@ -11,6 +11,7 @@ import { DicomWriteError, writePart10 } from '../dicom/writer';
 import { IngestRejectionCode, Modality, Role } from '../domain';
 import { Instance, Patient, Series, Study } from '../entities';
 import type { PostgresPubSub } from '../pubsub/postgres-pubsub';
+import { INGEST_PROGRESS, type IngestProgressEvent } from '../pubsub/topics';
 import { sha256Of, type ObjectStore } from '../storage/object-store';
 import type { AuditService } from './audit.service';
 import type { NodeKeyService } from './node-key.service';
@@ -51,26 +52,11 @@ export interface IngestResult {
   rejected: RejectedItem[];
 }
 
-export const INGEST_PROGRESS = 'INGEST_PROGRESS';
-
 /** Advisory lock between committing batches (shared) and removing their unreferenced files (exclusive). */
 const OBJECT_LOCK = 7_146_319;
 
 /** Object files written at once within a batch. */
 const PARALLEL_WRITES = 8;
-
-/** A running or finished batch, as dashboards see it (published per site, a few times a second at most). */
-export interface IngestProgressEvent {
-  batchId: string;
-  siteId: string;
-  kind: 'DICOM';
-  status: 'RUNNING' | 'STORED' | 'REJECTED' | 'FAILED';
-  objectsTotal: number;
-  objectsDone: number;
-  rejected: number;
-  bytes: number;
-  at: string;
-}
 
 /** Progress events of one batch: the first and the last always, in between at most one per 250 ms. */
 class ProgressReporter {
@@ -90,7 +76,7 @@ class ProgressReporter {
     Object.assign(this.event, change);
     if (!force && Date.now() - this.last < 250) return;
     this.last = Date.now();
-    await this.pubSub.publishNow(INGEST_PROGRESS, this.event.siteId, { ...this.event, at: new Date().toISOString() }).catch(() => undefined);
+    await this.pubSub.publish(INGEST_PROGRESS, this.event.siteId, { ...this.event, at: new Date().toISOString() }).catch(() => undefined);
   }
 }
 
@@ -191,15 +177,24 @@ export class IngestService {
     private readonly limits: ReadLimits = DEFAULT_READ_LIMITS,
   ) {}
 
-  /** Who may follow a site's ingest: its coordinators and ADMIN. */
-  assertMayWatch(ctx: RequestContext, siteId: string): void {
+  /** Who may store DICOM into a site, and so follow its ingest: the site's coordinators and ADMIN. */
+  assertMayIngest(ctx: RequestContext, siteId: string): void {
     requireRole(ctx, Role.COORDINATOR);
     assertSiteInScope(ctx, siteId);
   }
 
+  /**
+   * Progress of the DICOM batches stored into a site, from any server of the node. Checked when called (before any
+   * event), and listened for from then on.
+   */
+  watchIngest(ctx: RequestContext, siteId: string): AsyncIterable<IngestProgressEvent> {
+    this.assertMayIngest(ctx, siteId);
+    return this.pubSub.subscribe(INGEST_PROGRESS, siteId);
+  }
+
   /** `studyInstanceUid`: the (original) study every part must belong to, as STOW-RS to /studies/{uid} asks. */
   async ingestDicom(ctx: RequestContext, siteId: string, parts: IngestPart[], studyInstanceUid?: string): Promise<IngestResult> {
-    this.assertMayWatch(ctx, siteId);
+    this.assertMayIngest(ctx, siteId);
     const progress = new ProgressReporter(this.pubSub, ctx.requestId, siteId, parts);
     await progress.update({}, true);
     try {

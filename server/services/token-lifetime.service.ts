@@ -1,6 +1,6 @@
 import type { PostgresPubSub } from '../pubsub/postgres-pubsub';
+import { TOKEN_REVOKED } from '../pubsub/topics';
 import type { Actor } from './request-context';
-import { TOKEN_REVOKED, type TokenRevokedEvent } from './token.service';
 
 /** Why a token stopped authenticating what it opened. */
 export type TokenEnd = 'REVOKED' | 'EXPIRED';
@@ -37,7 +37,7 @@ export class TokenLifetimeService {
     // arrives before the first watch is missed.
     const events = pubSub.subscribeAll(TOKEN_REVOKED)[Symbol.asyncIterator]();
     const loop = async (): Promise<void> => {
-      for (let event = await events.next(); !event.done; event = await events.next()) this.revoked((event.value as TokenRevokedEvent).tokenId);
+      for (let event = await events.next(); !event.done; event = await events.next()) this.revoked(event.value.tokenId);
     };
     void loop();
   }

@@ -5,6 +5,7 @@ import { Role, type PageRequest } from '../domain';
 import { ApiToken, Reader, Site } from '../entities';
 import { badInput, notFound } from '../errors/app-error';
 import type { PostgresPubSub } from '../pubsub/postgres-pubsub';
+import { TOKEN_REVOKED } from '../pubsub/topics';
 import type { AuditService } from './audit.service';
 import { paginate, type Page } from './pagination';
 import { requireRole, type Actor, type RequestContext } from './request-context';
@@ -29,12 +30,6 @@ export const hashToken = (secret: string): string => createHash('sha256').update
 
 /** Roles bound to one site, whose tokens must name it. */
 const SITE_BOUND_ROLES = new Set<Role>([Role.COORDINATOR, Role.READER]);
-
-/** The pub/sub topic of revocations (topic id: the token id), so every server ends the token's open subscriptions. */
-export const TOKEN_REVOKED = 'TOKEN_REVOKED';
-export interface TokenRevokedEvent {
-  tokenId: string;
-}
 
 /** `Authorization: Bearer <secret>` (HTTP header, or the graphql-ws connection param of the same name). */
 function bearerSecret(header: unknown): string | null {
@@ -150,7 +145,7 @@ export class TokenService {
       await repo.save(token);
       await this.audit.record(tx, { action: 'revokeApiToken', entityType: 'ApiToken', entityId: id });
       // Sent when the revocation commits (not at all if it rolls back): every server ends the token's subscriptions.
-      await this.pubSub.publishNow(TOKEN_REVOKED, id, { tokenId: id } satisfies TokenRevokedEvent, this.db.manager(tx));
+      await this.pubSub.publish(TOKEN_REVOKED, id, { tokenId: id }, this.db.manager(tx));
       return token;
     });
   }

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { Role } from '../../server/domain';
-import { JOB_PROGRESS } from '../../server/services/inference.service';
+import { JOB_PROGRESS } from '../../server/pubsub/topics';
 import { Factory } from '../helpers/factories';
 import { gqlOk, gqlOverWebSocket, subscribe, type GraphQLResponse } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
+import { withTestTopics } from '../helpers/test-topics';
 import { multipartRelated } from '../helpers/stow';
 import { adminUrl } from '../helpers/test-db';
 
@@ -151,6 +152,12 @@ describe('a database that is unavailable', () => {
   });
 
   it('ends a live subscription whose re-read fails with SERVICE_UNAVAILABLE, and carries on afterwards', async () => {
+    // The refusals above ended the LISTEN connection too; its reconnect backs off up to 5 s, and a NOTIFY sent
+    // before it listens again reaches nobody.
+    for (const deadline = Date.now() + 15_000; !node().services.pubSub.listening;) {
+      if (Date.now() > deadline) throw new Error('the LISTEN connection did not come back');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const live = await subscribe<{ jobs: { id: string } }>(node().url, engineer, 'subscription { jobs { id status } }');
     try {
       // The LISTEN connection stays; the pool's connections go and new ones are refused, so the re-read fails.
@@ -187,7 +194,7 @@ describe('a database that is unavailable', () => {
       node().database.name,
     ]);
     expect(rows[0].n).toBe(1);
-    const events = node().services.pubSub.subscribe('TEST', 'once')[Symbol.asyncIterator]();
+    const events = withTestTopics(node().services.pubSub).subscribe('TEST', 'once')[Symbol.asyncIterator]();
     const received: unknown[] = [];
     const reading = (async () => {
       for (;;) {
@@ -196,7 +203,7 @@ describe('a database that is unavailable', () => {
         received.push(next.value);
       }
     })();
-    for (let n = 0; n < 20; n++) await node().services.pubSub.publishNow('TEST', 'once', { n });
+    for (let n = 0; n < 20; n++) await withTestTopics(node().services.pubSub).publish('TEST', 'once', { n });
     for (const deadline = Date.now() + 10_000; received.length < 20 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 300)); // a duplicate would arrive with its original
     expect(received).toEqual(Array.from({ length: 20 }, (_, n) => ({ n })));

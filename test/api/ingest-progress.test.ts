@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Role } from '../../server/domain';
 import type { Site } from '../../server/entities';
+import type { AppError } from '../../server/errors/app-error';
+import type { RequestContext } from '../../server/services';
 import { syntheticCtSeries, SYNTHETIC_PATIENT_ID } from '../helpers/synthetic-dicom';
 import { Factory } from '../helpers/factories';
 import { subscribe } from '../helpers/graphql-client';
@@ -19,11 +21,12 @@ describe('ingestProgress subscription', () => {
   let east: Site;
   let coordinator: string;
   let westCoordinator: string;
+  let west: Site;
 
   beforeAll(async () => {
     const factory = new Factory(node().services);
     east = await factory.site('EAST');
-    const west = await factory.site('WEST');
+    west = await factory.site('WEST');
     coordinator = await factory.token(Role.COORDINATOR, { site: east });
     westCoordinator = await factory.token(Role.COORDINATOR, { site: west });
     await node().services.manifests.importPatients(factory.admin, `site,patient_id\nEAST,${SYNTHETIC_PATIENT_ID}\n`);
@@ -57,6 +60,24 @@ describe('ingestProgress subscription', () => {
     } finally {
       await live.close();
     }
+  });
+
+  it('checks who may follow a site when its stream is asked for, before any event: the coordinators who may ingest there', async () => {
+    const asWest: RequestContext = { requestId: 'watch', actor: await node().services.tokens.authenticate(westCoordinator) };
+    const refused = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (error) {
+        return (error as AppError).extensions.code;
+      }
+      return 'not refused';
+    };
+    expect(refused(() => node().services.ingest.watchIngest(asWest, east.id))).toBe('FORBIDDEN');
+    expect(refused(() => node().services.ingest.assertMayIngest(asWest, east.id))).toBe('FORBIDDEN');
+    expect(refused(() => node().services.ingest.watchIngest({ requestId: 'watch', actor: null }, east.id))).toBe('UNAUTHENTICATED');
+    let own: AsyncIterator<unknown> | undefined;
+    expect(refused(() => (own = node().services.ingest.watchIngest(asWest, west.id)[Symbol.asyncIterator]()))).toBe('not refused');
+    await own?.return?.();
   });
 
   it('refuses to follow another site’s ingest (FORBIDDEN) and an anonymous client (UNAUTHENTICATED)', async () => {

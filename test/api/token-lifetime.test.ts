@@ -10,7 +10,7 @@ import type { Site } from '../../server/entities';
 import { createSchema } from '../../server/graphql/schema';
 import { startHttpServer, type RunningServer } from '../../server/http/app';
 import { createServices, type Services } from '../../server/services';
-import { INGEST_PROGRESS } from '../../server/services/ingest.service';
+import { INGEST_PROGRESS } from '../../server/pubsub/topics';
 import { untilTokenEnds } from '../../server/services/token-lifetime.service';
 import { hashToken } from '../../server/services/token.service';
 import { Factory } from '../helpers/factories';
@@ -163,7 +163,17 @@ describe('token expiry and the end of open subscriptions', () => {
         await until(() => watched() === 1);
         await gqlOk(node().url, admin, REVOKE_TOKEN, { id: other.id });
         // The revocation's NOTIFY and this event travel the same LISTEN connection, in order.
-        await node().services.pubSub.publishNow(INGEST_PROGRESS, site.id, { batchId: 'b1', siteId: site.id, status: 'RUNNING' });
+        await node().services.pubSub.publish(INGEST_PROGRESS, site.id, {
+          batchId: 'b1',
+          siteId: site.id,
+          kind: 'DICOM',
+          status: 'RUNNING',
+          objectsTotal: 1,
+          objectsDone: 0,
+          rejected: 0,
+          bytes: 0,
+          at: new Date().toISOString(),
+        });
         await until(() => subscription.results.length > 0);
         expect(subscription.results).toEqual([{ data: { ingestProgress: { batchId: 'b1', status: 'RUNNING' } } }]);
       } finally {

@@ -8,8 +8,9 @@ import { writePart10 } from '../../server/dicom/writer';
 import { Role } from '../../server/domain';
 import { decodeFrame, preprocess } from '../../server/inference/pixels';
 import { softmax } from '../../server/inference/session-cache';
-import { jobHandlers } from '../../server/jobs/handlers';
-import { JobQueue, type WorkHandler } from '../../server/jobs/queue';
+import { jobHandlers } from '../../server/jobs/job-registry';
+import { RUN_INFERENCE } from '../../server/queue/job-catalogue';
+import { JobQueue } from '../../server/queue/job-queue';
 import { Factory } from '../helpers/factories';
 import { codeOf, gql, gqlOk, subscribe } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
@@ -68,7 +69,7 @@ describe('inference jobs', () => {
     modelId = ((await registered.json()) as { id: string }).id;
     // A real pg-boss worker in this process.
     const handlers = jobHandlers(node().services);
-    await node().services.queue.work('run-inference', handlers['run-inference'] as WorkHandler);
+    await node().services.queue.work(RUN_INFERENCE, handlers[RUN_INFERENCE]);
   });
 
   it('runs a queued job to completion, reporting progress over graphql-ws, and counts an undecodable image as failed', async () => {
@@ -160,8 +161,8 @@ describe('inference jobs', () => {
     const second = new JobQueue(node().database.url, { supervise: false });
     await second.start();
     try {
-      await node().services.queue.work('run-inference', handlers['run-inference'] as WorkHandler);
-      await second.work('run-inference', handlers['run-inference'] as WorkHandler);
+      await node().services.queue.work(RUN_INFERENCE, handlers[RUN_INFERENCE]);
+      await second.work(RUN_INFERENCE, handlers[RUN_INFERENCE]);
       const deadline = Date.now() + 30_000;
       let statuses: string[] = [];
       do {

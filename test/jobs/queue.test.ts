@@ -1,17 +1,25 @@
-import { JobQueue } from '../../server/jobs/queue';
+import { JobQueue } from '../../server/queue/job-queue';
 import { createTestDatabase } from '../helpers/test-db';
 import { filePassed } from '../helpers/lifecycle';
 import { startTestNode, type TestNode } from '../helpers/test-node';
 
 const QUEUE = 'queue-test';
+/** This file's own catalogue: the adapter is the node's, the queue is not. */
+interface TestCatalogue {
+  [QUEUE]: { id: string };
+  'a-queue': object;
+  'b-queue': object;
+  'c-queue': object;
+  'd-queue': object;
+}
 
 describe(JobQueue.name, () => {
   let node: TestNode;
-  let queue: JobQueue;
+  let queue: JobQueue<TestCatalogue>;
 
   beforeAll(async () => {
     node = await startTestNode();
-    queue = new JobQueue(node.database.url, { supervise: false });
+    queue = new JobQueue<TestCatalogue>(node.database.url, { supervise: false });
     await queue.start([QUEUE]);
   });
   afterAll(async () => {
@@ -46,7 +54,7 @@ describe(JobQueue.name, () => {
   it('starts the queues of many processes together on one empty database (a deadlock victim retries)', async () => {
     for (let round = 0; round < 3; round++) {
       const database = await createTestDatabase();
-      const queues = Array.from({ length: 6 }, () => new JobQueue(database.url, { supervise: false }));
+      const queues = Array.from({ length: 6 }, () => new JobQueue<TestCatalogue>(database.url, { supervise: false }));
       try {
         await Promise.all(queues.map((q) => q.start(['a-queue', 'b-queue', 'c-queue', 'd-queue'])));
         expect(await queues[0].countJobs('d-queue')).toBe(0);

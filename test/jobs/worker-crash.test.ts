@@ -6,8 +6,8 @@ import { TAGS } from '../../server/dicom/dictionary';
 import { readPart10 } from '../../server/dicom/reader';
 import { writePart10 } from '../../server/dicom/writer';
 import { Role } from '../../server/domain';
-import { jobHandlers } from '../../server/jobs/handlers';
-import type { WorkHandler } from '../../server/jobs/queue';
+import { jobHandlers } from '../../server/jobs/job-registry';
+import { INFERENCE_FAILED, RUN_INFERENCE } from '../../server/queue/job-catalogue';
 import { systemContext } from '../../server/services';
 import { Factory } from '../helpers/factories';
 import { gqlOk, subscribe } from '../helpers/graphql-client';
@@ -86,7 +86,7 @@ describe('inference workers that die or are stopped', () => {
 
   beforeAll(async () => {
     // This process records jobs whose retries are spent (the dead-letter queue), whichever worker died.
-    await node().services.queue.work('inference-failed', jobHandlers(node().services)['inference-failed'] as WorkHandler);
+    await node().services.queue.work(INFERENCE_FAILED, jobHandlers(node().services)[INFERENCE_FAILED]);
     const factory = new Factory(node().services);
     const site = await factory.site('EAST');
     siteId = site.id;
@@ -226,7 +226,7 @@ describe('inference workers that die or are stopped', () => {
     const started = (await gqlOk(node().url, engineer, START, { id: modelId })).startInferenceJob;
     // Two runs of the same job at once, as when a slow worker's queue job expired and was retried elsewhere.
     const ctx = systemContext('worker');
-    const runs = await Promise.all([node().services.inference.runJob(ctx, started.id), node().services.inference.runJob(ctx, started.id)]);
+    const runs = await Promise.all([node().services.inferenceRunner.runSlice(ctx, started.id), node().services.inferenceRunner.runSlice(ctx, started.id)]);
     expect(runs.sort()).toEqual(['done', 'skipped']);
     expect(await job(started.id)).toMatchObject({ status: 'SUCCEEDED', done: ITEMS, failed: 0 });
     const [{ n }] = await node().dataSource.query(`SELECT count(*)::int AS n FROM prediction WHERE model_version_id = $1`, [modelId]);
@@ -261,7 +261,7 @@ describe('inference workers that die or are stopped', () => {
     // As if the object store lost the file: the version now names an object that is not there.
     await node().dataSource.query(`UPDATE model_version SET sha256 = $2 WHERE id = $1`, [lost.id, 'f'.repeat(64)]);
     const started = (await gqlOk(node().url, engineer, START, { id: lost.id })).startInferenceJob;
-    await node().services.queue.work('run-inference', jobHandlers(node().services)['run-inference'] as WorkHandler);
+    await node().services.queue.work(RUN_INFERENCE, jobHandlers(node().services)[RUN_INFERENCE]);
     const failed = await waitFor(started.id, (j) => j.status === 'FAILED', 30_000);
     expect(failed.error).toMatch(/^Gave up after its retries: .*(no such file|ENOENT)/);
     // One try and one retry (jobRetryLimit 1), then no more.

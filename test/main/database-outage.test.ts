@@ -16,6 +16,7 @@ import { filePassed } from '../helpers/lifecycle';
 import { startNodeProcess, type NodeProcess } from '../helpers/node-process';
 import { PrivateCluster } from '../helpers/private-cluster';
 import { multipartRelated, stow } from '../helpers/stow';
+import type { TestTopics } from '../helpers/test-topics';
 
 /**
  * The node's processes (serve, worker, serve --with-worker: real `dist/server/main.js` processes) and one
@@ -90,7 +91,7 @@ describe('a node through database outages', () => {
   let emptySiteId: string;
   let modelId: string;
   /** A pub/sub in this process: one more listener, whose attempts and deliveries the test counts exactly. */
-  let pubSub: PostgresPubSub;
+  let pubSub: PostgresPubSub<TestTopics>;
   let pubSubDataSource: ReturnType<typeof createDataSource>;
   const listener = { lost: 0, retries: 0, restored: 0 };
 
@@ -192,7 +193,7 @@ describe('a node through database outages', () => {
 
     pubSubDataSource = createDataSource(pg.url, { poolSize: 2, applicationName: 'facet-test-publisher' });
     await pubSubDataSource.initialize();
-    pubSub = new PostgresPubSub(pubSubDataSource, pg.url);
+    pubSub = new PostgresPubSub<TestTopics>(pubSubDataSource, pg.url);
     pubSub.onListenerLost = () => listener.lost++;
     pubSub.onListenerRetry = () => listener.retries++;
     pubSub.onListenerRestored = () => listener.restored++;
@@ -334,7 +335,7 @@ describe('a node through database outages', () => {
     void (async () => {
       for (let next = await events.next(); !next.done; next = await events.next()) received.push(next.value);
     })();
-    for (let n = 0; n < 20; n++) await pubSub.publishNow('TEST', 'after', { n });
+    for (let n = 0; n < 20; n++) await pubSub.publish('TEST', 'after', { n });
     await waitUntil('20 events', async () => received.length >= 20, 10_000);
     await sleep(500);
     expect(received).toEqual(Array.from({ length: 20 }, (_, n) => ({ n })));

@@ -1,4 +1,5 @@
 import { useTestNode } from '../helpers/lifecycle';
+import { withTestTopics } from '../helpers/test-topics';
 
 /** Next event of `events`, or null after `ms`. */
 async function nextWithin<T>(iterator: AsyncIterator<T>, ms: number): Promise<T | null> {
@@ -9,25 +10,26 @@ async function nextWithin<T>(iterator: AsyncIterator<T>, ms: number): Promise<T 
 
 describe('PostgreSQL LISTEN/NOTIFY pub/sub', () => {
   const node = useTestNode();
+  const pubSub = () => withTestTopics(node().services.pubSub);
 
   it('listens from subscribe on: an event published before the first read is not lost', async () => {
-    const events = node().services.pubSub.subscribe('TEST', 'early')[Symbol.asyncIterator]();
-    await node().services.pubSub.publishNow('TEST', 'early', { n: 1 });
+    const events = pubSub().subscribe('TEST', 'early')[Symbol.asyncIterator]();
+    await pubSub().publish('TEST', 'early', { n: 1 });
     await new Promise((r) => setTimeout(r, 200)); // delivered while nobody is reading
     expect(await nextWithin(events, 2000)).toEqual({ n: 1 });
     await events.return?.();
   });
 
   it('sends a NOTIFY given inside a transaction at its commit, and none on rollback', async () => {
-    const events = node().services.pubSub.subscribe('TEST', 'tx')[Symbol.asyncIterator]();
+    const events = pubSub().subscribe('TEST', 'tx')[Symbol.asyncIterator]();
     await node()
       .dataSource.transaction(async (manager) => {
-        await node().services.pubSub.publishNow('TEST', 'tx', { n: 'rolled back' }, manager);
+        await pubSub().publish('TEST', 'tx', { n: 'rolled back' }, manager);
         throw new Error('roll back');
       })
       .catch(() => undefined);
     await node().dataSource.transaction(async (manager) => {
-      await node().services.pubSub.publishNow('TEST', 'tx', { n: 'committed' }, manager);
+      await pubSub().publish('TEST', 'tx', { n: 'committed' }, manager);
     });
     expect(await nextWithin(events, 2000)).toEqual({ n: 'committed' });
     await events.return?.();
@@ -35,8 +37,8 @@ describe('PostgreSQL LISTEN/NOTIFY pub/sub', () => {
 
   it('reopens its LISTEN connection when PostgreSQL drops it, and delivers again', async () => {
     const lost: string[] = [];
-    node().services.pubSub.onListenerLost = (error) => lost.push(error.message);
-    const events = node().services.pubSub.subscribe('TEST', 'after-drop')[Symbol.asyncIterator]();
+    pubSub().onListenerLost = (error) => lost.push(error.message);
+    const events = pubSub().subscribe('TEST', 'after-drop')[Symbol.asyncIterator]();
     const [{ n }] = await node().dataSource.query(
       `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = 'facet-listen' AND datname = current_database()`,
     );
@@ -45,7 +47,7 @@ describe('PostgreSQL LISTEN/NOTIFY pub/sub', () => {
     let received: unknown = null;
     const first = events.next().then((r) => (received = r.value));
     for (const deadline = Date.now() + 15_000; received === null && Date.now() < deadline;) {
-      await node().services.pubSub.publishNow('TEST', 'after-drop', { n: 'again' });
+      await pubSub().publish('TEST', 'after-drop', { n: 'again' });
       await new Promise((r) => setTimeout(r, 250));
     }
     await Promise.race([first, new Promise((r) => setTimeout(r, 100))]);

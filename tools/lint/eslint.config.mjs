@@ -15,6 +15,20 @@ const OWNED = [
   { name: 'onnxruntime-node', message: 'Only server/inference imports ONNX Runtime.' },
 ];
 const UPPER_LAYERS = ['**/graphql/*', '**/graphql', '**/http/*', '**/http', '**/main', '**/node'];
+const PG = { name: 'pg', message: 'Only db/, pubsub/ and queue/ open PostgreSQL connections.' };
+
+/** Folders with an index module, imported by their own name as well as by a module's path. */
+const INDEXED = new Set(['services', 'entities', 'domain']);
+/** The import patterns of server folders (a module inside, or the folder's index). */
+const folders = (...names) => names.flatMap((name) => (INDEXED.has(name) ? [`**/${name}`, `**/${name}/*`] : [`**/${name}/*`]));
+/** The entry points that compose a node: nothing imports them. */
+const ROOTS = ['**/main', '**/node'];
+/** Callers of services, beside one another: the two transports (resolvers, job handlers), the CLI and the demo loader. */
+const ABOVE_SERVICES = [...UPPER_LAYERS, ...folders('jobs', 'cli', 'demo')];
+/** The floors below services (STYLE.md: services -> {entities, db, queue, pubsub, dicom, inference, storage, stats, federation}). */
+const BELOW_SERVICES = ['entities', 'db', 'queue', 'pubsub', 'dicom', 'inference', 'storage', 'stats', 'federation'];
+/** Every folder below services but `keep`: siblings stay apart unless a block names why one may use another. */
+const belowServicesBut = (...keep) => folders(...BELOW_SERVICES.filter((name) => !keep.includes(name)));
 
 /**
  * `group` holds gitignore-style patterns, `regex` one regular expression; `import type` is always allowed,
@@ -60,19 +74,83 @@ export default tseslint.config(
   },
   {
     files: ['server/db/**/*.ts'],
-    rules: restrict([...TRANSPORT, ...OWNED], [...UPPER_LAYERS, '**/services/*', '**/services']),
+    rules: restrict([...TRANSPORT, ...OWNED], [...ABOVE_SERVICES, ...folders('services'), ...belowServicesBut('entities')]),
   },
   {
+    // Business rules over every floor below; never a caller of their own (jobs/ handlers call services, not the reverse).
     files: ['server/services/**/*.ts'],
-    rules: restrict([...TRANSPORT, ...OWNED], UPPER_LAYERS),
+    rules: restrict([...TRANSPORT, ...OWNED], ABOVE_SERVICES),
   },
   {
     files: ['server/stats/**/*.ts'],
     rules: restrict([ORM, ...TRANSPORT, ...OWNED, { name: 'pg', message: 'stats/ is pure: no I/O.' }], ['../*', '!../domain', '!../domain/*', 'node:*']),
   },
   {
+    // The top: Express, Apollo, graphql-ws and DICOMweb over the GraphQL layer and services.
+    files: ['server/http/**/*.ts'],
+    rules: restrict([ORM, ...OWNED, PG], [...ROOTS, ...folders('jobs', 'cli', 'demo', ...BELOW_SERVICES)]),
+  },
+  {
+    // Resolvers call services; entities only as `import type` (for the `implements` of schema types).
     files: ['server/graphql/**/*.ts'],
-    rules: restrict([ORM, ...OWNED], ['**/entities', '**/entities/*', '**/db/*', '**/http/*', '**/http']),
+    rules: restrict([ORM, ...OWNED, PG], ['**/http/*', '**/http', ...ROOTS, ...folders('jobs', 'cli', 'demo', ...BELOW_SERVICES)]),
+  },
+  {
+    // The second transport, beside graphql/: handlers call services. From queue/ only the catalogue (names, payload types).
+    files: ['server/jobs/**/*.ts'],
+    rules: restrict([ORM, ...TRANSPORT, ...OWNED, PG], [...UPPER_LAYERS, ...folders('cli', 'demo', ...BELOW_SERVICES), '!**/queue/job-catalogue']),
+  },
+  {
+    // The pg-boss adapter and the job catalogue: a floor below services, which send through it.
+    files: ['server/queue/**/*.ts'],
+    rules: restrict([ORM, ...TRANSPORT, ...OWNED], [...ABOVE_SERVICES, ...folders('services'), ...belowServicesBut('db')]),
+  },
+  {
+    // LISTEN/NOTIFY and the topic catalogue: a floor below services, which publish and subscribe through it.
+    files: ['server/pubsub/**/*.ts'],
+    rules: restrict([ORM, ...TRANSPORT, ...OWNED], [...ABOVE_SERVICES, ...folders('services'), ...belowServicesBut()]),
+  },
+  {
+    // The only importer of dcmjs: pure parsing and encoding, no I/O of its own.
+    files: ['server/dicom/**/*.ts'],
+    rules: restrict([ORM, ...TRANSPORT, OWNED[1], PG], ['../*', '!../domain', '!../domain/*']),
+  },
+  {
+    // The only importer of ONNX Runtime; decodes pixels through dicom/.
+    files: ['server/inference/**/*.ts'],
+    rules: restrict([ORM, ...TRANSPORT, OWNED[0], PG], ['../*', '!../domain', '!../domain/*', '!../dicom', '!../dicom/*']),
+  },
+  {
+    files: ['server/storage/**/*.ts'],
+    rules: restrict([ORM, ...TRANSPORT, ...OWNED, PG], ['../*', '!../domain', '!../domain/*']),
+  },
+  {
+    // Pure protocol modules plus an outbound HTTP client: a node dials out, nothing here touches the database.
+    files: ['server/federation/**/*.ts'],
+    rules: restrict([ORM, ...TRANSPORT, ...OWNED, PG], ['../*', '!../domain', '!../domain/*', '!../stats', '!../stats/*', '!../errors', '!../errors/*']),
+  },
+  {
+    // A client of a node: it talks to one over HTTP only, never to its services or database.
+    files: ['server/cli/**/*.ts'],
+    rules: restrict(
+      [ORM, ...TRANSPORT, ...OWNED, PG],
+      [...ROOTS, ...folders('graphql', 'http', 'services', 'jobs', 'demo', 'entities', 'db', 'queue', 'pubsub', 'inference', 'storage')],
+    ),
+  },
+  {
+    // Loads the synthetic cohort through services, as a caller of them (like a transport).
+    files: ['server/demo/**/*.ts'],
+    rules: restrict([ORM, ...TRANSPORT, ...OWNED, PG], [...ROOTS, ...folders('graphql', 'http', 'jobs', 'cli'), ...belowServicesBut('entities', 'dicom')]),
+  },
+  {
+    // Environment to a typed Config, read once: nothing but its own modules and Node.
+    files: ['server/config/**/*.ts'],
+    rules: restrict([], [], '^(?!\\./|node:)'),
+  },
+  {
+    // Imported by every layer that logs, so it imports none of them.
+    files: ['server/log.ts'],
+    rules: restrict([], [], '^(?!node:)'),
   },
   {
     files: ['schema/**/*.ts'],

@@ -1,8 +1,8 @@
 import { Arg, Authorized, Ctx, ID, Mutation, Resolver, Root, Subscription } from 'type-graphql';
 import { IngestProgressType, ManifestResultType } from '../../../schema/types/ingest.type';
 import { Role } from '../../domain';
-import { assertSiteInScope, requireRole, type ManifestService } from '../../services';
-import { INGEST_PROGRESS, type IngestProgressEvent } from '../../services/ingest.service';
+import type { IngestProgressEvent } from '../../pubsub/topics';
+import type { ManifestService } from '../../services';
 import type { GraphQLContext } from '../context';
 
 @Resolver()
@@ -36,13 +36,8 @@ export class IngestResolver {
   }
 
   @Subscription(() => IngestProgressType, {
-    topics: INGEST_PROGRESS,
     // Checked once, when the subscription starts: a coordinator follows their own site only.
-    topicId: ({ args, context }) => {
-      requireRole(context as GraphQLContext, Role.COORDINATOR);
-      assertSiteInScope(context as GraphQLContext, (args as { siteId: string }).siteId);
-      return (args as { siteId: string }).siteId;
-    },
+    subscribe: ({ args, context }) => (context as GraphQLContext).streams.ingestProgress((args as { siteId: string }).siteId),
     description: 'Progress of DICOM batches stored into a site, from any server of the node (PostgreSQL LISTEN/NOTIFY)',
   })
   ingestProgress(@Root() event: IngestProgressEvent, @Arg('siteId', () => ID) _siteId: string): IngestProgressEvent {

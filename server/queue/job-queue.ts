@@ -1,6 +1,6 @@
 import PgBoss from 'pg-boss';
 import type { HasManager } from '../db/transaction';
-import { DEAD_LETTER_QUEUES, JOB_NAMES, type JobName } from './job-types';
+import { DEAD_LETTER_QUEUES, JOB_NAMES, QUEUE_POLICY, type JobCatalogue } from './job-catalogue';
 
 /** Adapts the request's open transaction to pg-boss's `db` option, so a job is sent only if the transaction commits. */
 function transactionAdapter(ctx: HasManager) {
@@ -9,15 +9,13 @@ function transactionAdapter(ctx: HasManager) {
   return { executeSql: async (text: string, values: unknown[] = []) => ({ rows: await manager.query(text, values) }) };
 }
 
-/** What a worker runs per queue job: its data, and the output pg-boss recorded for it (a dead letter's last error). */
-export type WorkHandler = (data: unknown, output: unknown) => Promise<unknown>;
-
+/** Overrides of QUEUE_POLICY (from Config) and whether this process runs maintenance. */
 export interface JobQueueOptions {
   /** Run maintenance here (expiring jobs whose worker died); any number of processes may, one at a time does. */
   supervise?: boolean;
   /**
    * A job still active this long after it started is taken for dead (its worker was killed) and retried. Handlers
-   * must finish well within it: long work runs as a chain of short jobs (see InferenceService).
+   * must finish well within it: long work runs as a chain of short jobs (see InferenceRunner).
    */
   expireInSeconds?: number;
   /** How often a supervising process looks for expired jobs. */
@@ -25,6 +23,15 @@ export interface JobQueueOptions {
   retryLimit?: number;
   retryDelaySeconds?: number;
 }
+
+/** Queue names of a catalogue. */
+type NameOf<C> = keyof C & string;
+
+/**
+ * What a worker runs per job of queue `N`: the payload it was sent with, and the output pg-boss recorded for it (for
+ * a dead-letter queue's job, the original's last error). A throw fails the job, and pg-boss retries it.
+ */
+export type WorkHandler<C, N extends NameOf<C>> = (data: C[N], output: unknown) => Promise<unknown>;
 
 const PG_DEADLOCK_DETECTED = '40P01';
 
@@ -46,9 +53,10 @@ async function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 5): Promise<T
 
 /**
  * The PostgreSQL job queue (pg-boss 10, in its own `pgboss` schema): one per process. Workers anywhere that
- * point at the same database share its queues.
+ * point at the same database share its queues. Typed by a catalogue of queue names and payloads: the node's
+ * JobCatalogue unless a test brings its own.
  */
-export class JobQueue {
+export class JobQueue<C extends object = JobCatalogue> {
   private readonly boss: PgBoss;
 
   private errorHandler: (error: Error) => void = () => undefined;
@@ -58,13 +66,17 @@ export class JobQueue {
   constructor(databaseUrl: string, options: JobQueueOptions = {}) {
     this.boss = new PgBoss({
       connectionString: databaseUrl,
-      max: 4,
+      max: QUEUE_POLICY.poolSize,
       supervise: options.supervise ?? true,
-      maintenanceIntervalSeconds: options.maintenanceIntervalSeconds ?? 30,
+      maintenanceIntervalSeconds: options.maintenanceIntervalSeconds ?? QUEUE_POLICY.maintenanceIntervalSeconds,
       application_name: 'facet-queue',
     });
     this.boss.on('error', (error) => this.errorHandler(error));
-    this.sendOptions = { expireInSeconds: options.expireInSeconds ?? 120, retryLimit: options.retryLimit ?? 5, retryDelay: options.retryDelaySeconds ?? 1 };
+    this.sendOptions = {
+      expireInSeconds: options.expireInSeconds ?? QUEUE_POLICY.expireInSeconds,
+      retryLimit: options.retryLimit ?? QUEUE_POLICY.retryLimit,
+      retryDelay: options.retryDelaySeconds ?? QUEUE_POLICY.retryDelaySeconds,
+    };
   }
 
   onError(handler: (error: Error) => void): void {
@@ -74,10 +86,10 @@ export class JobQueue {
   private started = false;
 
   /** Starts pg-boss and creates `queues` (by default every queue of the catalogue, dead-letter queues first). */
-  async start(queues: readonly string[] = JOB_NAMES): Promise<void> {
+  async start(queues: readonly NameOf<C>[] = JOB_NAMES as readonly string[] as readonly NameOf<C>[]): Promise<void> {
     await this.boss.start();
     this.started = true;
-    for (const name of queues) await retryOnDeadlock(() => this.boss.createQueue(name));
+    for (const name of queues) await retryOnDeadlock(() => this.boss.createQueue(name, { name, policy: QUEUE_POLICY.policy }));
   }
 
   async stop(): Promise<void> {
@@ -87,8 +99,8 @@ export class JobQueue {
   }
 
   /** Enqueues in `ctx`'s transaction: a rolled-back mutation leaves no job. Returns the job id. */
-  async send(ctx: HasManager, name: string, data: object): Promise<string | null> {
-    const deadLetter = DEAD_LETTER_QUEUES[name as JobName];
+  async send<N extends NameOf<C>>(ctx: HasManager, name: N, data: C[N] & object): Promise<string | null> {
+    const deadLetter = (DEAD_LETTER_QUEUES as Partial<Record<string, string>>)[name];
     return this.boss.send(name, data, { ...this.sendOptions, ...(deadLetter ? { deadLetter } : {}), db: transactionAdapter(ctx) });
   }
 
@@ -96,14 +108,13 @@ export class JobQueue {
    * Runs `handler` for each job of `name`; a throw fails the job and pg-boss retries it, up to the retry limit,
    * then moves it to the queue's dead-letter queue (DEAD_LETTER_QUEUES), whose handler records the failure.
    */
-  async work(name: string, handler: WorkHandler): Promise<string> {
-    // Polled every half second (pg-boss's floor): a job's next slice starts without a noticeable pause.
-    return this.boss.work(name, { pollingIntervalSeconds: 0.5, includeMetadata: true }, async (jobs) => {
+  async work<N extends NameOf<C>>(name: N, handler: WorkHandler<C, N>): Promise<string> {
+    return this.boss.work<C[N]>(name, { pollingIntervalSeconds: QUEUE_POLICY.pollingIntervalSeconds, includeMetadata: true }, async (jobs) => {
       for (const job of jobs) await handler(job.data, job.output);
     });
   }
 
-  async countJobs(name: string): Promise<number> {
+  async countJobs(name: NameOf<C>): Promise<number> {
     return this.boss.getQueueSize(name, { before: 'completed' });
   }
 }
