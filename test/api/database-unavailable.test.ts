@@ -75,6 +75,21 @@ describe('a database that is unavailable', () => {
       body: JSON.stringify({ query }),
     });
 
+  /**
+   * Asks until the server answers again. pg_terminate_backend only signals: a pooled connection may learn of its end
+   * on its next query, which then answers 503 like any request during the outage; a client that honours Retry-After
+   * is served once that has passed. Anything but 503 or 200 fails.
+   */
+  async function untilServed(): Promise<void> {
+    for (const deadline = Date.now() + 10_000; ;) {
+      const response = await graphql(admin, '{ sites { totalCount } }');
+      if (response.status === 200) return;
+      await expect503(response);
+      if (Date.now() > deadline) throw new Error('the server did not recover from the outage');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   describe('while it refuses connections', () => {
     beforeAll(() => refuseConnections());
     afterAll(() => acceptConnections());
@@ -174,6 +189,7 @@ describe('a database that is unavailable', () => {
       await acceptConnections();
       await live.close();
     }
+    await untilServed();
     expect((await gqlOk(node().url, admin, '{ sites { totalCount } }')).sites.totalCount).toBe(1);
   });
 
@@ -181,6 +197,7 @@ describe('a database that is unavailable', () => {
     await refuseConnections();
     await expect503(await graphql(admin, '{ sites { totalCount } }'));
     await acceptConnections();
+    await untilServed();
     expect((await gqlOk(node().url, admin, '{ sites { totalCount } }')).sites.totalCount).toBe(1);
     expect((await fetch(`${node().url}/readyz`)).status).toBe(200);
     const wado = await fetch(`${node().url}/dicomweb/studies/1/series/2/instances/3`, { headers: { authorization: `Bearer ${coordinator}` } });
