@@ -16,6 +16,7 @@ import { ReferenceConfirmationResolver, ReferenceGradeImportResolver, ReferenceI
 import { AdjudicationResolver, ReadingResolver } from './resolvers/reading.resolver';
 import { SiteResolver } from './resolvers/site.resolver';
 import { StatisticsResolver } from './resolvers/statistics.resolver';
+import { FederationHubResolver } from './resolvers/federation-hub.resolver';
 import { SplitAssignmentResolver, SplitVersionResolver } from './resolvers/split.resolver';
 
 /** Where the SDL is committed; a test fails when it differs from what the code builds. */
@@ -60,6 +61,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [IngestResolver, new IngestResolver(services.manifests)],
     [JobResolver, new JobResolver(services.inference)],
     [StatisticsResolver, new StatisticsResolver(services.metrics, services.models, services.agreement)],
+    [FederationHubResolver, new FederationHubResolver(services.federationHub)],
   ]);
   return buildSchema({
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,

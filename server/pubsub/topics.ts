@@ -40,10 +40,18 @@ export interface TokenRevokedEvent {
   tokenId: string;
 }
 
+/** A federation hub queued a task for a site: its pending long-poll claim wakes. Topic id: the site's registry code. */
+export const FEDERATION_TASK_QUEUED = 'FEDERATION_TASK_QUEUED';
+
+export interface FederationTaskQueuedEvent {
+  taskId: string;
+}
+
 export interface TopicCatalogue {
   [JOB_PROGRESS]: JobProgressEvent;
   [INGEST_PROGRESS]: IngestProgressEvent;
   [TOKEN_REVOKED]: TokenRevokedEvent;
+  [FEDERATION_TASK_QUEUED]: FederationTaskQueuedEvent;
 }
 
 export type Topic = keyof TopicCatalogue & string;

@@ -28,6 +28,8 @@ import { SiteService } from './site.service';
 import { SplitService } from './split.service';
 import { TokenLifetimeService } from './token-lifetime.service';
 import { TokenService } from './token.service';
+import { FederationHubService } from './federation-hub/federation-hub.service';
+import type { HubOptions } from './federation-hub/hub-registry';
 
 export interface ServiceOptions {
   /** Root of the content-addressed object store (`<dataDir>/objects`). */
@@ -42,6 +44,8 @@ export interface ServiceOptions {
   disclosure?: Partial<DisclosurePolicy>;
   /** How much work one DICOM object may cause (Config's dicomMaxElements, dicomMaxDepth; inflated size up to maxStowBytes). */
   dicomLimits?: Partial<ReadLimits>;
+  /** Set on a federation hub (`serve --hub`): its registry folder and signing identity. */
+  hub?: HubOptions | null;
 }
 
 export interface JobTiming {
@@ -98,6 +102,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const disclosure = new DisclosureService(db, options.disclosure);
   const metrics = new MetricsService(db, disclosure);
   const agreement = new AgreementService(db, disclosure);
+  const federationHub = new FederationHubService(db, audit, queue, pubSub, options.hub ?? null);
   return {
     db,
     objects,
@@ -125,6 +130,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     queue,
     inference,
     inferenceRunner,
+    federationHub,
   };
 }
 
@@ -153,7 +159,10 @@ export {
   SplitService,
   TokenLifetimeService,
   TokenService,
+  FederationHubService,
 };
+export type { HubOptions };
+export { HUB_ANONYMOUS_BODY_BYTES } from './federation-hub/hub-registry';
 export * from './request-context';
 export type { Page } from './pagination';
 export type { Disclosure, DisclosurePolicy } from './disclosure.service';

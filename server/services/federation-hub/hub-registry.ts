@@ -1,0 +1,65 @@
+import { stat } from 'node:fs/promises';
+import type { NodeIdentity } from '../../federation/identity';
+import { MAX_AGGREGATE_BYTES } from '../../federation/release-policy';
+import { loadSiteRegistry, type SiteRegistry } from '../../federation/site-registry';
+
+/** The hub's own name as a signer (TASK, RECEIPT and ANSWER envelopes); nodes pin its key (FACET_HUB_SIGNING_KEY). */
+export const HUB_SIGNER = 'hub';
+/** The audience of envelopes sent to the hub. */
+export const HUB_AUDIENCE = 'hub';
+/** The audience of an exported answer: anyone may check it (`facet verify`). */
+export const ANSWER_AUDIENCE = 'public';
+
+/** What makes a deployment a hub: its registry folder, its signing identity, and its timing. */
+export interface HubOptions {
+  sitesDir: string;
+  identity: NodeIdentity;
+  /** The registry as validated at start (the folder is re-read whenever it changes). */
+  registry: SiteRegistry;
+  /** How long a claim holds a task before it is offered again (docs/federation.md 3.1: 10 min). */
+  leaseSeconds?: number;
+}
+
+/**
+ * The registry as the running hub sees it: re-read when the folder changes (`facet site add|remove` on a running
+ * hub takes effect at the next message, so a removed site's key is refused at once); a folder that became invalid
+ * keeps the last valid registry in force, since refusing every member over one bad file would stop the federation.
+ */
+export class LiveRegistry {
+  private loadedAt: number;
+
+  constructor(
+    private readonly dir: string,
+    private registry: SiteRegistry,
+    private readonly onProblem: (error: unknown) => void = () => undefined,
+  ) {
+    this.loadedAt = 0;
+  }
+
+  async current(): Promise<SiteRegistry> {
+    let changed: number;
+    try {
+      const info = await stat(this.dir);
+      changed = Math.max(info.mtimeMs, info.ctimeMs);
+    } catch (error) {
+      this.onProblem(error);
+      return this.registry;
+    }
+    if (changed !== this.loadedAt) {
+      try {
+        this.registry = await loadSiteRegistry(this.dir);
+        this.loadedAt = changed;
+      } catch (error) {
+        this.onProblem(error);
+      }
+    }
+    return this.registry;
+  }
+}
+
+/**
+ * Nodes post without a bearer token (the signature authenticates them), and a result carries up to
+ * MAX_AGGREGATE_BYTES of aggregate, about twice that as escaped JSON inside a GraphQL request: a hub reads
+ * anonymous bodies up to this size (a plain node keeps its few KB).
+ */
+export const HUB_ANONYMOUS_BODY_BYTES = 2 * MAX_AGGREGATE_BYTES + 64 * 1024;
