@@ -5,7 +5,9 @@ import { codeOf, gql } from '../../helpers/graphql-client';
 import { filePassed, useTestNode } from '../../helpers/lifecycle';
 import { Gen } from '../generators';
 import { binaryCountsAggregate, FEATURES, generateSiteCases, type SiteCase } from './cases';
-import { READ, START, startTestHub, type TestHub } from './hub-harness';
+import { READ, ScriptedNode, START, startTestHub, type TestHub } from './hub-harness';
+import type { HubRequestError } from '../../../server/federation/hub-client';
+import { addSite, registryEntryFor, removeSite } from '../../../server/federation/site-registry';
 
 let hub: TestHub;
 const plainNode = useTestNode();
@@ -120,6 +122,30 @@ describe('federated queries at the hub', () => {
     expect(codeOf(await gql(hub.url, engineer, START, { input: { kind: 'STUDY_FLOW' } }))).toBe('FORBIDDEN');
     expect(codeOf(await gql(hub.url, null, START, { input: { kind: 'STUDY_FLOW' } }))).toBe('UNAUTHENTICATED');
     expect(codeOf(await gql(hub.url, hub.token, READ, { id: '00000000-0000-4000-8000-000000000000' }))).toBe('NOT_FOUND');
+  });
+});
+
+describe('registry changes on a running hub', () => {
+  it('accepts a member added while running and refuses a removed member at its next claim', async () => {
+    const west = new ScriptedNode('WEST');
+    west.connect(hub.url, hub.identity);
+    const claimOf = async () => {
+      try {
+        await west.claim(0);
+        return 'ACCEPTED';
+      } catch (error) {
+        return (error as HubRequestError).details.reason;
+      }
+    };
+    try {
+      expect(await claimOf()).toBe('UNKNOWN_SIGNER');
+      await addSite(hub.sitesDir, registryEntryFor(west.identity, { code: 'WEST', name: 'West', contact: { name: 'A', email: 'a@west.example' } }));
+      expect(await claimOf()).toBe('ACCEPTED');
+      await removeSite(hub.sitesDir, 'WEST');
+      expect(await claimOf()).toBe('UNKNOWN_SIGNER');
+    } finally {
+      await west.close();
+    }
   });
 });
 

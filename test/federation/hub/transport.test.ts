@@ -46,6 +46,16 @@ describe('hub transport', () => {
     expect((await node('NORTH').claim(0)).tasks).toEqual([]);
   });
 
+  it('answers a pending claim empty when the same site claims again (one pending claim per site)', async () => {
+    const started = Date.now();
+    const first = node('HARBOUR').claim(20);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const second = node('HARBOUR').claim(1);
+    expect((await first).tasks).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect((await second).tasks).toEqual([]);
+  });
+
   it('accepts a result with a signed receipt, gives the stored receipt to a re-signed retry, and refuses a different second result', async () => {
     const query = await startFlow({ sites: ['SOUTH'] });
     const [task] = (await node('SOUTH').claim(0)).tasks;
