@@ -482,8 +482,8 @@ export class FederationHubService {
 
   /**
    * The deadline job: open site-tasks (QUEUED, CLAIMED) expire, and the task's status becomes PARTIAL or
-   * INSUFFICIENT (or COMPLETE), naming each missing site with why. 'skipped' when the task is gone, already
-   * cancelled, or the job ran early (a clock step): then pg-boss's retry brings it back.
+   * INSUFFICIENT (or COMPLETE), naming each missing site with why. 'skipped' when the task is gone or cancelled,
+   * or when the job came early by this server's clock (it is sent again for the deadline).
    */
   async expireAtDeadline(ctx: RequestContext, taskId: string): Promise<'done' | 'skipped'> {
     this.requireHub();
@@ -494,7 +494,11 @@ export class FederationHubService {
         .findOne({ where: { id: taskId }, lock: { mode: 'pessimistic_write' } });
       if (!task || task.status === FederatedQueryStatus.CANCELLED) return 'skipped';
       const now = this.clock();
-      if (now.getTime() < task.deadline.getTime()) throw new Error(`the deadline of task ${taskId} has not passed yet`);
+      // Early by this server's clock (pg-boss times startAfter by the database's): come back at the deadline.
+      if (now.getTime() < task.deadline.getTime()) {
+        await this.queue.send(tx, FEDERATION_DEADLINE, { taskId }, { startAfter: task.deadline });
+        return 'skipped';
+      }
       const open = await this.db.repo(tx, FederationSiteTask).findBy({ taskId, state: In([FederationSiteTaskState.QUEUED, FederationSiteTaskState.CLAIMED]) });
       for (const siteTask of open) {
         const to = nextSiteState(siteTask.state as string as FederationSiteState, 'DEADLINE');
