@@ -1,3 +1,4 @@
+import { systemContext } from '../../../server/services';
 import { filePassed } from '../../helpers/lifecycle';
 import { Gen } from '../generators';
 import { studyFlowAggregate } from './cases';
@@ -77,6 +78,16 @@ describe('deadlines and partial answers', () => {
       { site: 'HARBOUR', code: 'SITE_FAILED', reason: 'COMPUTE_ERROR' },
       { site: 'SOUTH', code: 'SITE_UNAVAILABLE', reason: null },
     ]);
+  });
+
+  it('sends an early deadline job again for the deadline and leaves the query running', async () => {
+    const query = await start({ deadlineSeconds: 600, sites: ['SOUTH'] });
+    expect(await hub.node.services.federationHub.expireAtDeadline(systemContext('test'), query.id)).toBe('skipped');
+    expect((await read(query.id)).sites).toEqual([expect.objectContaining({ site: 'SOUTH', state: 'QUEUED' })]);
+    const jobs = await hub.node.dataSource.query(`SELECT start_after FROM pgboss.job WHERE name = 'federation-deadline' AND data->>'taskId' = $1`, [query.id]);
+    expect(jobs).toHaveLength(2);
+    for (const job of jobs) expect(new Date(job.start_after).getTime()).toBe(Date.parse(query.deadline));
+    await hub.query(`mutation($id: ID!) { cancelFederatedQuery(id: $id) { status } }`, { id: query.id });
   });
 
   it('offers a task again when its lease lapses, and keeps it with the claimer that lists it as working', async () => {

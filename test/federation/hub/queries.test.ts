@@ -1,4 +1,5 @@
 import { Role } from '../../../server/domain';
+import { federationDeadlineJob } from '../../../server/jobs/federation-deadline.job';
 import { computeGroup } from '../../../server/stats/engine';
 import { systemContext } from '../../../server/services';
 import { codeOf, gql } from '../../helpers/graphql-client';
@@ -168,6 +169,13 @@ describe('hub mode', () => {
     // Token management stays: a hub has its own researchers.
     const created = await gql(hub.url, admin, `mutation { createApiToken(input: { name: "r2", role: STATISTICIAN }) { secret } }`);
     expect(created.errors).toBeUndefined();
+  });
+
+  it('fails a deadline job on a worker that is not in hub mode (retried, not dropped), and skips a malformed one', async () => {
+    const job = federationDeadlineJob(plainNode().services);
+    await expect(job({ taskId: '00000000-0000-4000-8000-000000000000' }, null)).rejects.toThrow(/hub mode/);
+    expect(await job({} as { taskId: string }, null)).toBe('skipped');
+    expect(await federationDeadlineJob(hub.node.services)({ taskId: '00000000-0000-4000-8000-000000000000' }, null)).toBe('skipped');
   });
 
   it('answers NOT_A_HUB on a deployment that is not a hub', async () => {
