@@ -11,6 +11,6 @@ export function federationDeadlineJob(services: Services): JobHandler<typeof FED
     if (typeof data?.taskId !== 'string') return 'skipped';
     // A hub's worker started without FACET_MODE=hub: fail loudly (pg-boss retries) rather than drop a deadline.
     if (!services.federationHub.isHub) throw new Error('a federation-deadline job needs a worker in hub mode (FACET_MODE=hub)');
-    return services.federationHub.expireAtDeadline(systemContext('federation-deadline'), data.taskId);
+    return services.federationHub.expireAtDeadline(systemContext(FEDERATION_DEADLINE), data.taskId);
   };
 }
