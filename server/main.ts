@@ -135,7 +135,12 @@ async function hubOptions(config: Config, asHub: boolean): Promise<HubOptions | 
     );
     process.exit(1);
   }
-  return { sitesDir: config.sitesDir, registry, identity: await loadOrCreateNodeIdentity(config.dataDir) };
+  return {
+    sitesDir: config.sitesDir,
+    registry,
+    identity: await loadOrCreateNodeIdentity(config.dataDir),
+    onRegistryProblem: (error) => log.warn('the site registry changed and is not valid; the last valid one stays in force', { error }),
+  };
 }
 
 async function serve(config: Config, argv: string[]): Promise<void> {

@@ -73,7 +73,7 @@ export class FederationHubResolver {
   }
 
   @Query(() => HubIdentityType, { description: "The hub's public signing key (nodes pin it as FACET_HUB_SIGNING_KEY)" })
-  hubIdentity() {
-    return this.hub.hubIdentity();
+  hubIdentity(@Ctx() ctx: GraphQLContext) {
+    return this.hub.hubIdentity(ctx);
   }
 }

@@ -26,7 +26,7 @@ import { FEDERATION_TASK_QUEUED } from '../../pubsub/topics';
 import { FEDERATION_DEADLINE } from '../../queue/job-catalogue';
 import type { JobQueue } from '../../queue/job-queue';
 import type { AuditService } from '../audit.service';
-import { requireActor, requireRole, type RequestContext } from '../request-context';
+import { requireRole, type RequestContext } from '../request-context';
 import { presentRows, type MetricsRowView, type StudyFlowRowView } from './hub-answer';
 import { HUB_AUDIENCE, HUB_SIGNER, LiveRegistry, type HubOptions } from './hub-registry';
 import { PostgresNonceStore } from './postgres-nonce-store';
@@ -148,7 +148,7 @@ export class FederationHubService {
     this.hub = hub
       ? {
           ...hub,
-          live: new LiveRegistry(hub.sitesDir, hub.registry),
+          live: new LiveRegistry(hub.sitesDir, hub.registry, hub.onRegistryProblem),
           replay: new ReplayGuard(new PostgresNonceStore(db), { clock }),
           leaseMs: (hub.leaseSeconds ?? DEFAULT_LEASE_SECONDS) * 1000,
         }
@@ -166,7 +166,7 @@ export class FederationHubService {
   }
 
   /** The hub's public signing key, as nodes pin it. */
-  hubIdentity(): { signer: string; signingKey: string; keyId: string } {
+  hubIdentity(_ctx: RequestContext): { signer: string; signingKey: string; keyId: string } {
     const hub = this.requireHub();
     return { signer: HUB_SIGNER, signingKey: hub.identity.public.signingKey, keyId: hub.identity.public.keyId };
   }
@@ -570,7 +570,6 @@ export class FederationHubService {
   async exportAnswer(ctx: RequestContext, id: string): Promise<{ view: FederatedQueryView; export: SignedEnvelope }> {
     const hub = this.requireHub();
     const view = await this.getQuery(ctx, id);
-    requireActor(ctx);
     const siteTasks = await this.db.repo(ctx, FederationSiteTask).find({ where: { taskId: id }, order: { site: 'ASC' } });
     const results = await this.db.repo(ctx, FederationResult).find({ where: { taskId: id }, order: { site: 'ASC' } });
     const now = this.clock();

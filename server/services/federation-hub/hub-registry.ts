@@ -18,6 +18,8 @@ export interface HubOptions {
   registry: SiteRegistry;
   /** How long a claim holds a task before it is offered again (docs/federation.md 3.1: 10 min). */
   leaseSeconds?: number;
+  /** Told when the folder changed into an invalid registry (the last valid one stays in force): the operator's log. */
+  onRegistryProblem?: (error: unknown) => void;
 }
 
 /**
@@ -46,9 +48,10 @@ export class LiveRegistry {
       return this.registry;
     }
     if (changed !== this.loadedAt) {
+      // Read once per change of the folder, valid or not: a broken file is reported once, not at every message.
+      this.loadedAt = changed;
       try {
         this.registry = await loadSiteRegistry(this.dir);
-        this.loadedAt = changed;
       } catch (error) {
         this.onProblem(error);
       }

@@ -114,6 +114,8 @@ export interface TestHub {
   nodes: Map<string, ScriptedNode>;
   /** A STATISTICIAN token of the hub. */
   token: string;
+  /** What the hub reported when the registry folder became invalid. */
+  registryProblems: unknown[];
   query<T = Record<string, any>>(document: string, variables?: Record<string, unknown>): Promise<T>;
   close(passed: boolean): Promise<void>;
 }
@@ -133,7 +135,16 @@ export async function startTestHub(codes: readonly string[], options: { leaseSec
     );
   }
   const identity = NodeIdentity.generate();
-  const node = await startTestNode({ hub: { sitesDir, identity, registry: await loadSiteRegistry(sitesDir), leaseSeconds: options.leaseSeconds } });
+  const registryProblems: unknown[] = [];
+  const node = await startTestNode({
+    hub: {
+      sitesDir,
+      identity,
+      registry: await loadSiteRegistry(sitesDir),
+      leaseSeconds: options.leaseSeconds,
+      onRegistryProblem: (error) => registryProblems.push(error),
+    },
+  });
   await workEveryQueue(node.services.queue, jobHandlers(node.services));
   const { secret } = await node.services.tokens.createApiToken(systemContext('test'), { name: 'researcher', role: Role.STATISTICIAN });
   for (const n of nodes.values()) n.connect(node.url, identity);
@@ -144,6 +155,7 @@ export async function startTestHub(codes: readonly string[], options: { leaseSec
     identity,
     nodes,
     token: secret,
+    registryProblems,
     query: (document, variables = {}) => gqlOk(node.url, secret, document, variables),
     close: async (passed) => {
       for (const n of nodes.values()) await n.close();

@@ -8,7 +8,9 @@ import { Gen } from '../generators';
 import { binaryCountsAggregate, FEATURES, generateSiteCases, type SiteCase } from './cases';
 import { READ, ScriptedNode, START, startTestHub, type TestHub } from './hub-harness';
 import type { HubRequestError } from '../../../server/federation/hub-client';
-import { addSite, registryEntryFor, removeSite } from '../../../server/federation/site-registry';
+import { addSite, registryEntryFor, removeSite, type SiteRegistryError } from '../../../server/federation/site-registry';
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 
 let hub: TestHub;
 const plainNode = useTestNode();
@@ -142,6 +144,12 @@ describe('registry changes on a running hub', () => {
       expect(await claimOf()).toBe('UNKNOWN_SIGNER');
       await addSite(hub.sitesDir, registryEntryFor(west.identity, { code: 'WEST', name: 'West', contact: { name: 'A', email: 'a@west.example' } }));
       expect(await claimOf()).toBe('ACCEPTED');
+      // A broken file keeps the last valid registry in force (one bad file must not stop the federation), and says so.
+      await writeFile(path.join(hub.sitesDir, 'BROKEN.json'), '{ not json');
+      expect(await claimOf()).toBe('ACCEPTED');
+      expect(await claimOf()).toBe('ACCEPTED');
+      expect(hub.registryProblems.map((e) => (e as SiteRegistryError).problems[0].code)).toEqual(['NOT_JSON']);
+      await rm(path.join(hub.sitesDir, 'BROKEN.json'));
       await removeSite(hub.sitesDir, 'WEST');
       expect(await claimOf()).toBe('UNKNOWN_SIGNER');
     } finally {
@@ -175,6 +183,7 @@ describe('hub mode', () => {
     const job = federationDeadlineJob(plainNode().services);
     await expect(job({ taskId: '00000000-0000-4000-8000-000000000000' }, null)).rejects.toThrow(/hub mode/);
     expect(await job({} as { taskId: string }, null)).toBe('skipped');
+    expect(await job({ taskId: 'not-a-uuid' }, null)).toBe('skipped');
     expect(await federationDeadlineJob(hub.node.services)({ taskId: '00000000-0000-4000-8000-000000000000' }, null)).toBe('skipped');
   });
 
