@@ -291,7 +291,8 @@ export type ResultCheck = { ok: true } | { ok: false; code: 'MALFORMED_RESULT' |
 
 /**
  * The shape of a ResultPayload (protocol.ts) and its manifest's bindings: the manifest names the same task hash
- * and the hash of exactly the aggregate it travels with, so a manifest cannot be moved to another result.
+ * and, for a SUCCEEDED result, the hash of exactly the aggregate it travels with, so a manifest cannot be moved to
+ * another result.
  */
 export function checkResultPayload(payload: unknown): ResultCheck {
   if (!isObject(payload)) return { ok: false, code: 'MALFORMED_RESULT' };
@@ -302,7 +303,9 @@ export function checkResultPayload(payload: unknown): ResultCheck {
   if (state !== 'SUCCEEDED' && state !== 'REFUSED' && state !== 'FAILED') return { ok: false, code: 'MALFORMED_RESULT' };
   if (reason !== null && (typeof reason !== 'string' || reason.length > 200)) return { ok: false, code: 'MALFORMED_RESULT' };
   if (!('aggregate' in payload) || !isObject(manifest)) return { ok: false, code: 'MALFORMED_RESULT' };
-  if (manifest.taskSha256 !== taskSha256 || manifest.aggregateSha256 !== canonicalSha256(payload.aggregate)) return { ok: false, code: 'MANIFEST_MISMATCH' };
+  if (manifest.taskSha256 !== taskSha256) return { ok: false, code: 'MANIFEST_MISMATCH' };
+  // Only a SUCCEEDED result releases numbers; a refusal or failure may not have computed an aggregate to hash.
+  if (state === 'SUCCEEDED' && manifest.aggregateSha256 !== canonicalSha256(payload.aggregate)) return { ok: false, code: 'MANIFEST_MISMATCH' };
   return { ok: true };
 }
 

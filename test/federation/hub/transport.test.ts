@@ -147,7 +147,9 @@ describe('hub transport', () => {
     expect(
       await node('NORTH').submit(node('NORTH').sign(node('NORTH').resultPayload(north, { aggregate: studyFlowAggregate(new Gen(4), 'NORTH') }))),
     ).toMatchObject({ accepted: true });
-    const refused = node('HARBOUR').resultPayload(harbour, { state: 'REFUSED', reason: 'TASK_KIND_NOT_ALLOWED' });
+    // A refusal computed nothing: its manifest need not hash an aggregate.
+    const refusedPayload = node('HARBOUR').resultPayload(harbour, { state: 'REFUSED', reason: 'TASK_KIND_NOT_ALLOWED' });
+    const refused = { ...refusedPayload, manifest: { ...refusedPayload.manifest, aggregateSha256: canonicalSha256('nothing released') } };
     expect(await node('HARBOUR').submit(node('HARBOUR').sign(refused))).toMatchObject({ accepted: true });
     const read = await hub.query(
       `query($id: ID!) { federatedQuery(id: $id) { status sites { site state reason } missing { site code reason } answer { studyFlow { pooled node } } } }`,
