@@ -29,10 +29,10 @@ export async function buildContext(
   services: Services,
   authorization: unknown,
   requestId: string = randomUUID(),
-  known: { actor?: Actor | null; clientRequestId?: string | null } = {},
+  known: { actor?: Actor | null; clientRequestId?: string | null; signal?: AbortSignal } = {},
 ): Promise<GraphQLContext> {
   const actor = known.actor !== undefined ? known.actor : await services.tokens.authenticateAuthorization(authorization);
-  const ctx: RequestContext = { requestId, clientRequestId: known.clientRequestId ?? null, actor };
+  const ctx: RequestContext = { requestId, clientRequestId: known.clientRequestId ?? null, actor, signal: known.signal };
   const streams: SubscriptionStreams = {
     jobProgress: (jobId) => services.inference.watchJob(ctx, jobId),
     siteJobs: (siteId) => services.inference.watchSiteJobs(ctx, siteId),

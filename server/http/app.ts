@@ -1,7 +1,7 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
-import express from 'express';
+import express, { type Response } from 'express';
 import type { GraphQLError, GraphQLSchema } from 'graphql';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -42,6 +42,15 @@ async function httpContext(services: Services, authorization: unknown, requestId
     unavailable.extensions.http = { status: HTTP_STATUS.SERVICE_UNAVAILABLE, headers: new Map([['retry-after', String(RETRY_AFTER_SECONDS)]]) };
     throw unavailable;
   }
+}
+
+/** Aborts when the response's connection closes before the response was sent (the client gave up or went away). */
+function clientGone(res: Response): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
 }
 
 export interface RunningServer {
@@ -158,6 +167,7 @@ export async function startHttpServer(
         httpContext(services, req.headers.authorization, requestIdOf(res), {
           actor: authenticatedActor(res),
           clientRequestId: clientRequestId(req.headers['x-request-id']),
+          signal: clientGone(res),
         }),
     }),
   );

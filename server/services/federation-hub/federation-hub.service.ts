@@ -217,11 +217,13 @@ export class FederationHubService {
     const events = this.pubSub.subscribe(FEDERATION_TASK_QUEUED, site)[Symbol.asyncIterator]();
     const until = Date.now() + Math.max(0, Math.min(MAX_WAIT_SECONDS, waitSeconds)) * 1000;
     try {
+      // A client that went away must not take tasks it will never see (they would wait for the lease to lapse).
+      const stop = ctx.signal ? AbortSignal.any([superseded.signal, ctx.signal]) : superseded.signal;
       for (;;) {
         const answer = await this.claimOnce(ctx, site, maxTasks, working);
-        if (answer.tasks.length > 0 || answer.cancelled.length > 0 || superseded.signal.aborted || Date.now() >= until) return answer;
-        await nextOrTimeout(events, until - Date.now(), superseded.signal);
-        if (superseded.signal.aborted) return { tasks: [], cancelled: [], serverTime: this.clock() };
+        if (answer.tasks.length > 0 || answer.cancelled.length > 0 || stop.aborted || Date.now() >= until) return answer;
+        await nextOrTimeout(events, until - Date.now(), stop);
+        if (stop.aborted) return { tasks: [], cancelled: [], serverTime: this.clock() };
       }
     } finally {
       if (this.pending.get(site) === superseded) this.pending.delete(site);

@@ -53,12 +53,15 @@ export class ScriptedNode {
   /** One claim; resolves with the verified task payloads (a task that does not verify with the hub's key fails the test). */
   async claim(waitSeconds = 0, options: { working?: string[] } = {}): Promise<{ tasks: TaskPayload[]; cancelled: string[]; envelopes: SignedEnvelope[] }> {
     const answer = await this.hub.claimTasks(this.claimEnvelope({ waitSeconds, ...options }), waitSeconds);
-    const tasks = answer.tasks.map((raw) => {
-      const checked = verifyEnvelope<TaskPayload>(raw, { kind: EnvelopeKind.TASK, audience: this.code, keys: this.hubKeys! });
-      if (!checked.ok) throw new Error(`the hub's task does not verify: ${checked.code}`);
-      return checked.envelope.payload;
-    });
+    const tasks = answer.tasks.map((raw) => this.task(raw));
     return { tasks, cancelled: answer.cancelled, envelopes: answer.tasks as SignedEnvelope[] };
+  }
+
+  /** A TASK envelope as the node receives it, verified with the pinned hub key. */
+  task(raw: unknown): TaskPayload {
+    const checked = verifyEnvelope<TaskPayload>(raw, { kind: EnvelopeKind.TASK, audience: this.code, keys: this.hubKeys! });
+    if (!checked.ok) throw new Error(`the hub's task does not verify: ${checked.code}`);
+    return checked.envelope.payload;
   }
 
   resultPayload(task: TaskPayload, outcome: { state?: 'SUCCEEDED' | 'REFUSED' | 'FAILED'; aggregate?: JsonValue; reason?: string | null }): ResultPayload {

@@ -1,10 +1,10 @@
 import { canonicalSha256 } from '../../../server/federation/canonical-json';
 import { EnvelopeKind, signEnvelope } from '../../../server/federation/envelope';
-import { HubRequestError } from '../../../server/federation/hub-client';
+import { HubRequestError, runClaimLoop } from '../../../server/federation/hub-client';
 import { NodeIdentity } from '../../../server/federation/identity';
 import { Gen } from '../generators';
 import { studyFlowAggregate } from './cases';
-import { START, startTestHub, type TestHub } from './hub-harness';
+import { eventually, START, startTestHub, type TestHub } from './hub-harness';
 import { filePassed } from '../../helpers/lifecycle';
 
 let hub: TestHub;
@@ -56,6 +56,22 @@ describe('hub transport', () => {
     expect((await second).tasks).toEqual([]);
   });
 
+  it('stops holding a claim whose client went away, so the task goes to the next claim', async () => {
+    const gone = new AbortController();
+    const abandoned = node('SOUTH')
+      .hub.claimTasks(node('SOUTH').claimEnvelope({ waitSeconds: 20 }), 20, gone.signal)
+      .catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    gone.abort();
+    await abandoned;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const query = await startFlow({ sites: ['SOUTH'] });
+    const claimed = await node('SOUTH').claim(5);
+    expect(claimed.tasks.map((t) => t.taskId)).toEqual([query.id]);
+    const [task] = claimed.tasks;
+    await node('SOUTH').submit(node('SOUTH').sign(node('SOUTH').resultPayload(task, { aggregate: studyFlowAggregate(new Gen(8), 'SOUTH') })));
+  });
+
   it('accepts a result with a signed receipt, gives the stored receipt to a re-signed retry, and refuses a different second result', async () => {
     const query = await startFlow({ sites: ['SOUTH'] });
     const [task] = (await node('SOUTH').claim(0)).tasks;
@@ -78,6 +94,38 @@ describe('hub transport', () => {
       sites: [{ site: 'SOUTH', state: 'SUCCEEDED' }],
       contributions: [{ site: 'SOUTH', aggregateSha256: canonicalSha256(aggregate) }],
     });
+  });
+
+  it("serves the node's own claim loop (hub-client.ts runClaimLoop) from query to COMPLETE", async () => {
+    const north = node('NORTH');
+    const stop = new AbortController();
+    const answered: string[] = [];
+    const loop = runClaimLoop({
+      client: north.hub,
+      makeClaim: () => north.claimEnvelope({ waitSeconds: 5 }),
+      waitSeconds: 5,
+      signal: stop.signal,
+      onTasks: async (raw) => {
+        for (const envelope of raw) {
+          const task = north.task(envelope);
+          const submitted = await north.submit(north.sign(north.resultPayload(task, { aggregate: studyFlowAggregate(new Gen(9), 'NORTH') })));
+          if (submitted.accepted) answered.push(task.taskId);
+        }
+      },
+    });
+    try {
+      const query = await startFlow({ sites: ['NORTH'] });
+      const done = await eventually(
+        async () => (await hub.query(`query($id: ID!) { federatedQuery(id: $id) { status } }`, { id: query.id })).federatedQuery.status,
+        (status) => status === 'COMPLETE',
+        15_000,
+      );
+      expect(done).toBe('COMPLETE');
+      expect(answered).toEqual([query.id]);
+    } finally {
+      stop.abort();
+      await loop;
+    }
   });
 
   describe('refusals', () => {
