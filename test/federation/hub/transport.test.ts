@@ -72,6 +72,18 @@ describe('hub transport', () => {
     await node('SOUTH').submit(node('SOUTH').sign(node('SOUTH').resultPayload(task, { aggregate: studyFlowAggregate(new Gen(8), 'SOUTH') })));
   });
 
+  it('never hands one task to two concurrent claims (SELECT … FOR UPDATE SKIP LOCKED)', async () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 6; i++) ids.add((await startFlow({ sites: ['HARBOUR'] })).id);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => node('HARBOUR').hub.claimTasks(node('HARBOUR').claimEnvelope({ maxTasks: 2 }), 0)));
+    const claimed = answers.flatMap((a) => a.tasks.map((t) => node('HARBOUR').task(t).taskId));
+    expect(claimed.length).toBe(new Set(claimed).size);
+    expect(new Set(claimed)).toEqual(ids);
+    for (const id of ids) await hub.query(`mutation($id: ID!) { cancelFederatedQuery(id: $id) { status } }`, { id });
+    // The cancellations reach HARBOUR once each.
+    expect(new Set((await node('HARBOUR').claim(0)).cancelled)).toEqual(ids);
+  });
+
   it('accepts a result with a signed receipt, gives the stored receipt to a re-signed retry, and refuses a different second result', async () => {
     const query = await startFlow({ sites: ['SOUTH'] });
     const [task] = (await node('SOUTH').claim(0)).tasks;
