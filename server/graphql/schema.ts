@@ -61,7 +61,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [IngestResolver, new IngestResolver(services.manifests)],
     [JobResolver, new JobResolver(services.inference)],
     [StatisticsResolver, new StatisticsResolver(services.metrics, services.models, services.agreement)],
-    [FederationHubResolver, new FederationHubResolver(services.federationHub)],
+    [FederationHubResolver, new FederationHubResolver(services.federationHub, services.federatedQueries)],
   ]);
   return buildSchema({
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,

@@ -13,6 +13,6 @@ export function federationDeadlineJob(services: Services): JobHandler<typeof FED
     if (typeof data?.taskId !== 'string' || !UUID.test(data.taskId)) return 'skipped';
     // A hub's worker started without FACET_MODE=hub: fail loudly (pg-boss retries) rather than drop a deadline.
     if (!services.federationHub.isHub) throw new Error('a federation-deadline job needs a worker in hub mode (FACET_MODE=hub)');
-    return services.federationHub.expireAtDeadline(systemContext(FEDERATION_DEADLINE), data.taskId);
+    return services.federatedQueries.expireAtDeadline(systemContext(FEDERATION_DEADLINE), data.taskId);
   };
 }

@@ -28,8 +28,9 @@ import { SiteService } from './site.service';
 import { SplitService } from './split.service';
 import { TokenLifetimeService } from './token-lifetime.service';
 import { TokenService } from './token.service';
+import { FederatedQueryService } from './federation-hub/federated-query.service';
 import { FederationHubService } from './federation-hub/federation-hub.service';
-import type { HubOptions } from './federation-hub/hub-registry';
+import { Hub, type HubOptions } from './federation-hub/hub-registry';
 
 export interface ServiceOptions {
   /** Root of the content-addressed object store (`<dataDir>/objects`). */
@@ -102,7 +103,9 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const disclosure = new DisclosureService(db, options.disclosure);
   const metrics = new MetricsService(db, disclosure);
   const agreement = new AgreementService(db, disclosure);
-  const federationHub = new FederationHubService(db, audit, queue, pubSub, options.hub ?? null);
+  const hub = options.hub ? new Hub(db, options.hub) : null;
+  const federationHub = new FederationHubService(db, pubSub, hub);
+  const federatedQueries = new FederatedQueryService(db, audit, queue, pubSub, hub);
   return {
     db,
     objects,
@@ -131,6 +134,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     inference,
     inferenceRunner,
     federationHub,
+    federatedQueries,
   };
 }
 
@@ -160,6 +164,7 @@ export {
   TokenLifetimeService,
   TokenService,
   FederationHubService,
+  FederatedQueryService,
 };
 export type { HubOptions };
 export { HUB_ANONYMOUS_BODY_BYTES } from './federation-hub/hub-registry';

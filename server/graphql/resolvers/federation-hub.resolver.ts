@@ -10,7 +10,7 @@ import {
   SignedEnvelopeScalar,
 } from '../../../schema/types/federation-hub.type';
 import { Role } from '../../domain';
-import type { FederationHubService } from '../../services';
+import type { FederatedQueryService, FederationHubService } from '../../services';
 import type { GraphQLContext } from '../context';
 
 /**
@@ -19,7 +19,10 @@ import type { GraphQLContext } from '../context';
  */
 @Resolver()
 export class FederationHubResolver {
-  constructor(private readonly hub: FederationHubService) {}
+  constructor(
+    private readonly hub: FederationHubService,
+    private readonly queries: FederatedQueryService,
+  ) {}
 
   @Mutation(() => FederationClaimType, { description: 'Long-poll: held until a task for the claiming site exists or waitSeconds (0-25) pass' })
   claimFederationTasks(
@@ -38,38 +41,38 @@ export class FederationHubResolver {
   @Authorized(Role.STATISTICIAN)
   @Mutation(() => FederatedQueryType, { description: 'Ask the member sites one question; each answers under its own release policy by the deadline' })
   startFederatedQuery(@Ctx() ctx: GraphQLContext, @Arg('input', () => FederatedQueryInput) input: FederatedQueryInput) {
-    return this.hub.startQuery(ctx, input);
+    return this.queries.startQuery(ctx, input);
   }
 
   @Authorized(Role.STATISTICIAN)
   @Mutation(() => FederatedQueryType, { description: 'Stop a RUNNING query; sites that claimed it hear so in their next claim' })
   cancelFederatedQuery(@Ctx() ctx: GraphQLContext, @Arg('id', () => ID) id: string) {
-    return this.hub.cancelQuery(ctx, id);
+    return this.queries.cancelQuery(ctx, id);
   }
 
   @Authorized(Role.STATISTICIAN)
   @Query(() => FederatedQueryType)
   federatedQuery(@Ctx() ctx: GraphQLContext, @Arg('id', () => ID) id: string) {
-    return this.hub.getQuery(ctx, id);
+    return this.queries.getQuery(ctx, id);
   }
 
   @Authorized(Role.STATISTICIAN)
   @Query(() => [FederatedQueryType], { description: 'The latest federated queries first' })
   federatedQueries(@Ctx() ctx: GraphQLContext, @Arg('limit', () => Int, { defaultValue: 50 }) limit: number) {
-    return this.hub.listQueries(ctx, limit);
+    return this.queries.listQueries(ctx, limit);
   }
 
   @Authorized(Role.STATISTICIAN)
   @Query(() => FederatedAnswerType, { description: 'The signed provenance export of an answer, for `facet verify`' })
   async federatedAnswer(@Ctx() ctx: GraphQLContext, @Arg('id', () => ID) id: string) {
-    const { view, export: signed } = await this.hub.exportAnswer(ctx, id);
+    const { view, export: signed } = await this.queries.exportAnswer(ctx, id);
     return { id: view.id, revision: view.revision, rowsSha256: view.rowsSha256, export: signed };
   }
 
   @Authorized(Role.STATISTICIAN)
   @Query(() => [FederationSiteType], { description: 'The member registry (sites/) with key ids and last claim times' })
   federationSites(@Ctx() ctx: GraphQLContext) {
-    return this.hub.listSites(ctx);
+    return this.queries.listSites(ctx);
   }
 
   @Query(() => HubIdentityType, { description: "The hub's public signing key (nodes pin it as FACET_HUB_SIGNING_KEY)" })

@@ -1,7 +1,12 @@
 import { stat } from 'node:fs/promises';
+import type { Db } from '../../db/transaction';
+import { ErrorCode } from '../../domain';
+import { AppError } from '../../errors/app-error';
 import type { NodeIdentity } from '../../federation/identity';
 import { MAX_AGGREGATE_BYTES } from '../../federation/release-policy';
+import { ReplayGuard } from '../../federation/replay-guard';
 import { loadSiteRegistry, type SiteRegistry } from '../../federation/site-registry';
+import { PostgresNonceStore } from './postgres-nonce-store';
 
 /** The hub's own name as a signer (TASK, RECEIPT and ANSWER envelopes); nodes pin its key (FACET_HUB_SIGNING_KEY). */
 export const HUB_SIGNER = 'hub';
@@ -66,3 +71,46 @@ export class LiveRegistry {
  * anonymous bodies up to this size (a plain node keeps its few KB).
  */
 export const HUB_ANONYMOUS_BODY_BYTES = 2 * MAX_AGGREGATE_BYTES + 64 * 1024;
+
+/** Ten minutes: long enough for a node to compute a study's aggregates, short enough that a dead node's task is offered again soon. */
+export const DEFAULT_LEASE_SECONDS = 600;
+/** Nonces are pruned at most once a minute, by whichever request comes first. */
+const NONCE_PRUNE_MS = 60_000;
+
+/** A running hub's shared state: its identity, its live registry, its replay guard and its lease. */
+export class Hub {
+  readonly identity: NodeIdentity;
+  readonly replay: ReplayGuard;
+  readonly leaseMs: number;
+  private readonly live: LiveRegistry;
+  private nextPrune = 0;
+
+  constructor(
+    db: Db,
+    options: HubOptions,
+    readonly clock: () => Date = () => new Date(),
+  ) {
+    this.identity = options.identity;
+    this.live = new LiveRegistry(options.sitesDir, options.registry, options.onRegistryProblem);
+    this.replay = new ReplayGuard(new PostgresNonceStore(db), { clock });
+    this.leaseMs = (options.leaseSeconds ?? DEFAULT_LEASE_SECONDS) * 1000;
+  }
+
+  registry(): Promise<SiteRegistry> {
+    return this.live.current();
+  }
+
+  /** Drops nonces the replay window refuses anyway, at most once a minute. */
+  async pruneNonces(): Promise<void> {
+    const now = this.clock().getTime();
+    if (now < this.nextPrune) return;
+    this.nextPrune = now + NONCE_PRUNE_MS;
+    await this.replay.forgetExpired();
+  }
+}
+
+/** The hub, or NOT_A_HUB on a deployment that is not one. */
+export function requireHub(hub: Hub | null): Hub {
+  if (!hub) throw new AppError(ErrorCode.NOT_A_HUB, 'This deployment is not a federation hub (start it with `facet serve --hub`)');
+  return hub;
+}

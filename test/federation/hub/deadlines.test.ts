@@ -82,7 +82,7 @@ describe('deadlines and partial answers', () => {
 
   it('sends an early deadline job again for the deadline and leaves the query running', async () => {
     const query = await start({ deadlineSeconds: 600, sites: ['SOUTH'] });
-    expect(await hub.node.services.federationHub.expireAtDeadline(systemContext('test'), query.id)).toBe('skipped');
+    expect(await hub.node.services.federatedQueries.expireAtDeadline(systemContext('test'), query.id)).toBe('skipped');
     expect((await read(query.id)).sites).toEqual([expect.objectContaining({ site: 'SOUTH', state: 'QUEUED' })]);
     const jobs = await hub.node.dataSource.query(`SELECT start_after FROM pgboss.job WHERE name = 'federation-deadline' AND data->>'taskId' = $1`, [query.id]);
     expect(jobs).toHaveLength(2);
