@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { InferenceJob } from '../entities';
 import type { IngestProgressEvent } from '../pubsub/topics';
-import type { Actor, RequestContext, Services } from '../services';
+import type { Actor, FederatedQueryView, RequestContext, Services } from '../services';
 import { createLoaders, type Loaders } from './loaders';
 
 /**
@@ -13,6 +13,7 @@ export interface SubscriptionStreams {
   jobProgress(jobId: string): AsyncIterable<InferenceJob>;
   siteJobs(siteId: string | null): AsyncIterable<InferenceJob>;
   ingestProgress(siteId: string): AsyncIterable<IngestProgressEvent>;
+  federatedQuery(id: string): AsyncIterable<FederatedQueryView>;
 }
 
 /** The GraphQL context: the services' RequestContext plus this request's loaders and subscription streams. */
@@ -37,6 +38,7 @@ export async function buildContext(
     jobProgress: (jobId) => services.inference.watchJob(ctx, jobId),
     siteJobs: (siteId) => services.inference.watchSiteJobs(ctx, siteId),
     ingestProgress: (siteId) => services.ingest.watchIngest(ctx, siteId),
+    federatedQuery: (id) => services.federatedQueries.watchQuery(ctx, id),
   };
   return Object.assign(ctx, { loaders: createLoaders(services, ctx), streams });
 }

@@ -168,6 +168,7 @@ export {
 };
 export type { HubOptions };
 export { HUB_ANONYMOUS_BODY_BYTES } from './federation-hub/hub-registry';
+export type { FederatedQueryView } from './federation-hub/federated-query.service';
 export * from './request-context';
 export type { Page } from './pagination';
 export type { Disclosure, DisclosurePolicy } from './disclosure.service';

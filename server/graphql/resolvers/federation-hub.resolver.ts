@@ -1,4 +1,4 @@
-import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { FederatedQueryInput } from '../../../schema/inputs/federation-hub.input';
 import {
   FederatedAnswerType,
@@ -10,7 +10,7 @@ import {
   SignedEnvelopeScalar,
 } from '../../../schema/types/federation-hub.type';
 import { Role } from '../../domain';
-import type { FederatedQueryService, FederationHubService } from '../../services';
+import type { FederatedQueryService, FederatedQueryView, FederationHubService } from '../../services';
 import type { GraphQLContext } from '../context';
 
 /**
@@ -73,6 +73,14 @@ export class FederationHubResolver {
   @Query(() => [FederationSiteType], { description: 'The member registry (sites/) with key ids and last claim times' })
   federationSites(@Ctx() ctx: GraphQLContext) {
     return this.queries.listSites(ctx);
+  }
+
+  @Subscription(() => FederatedQueryType, {
+    subscribe: ({ args, context }) => (context as GraphQLContext).streams.federatedQuery((args as { id: string }).id),
+    description: 'The answer at once, then again whenever it changes: a result, a late result folded in (revision + 1), the deadline, a cancellation',
+  })
+  federatedQueryUpdated(@Root() query: FederatedQueryView, @Arg('id', () => ID) _id: string): FederatedQueryView {
+    return query;
   }
 
   @Query(() => HubIdentityType, { description: "The hub's public signing key (nodes pin it as FACET_HUB_SIGNING_KEY)" })

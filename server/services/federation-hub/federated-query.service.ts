@@ -8,7 +8,7 @@ import { EnvelopeKind, signEnvelope, type SignedEnvelope } from '../../federatio
 import { answerRowsOf, rowsSha256, type AnswerRow } from '../../federation/pool';
 import { FederationSiteState, nextSiteState, summarizeTask, type ResultPayload, type TaskPayload } from '../../federation/protocol';
 import type { PostgresPubSub } from '../../pubsub/postgres-pubsub';
-import { FEDERATION_TASK_QUEUED } from '../../pubsub/topics';
+import { FEDERATED_QUERY_CHANGED, FEDERATION_TASK_QUEUED } from '../../pubsub/topics';
 import { FEDERATION_DEADLINE } from '../../queue/job-catalogue';
 import type { JobQueue } from '../../queue/job-queue';
 import type { AuditService } from '../audit.service';
@@ -139,6 +139,17 @@ export class FederatedQueryService {
     return this.viewOf(ctx, task);
   }
 
+  /**
+   * The query's answer at once, then again whenever it changes (a result, a late result folded in, the deadline, a
+   * cancellation), from whichever server or worker changed it (NOTIFY carries only the id; each event re-reads).
+   */
+  async *watchQuery(ctx: RequestContext, id: string): AsyncGenerator<FederatedQueryView> {
+    requireRole(ctx, Role.STATISTICIAN);
+    const events = this.pubSub.subscribe(FEDERATED_QUERY_CHANGED, id);
+    yield await this.getQuery(ctx, id);
+    for await (const event of events) yield await this.getQuery(ctx, event.taskId);
+  }
+
   /** The latest queries first. */
   async listQueries(ctx: RequestContext, limit = 100): Promise<FederatedQueryView[]> {
     requireRole(ctx, Role.STATISTICIAN);
@@ -166,6 +177,7 @@ export class FederatedQueryService {
           { state: FederationSiteTaskState.EXPIRED, reason: 'CANCELLED', settledAt: this.clock(), leaseUntil: null },
         );
       await this.audit.record(tx, { action: 'cancelFederatedQuery', entityType: 'FederationTask', entityId: task.id });
+      await this.pubSub.publish(FEDERATED_QUERY_CHANGED, task.id, { taskId: task.id }, this.db.manager(tx));
     });
     return this.getQuery(ctx, id);
   }
@@ -220,6 +232,7 @@ export class FederatedQueryService {
         });
       }
       await refreshTaskStatus(this.db, tx, task, task.revision, now);
+      await this.pubSub.publish(FEDERATED_QUERY_CHANGED, task.id, { taskId: task.id }, this.db.manager(tx));
       return 'done';
     });
   }

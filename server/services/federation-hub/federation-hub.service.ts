@@ -9,7 +9,7 @@ import { MAX_WAIT_SECONDS } from '../../federation/hub-client';
 import { answerRowsOf, checkResultPayload, type ResultCheck } from '../../federation/pool';
 import { FederationSiteState, nextSiteState, type ClaimPayload, type ResultPayload, type SiteEvent, type TaskPayload } from '../../federation/protocol';
 import type { PostgresPubSub } from '../../pubsub/postgres-pubsub';
-import { FEDERATION_TASK_QUEUED } from '../../pubsub/topics';
+import { FEDERATED_QUERY_CHANGED, FEDERATION_TASK_QUEUED } from '../../pubsub/topics';
 import type { RequestContext } from '../request-context';
 import { HUB_AUDIENCE, HUB_SIGNER, requireHub, type Hub } from './hub-registry';
 import { refreshTaskStatus } from './task-status';
@@ -228,6 +228,7 @@ export class FederationHubService {
       });
       // A result after the deadline changes an answer already given: a new revision, marked updated.
       await refreshTaskStatus(this.db, tx, task, late ? task.revision + 1 : task.revision, now);
+      await this.pubSub.publish(FEDERATED_QUERY_CHANGED, task.id, { taskId: task.id }, m);
       return { accepted: true, code: null, receipt };
     });
     return outcome;

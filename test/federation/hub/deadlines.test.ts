@@ -1,4 +1,5 @@
 import { systemContext } from '../../../server/services';
+import { subscribe } from '../../helpers/graphql-client';
 import { filePassed } from '../../helpers/lifecycle';
 import { Gen } from '../generators';
 import { studyFlowAggregate } from './cases';
@@ -22,6 +23,12 @@ const expired = (q: Record<string, any>) => q.sites.every((s: { state: string })
 describe('deadlines and partial answers', () => {
   it('answers PARTIAL at the deadline naming the silent sites, then folds a late result in as revision 2', async () => {
     const query = await start({ deadlineSeconds: 3, minSites: 1 });
+    const watching = await subscribe(
+      hub.url,
+      hub.token,
+      `subscription($id: ID!) { federatedQueryUpdated(id: $id) { status revision updated missing { site code } } }`,
+      { id: query.id },
+    );
     const [north] = (await node('NORTH').claim(0)).tasks;
     const [south] = (await node('SOUTH').claim(0)).tasks;
     const gen = new Gen(11);
@@ -56,6 +63,20 @@ describe('deadlines and partial answers', () => {
       late.answer.studyFlow.filter((r: { pooled: boolean }) => !r.pooled).reduce((sum: number, r: { enrolled: number }) => sum + r.enrolled, 0),
     );
     expect(late.answer.rowsSha256).not.toBe(partial.answer.rowsSha256);
+    // The researcher's subscription saw the answer at once, at the deadline, and when the late result folded in.
+    try {
+      const seen = (e: Record<string, any>) => `${e.federatedQueryUpdated.status}/${e.federatedQueryUpdated.revision}`;
+      await watching.waitFor((e) => seen(e) === 'PARTIAL/2');
+      expect(watching.events.map(seen)).toEqual(expect.arrayContaining(['RUNNING/1', 'PARTIAL/1', 'PARTIAL/2']));
+      expect(watching.events.at(-1)!.federatedQueryUpdated).toEqual({
+        status: 'PARTIAL',
+        revision: 2,
+        updated: true,
+        missing: [{ site: 'HARBOUR', code: 'SITE_UNAVAILABLE' }],
+      });
+    } finally {
+      await watching.close();
+    }
   });
 
   it('answers INSUFFICIENT when fewer than minSites answered, with no pooled numbers', async () => {

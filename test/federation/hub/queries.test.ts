@@ -2,7 +2,7 @@ import { Role } from '../../../server/domain';
 import { federationDeadlineJob } from '../../../server/jobs/federation-deadline.job';
 import { computeGroup } from '../../../server/stats/engine';
 import { systemContext } from '../../../server/services';
-import { codeOf, gql } from '../../helpers/graphql-client';
+import { codeOf, gql, gqlOverWebSocket } from '../../helpers/graphql-client';
 import { filePassed, useTestNode } from '../../helpers/lifecycle';
 import { Gen } from '../generators';
 import { binaryCountsAggregate, FEATURES, generateSiteCases, type SiteCase } from './cases';
@@ -125,6 +125,8 @@ describe('federated queries at the hub', () => {
     expect(codeOf(await gql(hub.url, engineer, START, { input: { kind: 'STUDY_FLOW' } }))).toBe('FORBIDDEN');
     expect(codeOf(await gql(hub.url, null, START, { input: { kind: 'STUDY_FLOW' } }))).toBe('UNAUTHENTICATED');
     expect(codeOf(await gql(hub.url, hub.token, READ, { id: '00000000-0000-4000-8000-000000000000' }))).toBe('NOT_FOUND');
+    const watched = await gqlOverWebSocket(hub.url, engineer, `subscription { federatedQueryUpdated(id: "00000000-0000-4000-8000-000000000000") { status } }`);
+    expect(codeOf(watched)).toBe('FORBIDDEN');
   });
 });
 
