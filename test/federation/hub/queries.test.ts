@@ -167,6 +167,7 @@ describe('hub mode', () => {
       `mutation { createSite(input: { code: "X", name: "X" }) { id } }`,
       `mutation { startInferenceJob(modelVersionId: "00000000-0000-4000-8000-000000000000") { id } }`,
       `mutation { recordReading(input: { jointId: "00000000-0000-4000-8000-000000000000", modality: XR, feature: "OSTEOPHYTES", grade: 1 }) { id } }`,
+      `mutation { importPatientsManifest(csv: "hospital_id,site\\nH1,X\\n") { __typename } }`,
     ];
     for (const mutation of mutations) expect(codeOf(await gql(hub.url, admin, mutation))).toBe('HUB_HOLDS_NO_PATIENT_DATA');
     const stow = await fetch(`${hub.url}/dicomweb/studies`, {
@@ -176,6 +177,8 @@ describe('hub mode', () => {
     });
     expect(stow.status).toBe(409);
     expect(((await stow.json()) as { errors: { extensions: { code: string } }[] }).errors[0].extensions.code).toBe('HUB_HOLDS_NO_PATIENT_DATA');
+    const upload = await fetch(`${hub.url}/api/model-versions`, { method: 'POST', headers: { authorization: `Bearer ${admin}` }, body: new FormData() });
+    expect(upload.status).toBe(409);
     // Token management stays: a hub has its own researchers.
     const created = await gql(hub.url, admin, `mutation { createApiToken(input: { name: "r2", role: STATISTICIAN }) { secret } }`);
     expect(created.errors).toBeUndefined();
