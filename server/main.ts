@@ -173,7 +173,8 @@ async function serve(config: Config, argv: string[]): Promise<void> {
     const schema = await createSchema(node.services);
     server = await startHttpServer(config, node.services, schema, node.dataSource);
     admin = await bootstrapAdminToken(node, config.dataDir);
-    if (values['with-worker']) await startWorking(node);
+    // A hub's only jobs are its deadlines, which must run for partial answers to come: it works them itself.
+    if (values['with-worker'] || hub) await startWorking(node);
   } catch (error) {
     await server?.close();
     await queue?.stop();

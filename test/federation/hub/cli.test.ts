@@ -150,6 +150,8 @@ describe('the hub from the command line (built CLI)', () => {
     );
     expect(run.out).toMatch(/Facet hub is running/);
     expect(run.out).toMatch(/Members: +NORTH/);
+    // It works its deadline jobs itself: partial answers come without a separate worker.
+    expect(run.out).toMatch(/"worker ready".*"federation-deadline"/);
     const key = JSON.parse((await cli(['hub', 'identity'], { FACET_DATA_DIR: data })).out).signingKey;
     expect(run.out).toContain(`Hub signing key (nodes set FACET_HUB_SIGNING_KEY to it): ${key}`);
     expect(run.code).toBe(0);
