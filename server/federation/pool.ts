@@ -84,8 +84,13 @@ export function parseReleasedAggregate(kind: PoolableKind, aggregate: unknown, v
     const names = Object.keys(group.values);
     const missing = fields.find((f) => !names.includes(f));
     if (missing) throw new AggregateError(`$.groups[${g}].values.${missing}: missing`);
-    const extra = names.find((n) => !fields.includes(n));
-    if (extra) throw new AggregateError(`$.groups[${g}].values.${extra}: not a ${kind} value`);
+    // More counts than the kind's (a node's finer breakdown, e.g. exclusions by reason) pass and are summed like the
+    // rest, as single non-negative numbers: the shape check already held their names to the vocabulary.
+    for (const name of names.filter((n) => !fields.includes(n))) {
+      const value = group.values[name];
+      if (typeof value !== 'number' || value < 0)
+        throw new AggregateError(`$.groups[${g}].values.${name}: an additional value must be one non-negative number`);
+    }
     for (const name of fields) {
       const value = group.values[name];
       const numbers = Array.isArray(value) ? value : [value];

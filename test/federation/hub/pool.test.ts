@@ -120,13 +120,25 @@ describe('pool', () => {
       },
     ],
     [
-      'a value of another kind',
+      'an additional value that is an array',
       {
         groups: [
           {
             key: { SITE: 'NORTH' },
             patients: 5,
-            values: { enrolled: 1, excluded: 0, eligible: 0, joints: 0, assessable: 0, notAssessable: 0, analysed: 0, tp: 1 },
+            values: { enrolled: 1, excluded: 0, eligible: 0, joints: 0, assessable: 0, notAssessable: 0, analysed: 0, tp: [1] },
+          },
+        ],
+      },
+    ],
+    [
+      'a negative additional value',
+      {
+        groups: [
+          {
+            key: { SITE: 'NORTH' },
+            patients: 5,
+            values: { enrolled: 1, excluded: 0, eligible: 0, joints: 0, assessable: 0, notAssessable: 0, analysed: 0, FRACTURE: -1 },
           },
         ],
       },
@@ -145,6 +157,22 @@ describe('pool', () => {
   ])('refuses an aggregate with %s', (_label, aggregate) => {
     expect(() => parseReleasedAggregate(FederationTaskKind.STUDY_FLOW, aggregate, vocabulary)).toThrow(AggregateError);
     expect(answerRowsOf(FederationTaskKind.STUDY_FLOW, [{ site: 'NORTH', state: 'SUCCEEDED', payload: { aggregate } }]).ok).toBe(false);
+  });
+
+  it("sums a node's additional counts (exclusions by reason) like the kind's own", () => {
+    const group = (site: string, fracture: number) => ({
+      key: { SITE: site },
+      patients: 9,
+      values: { enrolled: 9, excluded: fracture, eligible: 9 - fracture, joints: 90, assessable: 80, notAssessable: 10, analysed: 80, FRACTURE: fracture },
+    });
+    const rows = poolContributions(
+      FederationTaskKind.STUDY_FLOW,
+      [group('NORTH', 2), group('SOUTH', 3)].map((g) => ({
+        site: g.key.SITE,
+        aggregate: parseReleasedAggregate(FederationTaskKind.STUDY_FLOW, { groups: [g] }, vocabulary),
+      })),
+    );
+    expect(rows.find((r) => r.pooled)!.values).toMatchObject({ excluded: 5, FRACTURE: 5, enrolled: 18 });
   });
 
   it('refuses BINARY_COUNTS arrays of another length than the proportions (a per-case list cannot pass)', () => {
