@@ -119,3 +119,28 @@ export function buildStudy(cases: readonly MrmcCase[], ratings: readonly MrmcRat
   // Blocks nobody read (cases with no ratings) take no part.
   return { tests, readers, cases: [...cases], blocks, readerBlock, blockCases, ratings: grid };
 }
+
+/** The test name under which the model enters the analysis. */
+export const MODEL_TEST = 'MODEL';
+/** The test name of the clinicians' own readings. */
+export const READERS_TEST = 'READERS';
+
+/**
+ * The model against the readers as a two-test OR study, the field's practice for a standalone algorithm (the model
+ * is one fixed "reader" with no reader variability; e.g. Rodriguez-Ruiz et al. 2019, JNCI, and the FDA's iMRMC
+ * "reader vs. algorithm" analyses): test MODEL repeats the model's score as every reader's rating on that reader's
+ * cases, test READERS holds the readers' own ratings. Each reader's difference is then the model's AUC minus theirs on
+ * the same cases, and the OR analysis tests the model against the reader average with reader and case variability
+ * (Cov1 pairs the model and a reader on the same cases). `modelScores` maps a case id to the model's score; a reader
+ * case without one is an error, since the model must rate every case a reader does.
+ */
+export function modelVersusReaders(cases: readonly MrmcCase[], modelScores: ReadonlyMap<string, number>, readerRatings: readonly MrmcRating[]): MrmcStudy {
+  const ratings: MrmcRating[] = [];
+  for (const r of readerRatings) {
+    const score = modelScores.get(r.caseId);
+    if (score === undefined) throw new MrmcDesignError('INCOMPLETE_READINGS', `the model has no score for case ${r.caseId}, which reader ${r.reader} rated`);
+    ratings.push({ test: MODEL_TEST, reader: r.reader, caseId: r.caseId, rating: score });
+    ratings.push({ test: READERS_TEST, reader: r.reader, caseId: r.caseId, rating: r.rating });
+  }
+  return buildStudy(cases, ratings, { tests: [MODEL_TEST, READERS_TEST] });
+}
