@@ -8,12 +8,12 @@ export class MrmcDifferenceType {
   @Field(() => Float)
   estimate: number;
 
-  @Field(() => Float)
-  stdErr: number;
+  @Field(() => Float, { nullable: true, description: 'Null where the variance estimate is negative (small samples)' })
+  stdErr: number | null;
 
   @Field(() => Float, {
     nullable: true,
-    description: 'Denominator degrees of freedom (Hillis 2007) of the t reference; null where it is the normal (fixed readers)',
+    description: 'Denominator degrees of freedom (Hillis 2007) of the t reference; null where it is the normal (fixed readers, or infinite df)',
   })
   df: number | null;
 
@@ -35,8 +35,8 @@ export class MrmcMeanType {
   @Field(() => Float)
   estimate: number;
 
-  @Field(() => Float)
-  stdErr: number;
+  @Field(() => Float, { nullable: true })
+  stdErr: number | null;
 
   @Field(() => Float, { nullable: true })
   df: number | null;

@@ -35,7 +35,7 @@ export interface MrmcRequest {
 
 /** One OR-Hillis conclusion of the model against the reader average. */
 export interface MrmcConclusionView {
-  /** Model AUC minus reader-average AUC, with its interval, t (z for fixed readers), df and p-value. */
+  /** Model AUC minus reader-average AUC, with its interval, t (z for fixed readers), df and p-value; non-finite numbers are null. */
   difference: MrmcDifference;
   model: MrmcTestMean;
   readers: MrmcTestMean;
@@ -189,7 +189,7 @@ export class MrmcService {
       return { ...EMPTY, ...base, problem: e.problem, problemDetail: e.message };
     }
     const view = (c: MrmcAnalysis['randomReaders']): MrmcConclusionView | null =>
-      c && { difference: c.differences[0]!, model: c.means[0]!, readers: c.means[1]! };
+      c && { difference: finite(c.differences[0]!), model: finite(c.means[0]!), readers: finite(c.means[1]!) };
     const caseIndex = new Map(cases.map((c, i) => [c.id, i]));
     const perReaderCases = analysis.readers.map((reader) => ratings.filter((r) => r.reader === reader));
     const perReader: MrmcReaderRow[] = analysis.readers.map((reader, j) => {
@@ -200,7 +200,7 @@ export class MrmcService {
         cases: perReaderCases[j]!.length,
         readerAuc: analysis.auc[1]![j]!,
         modelAuc: analysis.auc[0]![j]!,
-        difference: analysis.fixedReaders.readerDifferences[j]!,
+        difference: finite(analysis.fixedReaders.readerDifferences[j]!),
       };
     });
     const graded = perReaderCases.map((rs) => rs.map((r) => ({ grade: r.rating, positive: cases[caseIndex.get(r.caseId)!]!.truth })));
@@ -315,6 +315,17 @@ export class MrmcService {
   }
 }
 
+/**
+ * Numbers GraphQL can carry: Hillis's df is infinite when MS(T:R) is 0 (every reader differs from the model by the
+ * same amount; the t reference is then the normal, which null df means), and a fixed-reader variance estimate can be
+ * negative in small samples (no standard error then, as MRMCaov's NaN).
+ */
+function finite<T extends MrmcTestMean | MrmcDifference>(x: T): T {
+  const out = { ...x } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(out)) if (typeof v === 'number' && !Number.isFinite(v)) out[k] = null;
+  return out as T;
+}
+
 const EMPTY = {
   design: null,
   readers: null,
@@ -359,6 +370,13 @@ function completeCases(rows: readonly Row[], threshold: number, clustered: boole
     const root = find(reader);
     (blockReaders.get(root) ?? blockReaders.set(root, new Set()).get(root)!).add(reader);
   }
+  // A block is named by its patients' sites (one site, or several for readers who read across sites).
+  const blockSites = new Map<string, Set<string>>();
+  for (const r of rows) {
+    const root = find(r.readerId);
+    (blockSites.get(root) ?? blockSites.set(root, new Set()).get(root)!).add(r.site);
+  }
+  const blockName = new Map([...blockSites].map(([root, set]) => [root, [...set].sort().join('+')]));
   const readersOfCell = new Map<string, Set<string>>();
   for (const r of rows) (readersOfCell.get(r.jointId) ?? readersOfCell.set(r.jointId, new Set()).get(r.jointId)!).add(r.readerId);
 
@@ -375,7 +393,7 @@ function completeCases(rows: readonly Row[], threshold: number, clustered: boole
         id: r.jointId,
         truth: r.truth >= threshold,
         cluster: clustered ? r.patientId : r.jointId,
-        block,
+        block: blockName.get(block)!,
         patient: r.patientId,
         patientIndex: patientIndex.get(r.patientId)!,
       });

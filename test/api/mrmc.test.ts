@@ -238,15 +238,20 @@ describe('mrmc query', () => {
   });
 
   it('reports a row it cannot analyse with the reason instead of failing the query', async () => {
-    // At threshold 3 few joints are positive; sites where a reader's case set has one class have no AUC.
-    const result = await query(admin, { scope: { siteIds: bigSites() }, threshold: 3, covariance: 'DELONG' });
-    for (const g of result.groups) {
-      if (g.problem) {
-        expect(['BLOCK_WITHOUT_BOTH_CLASSES', 'TOO_FEW_UNITS']).toContain(g.problem);
-        expect(g.problemDetail).toEqual(expect.any(String));
-        expect(g.randomReaders).toBeNull();
-      } else expect(g.randomReaders.difference.stdErr).toBeGreaterThan(0);
-    }
+    // Grade 3 of the left L1-L2 joints: in this seeded study EAST and NORTH have no such positive joint; WEST has.
+    const result = await query(admin, { scope: { siteIds: bigSites(), levels: ['L1_L2'], sides: ['LEFT'] }, threshold: 3, covariance: 'DELONG' });
+    const bySite = new Map(result.groups.map((g: { site: string | null }) => [g.site, g]));
+    expect(bySite.get(null)).toMatchObject({
+      problem: 'BLOCK_WITHOUT_BOTH_CLASSES',
+      problemDetail: expect.stringContaining('EAST'),
+      randomReaders: null,
+      cases: 30,
+    });
+    expect(bySite.get('NORTH')).toMatchObject({ problem: 'BLOCK_WITHOUT_BOTH_CLASSES', problemDetail: expect.stringContaining('NORTH') });
+    // WEST's two readers differ from the model by the same amount: MS(T:R) = 0 and Hillis's df has no finite value (null).
+    const west = bySite.get('WEST') as { problem: null; randomReaders: { difference: { df: number | null; stdErr: number } } };
+    expect(west.problem).toBeNull();
+    expect(west.randomReaders.difference.df).toBeNull();
   });
 
   it.each([
