@@ -1,3 +1,7 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { mrmcReport } from '../../server/cli/report-mrmc';
 import { Role } from '../../server/domain';
 import type { Reader, Site } from '../../server/entities';
 import { auc } from '../../server/stats/auc';
@@ -214,6 +218,27 @@ describe('mrmc query', () => {
     for (let i = 1; i < roc.fpr.length; i++) expect(roc.fpr[i]).toBeGreaterThanOrEqual(roc.fpr[i - 1]);
     // The model's curve has grid thresholds only (i / 20), never a case's own score.
     for (const t of east.modelRoc.thresholds.slice(1)) expect(Math.abs(t * 20 - Math.round(t * 20))).toBeLessThan(1e-9);
+  });
+
+  it('writes the same numbers as `facet report --mrmc` CSV, one line per row and conclusion', async () => {
+    const out = path.join(await mkdtemp(path.join(tmpdir(), 'facet-mrmc-')), 'mrmc.csv');
+    const text = await mrmcReport({ url: node().url, token: admin, modelVersionId, covariance: 'DELONG', clustered: true, format: 'csv', out });
+    expect(await readFile(out, 'utf8')).toBe(text);
+    const [header, ...lines] = text.trim().split('\n');
+    expect(header).toBe(
+      'feature,modality,site,pooled,design,readers,cases,patients,conclusion,model_auc,readers_auc,difference,lower,upper,df,statistic,p,reason',
+    );
+    // Pooled and three sites, three conclusions each.
+    expect(lines).toHaveLength(12);
+    const pooledRandom = lines[0]!.split(',');
+    expect(pooledRandom.slice(0, 9)).toEqual(['OSTEOPHYTES', 'CT', '', 'true', 'SPLIT_PLOT', '6', '300', '30', 'randomReaders']);
+    const a = expected(['EAST', 'WEST', 'NORTH'], 'DELONG', true).randomReaders!.differences[0]!;
+    expect(Number(pooledRandom[11])).toBe(a.estimate);
+    expect(Number(pooledRandom[14])).toBeCloseTo(a.df!, 9);
+    expect(Number(pooledRandom[16])).toBeCloseTo(a.p!, 12);
+    await expect(mrmcReport({ url: node().url, token: admin, modelVersionId, covariance: 'UNBIASED', clustered: true, format: 'csv' })).rejects.toThrow(
+      /BAD_USER_INPUT/,
+    );
   });
 
   it('withholds a small site and the pooled row its readers would expose, for a statistician', async () => {
