@@ -5,7 +5,8 @@
 # Writes one JSON file per study: the ratings (test, reader, case, truth, rating) and, for each covariance method
 # (DeLong, jackknife, unbiased), MRMCaov's Obuchowski-Rockette-Hillis results for random readers and cases (RRRC),
 # fixed readers (FRRC) and fixed cases (RRFC): the per-reader AUCs, the covariance matrix, the variance components
-# (reader, treatment x reader, error, Cov1-Cov3), the global test, the pairwise differences and the per-test means.
+# (reader, treatment x reader, error, Cov1-Cov3), the global test, the pairwise differences and the per-test means;
+# and the same for the sensitivity and specificity of the binary call rating >= binaryCut (jackknife).
 # Studies: MRMCaov's published VanDyke data (checked against the numbers its documentation prints, so a changed
 # MRMCaov cannot slip through) and seeded generated fully crossed studies. See test/fixtures/stats/README.md.
 suppressPackageStartupMessages({
@@ -38,10 +39,18 @@ row_list <- function(df, cols) {
   })
 }
 
-analyse <- function(data, cov) {
-  rr <- mrmc(empirical_auc(truth, rating), test, reader, case, data = data, cov = cov)
-  fr <- mrmc(empirical_auc(truth, rating), test, fixed(reader), case, data = data, cov = cov)
-  fc <- mrmc(empirical_auc(truth, rating), test, reader, fixed(case), data = data, cov = cov)
+fit <- function(metric, reader_term, case_term, data, cov) {
+  switch(metric,
+    auc = eval(substitute(mrmc(empirical_auc(truth, rating), test, R, C, data = data, cov = cov), list(R = reader_term, C = case_term))),
+    sensitivity = eval(substitute(mrmc(binary_sens(truth, call), test, R, C, data = data, cov = cov), list(R = reader_term, C = case_term))),
+    specificity = eval(substitute(mrmc(binary_spec(truth, call), test, R, C, data = data, cov = cov), list(R = reader_term, C = case_term)))
+  )
+}
+
+analyse <- function(data, cov, metric = "auc") {
+  rr <- fit(metric, quote(reader), quote(case), data, cov)
+  fr <- fit(metric, quote(fixed(reader)), quote(case), data, cov)
+  fc <- fit(metric, quote(reader), quote(fixed(case)), data, cov)
   s_rr <- summary(rr)
   s_fr <- summary(fr)
   s_fc <- summary(fc)
@@ -75,8 +84,12 @@ analyse <- function(data, cov) {
   )
 }
 
-write_study <- function(name, description, data) {
+# Sensitivity and specificity of the binary call rating >= cut (MRMCaov's binary_sens and binary_spec; jackknife,
+# the one covariance it offers for them: over the positive cases for sensitivity, the negative ones for specificity).
+write_study <- function(name, description, data, cut) {
   data <- data[order(data$test, data$reader, data$case), ]
+  # One cut for every test, or one per test (named by test).
+  data$call <- as.integer(data$rating >= if (is.null(names(cut))) cut else cut[as.character(data$test)])
   res <- list(
     name = name,
     description = description,
@@ -89,10 +102,13 @@ write_study <- function(name, description, data) {
       test = as.character(data$test), reader = as.character(data$reader), case = as.character(data$case),
       truth = as.integer(as.character(data$truth)), rating = num(data$rating)
     ),
+    binaryCut = as.list(cut),
     analyses = list(
       DeLong = analyse(data, DeLong),
       jackknife = analyse(data, jackknife),
-      unbiased = analyse(data, unbiased)
+      unbiased = analyse(data, unbiased),
+      sensitivity = analyse(data, jackknife, "sensitivity"),
+      specificity = analyse(data, jackknife, "specificity")
     )
   )
   writeLines(toJSON(res, auto_unbox = TRUE, digits = NA, pretty = FALSE), file.path(out_dir, paste0(name, ".json")))
@@ -103,7 +119,7 @@ write_study <- function(name, description, data) {
 vd <- data.frame(
   test = VanDyke$treatment, reader = VanDyke$reader, case = VanDyke$case, truth = VanDyke$truth, rating = VanDyke$rating
 )
-res <- write_study("vandyke", "MRMCaov's VanDyke data: 5 readers, 2 treatments, 114 cases (45 diseased), 5-point ratings.", vd)
+res <- write_study("vandyke", "MRMCaov's VanDyke data: 5 readers, 2 treatments, 114 cases (45 diseased), 5-point ratings.", vd, cut = 3)
 printed <- list(
   F = 4.456319, df2 = 15.25967, p = 0.05166569, estimate = -0.04380032, stderr = 0.02074862,
   lower = -0.0879594986, upper = 0.0003588544, reader = 0.0015349993, testReader = 0.0002004025,
@@ -159,13 +175,13 @@ generate <- function(seed, n_tests, n_readers, n_pos, n_neg, levels = NULL, mode
 }
 
 write_study("crossed-ordinal", "Generated, seed 101: 2 tests, 4 readers, 30 diseased and 40 healthy cases, 5-level ratings (many ties).",
-  generate(101, 2, 4, 30, 40, levels = 5))
+  generate(101, 2, 4, 30, 40, levels = 5), cut = 3)
 write_study("crossed-continuous", "Generated, seed 202: 3 tests, 3 readers, 25 diseased and 35 healthy cases, continuous ratings.",
-  generate(202, 3, 3, 25, 35))
+  generate(202, 3, 3, 25, 35), cut = 0.6)
 write_study("crossed-two-readers", "Generated, seed 303: 2 tests, 2 readers, 12 diseased and 20 healthy cases, 4-level ratings.",
-  generate(303, 2, 2, 12, 20, levels = 4))
+  generate(303, 2, 2, 12, 20, levels = 4), cut = 3)
 write_study("model-vs-readers", paste(
   "Generated, seed 404: a model against 6 readers, 40 diseased and 50 healthy cases. Test MODEL repeats the model's",
   "continuous score as each reader's rating (the model as a fixed reader), test READERS holds the readers' 5-level grades."),
-  generate(404, 2, 6, 40, 50, levels = 5, model = TRUE))
+  generate(404, 2, 6, 40, 50, levels = 5, model = TRUE), cut = c(MODEL = 0.6, READERS = 3))
 cat("wrote", length(list.files(out_dir, pattern = "json$")), "studies to", out_dir, "\n")

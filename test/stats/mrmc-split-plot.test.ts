@@ -89,6 +89,33 @@ describe('clustered jackknife', () => {
     );
   });
 
+  it.each(['SENSITIVITY', 'SPECIFICITY'] as const)('of the %s of binary calls equals a brute-force leave-one-patient-out', (figure) => {
+    const sim = simulate(7, { sites: 1, readersPerSite: 3, patients: 12, joints: 3, modelShift: 0 });
+    const calls = new Map([...sim.model].map(([id, score]) => [id, Number(score >= 2)]));
+    const study = modelVersusReaders(
+      sim.cases,
+      calls,
+      sim.readers.map((r) => ({ ...r, rating: Number(r.rating >= 2) })),
+    );
+    const { auc: value, covariance } = readerTestAucs(study, 'JACKKNIFE', true, figure);
+    const positive = figure === 'SENSITIVITY';
+    const patients = [...new Set(sim.cases.filter((c) => c.truth === positive).map((c) => c.cluster))];
+    const proportion = (rating: Float64Array, skip: string | null) => {
+      const of = study.cases.map((c, i) => [c, i] as const).filter(([c]) => c.truth === positive && c.cluster !== skip);
+      return of.reduce((s, [, i]) => s + (positive ? rating[i]! : 1 - rating[i]!), 0) / of.length;
+    };
+    const pseudo = study.tests.flatMap((_, t) => study.readers.map((_, j) => patients.map((p) => proportion(study.ratings[t]![j]!, p))));
+    study.tests.forEach((_, t) => study.readers.forEach((_, j) => expect(value[t]![j]).toBeCloseTo(proportion(study.ratings[t]![j]!, null), 14)));
+    const K = patients.length;
+    const means = pseudo.map((v) => v.reduce((s, x) => s + x, 0) / K);
+    pseudo.forEach((a, g) =>
+      pseudo.forEach((b, h) => {
+        const expected = ((K - 1) / K) * a.reduce((s, x, k) => s + (x - means[g]!) * (b[k]! - means[h]!), 0);
+        expect(Math.abs(covariance[g]![h]! - expected)).toBeLessThan(1e-12);
+      }),
+    );
+  });
+
   it("with one case per patient equals MRMCaov's jackknife on VanDyke", () => {
     const f = JSON.parse(readFileSync(path.resolve(__dirname, '../fixtures/stats/mrmc/vandyke.json'), 'utf8'));
     const r = f.ratings as { test: string[]; reader: string[]; case: string[]; truth: number[]; rating: number[] };

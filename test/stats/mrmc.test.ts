@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type CovarianceMethod } from '../../server/stats/mrmc/covariance';
+import { type CovarianceMethod, type FigureOfMerit } from '../../server/stats/mrmc/covariance';
 import { chiSquareUpperTail, fUpperTail, tQuantile, tUpperTail } from '../../server/stats/mrmc/distributions';
 import { analyseMrmc, type MrmcConclusion, type MrmcDifference } from '../../server/stats/mrmc/obuchowski-rockette';
 import { buildStudy, MrmcDesignError, type MrmcCase, type MrmcRating } from '../../server/stats/mrmc/study';
@@ -27,7 +27,8 @@ interface Reference {
 interface Fixture {
   name: string;
   ratings: { test: string[]; reader: string[]; case: string[]; truth: number[]; rating: number[] };
-  analyses: Record<'DeLong' | 'jackknife' | 'unbiased', Reference>;
+  binaryCut: number[] | Record<string, number>;
+  analyses: Record<'DeLong' | 'jackknife' | 'unbiased' | 'sensitivity' | 'specificity', Reference>;
 }
 
 const TOLERANCE = 1e-6;
@@ -36,27 +37,33 @@ const close = (actual: number | null | undefined, expected: unknown) => {
   expect(Math.abs((actual as number) - (expected as number))).toBeLessThanOrEqual(TOLERANCE);
 };
 
-/** Hillis's df of a test without reader variance is infinite; R's rounding residue makes it about 1e60. */
+/** Hillis's df of a test without reader variance is infinite (R's rounding residue can make it about 1e60 instead). */
 const closeDf = (actual: number | null | undefined, expected: unknown) => {
-  if ((expected as number) > 1e12) expect(actual as number).toBeGreaterThan(1e12);
+  // jsonlite writes R's Inf as the string "Inf".
+  if (expected === 'Inf' || (expected as number) > 1e12) expect(actual as number).toBeGreaterThan(1e12);
   else close(actual, expected);
 };
 
-function studyOf(f: Fixture) {
+/** The study of a fixture; with `binary`, each rating becomes the call rating >= the fixture's cut (0 or 1). */
+function studyOf(f: Fixture, binary = false) {
   const cases = new Map<string, MrmcCase>();
   const ratings: MrmcRating[] = [];
   const r = f.ratings;
+  const cut = (test: string) => (Array.isArray(f.binaryCut) ? f.binaryCut[0]! : f.binaryCut[test]!);
   for (let i = 0; i < r.case.length; i++) {
     cases.set(r.case[i]!, { id: r.case[i]!, truth: r.truth[i] === 1, cluster: r.case[i]!, block: 'all' });
-    ratings.push({ test: r.test[i]!, reader: r.reader[i]!, caseId: r.case[i]!, rating: r.rating[i]! });
+    const rating = binary ? Number(r.rating[i]! >= cut(r.test[i]!)) : r.rating[i]!;
+    ratings.push({ test: r.test[i]!, reader: r.reader[i]!, caseId: r.case[i]!, rating });
   }
   return buildStudy([...cases.values()], ratings);
 }
 
-const METHODS: Array<[keyof Fixture['analyses'], CovarianceMethod]> = [
-  ['DeLong', 'DELONG'],
-  ['jackknife', 'JACKKNIFE'],
-  ['unbiased', 'UNBIASED'],
+const METHODS: Array<[keyof Fixture['analyses'], CovarianceMethod, FigureOfMerit]> = [
+  ['DeLong', 'DELONG', 'AUC'],
+  ['jackknife', 'JACKKNIFE', 'AUC'],
+  ['unbiased', 'UNBIASED', 'AUC'],
+  ['sensitivity', 'JACKKNIFE', 'SENSITIVITY'],
+  ['specificity', 'JACKKNIFE', 'SPECIFICITY'],
 ];
 
 function expectDifferences(actual: MrmcDifference[], expected: Row[], statistic: 't' | 'z') {
@@ -88,11 +95,12 @@ function expectMeans(actual: MrmcConclusion['means'], expected: Row[], withDf: b
 
 describe.each(STUDIES.map((s) => [s.name, s] as const))('MRMCaov study %s', (_name, f) => {
   const study = studyOf(f);
-  describe.each(METHODS)('%s covariance', (refName, method) => {
+  const binary = studyOf(f, true);
+  describe.each(METHODS)('%s', (refName, method, figure) => {
     const ref = f.analyses[refName];
-    const a = analyseMrmc(study, { method, clustered: false });
+    const a = analyseMrmc(figure === 'AUC' ? study : binary, { method, clustered: false, figure });
 
-    it('per-reader AUCs and the covariance matrix', () => {
+    it('per-reader figures of merit and the covariance matrix', () => {
       for (const { test, reader, auc } of ref.readerAucs) close(a.auc[a.tests.indexOf(test)]![a.readers.indexOf(reader)], auc);
       expect(a.covariance).toHaveLength(ref.cov.length);
       a.covariance.forEach((row, g) => row.forEach((v, h) => close(v, ref.cov[g]![h])));
@@ -227,6 +235,15 @@ describe(buildStudy.name, () => {
   it('rejects the unbiased covariance with clustered cases', () => {
     const study = buildStudy(cases, [...full(['A', 'B'], 'r1', ['a', 'b']), ...full(['A', 'B'], 'r2', ['c', 'd'])]);
     expectProblem(() => analyseMrmc(study, { method: 'UNBIASED', clustered: true }), 'UNBIASED_NEEDS_UNCLUSTERED_CASES');
+  });
+  it('rejects DeLong or unbiased covariances for sensitivity, and ratings that are not 0/1 calls', () => {
+    const study = buildStudy(cases, [...full(['A', 'B'], 'r1', ['a', 'b']), ...full(['A', 'B'], 'r2', ['c', 'd'])]);
+    expectProblem(() => analyseMrmc(study, { method: 'DELONG', clustered: false, figure: 'SENSITIVITY' }), 'METHOD_NEEDS_AUC');
+    const graded = buildStudy(
+      [...cases, { id: 'e', truth: true, cluster: 'p3', block: 's1' }, { id: 'f', truth: false, cluster: 'p3', block: 's1' }],
+      [...full(['A', 'B'], 'r1', ['a', 'b', 'e', 'f']), ...full(['A', 'B'], 'r2', ['c', 'd'])],
+    );
+    expectProblem(() => analyseMrmc(graded, { method: 'JACKKNIFE', clustered: false, figure: 'SPECIFICITY' }), 'NOT_A_BINARY_CALL');
   });
   it('rejects DeLong with fewer than two positives or negatives in a site', () => {
     const study = buildStudy(cases, [...full(['A', 'B'], 'r1', ['a', 'b']), ...full(['A', 'B'], 'r2', ['c', 'd'])]);

@@ -16,6 +16,13 @@ import { MrmcDesignError, type MrmcStudy } from './study';
  */
 export type CovarianceMethod = 'DELONG' | 'JACKKNIFE' | 'UNBIASED';
 
+/**
+ * The reader performance measured: the empirical AUC of the ratings, or the sensitivity (specificity) of binary
+ * calls, ratings 0 or 1 (MRMCaov's binary_sens and binary_spec), whose only covariance is the jackknife over the
+ * positive (negative) cases or patients.
+ */
+export type FigureOfMerit = 'AUC' | 'SENSITIVITY' | 'SPECIFICITY';
+
 export interface ReaderTestAucs {
   /** auc[test][reader] */
   auc: number[][];
@@ -30,7 +37,8 @@ interface BlockGroup {
   placements: Placements;
 }
 
-export function readerTestAucs(study: MrmcStudy, method: CovarianceMethod, clustered: boolean): ReaderTestAucs {
+export function readerTestAucs(study: MrmcStudy, method: CovarianceMethod, clustered: boolean, figure: FigureOfMerit = 'AUC'): ReaderTestAucs {
+  if (figure !== 'AUC') return readerTestProportions(study, method, clustered, figure);
   if (method === 'UNBIASED' && clustered) {
     throw new MrmcDesignError(
       'UNBIASED_NEEDS_UNCLUSTERED_CASES',
@@ -215,4 +223,63 @@ function unbiased(groups: BlockGroup[]): number[][] {
     }
   }
   return out;
+}
+
+/** Sensitivity or specificity of binary calls per reader and test, with the leave-one-unit-out jackknife covariance. */
+function readerTestProportions(study: MrmcStudy, method: CovarianceMethod, clustered: boolean, figure: 'SENSITIVITY' | 'SPECIFICITY'): ReaderTestAucs {
+  if (method !== 'JACKKNIFE') {
+    throw new MrmcDesignError('METHOD_NEEDS_AUC', `${method} covariances are defined for the AUC only; sensitivity and specificity use the jackknife`);
+  }
+  const T = study.tests.length;
+  const J = study.readers.length;
+  const G = T * J;
+  const value = study.tests.map(() => study.readers.map(() => NaN));
+  const covariance = Array.from({ length: G }, () => new Array<number>(G).fill(0));
+  const positive = figure === 'SENSITIVITY';
+  for (let b = 0; b < study.blocks.length; b++) {
+    const readers = study.readers.map((_, j) => j).filter((j) => study.readerBlock[j] === b);
+    if (readers.length === 0) continue;
+    // The cases the proportion is over, and their units (cases, or patients when clustered).
+    const cases = study.blockCases[b]!.filter((c) => study.cases[c]!.truth === positive);
+    const unitIndex = new Map<string, number>();
+    const unitOf = cases.map((c) => {
+      const u = clustered ? study.cases[c]!.cluster : String(c);
+      let i = unitIndex.get(u);
+      if (i === undefined) unitIndex.set(u, (i = unitIndex.size));
+      return i;
+    });
+    const K = unitIndex.size;
+    if (K < 2) throw new MrmcDesignError('TOO_FEW_UNITS', `the jackknife needs at least two ${positive ? 'positive' : 'negative'} cases (patients) per site`);
+    const unitSize = new Float64Array(K);
+    for (const k of unitOf) unitSize[k]!++;
+    const groups: Array<{ index: number; pseudo: Float64Array }> = [];
+    for (let t = 0; t < T; t++) {
+      for (const j of readers) {
+        const row = study.ratings[t]![j]!;
+        const unitHits = new Float64Array(K);
+        let hits = 0;
+        cases.forEach((c, i) => {
+          const r = row[c]!;
+          if (r !== 0 && r !== 1) throw new MrmcDesignError('NOT_A_BINARY_CALL', `sensitivity and specificity need calls of 0 or 1; got ${r}`);
+          // A correct call: positive for a positive case, negative for a negative one.
+          const correct = positive ? r : 1 - r;
+          hits += correct;
+          unitHits[unitOf[i]!]! += correct;
+        });
+        value[t]![j] = hits / cases.length;
+        const pseudo = new Float64Array(K);
+        for (let k = 0; k < K; k++) pseudo[k] = (hits - unitHits[k]!) / (cases.length - unitSize[k]!);
+        groups.push({ index: t * J + j, pseudo });
+      }
+    }
+    const means = groups.map((g) => g.pseudo.reduce((s, x) => s + x, 0) / K);
+    for (let g = 0; g < groups.length; g++) {
+      for (let h = 0; h <= g; h++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += (groups[g]!.pseudo[k]! - means[g]!) * (groups[h]!.pseudo[k]! - means[h]!);
+        covariance[groups[g]!.index]![groups[h]!.index] = covariance[groups[h]!.index]![groups[g]!.index] = ((K - 1) / K) * s;
+      }
+    }
+  }
+  return { auc: value, covariance };
 }

@@ -1,6 +1,6 @@
 import { normalQuantile, twoSidedP } from '../normal';
 import { chiSquareUpperTail, fUpperTail, tQuantile, tTwoSidedP } from './distributions';
-import { readerTestAucs, type CovarianceMethod } from './covariance';
+import { readerTestAucs, type CovarianceMethod, type FigureOfMerit } from './covariance';
 import type { MrmcStudy } from './study';
 
 /**
@@ -29,6 +29,8 @@ export interface MrmcOptions {
   clustered: boolean;
   /** Confidence level of every interval, 0.95 by default. */
   level?: number;
+  /** AUC (default), or the sensitivity or specificity of 0/1 calls. */
+  figure?: FigureOfMerit;
 }
 
 export interface VarianceComponents {
@@ -88,7 +90,7 @@ export interface MrmcReaderDifference extends MrmcDifference {
 export interface MrmcAnalysis {
   tests: string[];
   readers: string[];
-  /** auc[test][reader] */
+  /** auc[test][reader]: the figure of merit (the AUC, or a sensitivity or specificity) */
   auc: number[][];
   covariance: number[][];
   meanSquares: { test: number; reader: number; testReader: number };
@@ -153,7 +155,7 @@ function zInterval(estimate: number, stdErr: number, level: number, clip: boolea
 
 /** Runs the whole analysis on a study. */
 export function analyseMrmc(study: MrmcStudy, options: MrmcOptions): MrmcAnalysis {
-  const { auc, covariance } = readerTestAucs(study, options.method, options.clustered);
+  const { auc, covariance } = readerTestAucs(study, options.method, options.clustered, options.figure ?? 'AUC');
   return orAnalysis(study.tests, study.readers, auc, covariance, options.level ?? 0.95);
 }
 

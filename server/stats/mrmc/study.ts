@@ -16,7 +16,9 @@ export type MrmcDesignProblem =
   | 'NOT_A_NUMBER'
   | 'BLOCK_WITHOUT_BOTH_CLASSES'
   | 'TOO_FEW_UNITS'
-  | 'UNBIASED_NEEDS_UNCLUSTERED_CASES';
+  | 'UNBIASED_NEEDS_UNCLUSTERED_CASES'
+  | 'METHOD_NEEDS_AUC'
+  | 'NOT_A_BINARY_CALL';
 
 export class MrmcDesignError extends Error {
   constructor(
