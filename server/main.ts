@@ -41,7 +41,8 @@ Commands:
                         (--model ID | --reader ID) [--group-by SITE,FEATURE,MODALITY] [--split-version ID]
                         [--format csv|json|html] [--out FILE] (docs/statistics.md).
                         With --mrmc: the model against the readers as a group (MRMC): --model ID [--role READER]
-                        [--covariance JACKKNIFE|DELONG|UNBIASED] [--independent] [--threshold N] [--format csv|json].
+                        [--figure-of-merit AUC|SENSITIVITY|SPECIFICITY] [--covariance JACKKNIFE|DELONG|UNBIASED]
+                        [--independent] [--threshold N] [--format csv|json].
   upload <folder>       Upload a cohort folder to a node: --url URL --token TOKEN [--site CODE]
                         [--batch-files 20] [--batch-mb 32]. DICOM in any structure plus patients.csv,
                         joint-images.csv, readings.csv, reference.csv; resumes after an interruption (docs/ingest.md).

@@ -21,6 +21,19 @@ registerEnumType(MrmcCovariance, {
   },
 });
 
+/** What the readers are measured by. */
+export enum MrmcFigureOfMerit {
+  AUC = 'AUC',
+  SENSITIVITY = 'SENSITIVITY',
+  SPECIFICITY = 'SPECIFICITY',
+}
+
+registerEnumType(MrmcFigureOfMerit, {
+  name: 'MrmcFigureOfMerit',
+  description:
+    'The empirical AUC of the grades (the model: its score), or the sensitivity or specificity of the call grade >= threshold (the model: its argmax grade)',
+});
+
 @InputType('MrmcInput', {
   description:
     'A model version against the readers of a role as a group: Obuchowski-Rockette MRMC analysis with Hillis df, per feature and modality, pooled and per site',
@@ -44,7 +57,10 @@ export class MrmcInput {
   @Min(1)
   threshold?: number | null;
 
-  @Field(() => MrmcCovariance, { nullable: true, description: 'Default JACKKNIFE' })
+  @Field(() => MrmcFigureOfMerit, { nullable: true, description: 'Default AUC' })
+  figureOfMerit?: MrmcFigureOfMerit | null;
+
+  @Field(() => MrmcCovariance, { nullable: true, description: 'Default JACKKNIFE (the only one for SENSITIVITY and SPECIFICITY)' })
   covariance?: MrmcCovariance | null;
 
   @Field(() => Boolean, { nullable: true, description: 'A patient’s joints form one case cluster (default true)' })

@@ -1,9 +1,9 @@
 import { Field, Float, Int, ObjectType } from 'type-graphql';
 import { Modality, SuppressionReason } from '../../server/domain';
-import { MrmcCovariance } from '../inputs/mrmc.input';
+import { MrmcCovariance, MrmcFigureOfMerit } from '../inputs/mrmc.input';
 import { DisclosureType, RocCurveType } from './metrics.type';
 
-@ObjectType('MrmcDifference', { description: 'Model AUC minus reader AUC (the reader average, or one reader), with its interval and test' })
+@ObjectType('MrmcDifference', { description: 'Model minus reader (the reader average, or one reader) in the figure of merit, with its interval and test' })
 export class MrmcDifferenceType {
   @Field(() => Float)
   estimate: number;
@@ -30,7 +30,7 @@ export class MrmcDifferenceType {
   p: number | null;
 }
 
-@ObjectType('MrmcMean', { description: 'The mean AUC of one test (the model, or the readers) over the readers, with its interval' })
+@ObjectType('MrmcMean', { description: 'The mean figure of merit of one test (the model, or the readers) over the readers, with its interval' })
 export class MrmcMeanType {
   @Field(() => Float)
   estimate: number;
@@ -53,10 +53,10 @@ export class MrmcConclusionType {
   @Field(() => MrmcDifferenceType)
   difference: MrmcDifferenceType;
 
-  @Field(() => MrmcMeanType, { description: 'The model’s AUC (averaged over the readers’ case sets)' })
+  @Field(() => MrmcMeanType, { description: 'The model’s figure of merit (averaged over the readers’ case sets)' })
   model: MrmcMeanType;
 
-  @Field(() => MrmcMeanType, { description: 'The readers’ average AUC' })
+  @Field(() => MrmcMeanType, { description: 'The readers’ average figure of merit' })
   readers: MrmcMeanType;
 }
 
@@ -68,7 +68,7 @@ export class MrmcVarianceComponentsType {
   @Field(() => Float, { nullable: true, description: 'sigma2_TR, test x reader' })
   testReader: number | null;
 
-  @Field(() => Float, { description: 'Var: the case-sampling variance of a reader’s AUC' })
+  @Field(() => Float, { description: 'Var: the case-sampling variance of a reader’s figure of merit' })
   error: number;
 
   @Field(() => Float, { description: 'Same reader, different tests' })
@@ -90,7 +90,7 @@ export class MrmcVarianceComponentsType {
   corr3: number | null;
 }
 
-@ObjectType('MrmcReader', { description: 'One reader: their AUC, the model’s on the same cases, and the fixed-reader difference' })
+@ObjectType('MrmcReader', { description: 'One reader: their figure of merit, the model’s on the same cases, and the fixed-reader difference' })
 export class MrmcReaderType {
   @Field()
   readerCode: string;
@@ -101,11 +101,11 @@ export class MrmcReaderType {
   @Field(() => Int)
   cases: number;
 
-  @Field(() => Float)
-  readerAuc: number;
+  @Field(() => Float, { description: 'The reader’s figure of merit (AUC, sensitivity or specificity)' })
+  readerValue: number;
 
-  @Field(() => Float)
-  modelAuc: number;
+  @Field(() => Float, { description: 'The model’s, on this reader’s cases' })
+  modelValue: number;
 
   @Field(() => MrmcDifferenceType)
   difference: MrmcDifferenceType;
@@ -176,6 +176,9 @@ export class MrmcGroupType {
 
 @ObjectType('MrmcResult')
 export class MrmcResultType {
+  @Field(() => MrmcFigureOfMerit)
+  figureOfMerit: MrmcFigureOfMerit;
+
   @Field(() => Int)
   threshold: number;
 

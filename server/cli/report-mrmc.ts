@@ -11,6 +11,7 @@ export interface MrmcReportOptions {
   modelVersionId: string;
   readerRole?: string;
   covariance?: string;
+  figureOfMerit?: string;
   clustered: boolean;
   threshold?: number;
   splitVersionId?: string;
@@ -24,12 +25,12 @@ const MEAN = 'estimate lower upper';
 
 const QUERY = `query ($input: MrmcInput!) {
   mrmc(input: $input) {
-    threshold level clustered covariance
+    figureOfMerit threshold level clustered covariance
     groups {
       feature modality site pooled suppressed suppression design readers sites cases patients problem problemDetail
       ${CONCLUSIONS.map((c) => `${c} { difference { ${DIFFERENCE} } model { ${MEAN} } readers { ${MEAN} } }`).join('\n      ')}
       varianceComponents { reader testReader error cov1 cov2 cov3 }
-      perReader { readerCode site cases readerAuc modelAuc }
+      perReader { readerCode site cases readerValue modelValue }
       readerRoc { fpr tpr thresholds }
     }
   }
@@ -58,7 +59,7 @@ type Group = {
 } & Record<(typeof CONCLUSIONS)[number], Conclusion | null>;
 
 export interface MrmcReportData {
-  mrmc: { threshold: number; level: number; clustered: boolean; covariance: string; groups: Group[] };
+  mrmc: { figureOfMerit: string; threshold: number; level: number; clustered: boolean; covariance: string; groups: Group[] };
 }
 
 export async function fetchMrmcReport(options: MrmcReportOptions): Promise<MrmcReportData> {
@@ -66,6 +67,7 @@ export async function fetchMrmcReport(options: MrmcReportOptions): Promise<MrmcR
     modelVersionId: options.modelVersionId,
     readerRole: options.readerRole,
     covariance: options.covariance,
+    figureOfMerit: options.figureOfMerit,
     clustered: options.clustered,
     threshold: options.threshold,
     scope: options.splitVersionId ? { splitVersionId: options.splitVersionId } : null,
@@ -97,8 +99,8 @@ export function mrmcCsv(groups: readonly Group[]): string {
     'cases',
     'patients',
     'conclusion',
-    'model_auc',
-    'readers_auc',
+    'model_value',
+    'readers_value',
     'difference',
     'lower',
     'upper',
@@ -131,7 +133,7 @@ export async function mrmcReport(options: MrmcReportOptions): Promise<string> {
   return text;
 }
 
-/** `facet report --mrmc --model ID [--role READER] [--covariance JACKKNIFE|DELONG|UNBIASED] [--independent] …`. */
+/** `facet report --mrmc --model ID [--role READER] [--figure-of-merit AUC|SENSITIVITY|SPECIFICITY] [--covariance …] [--independent] …`. */
 export async function mrmcReportCommand(argv: string[], node: { url?: string; token?: string }): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -142,6 +144,7 @@ export async function mrmcReportCommand(argv: string[], node: { url?: string; to
       model: { type: 'string' },
       role: { type: 'string' },
       covariance: { type: 'string' },
+      'figure-of-merit': { type: 'string' },
       independent: { type: 'boolean', default: false },
       threshold: { type: 'string' },
       'split-version': { type: 'string' },
@@ -159,6 +162,7 @@ export async function mrmcReportCommand(argv: string[], node: { url?: string; to
     modelVersionId: values.model,
     readerRole: values.role?.toUpperCase(),
     covariance: values.covariance?.toUpperCase(),
+    figureOfMerit: values['figure-of-merit']?.toUpperCase(),
     clustered: !values.independent,
     threshold: values.threshold === undefined ? undefined : Number(values.threshold),
     splitVersionId: values['split-version'],

@@ -4,7 +4,7 @@ import { GradingFeature, ModelVersion } from '../entities';
 import { badInput, notFound } from '../errors/app-error';
 import { rocCurve } from '../stats/auc';
 import { scoreOf } from '../stats/engine';
-import type { CovarianceMethod } from '../stats/mrmc/covariance';
+import type { CovarianceMethod, FigureOfMerit } from '../stats/mrmc/covariance';
 import { analyseMrmc, type MrmcAnalysis, type MrmcDifference, type MrmcTestMean, type VarianceComponents } from '../stats/mrmc/obuchowski-rockette';
 import { readerAveragedRoc } from '../stats/mrmc/roc';
 import { MrmcDesignError, modelVersusReaders, type MrmcCase, type MrmcDesignProblem, type MrmcRating } from '../stats/mrmc/study';
@@ -14,7 +14,7 @@ import type { MetricsScope } from './metrics.service';
 import { requireRole, type RequestContext } from './request-context';
 import { restrictToScope, whereIn } from './scope';
 
-export type { CovarianceMethod };
+export type { CovarianceMethod, FigureOfMerit };
 
 export interface MrmcRequest {
   modelVersionId: string;
@@ -23,7 +23,9 @@ export interface MrmcRequest {
   scope?: MetricsScope | null;
   /** Positive when the reference grade >= threshold (default 1); the model scores P(grade >= threshold). */
   threshold?: number | null;
-  /** Covariance of the readers' AUCs (default JACKKNIFE, as MRMCaov). */
+  /** AUC (default), or the sensitivity or specificity of the binary call grade >= threshold. */
+  figureOfMerit?: FigureOfMerit | null;
+  /** Covariance of the readers' figures of merit (default JACKKNIFE, as MRMCaov; the only one for sensitivity and specificity). */
   covariance?: CovarianceMethod | null;
   /** A patient's joints form one case cluster (default true). */
   clustered?: boolean | null;
@@ -45,9 +47,10 @@ export interface MrmcReaderRow {
   readerCode: string;
   site: string | null;
   cases: number;
-  readerAuc: number;
-  /** The model's AUC on this reader's cases. */
-  modelAuc: number;
+  /** The reader's figure of merit (AUC, sensitivity or specificity). */
+  readerValue: number;
+  /** The model's on this reader's cases. */
+  modelValue: number;
   /** Model minus reader for this reader with fixed readers (case variability only). */
   difference: MrmcDifference;
 }
@@ -77,6 +80,7 @@ export interface MrmcGroup extends Release {
 }
 
 export interface MrmcResult {
+  figureOfMerit: FigureOfMerit;
   threshold: number;
   level: number;
   clustered: boolean;
@@ -101,6 +105,7 @@ interface Row {
 }
 
 const METHODS: readonly CovarianceMethod[] = ['DELONG', 'JACKKNIFE', 'UNBIASED'];
+const FIGURES: readonly FigureOfMerit[] = ['AUC', 'SENSITIVITY', 'SPECIFICITY'];
 
 /**
  * Multi-reader multi-case analysis of a model against the clinicians as a group (Obuchowski-Rockette with Hillis's
@@ -120,11 +125,16 @@ export class MrmcService {
     const level = request.level ?? 0.95;
     const clustered = request.clustered ?? true;
     const covariance = request.covariance ?? 'JACKKNIFE';
+    const figureOfMerit = request.figureOfMerit ?? 'AUC';
     const confirmedOnly = request.confirmedOnly ?? true;
     const scope = request.scope ?? {};
     if (!Number.isInteger(threshold) || threshold < 1) throw badInput('threshold must be a whole grade of at least 1', { field: 'threshold' });
     if (!(level > 0.5 && level < 1)) throw badInput('level must be between 0.5 and 1', { field: 'level' });
     if (!METHODS.includes(covariance)) throw badInput(`covariance must be one of ${METHODS.join(', ')}`, { field: 'covariance' });
+    if (!FIGURES.includes(figureOfMerit)) throw badInput(`figureOfMerit must be one of ${FIGURES.join(', ')}`, { field: 'figureOfMerit' });
+    if (figureOfMerit !== 'AUC' && covariance !== 'JACKKNIFE') {
+      throw badInput(`${covariance} covariances are defined for the AUC only; sensitivity and specificity use JACKKNIFE`, { field: 'covariance' });
+    }
     if (covariance === 'UNBIASED' && clustered) {
       throw badInput('The unbiased covariance assumes independent cases: use DELONG or JACKKNIFE with clustered cases, or clustered: false', {
         field: 'covariance',
@@ -159,17 +169,17 @@ export class MrmcService {
           groups.push({ ...head, ...EMPTY, ...withheld });
           continue;
         }
-        groups.push({ ...head, ...this.analyse(of, { threshold, level, clustered, covariance, k, coarse: disclosure.applied }) });
+        groups.push({ ...head, ...this.analyse(of, { figureOfMerit, threshold, level, clustered, covariance, k, coarse: disclosure.applied }) });
       }
     }
-    return { threshold, level, clustered, covariance, disclosure, groups };
+    return { figureOfMerit, threshold, level, clustered, covariance, disclosure, groups };
   }
 
   private analyse(
     rows: Row[],
-    o: { threshold: number; level: number; clustered: boolean; covariance: CovarianceMethod; k: number; coarse: boolean },
+    o: { figureOfMerit: FigureOfMerit; threshold: number; level: number; clustered: boolean; covariance: CovarianceMethod; k: number; coarse: boolean },
   ): Omit<MrmcGroup, 'feature' | 'modality' | 'site' | 'pooled'> {
-    const { cases, model, ratings, blocks } = completeCases(rows, o.threshold, o.clustered);
+    const { cases, model, modelScores, ratings, grades, blocks } = completeCases(rows, o.threshold, o.clustered, o.figureOfMerit !== 'AUC');
     const readerCodes = new Map(rows.map((r) => [r.readerId, r]));
     const base = {
       suppressed: false,
@@ -183,7 +193,7 @@ export class MrmcService {
     let analysis: MrmcAnalysis;
     try {
       const study = modelVersusReaders(cases, model, ratings);
-      analysis = analyseMrmc(study, { method: o.covariance, clustered: o.clustered, level: o.level });
+      analysis = analyseMrmc(study, { method: o.covariance, clustered: o.clustered, level: o.level, figure: o.figureOfMerit });
     } catch (e) {
       if (!(e instanceof MrmcDesignError)) throw e;
       return { ...EMPTY, ...base, problem: e.problem, problemDetail: e.message };
@@ -191,21 +201,22 @@ export class MrmcService {
     const view = (c: MrmcAnalysis['randomReaders']): MrmcConclusionView | null =>
       c && { difference: finite(c.differences[0]!), model: finite(c.means[0]!), readers: finite(c.means[1]!) };
     const caseIndex = new Map(cases.map((c, i) => [c.id, i]));
-    const perReaderCases = analysis.readers.map((reader) => ratings.filter((r) => r.reader === reader));
+    // Each reader's ratings with their grades (the ratings are 0/1 calls for sensitivity and specificity).
+    const perReaderCases = analysis.readers.map((reader) => ratings.flatMap((r, i) => (r.reader === reader ? [{ caseId: r.caseId, grade: grades[i]! }] : [])));
     const perReader: MrmcReaderRow[] = analysis.readers.map((reader, j) => {
       const row = readerCodes.get(reader)!;
       return {
         readerCode: row.readerCode,
         site: row.readerSite,
         cases: perReaderCases[j]!.length,
-        readerAuc: analysis.auc[1]![j]!,
-        modelAuc: analysis.auc[0]![j]!,
+        readerValue: analysis.auc[1]![j]!,
+        modelValue: analysis.auc[0]![j]!,
         difference: finite(analysis.fixedReaders.readerDifferences[j]!),
       };
     });
-    const graded = perReaderCases.map((rs) => rs.map((r) => ({ grade: r.rating, positive: cases[caseIndex.get(r.caseId)!]!.truth })));
+    const graded = perReaderCases.map((rs) => rs.map((r) => ({ grade: r.grade, positive: cases[caseIndex.get(r.caseId)!]!.truth })));
     let readerRoc = readerAveragedRoc(graded, o.k);
-    const modelCases = cases.map((c) => ({ score: model.get(c.id)!, positive: c.truth, cluster: c.patientIndex }));
+    const modelCases = cases.map((c) => ({ score: modelScores.get(c.id)!, positive: c.truth, cluster: c.patientIndex }));
     let modelRoc: RocPoints = rocCurve(
       modelCases.filter((c) => c.positive).map((c) => c.score),
       modelCases.filter((c) => !c.positive).map((c) => c.score),
@@ -213,7 +224,7 @@ export class MrmcService {
     if (o.coarse) {
       const clusterOf = new Map(cases.map((c) => [c.id, c.patientIndex]));
       const scored = perReaderCases.map((rs) =>
-        rs.map((r) => ({ score: r.rating, positive: cases[caseIndex.get(r.caseId)!]!.truth, cluster: clusterOf.get(r.caseId)! })),
+        rs.map((r) => ({ score: r.grade, positive: cases[caseIndex.get(r.caseId)!]!.truth, cluster: clusterOf.get(r.caseId)! })),
       );
       readerRoc = this.disclosure.readerAveragedRoc(scored, readerRoc, o.k);
       modelRoc = this.disclosure.roc(modelCases, { probabilities: rows.every((r) => r.probabilities !== null), grades: o.k });
@@ -348,7 +359,7 @@ const EMPTY = {
  * centrally read study); a block keeps the cells every one of its readers graded (a reader's "not assessable"
  * drops the cell for the block), so that each reader reads every case of their block, as the OR analysis needs.
  */
-function completeCases(rows: readonly Row[], threshold: number, clustered: boolean) {
+function completeCases(rows: readonly Row[], threshold: number, clustered: boolean, binary: boolean) {
   // Union-find over readers through the cells they share.
   const parent = new Map<string, string>();
   const find = (x: string): string => {
@@ -381,8 +392,12 @@ function completeCases(rows: readonly Row[], threshold: number, clustered: boole
   for (const r of rows) (readersOfCell.get(r.jointId) ?? readersOfCell.set(r.jointId, new Set()).get(r.jointId)!).add(r.readerId);
 
   const cases: Array<MrmcCase & { patient: string; patientIndex: number }> = [];
+  // The analysed ratings (scores and grades for the AUC; 0/1 calls at the threshold for sensitivity and specificity)
+  // and, for the ROC curves, the model's scores and the readers' grades.
   const model = new Map<string, number>();
+  const modelScores = new Map<string, number>();
   const ratings: MrmcRating[] = [];
+  const grades: number[] = [];
   const patientIndex = new Map<string, number>();
   for (const r of rows) {
     const block = find(r.readerId);
@@ -397,9 +412,13 @@ function completeCases(rows: readonly Row[], threshold: number, clustered: boole
         patient: r.patientId,
         patientIndex: patientIndex.get(r.patientId)!,
       });
-      model.set(r.jointId, scoreOf({ cluster: 0, truth: r.truth, grade: r.modelGrade, probabilities: r.probabilities?.map(Number) }, threshold));
+      const score = scoreOf({ cluster: 0, truth: r.truth, grade: r.modelGrade, probabilities: r.probabilities?.map(Number) }, threshold);
+      modelScores.set(r.jointId, score);
+      // The model's binary call is its argmax grade at the threshold, as in the metrics query.
+      model.set(r.jointId, binary ? Number(r.modelGrade >= threshold) : score);
     }
-    ratings.push({ test: 'READERS', reader: r.readerId, caseId: r.jointId, rating: r.readerGrade });
+    ratings.push({ test: 'READERS', reader: r.readerId, caseId: r.jointId, rating: binary ? Number(r.readerGrade >= threshold) : r.readerGrade });
+    grades.push(r.readerGrade);
   }
-  return { cases, model, ratings, blocks: new Set(cases.map((c) => c.block)).size };
+  return { cases, model, modelScores, ratings, grades, blocks: new Set(cases.map((c) => c.block)).size };
 }

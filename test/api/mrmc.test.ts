@@ -13,13 +13,13 @@ import { codeOf, gql, gqlOk } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
 
 const MRMC = `query ($input: MrmcInput!) { mrmc(input: $input) {
-  threshold level clustered covariance disclosure { applied minGroupPatients }
+  figureOfMerit threshold level clustered covariance disclosure { applied minGroupPatients }
   groups { feature modality site pooled suppressed suppression design readers sites cases patients problem problemDetail
     randomReaders { difference { estimate stdErr df lower upper statistic p } model { estimate lower upper } readers { estimate lower upper } }
     fixedReaders { difference { estimate stdErr df lower upper statistic p } }
     fixedCases { difference { estimate stdErr df p } }
     varianceComponents { reader testReader error cov1 cov2 cov3 corr1 corr2 corr3 }
-    perReader { readerCode site cases readerAuc modelAuc difference { estimate stdErr p } }
+    perReader { readerCode site cases readerValue modelValue difference { estimate stdErr p } }
     readerRoc { fpr tpr thresholds } modelRoc { fpr tpr thresholds } } } }`;
 
 interface Cell {
@@ -114,14 +114,22 @@ describe('mrmc query', () => {
   const query = async (token: string, input: Record<string, unknown>) => (await gqlOk(node().url, token, MRMC, { input: { modelVersionId, ...input } })).mrmc;
 
   /** The stats module's analysis of the cells of `siteCodes`, as the service should build it. */
-  function expected(siteCodes: string[], method: 'JACKKNIFE' | 'DELONG', clustered: boolean) {
+  function expected(siteCodes: string[], method: 'JACKKNIFE' | 'DELONG', clustered: boolean, figure: 'AUC' | 'SENSITIVITY' | 'SPECIFICITY' = 'AUC') {
+    const binary = figure !== 'AUC';
+    const argmax = (p: number[]) => p.indexOf(Math.max(...p));
     const of = cells.filter((c) => siteCodes.includes(c.site));
     const cases: MrmcCase[] = of.map((c) => ({ id: c.jointId, truth: c.truth >= 1, cluster: clustered ? c.patientId : c.jointId, block: c.site }));
-    const model = new Map(of.map((c) => [c.jointId, c.probabilities[1]! + c.probabilities[2]! + c.probabilities[3]!]));
+    const model = new Map(
+      of.map((c) => [c.jointId, binary ? Number(argmax(c.probabilities) >= 1) : c.probabilities[1]! + c.probabilities[2]! + c.probabilities[3]!]),
+    );
     const ratings: MrmcRating[] = [...readers.entries()]
       .sort((a, b) => a[1].reader.code.localeCompare(b[1].reader.code))
-      .flatMap(([id]) => of.filter((c) => c.grades.has(id)).map((c) => ({ test: 'READERS', reader: id, caseId: c.jointId, rating: c.grades.get(id)! })));
-    return analyseMrmc(modelVersusReaders(cases, model, ratings), { method, clustered, level: 0.95 });
+      .flatMap(([id]) =>
+        of
+          .filter((c) => c.grades.has(id))
+          .map((c) => ({ test: 'READERS', reader: id, caseId: c.jointId, rating: binary ? Number(c.grades.get(id)! >= 1) : c.grades.get(id)! })),
+      );
+    return analyseMrmc(modelVersusReaders(cases, model, ratings), { method, clustered, level: 0.95, figure });
   }
 
   const close = (actual: number | null, value: number | null) => {
@@ -162,8 +170,8 @@ describe('mrmc query', () => {
     close(pooled.fixedCases.difference.p, a.fixedCases!.differences[0]!.p);
     for (const key of ['reader', 'testReader', 'error', 'cov1', 'cov2', 'cov3'] as const) close(pooled.varianceComponents[key], a.varianceComponents[key]);
     // The reader average is the mean of the readers' AUCs; the difference is model minus that mean.
-    const meanReader = pooled.perReader.reduce((s: number, r: { readerAuc: number }) => s + r.readerAuc, 0) / 6;
-    const meanModel = pooled.perReader.reduce((s: number, r: { modelAuc: number }) => s + r.modelAuc, 0) / 6;
+    const meanReader = pooled.perReader.reduce((s: number, r: { readerValue: number }) => s + r.readerValue, 0) / 6;
+    const meanModel = pooled.perReader.reduce((s: number, r: { modelValue: number }) => s + r.modelValue, 0) / 6;
     close(d.estimate, meanModel - meanReader);
   });
 
@@ -177,11 +185,11 @@ describe('mrmc query', () => {
       expect(row.cases).toBe(mine.length);
       const split = (score: (c: Cell) => number) => auc(mine.filter((c) => c.truth >= 1).map(score), mine.filter((c) => c.truth < 1).map(score)).value;
       close(
-        row.readerAuc,
+        row.readerValue,
         split((c) => c.grades.get(id)!),
       );
       close(
-        row.modelAuc,
+        row.modelValue,
         split((c) => 1 - c.probabilities[0]!),
       );
     }
@@ -207,6 +215,23 @@ describe('mrmc query', () => {
     expect(unbiased.groups[0].randomReaders.difference.stdErr).toBeGreaterThan(0);
   });
 
+  it.each(['SENSITIVITY', 'SPECIFICITY'] as const)('measures the %s of the calls at the threshold (the model: its argmax grade)', async (figure) => {
+    const result = await query(admin, { scope: { siteIds: bigSites() }, figureOfMerit: figure, bySite: false });
+    expect(result.figureOfMerit).toBe(figure);
+    const a = expected(['EAST', 'WEST', 'NORTH'], 'JACKKNIFE', true, figure);
+    const d = result.groups[0].randomReaders.difference;
+    close(d.estimate, a.randomReaders!.differences[0]!.estimate);
+    close(d.stdErr, a.randomReaders!.differences[0]!.stdErr);
+    close(d.p, a.randomReaders!.differences[0]!.p);
+    // Each reader's sensitivity (specificity) by hand.
+    for (const row of result.groups[0].perReader) {
+      const [id] = [...readers.entries()].find(([, r]) => r.reader.code === row.readerCode)!;
+      const mine = cells.filter((c) => c.grades.has(id) && c.truth >= 1 === (figure === 'SENSITIVITY'));
+      const correct = mine.filter((c) => c.grades.get(id)! >= 1 === (figure === 'SENSITIVITY')).length;
+      close(row.readerValue, correct / mine.length);
+    }
+  });
+
   it("returns the readers' ROC averaged at each grade, coarsened for a statistician", async () => {
     const result = await query(statistician, {});
     const east = result.groups.find((g: { site: string | null }) => g.site === 'EAST');
@@ -226,7 +251,7 @@ describe('mrmc query', () => {
     expect(await readFile(out, 'utf8')).toBe(text);
     const [header, ...lines] = text.trim().split('\n');
     expect(header).toBe(
-      'feature,modality,site,pooled,design,readers,cases,patients,conclusion,model_auc,readers_auc,difference,lower,upper,df,statistic,p,reason',
+      'feature,modality,site,pooled,design,readers,cases,patients,conclusion,model_value,readers_value,difference,lower,upper,df,statistic,p,reason',
     );
     // Pooled and three sites, three conclusions each.
     expect(lines).toHaveLength(12);
@@ -286,6 +311,7 @@ describe('mrmc query', () => {
     ['a confidence level of 1', { level: 1 }, 'BAD_USER_INPUT'],
     ['splits without a split version', { scope: { splits: ['TEST'] } }, 'BAD_USER_INPUT'],
     ['a covariance it does not know', { covariance: 'BOOTSTRAP' }, 'BAD_USER_INPUT'],
+    ['DeLong covariances for sensitivity', { figureOfMerit: 'SENSITIVITY', covariance: 'DELONG' }, 'BAD_USER_INPUT'],
   ])('rejects %s', async (_name, input, code) => {
     const res = await gql(node().url, statistician, MRMC, { input: { modelVersionId, ...input } });
     expect(codeOf(res)).toBe(code);
