@@ -148,16 +148,16 @@ export class MrmcService {
     const grades = new Map((await this.db.repo(ctx, GradingFeature).find()).map((f) => [f.code, f.grades.length]));
     const release = disclosure.applied ? await this.releaseRule(ctx, request.modelVersionId, rows, scope, confirmedOnly) : null;
 
-    const byCell = new Map<string, Row[]>();
+    const byFeatureModality = new Map<string, Row[]>();
     for (const row of rows) {
       const id = `${row.feature}\u0000${row.modality}`;
-      const list = byCell.get(id);
+      const list = byFeatureModality.get(id);
       if (list) list.push(row);
-      else byCell.set(id, [row]);
+      else byFeatureModality.set(id, [row]);
     }
     const groups: MrmcGroup[] = [];
-    for (const id of [...byCell.keys()].sort()) {
-      const featureRows = byCell.get(id)!;
+    for (const id of [...byFeatureModality.keys()].sort()) {
+      const featureRows = byFeatureModality.get(id)!;
       const { feature, modality } = featureRows[0]!;
       const k = grades.get(feature) ?? 2;
       const sites = request.bySite === false ? [] : [...new Set(featureRows.map((r) => r.site))].sort();
