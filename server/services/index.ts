@@ -13,6 +13,7 @@ import { InferenceService } from './inference-job/inference.service';
 import { IngestService } from './ingest.service';
 import { ManifestService } from './manifest.service';
 import { MetricsService } from './metrics.service';
+import { MrmcService } from './mrmc.service';
 import { ModelService } from './model.service';
 import { NodeKeyService } from './node-key.service';
 import { PostgresPubSub } from '../pubsub/postgres-pubsub';
@@ -103,6 +104,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const disclosure = new DisclosureService(db, options.disclosure);
   const metrics = new MetricsService(db, disclosure);
   const agreement = new AgreementService(db, disclosure);
+  const mrmc = new MrmcService(db, disclosure);
   const hub = options.hub ? new Hub(db, options.hub) : null;
   const federationHub = new FederationHubService(db, pubSub, hub);
   const federatedQueries = new FederatedQueryService(db, audit, queue, pubSub, hub);
@@ -130,6 +132,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     disclosure,
     metrics,
     agreement,
+    mrmc,
     queue,
     inference,
     inferenceRunner,
@@ -152,6 +155,7 @@ export {
   ManifestService,
   MetricsService,
   ModelService,
+  MrmcService,
   NodeKeyService,
   ImagingService,
   PatientService,
