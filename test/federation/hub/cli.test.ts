@@ -4,7 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { siteCommand, SiteCommandError } from '../../../server/cli/site';
 import { NodeIdentity } from '../../../server/federation/identity';
-import { registryEntryFor, SiteRegistryError } from '../../../server/federation/site-registry';
+import { addSite, registryEntryFor, SiteRegistryError } from '../../../server/federation/site-registry';
+import { gqlOk } from '../../helpers/graphql-client';
+import { studyFlowAggregate } from './cases';
+import { ScriptedNode } from './hub-harness';
 import { filePassed } from '../../helpers/lifecycle';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-db';
 import { Gen } from '../generators';
@@ -155,6 +158,43 @@ describe('the hub from the command line (built CLI)', () => {
     const key = JSON.parse((await cli(['hub', 'identity'], { FACET_DATA_DIR: data })).out).signingKey;
     expect(run.out).toContain(`Hub signing key (nodes set FACET_HUB_SIGNING_KEY to it): ${key}`);
     expect(run.code).toBe(0);
+  });
+
+  it('serves scripted nodes from a separate hub process: a query claimed, answered and complete', async () => {
+    const sites = await mkdtemp(path.join(dir, 'sites-'));
+    const north = new ScriptedNode('NORTH');
+    await addSite(sites, registryEntryFor(north.identity, { code: 'NORTH', name: 'North', contact: { name: 'A', email: 'a@north.example' } }));
+    const data = await mkdtemp(path.join(dir, 'data-'));
+    const env = { FACET_SITES_DIR: sites, DATABASE_URL: database.url, FACET_DATA_DIR: data, PORT: '0' };
+    const token = (await cli(['create-token', '--role', 'STATISTICIAN', '--name', 'researcher'], env)).out.trim().split('\n').at(-1)!;
+    const hubProcess = spawn(process.execPath, [MAIN, 'serve', '--hub'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        hubProcess.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const found = /GraphQL: +(http:\/\/[^/\s]+)\/graphql/.exec(out);
+          if (found && /Press Ctrl-C/.test(out)) resolve(found[1]);
+        });
+        hubProcess.once('exit', (code) => reject(new Error(`the hub exited (${code}): ${out}`)));
+      });
+      const hubKey = /Hub signing key \(nodes set FACET_HUB_SIGNING_KEY to it\): (\S+)/.exec(out)![1];
+      north.connect(url, hubKey);
+      const started = await gqlOk(url, token, `mutation { startFederatedQuery(input: { kind: STUDY_FLOW }) { id status } }`);
+      const [task] = (await north.claim(5)).tasks;
+      expect(task.taskId).toBe(started.startFederatedQuery.id);
+      expect(await north.submit(north.sign(north.resultPayload(task, { aggregate: studyFlowAggregate(new Gen(61), 'NORTH') })))).toMatchObject({
+        accepted: true,
+      });
+      const read = await gqlOk(url, token, `query($id: ID!) { federatedQuery(id: $id) { status answer { studyFlow { pooled enrolled } } } }`, {
+        id: task.taskId,
+      });
+      expect(read.federatedQuery.status).toBe('COMPLETE');
+    } finally {
+      await north.close();
+      hubProcess.kill('SIGTERM');
+      await new Promise((resolve) => hubProcess.once('exit', resolve));
+    }
   });
 
   it('exits non-zero from verify without its options', async () => {

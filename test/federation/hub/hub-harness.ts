@@ -26,11 +26,11 @@ export class ScriptedNode {
 
   constructor(readonly code: string) {}
 
-  connect(url: string, hubIdentity: NodeIdentity): void {
+  /** Points the node at a hub, pinning the hub's signing key (base64) as FACET_HUB_SIGNING_KEY does. */
+  connect(url: string, hubSigningKey: string): void {
     this.client = new HubClient({ url: `${url}/graphql`, graceMs: 10_000, requestTimeoutMs: 20_000 });
-    // Pinned as a node pins it: the base64 public key the hub prints (FACET_HUB_SIGNING_KEY).
-    const pinned = publicKeyFromBase64('ed25519', hubIdentity.public.signingKey);
-    const keyId = keyIdOf(hubIdentity.public.signingKey);
+    const pinned = publicKeyFromBase64('ed25519', hubSigningKey);
+    const keyId = keyIdOf(hubSigningKey);
     this.hubKeys = (signer, id) => (signer === 'hub' && id === keyId ? pinned : null);
   }
 
@@ -150,7 +150,7 @@ export async function startTestHub(codes: readonly string[], options: { leaseSec
   });
   await workEveryQueue(node.services.queue, jobHandlers(node.services));
   const { secret } = await node.services.tokens.createApiToken(systemContext('test'), { name: 'researcher', role: Role.STATISTICIAN });
-  for (const n of nodes.values()) n.connect(node.url, identity);
+  for (const n of nodes.values()) n.connect(node.url, identity.public.signingKey);
   return {
     node,
     url: node.url,

@@ -133,7 +133,7 @@ describe('federated queries at the hub', () => {
 describe('registry changes on a running hub', () => {
   it('accepts a member added while running and refuses a removed member at its next claim', async () => {
     const west = new ScriptedNode('WEST');
-    west.connect(hub.url, hub.identity);
+    west.connect(hub.url, hub.identity.public.signingKey);
     const claimOf = async () => {
       try {
         await west.claim(0);
