@@ -93,10 +93,10 @@ export class FederationHubService {
       // A client that went away must not take tasks it will never see (they would wait for the lease to lapse).
       const stop = ctx.signal ? AbortSignal.any([superseded.signal, ctx.signal]) : superseded.signal;
       for (;;) {
-        const answer = await this.claimOnce(ctx, site, maxTasks, working);
-        if (answer.tasks.length > 0 || answer.cancelled.length > 0 || stop.aborted || Date.now() >= until) return answer;
-        await nextOrTimeout(events, until - Date.now(), stop);
         if (stop.aborted) return { tasks: [], cancelled: [], serverTime: this.clock() };
+        const answer = await this.claimOnce(ctx, site, maxTasks, working);
+        if (answer.tasks.length > 0 || answer.cancelled.length > 0 || Date.now() >= until) return answer;
+        await nextOrTimeout(events, until - Date.now(), stop);
       }
     } finally {
       if (this.pending.get(site) === superseded) this.pending.delete(site);
