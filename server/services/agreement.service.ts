@@ -94,7 +94,8 @@ export class AgreementService {
     requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
     const disclosure = this.disclosure.disclosureFor(ctx);
     const grades = new Map((await this.db.repo(ctx, GradingFeature).find()).map((f) => [f.code, f.grades.length]));
-    const qb = this.db.dataSource
+    const qb = this.db
+      .manager(ctx)
       .createQueryBuilder()
       .from('reading', 'r')
       .innerJoin('joint', 'joint', 'joint.id = r.joint_id')
@@ -248,7 +249,8 @@ export class AgreementService {
       const sites = siteCodesOf(scope.siteIds, enrolled.siteCodes);
       release = (site) => this.disclosure.check(enrolled.population, [site === null ? sites : new Set([site])]);
     }
-    const patients = this.db.dataSource
+    const patients = this.db
+      .manager(ctx)
       .createQueryBuilder()
       .from('patient', 'patient')
       .innerJoin('site', 'site', 'site.id = patient.site_id')
@@ -263,7 +265,8 @@ export class AgreementService {
       patients.addSelect('NULL AS "split"');
     }
     const patientRows = await patients.getRawMany<{ id: string; site: string; reasons: ExclusionReason[]; split: Split | null }>();
-    const cells = this.db.dataSource
+    const cells = this.db
+      .manager(ctx)
       .createQueryBuilder()
       .from('joint', 'joint')
       .innerJoin('patient', 'patient', 'patient.id = joint.patient_id')

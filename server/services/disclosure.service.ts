@@ -163,7 +163,8 @@ export class DisclosureService {
    * reference grades, confirmed or not, in the caller's sites, with the split of `splitVersionId` (or null).
    */
   async referenceCells(ctx: RequestContext, splitVersionId: string | null): Promise<ReferenceCell[]> {
-    const qb = this.db.dataSource
+    const qb = this.db
+      .manager(ctx)
       .createQueryBuilder()
       .from('reference_grade', 'ref')
       .innerJoin('joint', 'joint', 'joint.id = ref.joint_id')
@@ -195,7 +196,8 @@ export class DisclosureService {
 
   /** Per reader, the cells they graded (not "not assessable"), in the caller's sites. */
   async readerCoverage(ctx: RequestContext): Promise<Map<string, Set<string>>> {
-    const qb = this.db.dataSource
+    const qb = this.db
+      .manager(ctx)
       .createQueryBuilder()
       .from('reading', 'r')
       .innerJoin('joint', 'joint', 'joint.id = r.joint_id')
@@ -217,7 +219,8 @@ export class DisclosureService {
    * agreement query can filter or group by (site, modality, feature).
    */
   async doubleReadPopulation(ctx: RequestContext): Promise<{ population: Population; siteCodes: Map<string, string> }> {
-    const qb = this.db.dataSource
+    const qb = this.db
+      .manager(ctx)
       .createQueryBuilder()
       .from('reading', 'r')
       .innerJoin('joint', 'joint', 'joint.id = r.joint_id')
@@ -244,7 +247,8 @@ export class DisclosureService {
 
   /** The population of the study flow: enrolled patients (eligible or not) in the caller's sites, by site. */
   async enrolledPopulation(ctx: RequestContext): Promise<{ population: Population; siteCodes: Map<string, string> }> {
-    const qb = this.db.dataSource
+    const qb = this.db
+      .manager(ctx)
       .createQueryBuilder()
       .from('patient', 'patient')
       .innerJoin('site', 'site', 'site.id = patient.site_id')

@@ -529,7 +529,8 @@ export class MetricsService {
 
   /** Reference grades of eligible patients in scope, with their keys; raters are joined by the caller. */
   private baseCases(ctx: RequestContext, scope: MetricsScope, confirmedOnly: boolean) {
-    const qb = this.db.dataSource
+    const qb = this.db
+      .manager(ctx)
       .createQueryBuilder()
       .from('reference_grade', 'ref')
       .innerJoin('joint', 'joint', 'joint.id = ref.joint_id')

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { IsNull } from 'typeorm';
-import type { Db } from '../db/transaction';
+import { NO_TRANSACTION, type Db } from '../db/transaction';
 import { Role, type PageRequest } from '../domain';
 import { ApiToken, Reader, Site } from '../entities';
 import { badInput, notFound } from '../errors/app-error';
@@ -61,8 +61,8 @@ export class TokenService {
   /** The actor behind a bearer secret, or null for an unknown, revoked or expired token. */
   async authenticate(secret: string): Promise<Actor | null> {
     if (!secret.startsWith(TOKEN_PREFIX)) return null;
-    const token = await this.db.dataSource
-      .getRepository(ApiToken)
+    const token = await this.db
+      .repo(NO_TRANSACTION, ApiToken)
       .createQueryBuilder('t')
       .leftJoinAndMapOne('t.reader', Reader, 'reader', 'reader.id = t.reader_id')
       .where('t.token_hash = :hash', { hash: hashToken(secret) })
