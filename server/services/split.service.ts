@@ -8,7 +8,7 @@ import type { AuditService } from './audit.service';
 import { paginate, type Page } from './pagination';
 import { PATIENT_LEVEL_ROLES } from './patient.service';
 import { requireActor, requireRole, type RequestContext } from './request-context';
-import { restrictToScope, whereIn } from './scope';
+import { eligiblePatient, restrictToScope, whereIn } from './scope';
 
 export const DEFAULT_RATIOS: SplitRatios = { train: 0.7, validation: 0.15, test: 0.15 };
 
@@ -88,7 +88,7 @@ export class SplitService {
         .createQueryBuilder('patient')
         .innerJoin(Site, 'site', 'site.id = patient.site_id')
         .select(['patient.id AS "patientId"', 'patient.pseudonym AS "pseudonym"', 'site.id AS "siteId"', 'site.code AS "siteCode"'])
-        .where('cardinality(patient.exclusion_reasons) = 0')
+        .where(eligiblePatient('patient'))
         .getRawMany<{ patientId: string; pseudonym: string; siteId: string; siteCode: string }>();
       const bySite = new Map<string, typeof eligible>();
       for (const p of eligible) {
