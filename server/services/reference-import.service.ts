@@ -276,8 +276,7 @@ export class ReferenceImportService {
   async confirmReferenceImport(ctx: RequestContext, id: string): Promise<ReferenceImport> {
     const senior = await this.readers.requireActingReader(ctx, ReaderRole.SENIOR);
     return this.db.transaction(ctx, async (tx) => {
-      const found = await this.db.repo(tx, ReferenceImport).findOneBy({ id });
-      if (!found) throw notFound('ReferenceImport', id);
+      const found = await this.db.getEntityOrThrow(tx, ReferenceImport, id);
       const qb = this.db
         .repo(tx, ReferenceGrade)
         .createQueryBuilder('ref')
@@ -320,8 +319,7 @@ export class ReferenceImportService {
 
   async getReferenceImport(ctx: RequestContext, id: string): Promise<ReferenceImport> {
     requireActor(ctx);
-    const found = await this.db.repo(ctx, ReferenceImport).findOneBy({ id });
-    if (!found) throw notFound('ReferenceImport', id);
+    const found = await this.db.getEntityOrThrow(ctx, ReferenceImport, id);
     return found;
   }
 
