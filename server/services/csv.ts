@@ -1,5 +1,6 @@
 import { parse } from 'csv-parse/sync';
 import { IngestRejectionCode } from '../domain';
+import type { Site } from '../entities';
 import type { RejectedItem } from './import-result';
 
 /** One data row of a CSV import, by lower-case column name, with its line number for the answer. */
@@ -39,3 +40,17 @@ export function readCsv(text: string, required: readonly string[]): { rows: CsvR
 
 /** A cell holding a non-negative whole number, as that number; anything else null. */
 export const wholeNumber = (text: string | undefined): number | null => (text !== undefined && /^\d+$/.test(text) ? Number(text) : null);
+
+/** A row's rejection before it is stored: its code and the reason in words. */
+export interface RowProblem {
+  code: IngestRejectionCode;
+  reason: string;
+}
+
+/** The site a row names by code, when the caller may import into it (`scope`: siteScope's answer); else why not. */
+export function siteOfRow(sites: ReadonlyMap<string, Site>, scope: readonly string[] | null, code: string | undefined): Site | RowProblem {
+  const site = sites.get(code ?? '');
+  if (!site) return { code: IngestRejectionCode.UNKNOWN_SITE, reason: `No site with code ${JSON.stringify(code ?? '')}` };
+  if (scope && !scope.includes(site.id)) return { code: IngestRejectionCode.SITE_OUT_OF_SCOPE, reason: `Site ${site.code} is outside your token’s scope` };
+  return site;
+}

@@ -5,7 +5,7 @@ import { IMPORTED_REFERENCE_SOURCES, IngestRejectionCode, Level, Modality, Reade
 import { GradingFeature, Joint, Patient, ReferenceGrade, ReferenceImport, Site } from '../entities';
 import { notFound } from '../errors/app-error';
 import type { AuditService } from './audit.service';
-import { readCsv, type CsvRow } from './csv';
+import { readCsv, siteOfRow, type CsvRow } from './csv';
 import { RowsRejected, type ManifestResult, type RejectedItem } from './import-result';
 import { paginate, type Page } from './pagination';
 import type { ReaderService } from './reader.service';
@@ -187,13 +187,9 @@ export class ReferenceImportService {
     const seen = new Set<string>();
     for (const { line, values } of rows) {
       const reject = (code: IngestRejectionCode, reason: string) => rejected.push({ source: `line ${line}`, code, reason });
-      const site = sites.get(values.site ?? '');
-      if (!site) {
-        reject(IngestRejectionCode.UNKNOWN_SITE, `No site with code ${JSON.stringify(values.site ?? '')}`);
-        continue;
-      }
-      if (scope && !scope.includes(site.id)) {
-        reject(IngestRejectionCode.SITE_OUT_OF_SCOPE, `Site ${site.code} is outside your token’s scope`);
+      const site = siteOfRow(sites, scope, values.site);
+      if ('reason' in site) {
+        reject(site.code, site.reason);
         continue;
       }
       const patient = values.patient ?? '';

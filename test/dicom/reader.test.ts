@@ -6,21 +6,9 @@ import { tag, TAGS } from '../../server/dicom/dictionary';
 import { inspectImage } from '../../server/dicom/image-object';
 import { DEFAULT_READ_LIMITS, DicomReadError, readPart10, readPart10Async, type ReadLimits } from '../../server/dicom/reader';
 import { writePart10 } from '../../server/dicom/writer';
-import { fixture } from '../helpers/dicom-fixtures';
+import { fixture, READABLE } from '../helpers/dicom-fixtures';
 
 import { emptyItemsSequence, insertElement } from '../helpers/dicom-mutations';
-
-/** One fixture per transfer syntax the reader reads (the writer writes each back: writer.test.ts). */
-const READABLE = [
-  ['identified-explicit-le.dcm', 'Explicit VR Little Endian'],
-  ['identified-implicit-le.dcm', 'Implicit VR Little Endian'],
-  ['identified-explicit-be.dcm', 'Explicit VR Big Endian (retired)'],
-  ['identified-rle.dcm', 'RLE Lossless'],
-  ['identified-jpeg-baseline.dcm', 'JPEG Baseline (Process 1)'],
-  ['identified-jpeg-lossless.dcm', 'JPEG Lossless, First-Order Prediction'],
-  ['identified-jpeg-ls.dcm', 'JPEG-LS Lossless'],
-  ['identified-jpeg2000.dcm', 'JPEG 2000 Lossless'],
-] as const;
 
 const codeOf = (read: () => unknown): string => {
   try {

@@ -3,20 +3,9 @@ import { textOf } from '../../server/dicom/dataset';
 import { TAGS } from '../../server/dicom/dictionary';
 import { readPart10 } from '../../server/dicom/reader';
 import { writePart10 } from '../../server/dicom/writer';
-import { fixture } from '../helpers/dicom-fixtures';
+import { fixture, READABLE } from '../helpers/dicom-fixtures';
 
 const arrayBuffer = (b: Buffer): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
-
-const READABLE = [
-  ['identified-explicit-le.dcm', 'Explicit VR Little Endian'],
-  ['identified-implicit-le.dcm', 'Implicit VR Little Endian'],
-  ['identified-explicit-be.dcm', 'Explicit VR Big Endian (retired)'],
-  ['identified-rle.dcm', 'RLE Lossless'],
-  ['identified-jpeg-baseline.dcm', 'JPEG Baseline (Process 1)'],
-  ['identified-jpeg-lossless.dcm', 'JPEG Lossless, First-Order Prediction'],
-  ['identified-jpeg-ls.dcm', 'JPEG-LS Lossless'],
-  ['identified-jpeg2000.dcm', 'JPEG 2000 Lossless'],
-] as const;
 
 describe('writePart10', () => {
   it.each(READABLE)('read %s (%s), write it back, and read the same elements and pixel bytes', (name, syntax) => {

@@ -3,7 +3,7 @@ import type { Db } from '../../db/transaction';
 import { ExclusionReason, IngestRejectionCode, Sex } from '../../domain';
 import { Patient, Site } from '../../entities';
 import type { AuditService } from '../audit.service';
-import { readCsv } from '../csv';
+import { readCsv, siteOfRow } from '../csv';
 import { notStored, RowsRejected, type ManifestResult, type RejectedItem } from '../import-result';
 import type { NodeKeyService } from '../node-key.service';
 import { patientKeyOf } from '../patient-key';
@@ -50,13 +50,9 @@ export class PatientsManifest {
     for (const { line, values } of rows) {
       const source = `line ${line}`;
       const reject = (code: IngestRejectionCode, reason: string) => rejected.push({ source, code, reason });
-      const site = sites.get(values.site ?? '');
-      if (!site) {
-        reject(IngestRejectionCode.UNKNOWN_SITE, `No site with code ${JSON.stringify(values.site ?? '')}`);
-        continue;
-      }
-      if (scope && !scope.includes(site.id)) {
-        reject(IngestRejectionCode.SITE_OUT_OF_SCOPE, `Site ${site.code} is outside your token’s scope`);
+      const site = siteOfRow(sites, scope, values.site);
+      if ('reason' in site) {
+        reject(site.code, site.reason);
         continue;
       }
       const patientId = values.patient_id ?? '';
