@@ -72,11 +72,11 @@ function stowResponse(result: IngestResult, baseUrl: string): Record<string, unk
 
 /**
  * DICOMweb STOW-RS: `POST /dicomweb/studies` (or `/dicomweb/studies/{StudyInstanceUID}`, then every instance
- * must belong to that study) with `multipart/related; type="application/dicom"`. A COORDINATOR
- * token stores into its own site; an ADMIN names the site with `?site=<code>` (IngestService.stowSite). Answers 200 when every instance is
- * stored unchanged, 202 when they were stored with coercion warnings (de-identification always coerces), 409
- * when any instance failed (then none is stored: a batch lands whole or not at all). Other errors (a broken
- * body, an AppError, a database outage) go to the app's error middleware (problem.ts).
+ * must belong to that study) with `multipart/related; type="application/dicom"`. A COORDINATOR token stores into
+ * its own site; an ADMIN names the site with `?site=<code>` (the rule is IngestService.stowSite's). Answers 200
+ * when every instance is stored unchanged, 202 when they were stored with coercion warnings (de-identification
+ * always coerces), 409 when any instance failed (then none is stored: a batch lands whole or not at all). Other
+ * errors (a broken body, an AppError, a database outage) go to the app's error middleware (problem.ts).
  */
 export function dicomwebRouter(services: Services, maxBytes: number): Router {
   const router = express.Router();
