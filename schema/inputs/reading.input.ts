@@ -2,8 +2,23 @@ import { IsInt, IsOptional, IsUUID, Length } from 'class-validator';
 import { Field, ID, InputType, Int } from 'type-graphql';
 import { Modality } from '../../server/domain';
 
+/**
+ * A grade as a reader, an adjudicator or the reference standard gives it: a grade, or notAssessable: true. Only its
+ * subclasses appear in the SDL: no field or argument names this type, and the schema holds reachable types only.
+ */
+@InputType()
+export abstract class GradeValueInput {
+  @Field(() => Int, { nullable: true })
+  @IsOptional()
+  @IsInt()
+  grade?: number | null;
+
+  @Field(() => Boolean, { nullable: true })
+  notAssessable?: boolean | null;
+}
+
 @InputType('RecordReadingInput', { description: 'Give either grade or notAssessable: true' })
-export class RecordReadingInput {
+export class RecordReadingInput extends GradeValueInput {
   @Field(() => ID)
   @IsUUID()
   jointId: string;
@@ -14,14 +29,6 @@ export class RecordReadingInput {
   @Field()
   @Length(1, 48)
   feature: string;
-
-  @Field(() => Int, { nullable: true })
-  @IsOptional()
-  @IsInt()
-  grade?: number | null;
-
-  @Field(() => Boolean, { nullable: true })
-  notAssessable?: boolean | null;
 }
 
 @InputType('AdjudicateInput')

@@ -1,19 +1,12 @@
-import { ArrayMaxSize, ArrayMinSize, IsInt, IsOptional, IsUUID } from 'class-validator';
-import { Field, ID, InputType, Int } from 'type-graphql';
+import { ArrayMaxSize, ArrayMinSize, IsUUID } from 'class-validator';
+import { Field, ID, InputType } from 'type-graphql';
+import { GradeValueInput } from './reading.input';
 
 @InputType('ReviseReferenceGradeInput')
-export class ReviseReferenceGradeInput {
+export class ReviseReferenceGradeInput extends GradeValueInput {
   @Field(() => ID)
   @IsUUID()
   id: string;
-
-  @Field(() => Int, { nullable: true })
-  @IsOptional()
-  @IsInt()
-  grade?: number | null;
-
-  @Field(() => Boolean, { nullable: true })
-  notAssessable?: boolean | null;
 }
 
 @InputType('ConfirmReferenceGradesInput')
