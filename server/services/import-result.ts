@@ -31,3 +31,11 @@ export class RowsRejected extends Error {
     this.name = 'RowsRejected';
   }
 }
+
+/** The catch of an import's transaction: a RowsRejected thrown inside (it rolled back) answers as notStored; any other error goes on. */
+export function notStoredWhenRejected(rows: number): (error: unknown) => ManifestResult {
+  return (error) => {
+    if (error instanceof RowsRejected) return notStored(rows, error.rejected);
+    throw error;
+  };
+}

@@ -4,7 +4,7 @@ import { ExclusionReason, IngestRejectionCode, Sex } from '../../domain';
 import { Patient, Site } from '../../entities';
 import type { AuditService } from '../audit.service';
 import { readCsv, siteOfRow } from '../csv';
-import { notStored, RowsRejected, type ManifestResult, type RejectedItem } from '../import-result';
+import { notStored, notStoredWhenRejected, RowsRejected, type ManifestResult, type RejectedItem } from '../import-result';
 import type { NodeKeyService } from '../node-key.service';
 import { patientKeyOf } from '../patient-key';
 import { randomDateShift, type PatientService } from '../patient.service';
@@ -155,9 +155,6 @@ export class PatientsManifest {
         });
         return { stored: true, rows: rows.length, created, updated: parsed.length - created, rejected: [] };
       })
-      .catch((error: unknown) => {
-        if (error instanceof RowsRejected) return notStored(rows.length, error.rejected);
-        throw error;
-      });
+      .catch(notStoredWhenRejected(rows.length));
   }
 }

@@ -4,7 +4,7 @@ import { Reader } from '../../entities';
 import { AppError } from '../../errors/app-error';
 import type { AuditService } from '../audit.service';
 import { readCsv, wholeNumber } from '../csv';
-import { notStored, RowsRejected, type ManifestResult } from '../import-result';
+import { notStored, notStoredWhenRejected, RowsRejected, type ManifestResult } from '../import-result';
 import type { NodeKeyService } from '../node-key.service';
 import type { ReadingService, RecordReading } from '../reading.service';
 import type { RequestContext } from '../request-context';
@@ -97,9 +97,6 @@ export class ReadingsManifest {
         await this.audit.record(tx, { action: 'importReadingsManifest', entityType: 'Reading', siteId, details: { rows: parsed.length } });
         return { stored: true, rows: rows.length, created: parsed.length, updated: 0, rejected: [] };
       })
-      .catch((error: unknown) => {
-        if (error instanceof RowsRejected) return notStored(rows.length, error.rejected);
-        throw error;
-      });
+      .catch(notStoredWhenRejected(rows.length));
   }
 }
