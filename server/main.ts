@@ -10,6 +10,7 @@ import { unavailableCause } from './errors/database-unavailable';
 import { Reader, Site } from './entities';
 import { tokenExpiry } from './cli/expiry';
 import { report } from './cli/report';
+import { mrmcReportCommand } from './cli/report-mrmc';
 import { upload } from './cli/upload';
 import { createSchema, SCHEMA_FILE } from './graphql/schema';
 import { startHttpServer } from './http/app';
@@ -39,6 +40,9 @@ Commands:
   report                Metrics of a rater as CSV, JSON or an HTML STARD-style report: --url URL --token TOKEN
                         (--model ID | --reader ID) [--group-by SITE,FEATURE,MODALITY] [--split-version ID]
                         [--format csv|json|html] [--out FILE] (docs/statistics.md).
+                        With --mrmc: the model against the readers as a group (MRMC): --model ID [--role READER]
+                        [--figure-of-merit AUC|SENSITIVITY|SPECIFICITY] [--covariance JACKKNIFE|DELONG|UNBIASED]
+                        [--independent] [--threshold N] [--format csv|json].
   upload <folder>       Upload a cohort folder to a node: --url URL --token TOKEN [--site CODE]
                         [--batch-files 20] [--batch-mb 32]. DICOM in any structure plus patients.csv,
                         joint-images.csv, readings.csv, reference.csv; resumes after an interruption (docs/ingest.md).
@@ -362,7 +366,7 @@ async function main(): Promise<void> {
     case 'upload':
       return uploadFolder(argv);
     case 'report':
-      return metricsReport(argv);
+      return argv.includes('--mrmc') ? mrmcReportCommand(argv, { url: process.env.FACET_URL, token: process.env.FACET_TOKEN }) : metricsReport(argv);
     case 'register-model':
       return registerModel(argv);
     default:

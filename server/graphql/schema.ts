@@ -9,6 +9,7 @@ import { IngestResolver } from './resolvers/ingest.resolver';
 import { JobResolver } from './resolvers/job.resolver';
 import { InstanceResolver, JointImageResolver, SeriesResolver, StudyResolver } from './resolvers/imaging.resolver';
 import { JointResolver } from './resolvers/joint.resolver';
+import { MrmcResolver } from './resolvers/mrmc.resolver';
 import { PatientResolver } from './resolvers/patient.resolver';
 import { ReaderResolver } from './resolvers/reader.resolver';
 import { ReferenceGradeResolver } from './resolvers/reference-grade.resolver';
@@ -60,6 +61,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [IngestResolver, new IngestResolver(services.manifests)],
     [JobResolver, new JobResolver(services.inference)],
     [StatisticsResolver, new StatisticsResolver(services.metrics, services.models, services.agreement)],
+    [MrmcResolver, new MrmcResolver(services.mrmc)],
   ]);
   return buildSchema({
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,

@@ -13,6 +13,7 @@ import { InferenceService } from './inference-job/inference.service';
 import { IngestService } from './ingest/ingest.service';
 import { ManifestService } from './manifest/manifest.service';
 import { MetricsService } from './metrics.service';
+import { MrmcService } from './mrmc.service';
 import { ModelService } from './model.service';
 import { NodeKeyService } from './node-key.service';
 import { PostgresPubSub } from '../pubsub/postgres-pubsub';
@@ -98,6 +99,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const disclosure = new DisclosureService(db, options.disclosure);
   const metrics = new MetricsService(db, disclosure);
   const agreement = new AgreementService(db, disclosure);
+  const mrmc = new MrmcService(db, disclosure);
   return {
     db,
     objects,
@@ -122,6 +124,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     disclosure,
     metrics,
     agreement,
+    mrmc,
     queue,
     inference,
     inferenceRunner,
@@ -142,6 +145,7 @@ export {
   ManifestService,
   MetricsService,
   ModelService,
+  MrmcService,
   NodeKeyService,
   ImagingService,
   PatientService,

@@ -95,6 +95,14 @@ export default tseslint.config(
     rules: restrict([ORM, ...TRANSPORT, ...OWNED, { name: 'pg', message: 'stats/ is pure: no I/O.' }], ['../*', '!../domain', '!../domain/*', 'node:*']),
   },
   {
+    // A subfolder of stats/ (mrmc/) builds on the modules beside its parent; still nothing outside stats/ but domain/.
+    files: ['server/stats/*/**/*.ts'],
+    rules: restrict(
+      [ORM, ...TRANSPORT, ...OWNED, { name: 'pg', message: 'stats/ is pure: no I/O.' }],
+      ['../../*', '!../../domain', '!../../domain/*', 'node:*'],
+    ),
+  },
+  {
     // The top: Express, Apollo, graphql-ws and DICOMweb over the GraphQL layer and services.
     files: ['server/http/**/*.ts'],
     rules: restrict([ORM, ...OWNED, PG], [...ROOTS, ...folders('jobs', 'cli', 'demo', ...BELOW_SERVICES)]),
