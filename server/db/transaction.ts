@@ -7,6 +7,12 @@ export interface HasManager {
   manager?: EntityManager;
 }
 
+/**
+ * The context of work that joins no request's transaction: a cache shared by requests (a rolled-back request must
+ * not take the node key with it), clean-up after a rollback, authentication before a request has a context.
+ */
+export const NO_TRANSACTION: HasManager = Object.freeze({});
+
 const PG_UNIQUE_VIOLATION = '23505';
 const PG_FOREIGN_KEY_VIOLATION = '23503';
 const PG_CHECK_VIOLATION = '23514';
@@ -16,7 +22,7 @@ const PG_CHECK_VIOLATION = '23514';
  * method called inside another's transaction joins it instead of opening a second one.
  */
 export class Db {
-  constructor(readonly dataSource: DataSource) {}
+  constructor(private readonly dataSource: DataSource) {}
 
   manager(ctx: HasManager): EntityManager {
     return ctx.manager ?? this.dataSource.manager;
@@ -24,6 +30,15 @@ export class Db {
 
   repo<T extends ObjectLiteral>(ctx: HasManager, entity: EntityTarget<T>): Repository<T> {
     return this.manager(ctx).getRepository(entity);
+  }
+
+  /**
+   * Rows of raw SQL through the context's transaction (or the pool), for what the query builder cannot say
+   * (advisory locks, `= ANY($1)` over an array, set-returning functions). Values go in `params` as $1, $2…, never
+   * into `sql`.
+   */
+  async query<T extends ObjectLiteral>(ctx: HasManager, sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    return this.manager(ctx).query(sql, [...params]);
   }
 
   /**

@@ -255,7 +255,9 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
     }
     if (finished.status !== 'SUCCEEDED' || finished.failed) throw new Error(`The demo inference job ended ${finished.status} with ${finished.failed} failures`);
     summary.jobId = job.id;
-    summary.predictions = (await services.db.dataSource.query(`SELECT count(*)::int AS n FROM prediction WHERE model_version_id = $1`, [modelId]))[0].n;
+    summary.predictions = (
+      await services.db.query<{ n: number }>(system, `SELECT count(*)::int AS n FROM prediction WHERE model_version_id = $1`, [modelId])
+    )[0].n;
   }
   return summary;
 }

@@ -61,18 +61,3 @@ export const WEISHAUPT_FEATURES: readonly FeatureDefinition[] = [
     ],
   },
 ];
-
-/**
- * Overall Weishaupt grade 0-3 from the five feature grades (DESIGN.md section 3):
- * max(JSN>=1 ? 1 : 0, osteophytes, hypertrophy, [0,2,3][erosion], cysts ? 3 : 0).
- * Returns null when any feature is missing or not assessable.
- */
-export function overallWeishauptGrade(grades: Readonly<Record<string, number | null | undefined>>): number | null {
-  const jsn = grades.JOINT_SPACE_NARROWING;
-  const ost = grades.OSTEOPHYTES;
-  const hyp = grades.HYPERTROPHY;
-  const ero = grades.EROSION;
-  const cys = grades.SUBCHONDRAL_CYSTS;
-  if (jsn == null || ost == null || hyp == null || ero == null || cys == null) return null;
-  return Math.max(jsn >= 1 ? 1 : 0, ost, hyp, [0, 2, 3][ero], cys ? 3 : 0);
-}

@@ -2,7 +2,7 @@ import { Column, Entity, Unique } from 'typeorm';
 import { BaseRecord } from './base-record';
 
 /**
- * A model version: an ONNX file with its manifest (issue 5), or a model run elsewhere whose predictions are
+ * A model version: an ONNX file with its manifest, or a model run elsewhere whose predictions are
  * imported (sha256 and manifest null). Immutable once registered.
  */
 @Entity()

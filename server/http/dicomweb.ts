@@ -1,8 +1,9 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, IngestRejectionCode, Role } from '../domain';
+import { ErrorCode, IngestRejectionCode } from '../domain';
 import type { Services } from '../services';
-import type { IngestResult, RejectedItem } from '../services/ingest.service';
+import type { RejectedItem } from '../services/import-result';
+import type { IngestResult } from '../services/ingest/ingest-result';
 import type { Actor, RequestContext } from '../services/request-context';
 import { requestIdOf, sendProblem } from './problem';
 import { requireBearer } from './require-bearer';
@@ -71,11 +72,11 @@ function stowResponse(result: IngestResult, baseUrl: string): Record<string, unk
 
 /**
  * DICOMweb STOW-RS: `POST /dicomweb/studies` (or `/dicomweb/studies/{StudyInstanceUID}`, then every instance
- * must belong to that study) with `multipart/related; type="application/dicom"`. A COORDINATOR
- * token stores into its own site; an ADMIN names the site with `?site=<code>`. Answers 200 when every instance is
- * stored unchanged, 202 when they were stored with coercion warnings (de-identification always coerces), 409
- * when any instance failed (then none is stored: a batch lands whole or not at all). Other errors (a broken
- * body, an AppError, a database outage) go to the app's error middleware (problem.ts).
+ * must belong to that study) with `multipart/related; type="application/dicom"`. A COORDINATOR token stores into
+ * its own site; an ADMIN names the site with `?site=<code>` (the rule is IngestService.stowSite's). Answers 200
+ * when every instance is stored unchanged, 202 when they were stored with coercion warnings (de-identification
+ * always coerces), 409 when any instance failed (then none is stored: a batch lands whole or not at all). Other
+ * errors (a broken body, an AppError, a database outage) go to the app's error middleware (problem.ts).
  */
 export function dicomwebRouter(services: Services, maxBytes: number): Router {
   const router = express.Router();
@@ -99,16 +100,7 @@ export function dicomwebRouter(services: Services, maxBytes: number): Router {
       const requestId = requestIdOf(res);
       const actor = res.locals.actor as NonNullable<RequestContext['actor']>;
       const ctx: RequestContext = { requestId, actor };
-      if (actor.role !== Role.ADMIN && actor.role !== Role.COORDINATOR) return sendProblem(res, ErrorCode.FORBIDDEN, 'Only coordinators store objects');
-      let siteId = actor.siteId;
-      if (typeof req.query.site === 'string') {
-        const site = await services.sites.findSiteByCode(ctx, req.query.site);
-        if (!site) return sendProblem(res, ErrorCode.BAD_USER_INPUT, `No site with code ${req.query.site}`);
-        if (actor.role === Role.COORDINATOR && site.id !== actor.siteId)
-          return sendProblem(res, ErrorCode.FORBIDDEN, 'A coordinator stores into their own site only');
-        siteId = site.id;
-      }
-      if (!siteId) return sendProblem(res, ErrorCode.BAD_USER_INPUT, 'Name the target site with ?site=<code>');
+      const siteId = await services.ingest.stowSite(ctx, typeof req.query.site === 'string' ? req.query.site : undefined);
 
       const { type, params } = mediaTypeParameters(req.headers['content-type'] ?? '');
       if (type !== 'multipart/related' || (params.type && params.type.toLowerCase() !== 'application/dicom')) {

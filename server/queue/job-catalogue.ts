@@ -20,8 +20,6 @@ export interface JobCatalogue {
 }
 
 export type JobName = keyof JobCatalogue & string;
-export type JobOf<N extends JobName> = { name: N; data: JobCatalogue[N] };
-export type JobItem = { [N in JobName]: JobOf<N> }[JobName];
 
 /** Where a queue's jobs go once their retries are spent (pg-boss dead-letter queues, named when a job is sent). */
 export const DEAD_LETTER_QUEUES: Partial<Record<JobName, JobName>> = { [RUN_INFERENCE]: INFERENCE_FAILED };

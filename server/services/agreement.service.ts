@@ -5,7 +5,8 @@ import { contingency, kappa, percentAgreement } from '../stats/agreement';
 import { none, some, type Maybe } from '../stats/estimate';
 import { ReferencePopulation, siteCodesOf, type Disclosure, type DisclosureService, type Release } from './disclosure.service';
 import { requireRole, type RequestContext } from './request-context';
-import { restrictToScope, whereIn } from './scope';
+import { gradedCells } from './graded-cells';
+import { eligiblePatient, restrictToScope, whereIn } from './scope';
 
 export interface AgreementScope {
   siteIds?: string[] | null;
@@ -94,12 +95,8 @@ export class AgreementService {
     requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
     const disclosure = this.disclosure.disclosureFor(ctx);
     const grades = new Map((await this.db.repo(ctx, GradingFeature).find()).map((f) => [f.code, f.grades.length]));
-    const qb = this.db.dataSource
-      .createQueryBuilder()
-      .from('reading', 'r')
-      .innerJoin('joint', 'joint', 'joint.id = r.joint_id')
-      .innerJoin('patient', 'patient', 'patient.id = joint.patient_id')
-      .innerJoin('site', 'site', 'site.id = patient.site_id')
+    // The same population as metrics (graded-cells.ts): eligible patients in the caller's sites.
+    const qb = gradedCells(this.db, ctx, 'reading', 'r')
       .innerJoin('reader', 'rd', 'rd.id = r.reader_id')
       .leftJoin('reference_grade', 'ref', 'ref.joint_id = r.joint_id AND ref.modality = r.modality AND ref.feature = r.feature')
       .leftJoin('adjudication', 'adj', 'adj.joint_id = r.joint_id AND adj.modality = r.modality AND adj.feature = r.feature')
@@ -116,10 +113,7 @@ export class AgreementService {
         'ref.grade AS "reference"',
         '(adj.id IS NOT NULL) AS "adjudicated"',
         '(ref.confirmed_at IS NOT NULL) AS "confirmed"',
-      ])
-      // The same population as metrics: eligible patients.
-      .where('cardinality(patient.exclusion_reasons) = 0');
-    restrictToScope(qb, ctx, 'patient.site_id');
+      ]);
     whereIn(qb, 'patient.site_id', scope.siteIds);
     whereIn(qb, 'r.modality', scope.modalities);
     whereIn(qb, 'r.feature', scope.features);
@@ -248,7 +242,8 @@ export class AgreementService {
       const sites = siteCodesOf(scope.siteIds, enrolled.siteCodes);
       release = (site) => this.disclosure.check(enrolled.population, [site === null ? sites : new Set([site])]);
     }
-    const patients = this.db.dataSource
+    const patients = this.db
+      .manager(ctx)
       .createQueryBuilder()
       .from('patient', 'patient')
       .innerJoin('site', 'site', 'site.id = patient.site_id')
@@ -263,7 +258,8 @@ export class AgreementService {
       patients.addSelect('NULL AS "split"');
     }
     const patientRows = await patients.getRawMany<{ id: string; site: string; reasons: ExclusionReason[]; split: Split | null }>();
-    const cells = this.db.dataSource
+    const cells = this.db
+      .manager(ctx)
       .createQueryBuilder()
       .from('joint', 'joint')
       .innerJoin('patient', 'patient', 'patient.id = joint.patient_id')
@@ -277,7 +273,7 @@ export class AgreementService {
         'count(ref.id) FILTER (WHERE ref.not_assessable)::int AS "notAssessable"',
         'count(ref.id) FILTER (WHERE NOT ref.not_assessable AND ref.confirmed_at IS NOT NULL)::int AS "analysed"',
       ])
-      .where('cardinality(patient.exclusion_reasons) = 0')
+      .where(eligiblePatient('patient'))
       .groupBy('site.code');
     restrictToScope(cells, ctx, 'patient.site_id');
     whereIn(cells, 'patient.site_id', scope.siteIds);

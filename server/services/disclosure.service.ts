@@ -2,6 +2,7 @@ import type { Db } from '../db/transaction';
 import { Role, type Level, type Modality, type Side, type Split, type SuppressionReason } from '../domain';
 import { averagedGridRocCurve, gridRocCurve, Population, releaseCheck, rocGrid, type Box, type RocPoints } from '../stats/disclosure';
 import { requireActor, type RequestContext } from './request-context';
+import { assessableReferenceCells, gradedCells } from './graded-cells';
 import { restrictToScope } from './scope';
 
 /** A node's release policy for roles without patient-level access (FACET_MIN_GROUP_PATIENTS, FACET_ROC_GRID_STEPS). */
@@ -163,46 +164,19 @@ export class DisclosureService {
    * reference grades, confirmed or not, in the caller's sites, with the split of `splitVersionId` (or null).
    */
   async referenceCells(ctx: RequestContext, splitVersionId: string | null): Promise<ReferenceCell[]> {
-    const qb = this.db.dataSource
-      .createQueryBuilder()
-      .from('reference_grade', 'ref')
-      .innerJoin('joint', 'joint', 'joint.id = ref.joint_id')
-      .innerJoin('patient', 'patient', 'patient.id = joint.patient_id')
-      .innerJoin('site', 'site', 'site.id = patient.site_id')
-      .select([
-        'patient.id AS "patientId"',
-        'joint.id AS "jointId"',
-        'site.id AS "siteId"',
-        'site.code AS "site"',
-        'ref.modality AS "modality"',
-        'ref.feature AS "feature"',
-        'joint.level AS "level"',
-        'joint.side AS "side"',
-        '(ref.confirmed_at IS NOT NULL) AS "confirmed"',
-      ])
-      .where('NOT ref.not_assessable')
-      .andWhere('cardinality(patient.exclusion_reasons) = 0');
-    if (splitVersionId) {
-      qb.leftJoin('split_assignment', 'sa', 'sa.patient_id = patient.id AND sa.split_version_id = :sv', { sv: splitVersionId }).addSelect(
-        'sa.split AS "split"',
-      );
-    } else {
-      qb.addSelect('NULL AS "split"');
-    }
-    restrictToScope(qb, ctx, 'patient.site_id');
-    return qb.getRawMany<ReferenceCell>();
+    return assessableReferenceCells(this.db, ctx, splitVersionId)
+      .addSelect(['site.id AS "siteId"', '(ref.confirmed_at IS NOT NULL) AS "confirmed"'])
+      .getRawMany<ReferenceCell>();
   }
 
-  /** Per reader, the cells they graded (not "not assessable"), in the caller's sites. */
+  /**
+   * Per reader, the cells they graded (not "not assessable") among the graded cells: eligible patients in the
+   * caller's sites, the only cells a coverage is matched against (reference cells).
+   */
   async readerCoverage(ctx: RequestContext): Promise<Map<string, Set<string>>> {
-    const qb = this.db.dataSource
-      .createQueryBuilder()
-      .from('reading', 'r')
-      .innerJoin('joint', 'joint', 'joint.id = r.joint_id')
-      .innerJoin('patient', 'patient', 'patient.id = joint.patient_id')
+    const qb = gradedCells(this.db, ctx, 'reading', 'r')
       .select(['r.reader_id AS "readerId"', 'r.joint_id AS "jointId"', 'r.modality AS "modality"', 'r.feature AS "feature"'])
-      .where('NOT r.not_assessable');
-    restrictToScope(qb, ctx, 'patient.site_id');
+      .andWhere('NOT r.not_assessable');
     const coverage = new Map<string, Set<string>>();
     for (const row of await qb.getRawMany<{ readerId: string; jointId: string; modality: string; feature: string }>()) {
       const cells = coverage.get(row.readerId);
@@ -217,21 +191,14 @@ export class DisclosureService {
    * agreement query can filter or group by (site, modality, feature).
    */
   async doubleReadPopulation(ctx: RequestContext): Promise<{ population: Population; siteCodes: Map<string, string> }> {
-    const qb = this.db.dataSource
-      .createQueryBuilder()
-      .from('reading', 'r')
-      .innerJoin('joint', 'joint', 'joint.id = r.joint_id')
-      .innerJoin('patient', 'patient', 'patient.id = joint.patient_id')
-      .innerJoin('site', 'site', 'site.id = patient.site_id')
+    const qb = gradedCells(this.db, ctx, 'reading', 'r')
       .select(['patient.id AS "patientId"', 'site.id AS "siteId"', 'site.code AS "site"', 'r.modality AS "modality"', 'r.feature AS "feature"'])
-      .where('cardinality(patient.exclusion_reasons) = 0')
       .groupBy('r.joint_id')
       .addGroupBy('r.modality')
       .addGroupBy('r.feature')
       .addGroupBy('patient.id')
       .addGroupBy('site.id')
       .having('count(*) = 2');
-    restrictToScope(qb, ctx, 'patient.site_id');
     const rows = await qb.getRawMany<{ patientId: string; siteId: string; site: string; modality: string; feature: string }>();
     return {
       population: new Population(
@@ -244,7 +211,8 @@ export class DisclosureService {
 
   /** The population of the study flow: enrolled patients (eligible or not) in the caller's sites, by site. */
   async enrolledPopulation(ctx: RequestContext): Promise<{ population: Population; siteCodes: Map<string, string> }> {
-    const qb = this.db.dataSource
+    const qb = this.db
+      .manager(ctx)
       .createQueryBuilder()
       .from('patient', 'patient')
       .innerJoin('site', 'site', 'site.id = patient.site_id')

@@ -1,5 +1,5 @@
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
-import type { Db } from '../db/transaction';
+import { foundOrThrow, type Db } from '../db/transaction';
 import type { ImagingFilter, JointImageFilter, PageRequest } from '../domain';
 import { Instance, Joint, JointImage, Patient, Series, Study } from '../entities';
 import { notFound } from '../errors/app-error';
@@ -105,8 +105,7 @@ export class ImagingService {
   async getInstance(ctx: RequestContext, id: string): Promise<Instance> {
     try {
       const qb = this.instances(ctx).andWhere('instance.id = :id', { id });
-      const instance = isUuid(id) ? await qb.getOne() : null;
-      if (!instance) throw notFound('Instance', id);
+      const instance = foundOrThrow(isUuid(id) ? await qb.getOne() : null, 'Instance', id);
       await this.audit.recordSingleRead(ctx, 'Instance', id, 'OK');
       return instance;
     } catch (error) {
@@ -123,10 +122,13 @@ export class ImagingService {
     try {
       // A UID of the wrong syntax (a NUL, letters, over 64 characters) names nothing; PostgreSQL would refuse a NUL.
       if (![uids.study, uids.series, uids.instance].every((uid) => DICOM_UID.test(uid))) throw notFound('Instance', 'with a malformed UID');
-      const instance = await this.instances(ctx)
-        .andWhere('instance.sop_instance_uid = :instance AND series.series_instance_uid = :series AND study.study_instance_uid = :study', uids)
-        .getOne();
-      if (!instance) throw notFound('Instance', uids.instance);
+      const instance = foundOrThrow(
+        await this.instances(ctx)
+          .andWhere('instance.sop_instance_uid = :instance AND series.series_instance_uid = :series AND study.study_instance_uid = :study', uids)
+          .getOne(),
+        'Instance',
+        uids.instance,
+      );
       await this.audit.recordSingleRead(ctx, 'Instance', instance.id, 'OK', { retrieve: true });
       return await this.objects.read(instance.sha256);
     } catch (error) {

@@ -10,8 +10,8 @@ import { QUEUE_POLICY } from '../queue/job-catalogue';
 import { JobQueue } from '../queue/job-queue';
 import { InferenceRunner } from './inference-job/inference-runner';
 import { InferenceService } from './inference-job/inference.service';
-import { IngestService } from './ingest.service';
-import { ManifestService } from './manifest.service';
+import { IngestService } from './ingest/ingest.service';
+import { ManifestService } from './manifest/manifest.service';
 import { MetricsService } from './metrics.service';
 import { MrmcService } from './mrmc.service';
 import { ModelService } from './model.service';
@@ -78,7 +78,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const splits = new SplitService(db, audit);
   const tokens = new TokenService(db, audit, pubSub);
   const tokenLifetimes = new TokenLifetimeService(pubSub);
-  const ingest = new IngestService(db, audit, nodeKeys, objects, pubSub, { ...DEFAULT_READ_LIMITS, ...options.dicomLimits });
+  const ingest = new IngestService(db, audit, nodeKeys, sites, objects, pubSub, { ...DEFAULT_READ_LIMITS, ...options.dicomLimits });
   const manifests = new ManifestService(db, audit, nodeKeys, patients, readings);
   const models = new ModelService(db, audit, objects, options.executionProviders);
   // Constructed here, started by the process that runs the node (serve: to send; worker: to send and work).

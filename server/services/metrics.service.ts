@@ -16,7 +16,8 @@ import {
   type Release,
 } from './disclosure.service';
 import { requireRole, type RequestContext } from './request-context';
-import { restrictToScope, whereIn } from './scope';
+import { assessableReferenceCells } from './graded-cells';
+import { whereIn } from './scope';
 
 /**
  * Exactly one of: a model version (its predictions); one reader; a slot pooled across sites (every reading of the
@@ -529,35 +530,10 @@ export class MetricsService {
 
   /** Reference grades of eligible patients in scope, with their keys; raters are joined by the caller. */
   private baseCases(ctx: RequestContext, scope: MetricsScope, confirmedOnly: boolean) {
-    const qb = this.db.dataSource
-      .createQueryBuilder()
-      .from('reference_grade', 'ref')
-      .innerJoin('joint', 'joint', 'joint.id = ref.joint_id')
-      .innerJoin('patient', 'patient', 'patient.id = joint.patient_id')
-      .innerJoin('site', 'site', 'site.id = patient.site_id')
-      .select([
-        'patient.id AS "patientId"',
-        'joint.id AS "jointId"',
-        'site.code AS "site"',
-        'ref.feature AS "feature"',
-        'ref.modality AS "modality"',
-        'joint.level AS "level"',
-        'joint.side AS "side"',
-        'ref.grade AS "truth"',
-      ])
-      .where('NOT ref.not_assessable')
-      .andWhere('cardinality(patient.exclusion_reasons) = 0');
+    if (!scope.splitVersionId && scope.splits) throw badInput('Filtering by split needs a splitVersionId', { field: 'scope.splits' });
+    const qb = assessableReferenceCells(this.db, ctx, scope.splitVersionId).addSelect('ref.grade AS "truth"');
     if (confirmedOnly) qb.andWhere('ref.confirmed_at IS NOT NULL');
-    if (scope.splitVersionId) {
-      qb.leftJoin('split_assignment', 'sa', 'sa.patient_id = patient.id AND sa.split_version_id = :sv', { sv: scope.splitVersionId }).addSelect(
-        'sa.split AS "split"',
-      );
-      whereIn(qb, 'sa.split', scope.splits);
-    } else {
-      if (scope.splits) throw badInput('Filtering by split needs a splitVersionId', { field: 'scope.splits' });
-      qb.addSelect('NULL AS "split"');
-    }
-    restrictToScope(qb, ctx, 'patient.site_id');
+    if (scope.splitVersionId) whereIn(qb, 'sa.split', scope.splits);
     whereIn(qb, 'patient.site_id', scope.siteIds);
     whereIn(qb, 'ref.modality', scope.modalities);
     whereIn(qb, 'ref.feature', scope.features);

@@ -6,11 +6,10 @@ import { ManifestError, parseManifest, type ModelManifest } from '../inference/m
 import { checkModel, ModelCheckError } from '../inference/onnx-model';
 import type { ObjectStore } from '../storage/object-store';
 import type { AuditService } from './audit.service';
-import type { ManifestResult } from './manifest.service';
-import { readCsv } from './manifest.service';
+import { readCsv } from './csv';
+import type { ManifestResult, RejectedItem } from './import-result';
 import { paginate, type Page } from './pagination';
 import { requireActor, requireRole, type RequestContext } from './request-context';
-import type { RejectedItem } from './ingest.service';
 
 export interface RegisterExternalModel {
   name: string;

@@ -1,7 +1,7 @@
 import type { Db } from '../db/transaction';
 import { ReaderRole, Role, SuppressionReason, type Modality } from '../domain';
 import { GradingFeature, ModelVersion } from '../entities';
-import { badInput, notFound } from '../errors/app-error';
+import { badInput } from '../errors/app-error';
 import { rocCurve } from '../stats/auc';
 import { scoreOf } from '../stats/engine';
 import type { CovarianceMethod, FigureOfMerit } from '../stats/mrmc/covariance';
@@ -12,6 +12,7 @@ import type { RocPoints } from '../stats/disclosure';
 import { cellKey, ReferencePopulation, type Disclosure, type DisclosureService, type Release } from './disclosure.service';
 import type { MetricsScope } from './metrics.service';
 import { requireRole, type RequestContext } from './request-context';
+import { gradedCells } from './graded-cells';
 import { restrictToScope, whereIn } from './scope';
 
 export type { CovarianceMethod, FigureOfMerit };
@@ -141,7 +142,7 @@ export class MrmcService {
       });
     }
     if (scope.splits && !scope.splitVersionId) throw badInput('Filtering by split needs a splitVersionId', { field: 'scope.splits' });
-    if (!(await this.db.repo(ctx, ModelVersion).findOneBy({ id: request.modelVersionId }))) throw notFound('ModelVersion', request.modelVersionId);
+    await this.db.getEntityOrThrow(ctx, ModelVersion, request.modelVersionId);
     const disclosure = this.disclosure.disclosureFor(ctx);
 
     const rows = await this.rows(ctx, request.modelVersionId, request.readerRole ?? ReaderRole.READER, scope, confirmedOnly);
@@ -245,12 +246,7 @@ export class MrmcService {
 
   /** Every reading of the role's readers with the model's prediction and the reference grade of the same cell. */
   private async rows(ctx: RequestContext, modelVersionId: string, role: ReaderRole, scope: MetricsScope, confirmedOnly: boolean): Promise<Row[]> {
-    const qb = this.db.dataSource
-      .createQueryBuilder()
-      .from('reference_grade', 'ref')
-      .innerJoin('joint', 'joint', 'joint.id = ref.joint_id')
-      .innerJoin('patient', 'patient', 'patient.id = joint.patient_id')
-      .innerJoin('site', 'site', 'site.id = patient.site_id')
+    const qb = gradedCells(this.db, ctx, 'reference_grade', 'ref')
       .innerJoin('prediction', 'p', 'p.joint_id = ref.joint_id AND p.modality = ref.modality AND p.feature = ref.feature AND p.model_version_id = :mv', {
         mv: modelVersionId,
       })
@@ -271,14 +267,12 @@ export class MrmcService {
         'rd.code AS "readerCode"',
         'rs.code AS "readerSite"',
       ])
-      .where('NOT ref.not_assessable')
-      .andWhere('cardinality(patient.exclusion_reasons) = 0');
+      .andWhere('NOT ref.not_assessable');
     if (confirmedOnly) qb.andWhere('ref.confirmed_at IS NOT NULL');
     if (scope.splitVersionId) {
       qb.innerJoin('split_assignment', 'sa', 'sa.patient_id = patient.id AND sa.split_version_id = :sv', { sv: scope.splitVersionId });
       whereIn(qb, 'sa.split', scope.splits);
     }
-    restrictToScope(qb, ctx, 'patient.site_id');
     whereIn(qb, 'patient.site_id', scope.siteIds);
     whereIn(qb, 'ref.modality', scope.modalities);
     whereIn(qb, 'ref.feature', scope.features);
@@ -314,7 +308,8 @@ export class MrmcService {
   }
 
   private async modelCoverage(ctx: RequestContext, modelVersionId: string): Promise<Set<string>> {
-    const qb = this.db.dataSource
+    const qb = this.db
+      .manager(ctx)
       .createQueryBuilder()
       .from('prediction', 'p')
       .innerJoin('joint', 'joint', 'joint.id = p.joint_id')

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../db/transaction';
+import { NO_TRANSACTION, type Db } from '../db/transaction';
 import { NodeSecret } from '../entities';
 
 const UID_KEY = 'identifier-hash-key';
@@ -15,7 +15,8 @@ export class NodeKeyService {
 
   identifierKey(): Promise<Buffer> {
     this.key ??= (async () => {
-      const repo = this.db.dataSource.getRepository(NodeSecret);
+      // Outside any request's transaction: the key is cached for every request, so no rollback may take it back.
+      const repo = this.db.repo(NO_TRANSACTION, NodeSecret);
       await repo
         .createQueryBuilder()
         .insert()

@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
-import type { Db } from '../db/transaction';
+import { foundOrThrow, type Db } from '../db/transaction';
 import { ALL_LEVELS, ALL_SIDES, ExclusionReason, Role, Sex, type JointFilter, type PageRequest, type PatientFilter } from '../domain';
 import { Joint, Patient, Site } from '../entities';
-import { badInput, conflict, notFound } from '../errors/app-error';
+import { badInput, conflict } from '../errors/app-error';
 import type { AuditService } from './audit.service';
 import { isUuid } from './ids';
 import { paginate, type Page } from './pagination';
@@ -54,8 +54,7 @@ export class PatientService {
   async getPatient(ctx: RequestContext, id: string): Promise<Patient> {
     try {
       const qb = this.patients(ctx).andWhere('patient.id = :id', { id });
-      const patient = isUuid(id) ? await qb.getOne() : null;
-      if (!patient) throw notFound('Patient', id);
+      const patient = foundOrThrow(isUuid(id) ? await qb.getOne() : null, 'Patient', id);
       await this.audit.recordSingleRead(ctx, 'Patient', id, 'OK');
       return patient;
     } catch (error) {
@@ -90,8 +89,7 @@ export class PatientService {
   async getJoint(ctx: RequestContext, id: string): Promise<Joint> {
     try {
       const qb = this.joints(ctx).andWhere('joint.id = :id', { id });
-      const joint = isUuid(id) ? await qb.getOne() : null;
-      if (!joint) throw notFound('Joint', id);
+      const joint = foundOrThrow(isUuid(id) ? await qb.getOne() : null, 'Joint', id);
       await this.audit.recordSingleRead(ctx, 'Joint', id, 'OK');
       return joint;
     } catch (error) {
@@ -116,8 +114,11 @@ export class PatientService {
 
   /** The site a joint belongs to, checked against the caller's scope: NOT_FOUND when outside it. */
   async siteOfJoint(ctx: RequestContext, jointId: string): Promise<string> {
-    const row = await this.joints(ctx).select('patient.site_id', 'siteId').andWhere('joint.id = :jointId', { jointId }).getRawOne<{ siteId: string }>();
-    if (!row) throw notFound('Joint', jointId);
+    const row = foundOrThrow(
+      await this.joints(ctx).select('patient.site_id', 'siteId').andWhere('joint.id = :jointId', { jointId }).getRawOne<{ siteId: string }>(),
+      'Joint',
+      jointId,
+    );
     return row.siteId;
   }
 
@@ -166,8 +167,11 @@ export class PatientService {
   async setExclusionReasons(ctx: RequestContext, patientId: string, reasons: ExclusionReason[]): Promise<Patient> {
     requireRole(ctx, Role.COORDINATOR);
     return this.db.transaction(ctx, async (tx) => {
-      const patient = await this.patients(tx).andWhere('patient.id = :patientId', { patientId }).setLock('pessimistic_write').getOne();
-      if (!patient) throw notFound('Patient', patientId);
+      const patient = foundOrThrow(
+        await this.patients(tx).andWhere('patient.id = :patientId', { patientId }).setLock('pessimistic_write').getOne(),
+        'Patient',
+        patientId,
+      );
       patient.exclusionReasons = [...new Set(reasons)];
       const saved = await this.db.repo(tx, Patient).save(patient);
       await this.audit.record(tx, {

@@ -1,8 +1,8 @@
 import { In, IsNull } from 'typeorm';
-import type { Db } from '../db/transaction';
+import { foundOrThrow, type Db } from '../db/transaction';
 import { ReaderRole, ReaderSlot, Role, type PageRequest, type ReaderFilter } from '../domain';
 import { Reader, Site } from '../entities';
-import { badInput, conflict, forbidden, notFound } from '../errors/app-error';
+import { badInput, conflict, forbidden } from '../errors/app-error';
 import type { AuditService } from './audit.service';
 import { paginate, type Page } from './pagination';
 import { assertSiteInScope, requireActor, requireRole, type RequestContext } from './request-context';
@@ -38,8 +38,7 @@ export class ReaderService {
 
   async getReader(ctx: RequestContext, id: string): Promise<Reader> {
     requireActor(ctx);
-    const reader = await this.db.repo(ctx, Reader).findOneBy({ id });
-    if (!reader) throw notFound('Reader', id);
+    const reader = await this.db.getEntityOrThrow(ctx, Reader, id);
     return reader;
   }
 
@@ -98,8 +97,7 @@ export class ReaderService {
     const actor = requireRole(ctx, Role.COORDINATOR);
     return this.db.transaction(ctx, async (tx) => {
       const repo = this.db.repo(tx, Reader);
-      const reader = await repo.findOne({ where: { id: readerId }, lock: { mode: 'pessimistic_write' } });
-      if (!reader) throw notFound('Reader', readerId);
+      const reader = foundOrThrow(await repo.findOne({ where: { id: readerId }, lock: { mode: 'pessimistic_write' } }), 'Reader', readerId);
       if (actor.role === Role.COORDINATOR) {
         if (!reader.siteId) throw forbidden('A coordinator manages readers of their own site only');
         assertSiteInScope(tx, reader.siteId);

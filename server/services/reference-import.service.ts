@@ -5,8 +5,8 @@ import { IMPORTED_REFERENCE_SOURCES, IngestRejectionCode, Level, Modality, Reade
 import { GradingFeature, Joint, Patient, ReferenceGrade, ReferenceImport, Site } from '../entities';
 import { notFound } from '../errors/app-error';
 import type { AuditService } from './audit.service';
-import type { RejectedItem } from './ingest.service';
-import { readCsv, type ManifestResult } from './manifest.service';
+import { readCsv, siteOfRow, type CsvRow } from './csv';
+import { RowsRejected, type ManifestResult, type RejectedItem } from './import-result';
 import { paginate, type Page } from './pagination';
 import type { ReaderService } from './reader.service';
 import { requireActor, requireRole, siteScope, type RequestContext } from './request-context';
@@ -102,7 +102,7 @@ export class ReferenceImportService {
             });
           } else replaced.push({ row, before });
         }
-        if (conflicts.length) throw new ReferenceRejected(conflicts);
+        if (conflicts.length) throw new RowsRejected(conflicts);
 
         const sources = [...new Set(parsed.map((r) => r.source))].sort();
         const repo = this.db.repo(tx, ReferenceImport);
@@ -161,13 +161,13 @@ export class ReferenceImportService {
         return answer({ stored: true, created: created.length, updated: replaced.length, import: saved });
       })
       .catch((error: unknown) => {
-        if (error instanceof ReferenceRejected) return answer({ rejected: error.rejected });
+        if (error instanceof RowsRejected) return answer({ rejected: error.rejected });
         throw error;
       });
   }
 
   /** Each row checked against the sites, patients, grading scheme and sources; the bad ones go to `rejected`. */
-  private async parseRows(ctx: RequestContext, rows: ReturnType<typeof readCsv>['rows'], rejected: RejectedItem[]): Promise<ParsedRow[]> {
+  private async parseRows(ctx: RequestContext, rows: CsvRow[], rejected: RejectedItem[]): Promise<ParsedRow[]> {
     const scope = siteScope(ctx);
     const sites = new Map((await this.db.repo(ctx, Site).find()).map((s) => [s.code, s]));
     const features = new Map((await this.db.repo(ctx, GradingFeature).find()).map((f) => [f.code, f.grades.map((g) => g.grade)]));
@@ -187,13 +187,9 @@ export class ReferenceImportService {
     const seen = new Set<string>();
     for (const { line, values } of rows) {
       const reject = (code: IngestRejectionCode, reason: string) => rejected.push({ source: `line ${line}`, code, reason });
-      const site = sites.get(values.site ?? '');
-      if (!site) {
-        reject(IngestRejectionCode.UNKNOWN_SITE, `No site with code ${JSON.stringify(values.site ?? '')}`);
-        continue;
-      }
-      if (scope && !scope.includes(site.id)) {
-        reject(IngestRejectionCode.SITE_OUT_OF_SCOPE, `Site ${site.code} is outside your token’s scope`);
+      const site = siteOfRow(sites, scope, values.site);
+      if ('reason' in site) {
+        reject(site.code, site.reason);
         continue;
       }
       const patient = values.patient ?? '';
@@ -276,8 +272,7 @@ export class ReferenceImportService {
   async confirmReferenceImport(ctx: RequestContext, id: string): Promise<ReferenceImport> {
     const senior = await this.readers.requireActingReader(ctx, ReaderRole.SENIOR);
     return this.db.transaction(ctx, async (tx) => {
-      const found = await this.db.repo(tx, ReferenceImport).findOneBy({ id });
-      if (!found) throw notFound('ReferenceImport', id);
+      const found = await this.db.getEntityOrThrow(tx, ReferenceImport, id);
       const qb = this.db
         .repo(tx, ReferenceGrade)
         .createQueryBuilder('ref')
@@ -320,8 +315,7 @@ export class ReferenceImportService {
 
   async getReferenceImport(ctx: RequestContext, id: string): Promise<ReferenceImport> {
     requireActor(ctx);
-    const found = await this.db.repo(ctx, ReferenceImport).findOneBy({ id });
-    if (!found) throw notFound('ReferenceImport', id);
+    const found = await this.db.getEntityOrThrow(ctx, ReferenceImport, id);
     return found;
   }
 
@@ -368,11 +362,4 @@ function columnsOf(rows: ParsedRow[]): unknown[] {
     rows.map((r) => r.notAssessable),
     rows.map((r) => r.source),
   ];
-}
-
-/** Thrown inside the import's transaction to roll it back and answer with the rejected rows. */
-class ReferenceRejected extends Error {
-  constructor(readonly rejected: RejectedItem[]) {
-    super('reference standard rejected');
-  }
 }

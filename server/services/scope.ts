@@ -29,6 +29,12 @@ function whereIn<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, column: str
   qb.andWhere(`${column} IN (:...${p})`, { [p]: values });
 }
 
+/**
+ * Eligible for the study: a patient without exclusion reasons, as SQL over the patient row `patient`. The one
+ * definition the statistics (graded-cells.ts), the study flow, splits and the patient filter share.
+ */
+export const eligiblePatient = (patient: string): string => `cardinality(${patient}.exclusion_reasons) = 0`;
+
 /** `patient` is the alias of the patient row the query reaches. */
 export function applyPatientFilter<T extends ObjectLiteral>(
   qb: SelectQueryBuilder<T>,
@@ -38,8 +44,8 @@ export function applyPatientFilter<T extends ObjectLiteral>(
 ): SelectQueryBuilder<T> {
   restrictToScope(qb, ctx, `${patient}.site_id`);
   whereIn(qb, `${patient}.site_id`, filter.siteIds);
-  if (filter.eligible === true) qb.andWhere(`cardinality(${patient}.exclusion_reasons) = 0`);
-  if (filter.eligible === false) qb.andWhere(`cardinality(${patient}.exclusion_reasons) > 0`);
+  if (filter.eligible === true) qb.andWhere(eligiblePatient(patient));
+  if (filter.eligible === false) qb.andWhere(`NOT (${eligiblePatient(patient)})`);
   if (filter.split) {
     const v = param('splitVersion');
     const s = param('split');

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { SelectQueryBuilder } from 'typeorm';
-import type { Db } from '../db/transaction';
+import { foundOrThrow, type Db } from '../db/transaction';
 import { ALL_SPLITS, ErrorCode, Role, Split, type PageRequest, type SplitAssignmentFilter } from '../domain';
 import { Patient, Site, SplitAssignment, SplitVersion, type SplitRatios } from '../entities';
-import { AppError, badInput, conflict, notFound } from '../errors/app-error';
+import { AppError, badInput, conflict } from '../errors/app-error';
 import type { AuditService } from './audit.service';
 import { paginate, type Page } from './pagination';
 import { PATIENT_LEVEL_ROLES } from './patient.service';
 import { requireActor, requireRole, type RequestContext } from './request-context';
-import { restrictToScope, whereIn } from './scope';
+import { eligiblePatient, restrictToScope, whereIn } from './scope';
 
 export const DEFAULT_RATIOS: SplitRatios = { train: 0.7, validation: 0.15, test: 0.15 };
 
@@ -66,8 +66,7 @@ export class SplitService {
 
   async getSplitVersion(ctx: RequestContext, id: string): Promise<SplitVersion> {
     requireActor(ctx);
-    const version = await this.db.repo(ctx, SplitVersion).findOneBy({ id });
-    if (!version) throw notFound('SplitVersion', id);
+    const version = await this.db.getEntityOrThrow(ctx, SplitVersion, id);
     return version;
   }
 
@@ -88,7 +87,7 @@ export class SplitService {
         .createQueryBuilder('patient')
         .innerJoin(Site, 'site', 'site.id = patient.site_id')
         .select(['patient.id AS "patientId"', 'patient.pseudonym AS "pseudonym"', 'site.id AS "siteId"', 'site.code AS "siteCode"'])
-        .where('cardinality(patient.exclusion_reasons) = 0')
+        .where(eligiblePatient('patient'))
         .getRawMany<{ patientId: string; pseudonym: string; siteId: string; siteCode: string }>();
       const bySite = new Map<string, typeof eligible>();
       for (const p of eligible) {
@@ -120,8 +119,7 @@ export class SplitService {
   }
 
   private async lockUnfrozen(ctx: RequestContext, id: string): Promise<SplitVersion> {
-    const version = await this.db.repo(ctx, SplitVersion).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
-    if (!version) throw notFound('SplitVersion', id);
+    const version = foundOrThrow(await this.db.repo(ctx, SplitVersion).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } }), 'SplitVersion', id);
     if (version.frozenAt) throw new AppError(ErrorCode.SPLIT_FROZEN, `Split version ${version.name} is frozen and cannot change`, { id });
     return version;
   }
@@ -143,8 +141,11 @@ export class SplitService {
     return this.db.transaction(ctx, async (tx) => {
       await this.lockUnfrozen(tx, input.splitVersionId);
       const repo = this.db.repo(tx, SplitAssignment);
-      const assignment = await repo.findOneBy({ splitVersionId: input.splitVersionId, patientId: input.patientId });
-      if (!assignment) throw notFound('SplitAssignment', `${input.splitVersionId}/${input.patientId}`);
+      const assignment = foundOrThrow(
+        await repo.findOneBy({ splitVersionId: input.splitVersionId, patientId: input.patientId }),
+        'SplitAssignment',
+        `${input.splitVersionId}/${input.patientId}`,
+      );
       const before = assignment.split;
       assignment.split = input.split;
       const saved = await repo.save(assignment);

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { IsNull } from 'typeorm';
-import type { Db } from '../db/transaction';
+import { NO_TRANSACTION, type Db } from '../db/transaction';
 import { Role, type PageRequest } from '../domain';
 import { ApiToken, Reader, Site } from '../entities';
-import { badInput, notFound } from '../errors/app-error';
+import { badInput } from '../errors/app-error';
 import type { PostgresPubSub } from '../pubsub/postgres-pubsub';
 import { TOKEN_REVOKED } from '../pubsub/topics';
 import type { AuditService } from './audit.service';
@@ -61,8 +61,8 @@ export class TokenService {
   /** The actor behind a bearer secret, or null for an unknown, revoked or expired token. */
   async authenticate(secret: string): Promise<Actor | null> {
     if (!secret.startsWith(TOKEN_PREFIX)) return null;
-    const token = await this.db.dataSource
-      .getRepository(ApiToken)
+    const token = await this.db
+      .repo(NO_TRANSACTION, ApiToken)
       .createQueryBuilder('t')
       .leftJoinAndMapOne('t.reader', Reader, 'reader', 'reader.id = t.reader_id')
       .where('t.token_hash = :hash', { hash: hashToken(secret) })
@@ -138,11 +138,9 @@ export class TokenService {
   async revokeApiToken(ctx: RequestContext, id: string): Promise<ApiToken> {
     requireRole(ctx);
     return this.db.transaction(ctx, async (tx) => {
-      const repo = this.db.repo(tx, ApiToken);
-      const token = await repo.findOneBy({ id, revokedAt: IsNull() });
-      if (!token) throw notFound('ApiToken', id);
+      const token = await this.db.getEntityOrThrow(tx, ApiToken, id, { revokedAt: IsNull() });
       token.revokedAt = new Date();
-      await repo.save(token);
+      await this.db.repo(tx, ApiToken).save(token);
       await this.audit.record(tx, { action: 'revokeApiToken', entityType: 'ApiToken', entityId: id });
       // Sent when the revocation commits (not at all if it rolls back): every server ends the token's subscriptions.
       await this.pubSub.publish(TOKEN_REVOKED, id, { tokenId: id }, this.db.manager(tx));

@@ -157,6 +157,27 @@ describe('DICOMweb STOW-RS ingest', () => {
     expect(response.status).toBe(415);
   });
 
+  it('answers the target-site rule with its code: a role that stores nothing, an unknown site, another site; nothing is stored', async () => {
+    const file = [{ bytes: syntheticImage({ instance: 7101 }) }];
+    const problem = (answer: { status: number; body: Record<string, any> }) => [
+      answer.status,
+      answer.body.errors?.[0]?.extensions?.code,
+      answer.body.errors?.[0]?.message,
+    ];
+    const before = await count('instance');
+    for (const role of [Role.STATISTICIAN, Role.ENGINEER, Role.HUB]) {
+      expect(problem(await stow(node().url, await factory.token(role), file, '?site=EAST'))).toEqual([403, 'FORBIDDEN', 'Only coordinators store objects']);
+    }
+    expect(problem(await stow(node().url, admin, file, '?site=NOWHERE'))).toEqual([400, 'BAD_USER_INPUT', 'No site with code NOWHERE']);
+    expect(problem(await stow(node().url, admin, file))).toEqual([400, 'BAD_USER_INPUT', 'Name the target site with ?site=<code>']);
+    expect(problem(await stow(node().url, coordinatorB, file, '?site=EAST'))).toEqual([403, 'FORBIDDEN', 'A coordinator stores into their own site only']);
+    expect(await count('instance')).toBe(before);
+    // A coordinator naming its own site stores there, as without ?site.
+    const own = await stow(node().url, coordinatorA, file, '?site=EAST');
+    expect([own.status, own.stored.length, own.failed]).toEqual([202, 1, []]);
+    expect(await count('instance')).toBe(before + 1);
+  });
+
   it('serves each stored instance at its Retrieve URL (WADO-RS), de-identified, to its own site only', async () => {
     const answer = await stow(node().url, coordinatorA, [{ bytes: await fixture('identified-jpeg-ls.dcm') }]);
     const retrieveUrl: string = answer.stored[0]['00081190'].Value[0];

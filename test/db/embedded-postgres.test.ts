@@ -4,17 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { packagedBinaries, SHARED_ROOT, startEmbeddedPostgres, type EmbeddedDatabase } from '../../server/db/embedded-postgres';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../helpers/free-port';
 
 async function query(db: EmbeddedDatabase, sql: string): Promise<unknown[]> {
   const client = new Client({ connectionString: db.url });

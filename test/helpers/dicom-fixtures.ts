@@ -19,3 +19,15 @@ export const IDENTIFIED = [
   'identified-jpeg-ls.dcm',
   'identified-jpeg2000.dcm',
 ];
+
+/** The identified files of each transfer syntax the reader reads and the writer writes back, with the syntax's name. */
+export const READABLE = [
+  ['identified-explicit-le.dcm', 'Explicit VR Little Endian'],
+  ['identified-implicit-le.dcm', 'Implicit VR Little Endian'],
+  ['identified-explicit-be.dcm', 'Explicit VR Big Endian (retired)'],
+  ['identified-rle.dcm', 'RLE Lossless'],
+  ['identified-jpeg-baseline.dcm', 'JPEG Baseline (Process 1)'],
+  ['identified-jpeg-lossless.dcm', 'JPEG Lossless, First-Order Prediction'],
+  ['identified-jpeg-ls.dcm', 'JPEG-LS Lossless'],
+  ['identified-jpeg2000.dcm', 'JPEG 2000 Lossless'],
+] as const;

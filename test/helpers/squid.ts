@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './free-port';
 
 /**
  * A real forward proxy for tests: Debian's squid (`apt-get install -y squid`; .ci/run installs it), started on a free
@@ -18,17 +19,6 @@ export interface Squid {
 }
 
 export const SQUID_BINARY = ['/usr/sbin/squid', '/usr/local/sbin/squid'].find((p) => spawnSync(p, ['-v']).status === 0) ?? null;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {

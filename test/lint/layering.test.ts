@@ -77,6 +77,21 @@ const REJECTED: Array<[label: string, file: string, source: string]> = [
   ['inference importing dcmjs (only server/dicom does)', 'server/inference/x.ts', `import { data } from 'dcmjs';\nexport const x = data;\n`],
   ['inference importing a service', 'server/inference/x.ts', `import { systemContext } from '../services';\nexport const x = systemContext;\n`],
   ['storage importing the database', 'server/storage/x.ts', `import { Db } from '../db/transaction';\nexport const x = Db;\n`],
+  [
+    'the DICOM pipeline importing the database',
+    'server/services/ingest/dicom-pipeline.ts',
+    `import { Db } from '../../db/transaction';\nexport const x = Db;\n`,
+  ],
+  [
+    'the DICOM pipeline importing an entity at runtime',
+    'server/services/ingest/dicom-pipeline.ts',
+    `import { Patient } from '../../entities';\nexport const x = Patient;\n`,
+  ],
+  [
+    'the DICOM pipeline importing the pub/sub',
+    'server/services/ingest/dicom-pipeline.ts',
+    `import { INGEST_PROGRESS } from '../../pubsub/topics';\nexport const x = INGEST_PROGRESS;\n`,
+  ],
   ['stats doing I/O', 'server/stats/x.ts', `import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n`],
   ['federation importing the database', 'server/federation/x.ts', `import { Db } from '../db/transaction';\nexport const x = Db;\n`],
   ['federation importing an entity', 'server/federation/x.ts', `import { Site } from '../entities';\nexport const x = Site;\n`],
@@ -99,6 +114,11 @@ const ALLOWED: Array<[label: string, file: string, source: string]> = [
     'a service importing the queue and the pub/sub',
     'server/services/inference-job/x.ts',
     `import { JobQueue } from '../../queue/job-queue';\nimport { JOB_PROGRESS } from '../../pubsub/topics';\nexport const x = [JobQueue, JOB_PROGRESS];\n`,
+  ],
+  [
+    'the DICOM pipeline importing dicom/ and a sibling service module',
+    'server/services/ingest/dicom-pipeline.ts',
+    `import { readPart10 } from '../../dicom/reader';\nimport { patientKeyOf } from '../patient-key';\nexport const x = [readPart10, patientKeyOf];\n`,
   ],
   ['inference decoding through dicom/', 'server/inference/x.ts', `import { readPart10 } from '../dicom/reader';\nexport const x = readPart10;\n`],
   ['federation using stats/', 'server/federation/x.ts', `import { addCluster } from '../stats/proportion';\nexport const x = addCluster;\n`],

@@ -1,7 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -17,6 +16,7 @@ import { startNodeProcess, type NodeProcess } from '../helpers/node-process';
 import { PrivateCluster } from '../helpers/private-cluster';
 import { multipartRelated, stow } from '../helpers/stow';
 import type { TestTopics } from '../helpers/test-topics';
+import { freePort } from '../helpers/free-port';
 
 /**
  * The node's processes (serve, worker, serve --with-worker: real `dist/server/main.js` processes) and one
@@ -37,17 +37,6 @@ const DOWN_MS = 3_000;
 const RAW = /accepting connections|terminat|ECONNREFUSED|ECONNRESET|57P01|55000|administrator|postgres|QueryFailed/i;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** One CT instance of its own patient (the fixture with new identifiers). */
 function ctOfPatient(k: number): Buffer {

@@ -3,7 +3,7 @@ import { comparePaired, type PairedCase } from '../../server/stats/compare';
 import { computeGroup, type GradedCase } from '../../server/stats/engine';
 import { addCluster, clusteredWilson, emptyCount, wilson } from '../../server/stats/proportion';
 
-/** The cases where clustered intervals used to claim more than the data holds (found in review). */
+/** The cases where a clustered interval could claim more than the data holds. */
 describe('clustered intervals at the edges', () => {
   it('give no Obuchowski interval when every positive is one patient’s', () => {
     const pos = [0.9, 0.8, 0.7];

@@ -82,6 +82,15 @@ export default tseslint.config(
     rules: restrict([...TRANSPORT, ...OWNED], ABOVE_SERVICES),
   },
   {
+    // The pure half of DICOM ingest (parse, check, de-identify, encode, hash): no database, no queue, no pub/sub;
+    // the ingest service looks patients up and stores what it hands back. Entities only as types.
+    files: ['server/services/ingest/dicom-pipeline.ts'],
+    rules: restrict(
+      [ORM, ...TRANSPORT, ...OWNED, PG],
+      [...ABOVE_SERVICES, ...folders('services', 'entities', 'db', 'queue', 'pubsub', 'inference', 'federation')],
+    ),
+  },
+  {
     files: ['server/stats/**/*.ts'],
     rules: restrict([ORM, ...TRANSPORT, ...OWNED, { name: 'pg', message: 'stats/ is pure: no I/O.' }], ['../*', '!../domain', '!../domain/*', 'node:*']),
   },

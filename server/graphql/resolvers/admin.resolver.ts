@@ -1,6 +1,6 @@
 import { Arg, Args, Authorized, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
 import { PageArgs } from '../../../schema/inputs/page.args';
-import { CreateApiTokenInput } from '../../../schema/inputs/study.input';
+import { CreateApiTokenInput } from '../../../schema/inputs/token.input';
 import { ApiTokenConnection, ApiTokenType, AuditEventConnection, CreatedApiTokenType, ViewerType } from '../../../schema/types/admin.type';
 import { GradingFeatureType } from '../../../schema/types/grading.type';
 import { Role } from '../../domain';

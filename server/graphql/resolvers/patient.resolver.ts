@@ -1,7 +1,7 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { PatientFilterInput } from '../../../schema/inputs/filter.input';
 import { PageArgs } from '../../../schema/inputs/page.args';
-import { CreatePatientInput, SetExclusionReasonsInput } from '../../../schema/inputs/study.input';
+import { CreatePatientInput, SetExclusionReasonsInput } from '../../../schema/inputs/patient.input';
 import { StudyType } from '../../../schema/types/imaging.type';
 import { JointType, PatientConnection, PatientType } from '../../../schema/types/patient.type';
 import { SiteType } from '../../../schema/types/site.type';

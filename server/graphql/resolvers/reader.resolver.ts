@@ -1,7 +1,7 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ReaderFilterInput } from '../../../schema/inputs/filter.input';
 import { PageArgs } from '../../../schema/inputs/page.args';
-import { CreateReaderInput } from '../../../schema/inputs/study.input';
+import { CreateReaderInput } from '../../../schema/inputs/reader.input';
 import { ReaderConnection, ReaderType } from '../../../schema/types/reader.type';
 import { ReadingType } from '../../../schema/types/reading.type';
 import { SiteType } from '../../../schema/types/site.type';

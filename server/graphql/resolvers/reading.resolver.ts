@@ -1,7 +1,7 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { GradeFilterInput, ReadingFilterInput } from '../../../schema/inputs/filter.input';
 import { PageArgs } from '../../../schema/inputs/page.args';
-import { AdjudicateInput, RecordReadingInput } from '../../../schema/inputs/study.input';
+import { AdjudicateInput, RecordReadingInput } from '../../../schema/inputs/reading.input';
 import { JointType } from '../../../schema/types/patient.type';
 import { ReaderType } from '../../../schema/types/reader.type';
 import { AdjudicationConnection, AdjudicationQueueConnection, AdjudicationType, ReadingConnection, ReadingType } from '../../../schema/types/reading.type';

@@ -1,7 +1,7 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ReferenceGradeFilterInput } from '../../../schema/inputs/filter.input';
 import { PageArgs } from '../../../schema/inputs/page.args';
-import { ConfirmReferenceGradesInput, ReviseReferenceGradeInput } from '../../../schema/inputs/study.input';
+import { ConfirmReferenceGradesInput, ReviseReferenceGradeInput } from '../../../schema/inputs/reference-grade.input';
 import { JointType } from '../../../schema/types/patient.type';
 import { ReaderType } from '../../../schema/types/reader.type';
 import { ReferenceGradeConnection, ReferenceGradeType } from '../../../schema/types/reading.type';

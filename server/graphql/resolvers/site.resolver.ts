@@ -1,5 +1,5 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { CreateSiteInput } from '../../../schema/inputs/study.input';
+import { CreateSiteInput } from '../../../schema/inputs/site.input';
 import { PageArgs } from '../../../schema/inputs/page.args';
 import { PatientConnection } from '../../../schema/types/patient.type';
 import { SiteConnection, SiteType } from '../../../schema/types/site.type';

@@ -1,7 +1,7 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { SplitAssignmentFilterInput } from '../../../schema/inputs/filter.input';
 import { PageArgs } from '../../../schema/inputs/page.args';
-import { CreateSplitVersionInput, ReassignPatientSplitInput } from '../../../schema/inputs/study.input';
+import { CreateSplitVersionInput, ReassignPatientSplitInput } from '../../../schema/inputs/split.input';
 import { PatientType } from '../../../schema/types/patient.type';
 import { SplitAssignmentConnection, SplitAssignmentType, SplitCountType, SplitVersionConnection, SplitVersionType } from '../../../schema/types/split.type';
 import { Role } from '../../domain';

@@ -11,7 +11,9 @@ export class PostgresNonceStore implements NonceStore {
   constructor(private readonly db: Db) {}
 
   async remember(keyId: string, nonce: string, expiresAt: Date): Promise<boolean> {
-    const rows: unknown[] = await this.db.dataSource.query(
+    // An empty context: the pool, never a request's transaction.
+    const rows = await this.db.query<{ nonce: string }>(
+      {},
       'INSERT INTO federation_nonce (key_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING nonce',
       [keyId, nonce, expiresAt],
     );
@@ -19,7 +21,7 @@ export class PostgresNonceStore implements NonceStore {
   }
 
   async forgetExpired(now: Date): Promise<number> {
-    const result = await this.db.dataSource.createQueryBuilder().delete().from(FederationNonce).where('expires_at < :now', { now }).execute();
+    const result = await this.db.repo({}, FederationNonce).createQueryBuilder().delete().where('expires_at < :now', { now }).execute();
     return result.affected ?? 0;
   }
 }

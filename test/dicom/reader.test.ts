@@ -1,12 +1,13 @@
 import { deflateRawSync, deflateSync } from 'node:zlib';
 import { data } from 'dcmjs';
 import { syntheticImage } from '../helpers/synthetic-dicom';
-import type { DicomDataset } from '../../server/dicom/dataset';
+import { textBytes, textOf, type DicomDataset } from '../../server/dicom/dataset';
 import { tag, TAGS } from '../../server/dicom/dictionary';
 import { inspectImage } from '../../server/dicom/image-object';
 import { DEFAULT_READ_LIMITS, DicomReadError, readPart10, readPart10Async, type ReadLimits } from '../../server/dicom/reader';
 import { writePart10 } from '../../server/dicom/writer';
-import { fixture } from '../helpers/dicom-fixtures';
+import { fixture, READABLE } from '../helpers/dicom-fixtures';
+
 import { emptyItemsSequence, insertElement } from '../helpers/dicom-mutations';
 
 const codeOf = (read: () => unknown): string => {
@@ -140,5 +141,74 @@ describe('Deflated Explicit VR Little Endian (1.2.840.10008.1.2.1.99)', () => {
     const corrupt = Buffer.concat([head, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00, 0x12])]);
     expect(codeOf(() => readPart10(corrupt))).toBe('MALFORMED_ELEMENT');
     expect(await asyncCodeOf(() => readPart10Async(corrupt))).toBe('MALFORMED_ELEMENT');
+  });
+});
+
+describe('readPart10', () => {
+  it.each(READABLE)('reads %s as %s, with its text', (name, syntax) => {
+    const file = readPart10(fixture(name));
+    expect(file.transferSyntax.name).toBe(syntax);
+    expect(textOf(file.dataset, TAGS.patientName)).toBe('Hoffmann^Gertrude^Maria');
+  });
+
+  it.each([
+    ['not-part10.bin', 'NOT_PART10'],
+    ['no-preamble.bin', 'NOT_PART10'],
+    ['truncated.dcm', 'TRUNCATED'],
+    ['impossible-length.dcm', 'IMPOSSIBLE_LENGTH'],
+  ])('rejects %s as %s', (name, code) => {
+    expect(() => readPart10(fixture(name))).toThrow(DicomReadError);
+    try {
+      readPart10(fixture(name));
+    } catch (error) {
+      expect((error as DicomReadError).code).toBe(code);
+    }
+  });
+
+  it('reads a file cut anywhere either as a typed error or, cut between elements, as a data set without its pixel data', () => {
+    const whole = fixture('identified-explicit-le.dcm');
+    for (let cut = 0; cut < whole.length; cut += 7) {
+      let result: ReturnType<typeof readPart10> | null = null;
+      try {
+        result = readPart10(whole.subarray(0, cut));
+      } catch (error) {
+        expect(error).toBeInstanceOf(DicomReadError);
+        expect(['NOT_PART10', 'TRUNCATED']).toContain((error as DicomReadError).code);
+      }
+      if (result) expect(result.dataset.has(TAGS.pixelData)).toBe(false);
+    }
+  });
+});
+
+describe('the reader refuses what could smuggle identity', () => {
+  const file = fixture('identified-explicit-le.dcm');
+  const element = (group: number, element: number, vr: string, text: string) => {
+    const value = textBytes(vr, text);
+    const header = Buffer.alloc(8);
+    header.writeUInt16LE(group, 0);
+    header.writeUInt16LE(element, 2);
+    header.write(vr, 4, 'latin1');
+    header.writeUInt16LE(value.length, 6);
+    return Buffer.concat([header, value]);
+  };
+  const code = (bytes: Buffer) => {
+    try {
+      readPart10(bytes);
+      return 'read';
+    } catch (error) {
+      return (error as DicomReadError).code;
+    }
+  };
+
+  it('rejects a meta element inside the data set and an element out of order or repeated', () => {
+    expect(code(Buffer.concat([file, element(0x0002, 0x0016, 'AE', 'HOSP_PACS_AE')]))).toBe('MALFORMED_ELEMENT');
+    expect(code(Buffer.concat([file, element(0x0010, 0x0020, 'LO', 'OTHER-ID')]))).toBe('MALFORMED_ELEMENT');
+  });
+
+  it('rejects a VR that does not exist', () => {
+    const bytes = Buffer.from(file);
+    const at = bytes.indexOf(Buffer.from([0x10, 0x00, 0x10, 0x00, 0x50, 0x4e])); // (0010,0010) PN
+    bytes.write('ZZ', at + 4, 'latin1');
+    expect(code(bytes)).toBe('MALFORMED_ELEMENT');
   });
 });
