@@ -12,21 +12,32 @@ import { tokenExpiry } from './cli/expiry';
 import { report } from './cli/report';
 import { mrmcReportCommand } from './cli/report-mrmc';
 import { upload } from './cli/upload';
+import { describeRegistryProblems, siteCommand } from './cli/site';
+import { verifyCommand } from './cli/verify';
+import { loadOrCreateNodeIdentity } from './federation/identity';
+import { loadSiteRegistry, SiteRegistryError } from './federation/site-registry';
 import { createSchema, SCHEMA_FILE } from './graphql/schema';
 import { startHttpServer } from './http/app';
 import { log } from './log';
 import { jobHandlers, workEveryQueue } from './jobs/job-registry';
 import type { JobQueue } from './queue/job-queue';
 import { bootstrapAdminToken, hasAnySite, openNode, type OpenNode } from './node';
-import { createServices, systemContext } from './services';
+import { createServices, systemContext, type HubOptions } from './services';
 
 const USAGE = `facet <command> [options]
 
 Commands:
-  serve [--demo] [--with-worker]
+  serve [--demo] [--with-worker] [--hub]
                         Start the API (GraphQL, graphql-ws, GraphiQL, health). Without DATABASE_URL an embedded
                         PostgreSQL starts under FACET_DATA_DIR (default ./.facet-data). --demo loads a synthetic
-                        three-site study into an empty database; --with-worker also runs the job worker.
+                        three-site study into an empty database; --with-worker also runs the job worker. --hub (or
+                        FACET_MODE=hub) runs a federation hub: no patient-level data, members in FACET_SITES_DIR
+                        (default ./sites), validated at start (docs/federation.md).
+  hub identity          Print the hub's Ed25519 signing key (made under FACET_DATA_DIR on first use); nodes pin it.
+  site add <file.json> [--replace] | site remove <CODE> | site list
+                        Edit the hub's member registry (FACET_SITES_DIR).
+  verify <answer.json> --sites <dir> --hub-key <base64>
+                        Check an exported federated answer: every signature, task hash and pooled row.
   worker                Run background jobs from the PostgreSQL queue (needs DATABASE_URL; any number of workers,
                         on any machine, may share one database).
   migrate               Apply pending migrations and exit.
@@ -49,7 +60,7 @@ Commands:
 
 Environment: DATABASE_URL, HOST, PORT, FACET_DATA_DIR, FACET_EMBEDDED_PG_PORT, FACET_INTROSPECTION,
 FACET_MAX_QUERY_DEPTH, FACET_MAX_ALIASES, FACET_MAX_BODY_BYTES, FACET_MAX_ANONYMOUS_BODY_BYTES,
-FACET_MAX_QUERY_TOKENS (docs/configuration.md).`;
+FACET_MAX_QUERY_TOKENS, FACET_MODE, FACET_SITES_DIR (docs/configuration.md).`;
 
 /** --url and --token of the commands that talk to a running node (defaults: FACET_URL, FACET_TOKEN). */
 const NODE_OPTIONS = {
@@ -112,10 +123,39 @@ function surviveDatabaseOutages(): void {
   });
 }
 
+/**
+ * A hub's registry and identity, or null for a node. The registry is validated before anything starts: any problem
+ * stops the start, every problem listed with its file and field.
+ */
+async function hubOptions(config: Config, asHub: boolean): Promise<HubOptions | null> {
+  if (!asHub && config.mode !== 'hub') return null;
+  let registry;
+  try {
+    registry = await loadSiteRegistry(config.sitesDir);
+  } catch (error) {
+    if (!(error instanceof SiteRegistryError)) throw error;
+    process.stderr.write(
+      `Refusing to start the hub: the registry ${config.sitesDir} has ${error.problems.length} problem(s):\n${describeRegistryProblems(error)}\n`,
+    );
+    process.exit(1);
+  }
+  return {
+    sitesDir: config.sitesDir,
+    registry,
+    identity: await loadOrCreateNodeIdentity(config.dataDir),
+    onRegistryProblem: (error) => log.warn('the site registry changed and is not valid; the last valid one stays in force', { error }),
+  };
+}
+
 async function serve(config: Config, argv: string[]): Promise<void> {
   surviveDatabaseOutages();
-  const { values } = parseArgs({ args: argv, options: { demo: { type: 'boolean', default: false }, 'with-worker': { type: 'boolean', default: false } } });
-  const node = await openNode(config);
+  const { values } = parseArgs({
+    args: argv,
+    options: { demo: { type: 'boolean', default: false }, 'with-worker': { type: 'boolean', default: false }, hub: { type: 'boolean', default: false } },
+  });
+  const hub = await hubOptions(config, values.hub);
+  if (hub && values.demo) throw new Error('--demo loads patients, and a hub holds none: start the demo nodes separately');
+  const node = await openNode(config, { hub });
   let server: Awaited<ReturnType<typeof startHttpServer>> | null = null;
   let queue: JobQueue | null = null;
   onShutdown(async () => {
@@ -137,7 +177,8 @@ async function serve(config: Config, argv: string[]): Promise<void> {
     const schema = await createSchema(node.services);
     server = await startHttpServer(config, node.services, schema, node.dataSource);
     admin = await bootstrapAdminToken(node, config.dataDir);
-    if (values['with-worker']) await startWorking(node);
+    // A hub's only jobs are its deadlines, which must run for partial answers to come: it works them itself.
+    if (values['with-worker'] || hub) await startWorking(node);
   } catch (error) {
     await server?.close();
     await queue?.stop();
@@ -148,7 +189,13 @@ async function serve(config: Config, argv: string[]): Promise<void> {
   process.stdout.write(
     [
       '',
-      `Facet is running${node.embedded ? ' on its embedded PostgreSQL' : ''}.`,
+      `Facet ${hub ? 'hub ' : ''}is running${node.embedded ? ' on its embedded PostgreSQL' : ''}.`,
+      ...(hub
+        ? [
+            `  Members:   ${hub.registry.sites.map((s) => s.code).join(', ') || 'none yet (facet site add <file.json>)'} (${hub.sitesDir})`,
+            `  Hub signing key (nodes set FACET_HUB_SIGNING_KEY to it): ${hub.identity.public.signingKey}`,
+          ]
+        : []),
       `  GraphQL:   ${server.url}/graphql  (graphql-ws on the same URL)`,
       `  GraphiQL:  ${server.url}/graphiql`,
       // The secret is printed on the one start that minted it, never again (a log must not keep handing it out).
@@ -184,7 +231,7 @@ async function worker(config: Config): Promise<void> {
     throw new Error('worker needs DATABASE_URL: the embedded database belongs to `serve` (use `serve --with-worker` there)');
   }
   surviveDatabaseOutages();
-  const node = await openNode(config, { applicationName: 'facet-worker' });
+  const node = await openNode(config, { applicationName: 'facet-worker', hub: await hubOptions(config, false) });
   let queue: JobQueue | null = null;
   onShutdown(async () => {
     await queue?.stop();
@@ -347,6 +394,31 @@ async function metricsReport(argv: string[]): Promise<void> {
   if (!values.out) process.stdout.write(text);
 }
 
+/** `facet hub identity`: the hub's public signing key, made on first use (the same file a serving hub uses). */
+async function hubIdentity(config: Config, argv: string[]): Promise<void> {
+  if (argv[0] !== 'identity' || argv.length !== 1) throw new Error('usage: facet hub identity');
+  const identity = await loadOrCreateNodeIdentity(config.dataDir);
+  process.stdout.write(`${JSON.stringify({ signer: 'hub', signingKey: identity.public.signingKey, keyId: identity.public.keyId }, null, 2)}\n`);
+}
+
+async function site(config: Config, argv: string[]): Promise<void> {
+  try {
+    process.stdout.write(await siteCommand(config.sitesDir, argv));
+  } catch (error) {
+    if (!(error instanceof SiteRegistryError)) throw error;
+    process.stderr.write(`${describeRegistryProblems(error)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+async function verify(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { sites: { type: 'string' }, 'hub-key': { type: 'string' } } });
+  if (positionals.length !== 1 || !values.sites || !values['hub-key']) throw new Error('usage: facet verify <answer.json> --sites <dir> --hub-key <base64>');
+  const { text, exitCode } = await verifyCommand(positionals[0], values.sites, values['hub-key']);
+  process.stdout.write(text);
+  process.exitCode = exitCode;
+}
+
 async function main(): Promise<void> {
   const [command, ...argv] = process.argv.slice(2);
   const config = loadConfig();
@@ -369,6 +441,12 @@ async function main(): Promise<void> {
       return argv.includes('--mrmc') ? mrmcReportCommand(argv, { url: process.env.FACET_URL, token: process.env.FACET_TOKEN }) : metricsReport(argv);
     case 'register-model':
       return registerModel(argv);
+    case 'hub':
+      return hubIdentity(config, argv);
+    case 'site':
+      return site(config, argv);
+    case 'verify':
+      return verify(argv);
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exit(command === undefined || command === '--help' ? 0 : 2);

@@ -9,7 +9,7 @@ import { runMigrations } from './db/migrate';
 import { Role } from './domain';
 import { Site } from './entities';
 import { log } from './log';
-import { createServices, systemContext, type Services } from './services';
+import { createServices, systemContext, type HubOptions, type Services } from './services';
 
 /** A node's storage and services: the database (embedded when no DATABASE_URL), migrated. */
 export interface OpenNode {
@@ -21,7 +21,7 @@ export interface OpenNode {
   close(): Promise<void>;
 }
 
-export async function openNode(config: Config, options: { migrate?: boolean; applicationName?: string } = {}): Promise<OpenNode> {
+export async function openNode(config: Config, options: { migrate?: boolean; applicationName?: string; hub?: HubOptions | null } = {}): Promise<OpenNode> {
   const embedded = config.databaseUrl
     ? null
     : await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort, (line) => {
@@ -50,6 +50,7 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
       jobs: config,
       disclosure: config,
       dicomLimits: { maxElements: config.dicomMaxElements, maxDepth: config.dicomMaxDepth, maxInflatedBytes: config.maxStowBytes },
+      hub: options.hub ?? null,
     }),
     embedded,
     close: async () => {

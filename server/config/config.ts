@@ -45,6 +45,10 @@ export interface Config {
   minGroupPatients: number;
   /** Their ROC curves have model-score thresholds only on the grid i / rocGridSteps. */
   rocGridSteps: number;
+  /** FACET_MODE: `hub` runs a federation hub (as `serve --hub`): no patient-level data, the member registry in sitesDir. */
+  mode: 'node' | 'hub';
+  /** FACET_SITES_DIR: the hub's member registry, one <code>.json per site (default ./sites). */
+  sitesDir: string;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -71,6 +75,13 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   if (['1', 'true', 'yes'].includes(raw)) return true;
   if (['0', 'false', 'no'].includes(raw)) return false;
   throw new Error(`${name} must be true or false, got ${JSON.stringify(env[name])}`);
+}
+
+function mode(env: NodeJS.ProcessEnv): 'node' | 'hub' {
+  const raw = (env.FACET_MODE ?? '').toLowerCase();
+  if (raw === '' || raw === 'node') return 'node';
+  if (raw === 'hub') return 'hub';
+  throw new Error(`FACET_MODE must be node or hub, got ${JSON.stringify(env.FACET_MODE)}`);
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -105,5 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobRetryLimit: integer(env, 'FACET_JOB_RETRY_LIMIT', 5, 100),
     minGroupPatients: atLeastOne(env, 'FACET_MIN_GROUP_PATIENTS', 5, 1_000_000),
     rocGridSteps: atLeastOne(env, 'FACET_ROC_GRID_STEPS', 20, 10_000),
+    mode: mode(env),
+    sitesDir: path.resolve(env.FACET_SITES_DIR || 'sites'),
   };
 }

@@ -22,4 +22,8 @@ export enum ErrorCode {
   UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
   /** The database cannot be reached (restarting, refusing connections, out of connections); retry after a pause. */
   SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
+  /** This deployment is a federation hub: it holds no patient-level data, so it takes none (DICOM, manifests, readings, inference). */
+  HUB_HOLDS_NO_PATIENT_DATA = 'HUB_HOLDS_NO_PATIENT_DATA',
+  /** A federation hub operation on a deployment that is not a hub (start it with `serve --hub` or FACET_MODE=hub). */
+  NOT_A_HUB = 'NOT_A_HUB',
 }

@@ -20,8 +20,18 @@ import { Site } from './site.entity';
 import { SplitAssignment } from './split-assignment.entity';
 import { SplitVersion } from './split-version.entity';
 import { Study } from './study.entity';
+import { FederationNonce } from './federation-nonce.entity';
+import { FederationResult } from './federation-result.entity';
+import { FederationSiteContact } from './federation-site-contact.entity';
+import { FederationSiteTask } from './federation-site-task.entity';
+import { FederationTask } from './federation-task.entity';
 
 export {
+  FederationNonce,
+  FederationResult,
+  FederationSiteContact,
+  FederationSiteTask,
+  FederationTask,
   Adjudication,
   ApiToken,
   AuditEvent,
@@ -71,4 +81,9 @@ export const ENTITIES = [
   ModelVersion,
   Prediction,
   InferenceJob,
+  FederationTask,
+  FederationSiteTask,
+  FederationResult,
+  FederationNonce,
+  FederationSiteContact,
 ];

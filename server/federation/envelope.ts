@@ -21,6 +21,8 @@ export enum EnvelopeKind {
   RESULT = 'facet.result',
   /** hub -> node: "I stored your result", the node's proof that it answered. */
   RECEIPT = 'facet.receipt',
+  /** hub -> anyone: an exported federated answer with every signed contribution, checked by `facet verify`. */
+  ANSWER = 'facet.answer',
 }
 
 export interface SignedEnvelope<P extends JsonValue = JsonValue> {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { InferenceJob } from '../entities';
 import type { IngestProgressEvent } from '../pubsub/topics';
-import type { Actor, RequestContext, Services } from '../services';
+import type { Actor, FederatedQueryView, RequestContext, Services } from '../services';
 import { createLoaders, type Loaders } from './loaders';
 
 /**
@@ -13,6 +13,7 @@ export interface SubscriptionStreams {
   jobProgress(jobId: string): AsyncIterable<InferenceJob>;
   siteJobs(siteId: string | null): AsyncIterable<InferenceJob>;
   ingestProgress(siteId: string): AsyncIterable<IngestProgressEvent>;
+  federatedQuery(id: string): AsyncIterable<FederatedQueryView>;
 }
 
 /** The GraphQL context: the services' RequestContext plus this request's loaders and subscription streams. */
@@ -29,14 +30,15 @@ export async function buildContext(
   services: Services,
   authorization: unknown,
   requestId: string = randomUUID(),
-  known: { actor?: Actor | null; clientRequestId?: string | null } = {},
+  known: { actor?: Actor | null; clientRequestId?: string | null; signal?: AbortSignal } = {},
 ): Promise<GraphQLContext> {
   const actor = known.actor !== undefined ? known.actor : await services.tokens.authenticateAuthorization(authorization);
-  const ctx: RequestContext = { requestId, clientRequestId: known.clientRequestId ?? null, actor };
+  const ctx: RequestContext = { requestId, clientRequestId: known.clientRequestId ?? null, actor, signal: known.signal };
   const streams: SubscriptionStreams = {
     jobProgress: (jobId) => services.inference.watchJob(ctx, jobId),
     siteJobs: (siteId) => services.inference.watchSiteJobs(ctx, siteId),
     ingestProgress: (siteId) => services.ingest.watchIngest(ctx, siteId),
+    federatedQuery: (id) => services.federatedQueries.watchQuery(ctx, id),
   };
   return Object.assign(ctx, { loaders: createLoaders(services, ctx), streams });
 }

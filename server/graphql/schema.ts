@@ -17,6 +17,7 @@ import { ReferenceConfirmationResolver, ReferenceGradeImportResolver, ReferenceI
 import { AdjudicationResolver, ReadingResolver } from './resolvers/reading.resolver';
 import { SiteResolver } from './resolvers/site.resolver';
 import { StatisticsResolver } from './resolvers/statistics.resolver';
+import { FederationHubResolver } from './resolvers/federation-hub.resolver';
 import { SplitAssignmentResolver, SplitVersionResolver } from './resolvers/split.resolver';
 
 /** Where the SDL is committed; a test fails when it differs from what the code builds. */
@@ -62,6 +63,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [JobResolver, new JobResolver(services.inference)],
     [StatisticsResolver, new StatisticsResolver(services.metrics, services.models, services.agreement)],
     [MrmcResolver, new MrmcResolver(services.mrmc)],
+    [FederationHubResolver, new FederationHubResolver(services.federationHub, services.federatedQueries)],
   ]);
   return buildSchema({
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,

@@ -1,7 +1,7 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
-import express from 'express';
+import express, { type Response } from 'express';
 import type { GraphQLError, GraphQLSchema } from 'graphql';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,12 +13,13 @@ import { buildContext, type GraphQLContext } from '../graphql/context';
 import { formatError } from '../graphql/error-formatter';
 import { assertWellFormedArguments } from '../graphql/argument-guard';
 import { assertQueryLimits } from '../graphql/limits';
-import type { Services } from '../services';
+import { HUB_ANONYMOUS_BODY_BYTES, type Services } from '../services';
 import { dicomwebRouter } from './dicomweb';
 import { graphiqlRouter } from './graphiql';
 import { authenticatedActor, graphqlAuthGate } from './graphql-auth';
 import { startGraphQLWebSocket } from './graphql-ws';
 import { modelUploadRouter } from './model-upload';
+import { assertHubOperation, refuseOnHub } from './hub-mode';
 import { log } from '../log';
 import { HTTP_STATUS, notFoundHandler, problemHandler, requestIdOf } from './problem';
 import { clientRequestId } from './request-id';
@@ -41,6 +42,15 @@ async function httpContext(services: Services, authorization: unknown, requestId
     unavailable.extensions.http = { status: HTTP_STATUS.SERVICE_UNAVAILABLE, headers: new Map([['retry-after', String(RETRY_AFTER_SECONDS)]]) };
     throw unavailable;
   }
+}
+
+/** Aborts when the response's connection closes before the response was sent (the client gave up or went away). */
+function clientGone(res: Response): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
 }
 
 export interface RunningServer {
@@ -78,6 +88,7 @@ export async function startHttpServer(
   httpServer.keepAliveTimeout = 65_000;
   httpServer.headersTimeout = 66_000;
 
+  const isHub = services.federationHub.isHub;
   const wsCleanup = startGraphQLWebSocket(httpServer, config, services, schema);
 
   const apollo = new ApolloServer<GraphQLContext>({
@@ -96,6 +107,7 @@ export async function startHttpServer(
           didResolveOperation: async ({ document, request }) => {
             assertQueryLimits(schema, document, config, request.variables ?? {}, request.operationName ?? undefined);
             assertWellFormedArguments(schema, document, request.variables ?? {}, request.operationName ?? undefined);
+            if (isHub) assertHubOperation(document, request.operationName ?? undefined);
           },
           didEncounterErrors: async ({ contextValue, errors }) => {
             for (const error of errors) {
@@ -140,18 +152,22 @@ export async function startHttpServer(
     }
   });
   app.use('/graphiql', graphiqlRouter());
-  app.use('/dicomweb', dicomwebRouter(services, config.maxStowBytes));
-  app.use('/api', modelUploadRouter(services, config.maxStowBytes));
+  app.use('/dicomweb', isHub ? refuseOnHub : dicomwebRouter(services, config.maxStowBytes));
+  app.use('/api', isHub ? refuseOnHub : modelUploadRouter(services, config.maxStowBytes));
   app.use(
     '/graphql',
     // The token is looked up before the body is read: anonymous bodies are cut at a few KB.
-    ...graphqlAuthGate(services, { limit: config.maxBodyBytes, anonymousLimit: config.maxAnonymousBodyBytes }),
+    ...graphqlAuthGate(services, {
+      limit: config.maxBodyBytes,
+      anonymousLimit: isHub ? Math.min(config.maxBodyBytes, Math.max(config.maxAnonymousBodyBytes, HUB_ANONYMOUS_BODY_BYTES)) : config.maxAnonymousBodyBytes,
+    }),
     expressMiddleware(apollo, {
       // The request id is always the server's own; a client's x-request-id is recorded beside it.
       context: async ({ req, res }) =>
         httpContext(services, req.headers.authorization, requestIdOf(res), {
           actor: authenticatedActor(res),
           clientRequestId: clientRequestId(req.headers['x-request-id']),
+          signal: clientGone(res),
         }),
     }),
   );

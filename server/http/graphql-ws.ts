@@ -10,6 +10,7 @@ import { assertWellFormedArguments } from '../graphql/argument-guard';
 import { buildContext, type GraphQLContext } from '../graphql/context';
 import { formatError } from '../graphql/error-formatter';
 import { assertQueryLimits } from '../graphql/limits';
+import { assertHubOperation } from './hub-mode';
 import { assertAnonymousDocumentSize, parseDocument } from '../graphql/parse-limits';
 import { boundToToken } from '../graphql/token-bound-subscription';
 import type { Services } from '../services';
@@ -73,6 +74,7 @@ export function startGraphQLWebSocket(
           // The query limits apply here as they do over HTTP.
           assertQueryLimits(schema, document, config, payload.variables ?? {}, payload.operationName ?? undefined);
           assertWellFormedArguments(schema, document, payload.variables ?? {}, payload.operationName ?? undefined);
+          if (services.federationHub.isHub) assertHubOperation(document, payload.operationName ?? undefined);
           // Per operation, not per connection: a revoked token stops working on open sockets too, and each
           // operation gets fresh DataLoaders.
           const authorization = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;

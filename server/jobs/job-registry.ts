@@ -1,5 +1,6 @@
-import { INFERENCE_FAILED, RUN_INFERENCE, type JobHandler, type JobName } from '../queue/job-catalogue';
+import { FEDERATION_DEADLINE, INFERENCE_FAILED, RUN_INFERENCE, type JobHandler, type JobName } from '../queue/job-catalogue';
 import type { Services } from '../services';
+import { federationDeadlineJob } from './federation-deadline.job';
 import { inferenceFailedJob } from './inference-failed.job';
 import { runInferenceJob } from './run-inference.job';
 
@@ -14,6 +15,7 @@ export function jobHandlers(services: Services): JobHandlers {
   return {
     [RUN_INFERENCE]: runInferenceJob(services),
     [INFERENCE_FAILED]: inferenceFailedJob(services),
+    [FEDERATION_DEADLINE]: federationDeadlineJob(services),
   };
 }
 

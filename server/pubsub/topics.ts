@@ -40,10 +40,26 @@ export interface TokenRevokedEvent {
   tokenId: string;
 }
 
+/** A federation hub queued a task for a site: its pending long-poll claim wakes. Topic id: the site's registry code. */
+export const FEDERATION_TASK_QUEUED = 'FEDERATION_TASK_QUEUED';
+
+export interface FederationTaskQueuedEvent {
+  taskId: string;
+}
+
+/** A federated query's answer changed (a result, the deadline, a cancellation). Topic id: the task id. */
+export const FEDERATED_QUERY_CHANGED = 'FEDERATED_QUERY_CHANGED';
+
+export interface FederatedQueryChangedEvent {
+  taskId: string;
+}
+
 export interface TopicCatalogue {
   [JOB_PROGRESS]: JobProgressEvent;
   [INGEST_PROGRESS]: IngestProgressEvent;
   [TOKEN_REVOKED]: TokenRevokedEvent;
+  [FEDERATION_TASK_QUEUED]: FederationTaskQueuedEvent;
+  [FEDERATED_QUERY_CHANGED]: FederatedQueryChangedEvent;
 }
 
 export type Topic = keyof TopicCatalogue & string;

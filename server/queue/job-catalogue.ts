@@ -10,9 +10,13 @@ export const RUN_INFERENCE = 'run-inference';
 /** A run-inference queue job whose retries are spent (it threw, or its worker died, every time): the job ends FAILED. */
 export const INFERENCE_FAILED = 'inference-failed';
 
+/** A federated query's deadline passed (sent with startAfter = deadline): expire its open site-tasks. */
+export const FEDERATION_DEADLINE = 'federation-deadline';
+
 export interface JobCatalogue {
   [RUN_INFERENCE]: { inferenceJobId: string };
   [INFERENCE_FAILED]: { inferenceJobId: string };
+  [FEDERATION_DEADLINE]: { taskId: string };
 }
 
 export type JobName = keyof JobCatalogue & string;
@@ -21,7 +25,7 @@ export type JobName = keyof JobCatalogue & string;
 export const DEAD_LETTER_QUEUES: Partial<Record<JobName, JobName>> = { [RUN_INFERENCE]: INFERENCE_FAILED };
 
 /** Every queue, each dead-letter queue before the queue that names it (pg-boss needs it to exist first). */
-export const JOB_NAMES: readonly JobName[] = [INFERENCE_FAILED, RUN_INFERENCE];
+export const JOB_NAMES: readonly JobName[] = [INFERENCE_FAILED, RUN_INFERENCE, FEDERATION_DEADLINE];
 
 /** What a handler says of a job it took ('continued': it queued the next slice); throwing instead means "retry". */
 export type JobOutcome = 'done' | 'skipped' | 'continued';

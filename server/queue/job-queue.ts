@@ -98,10 +98,15 @@ export class JobQueue<C extends object = JobCatalogue> {
     await this.boss.stop({ graceful: true, wait: true, timeout: 30_000 });
   }
 
-  /** Enqueues in `ctx`'s transaction: a rolled-back mutation leaves no job. Returns the job id. */
-  async send<N extends NameOf<C>>(ctx: HasManager, name: N, data: C[N] & object): Promise<string | null> {
+  /** Enqueues in `ctx`'s transaction: a rolled-back mutation leaves no job. Returns the job id. `startAfter`: not before then. */
+  async send<N extends NameOf<C>>(ctx: HasManager, name: N, data: C[N] & object, options: { startAfter?: Date } = {}): Promise<string | null> {
     const deadLetter = (DEAD_LETTER_QUEUES as Partial<Record<string, string>>)[name];
-    return this.boss.send(name, data, { ...this.sendOptions, ...(deadLetter ? { deadLetter } : {}), db: transactionAdapter(ctx) });
+    return this.boss.send(name, data, {
+      ...this.sendOptions,
+      ...(deadLetter ? { deadLetter } : {}),
+      ...(options.startAfter ? { startAfter: options.startAfter } : {}),
+      db: transactionAdapter(ctx),
+    });
   }
 
   /**

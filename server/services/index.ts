@@ -29,6 +29,9 @@ import { SiteService } from './site.service';
 import { SplitService } from './split.service';
 import { TokenLifetimeService } from './token-lifetime.service';
 import { TokenService } from './token.service';
+import { FederatedQueryService } from './federation-hub/federated-query.service';
+import { FederationHubService } from './federation-hub/federation-hub.service';
+import { Hub, type HubOptions } from './federation-hub/hub-registry';
 
 export interface ServiceOptions {
   /** Root of the content-addressed object store (`<dataDir>/objects`). */
@@ -43,6 +46,8 @@ export interface ServiceOptions {
   disclosure?: Partial<DisclosurePolicy>;
   /** How much work one DICOM object may cause (Config's dicomMaxElements, dicomMaxDepth; inflated size up to maxStowBytes). */
   dicomLimits?: Partial<ReadLimits>;
+  /** Set on a federation hub (`serve --hub`): its registry folder and signing identity. */
+  hub?: HubOptions | null;
 }
 
 export interface JobTiming {
@@ -100,6 +105,9 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const metrics = new MetricsService(db, disclosure);
   const agreement = new AgreementService(db, disclosure);
   const mrmc = new MrmcService(db, disclosure);
+  const hub = options.hub ? new Hub(db, options.hub) : null;
+  const federationHub = new FederationHubService(db, pubSub, hub);
+  const federatedQueries = new FederatedQueryService(db, audit, queue, pubSub, hub);
   return {
     db,
     objects,
@@ -128,6 +136,8 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     queue,
     inference,
     inferenceRunner,
+    federationHub,
+    federatedQueries,
   };
 }
 
@@ -157,7 +167,12 @@ export {
   SplitService,
   TokenLifetimeService,
   TokenService,
+  FederationHubService,
+  FederatedQueryService,
 };
+export type { HubOptions };
+export { HUB_ANONYMOUS_BODY_BYTES } from './federation-hub/hub-registry';
+export type { FederatedQueryView } from './federation-hub/federated-query.service';
 export * from './request-context';
 export type { Page } from './pagination';
 export type { Disclosure, DisclosurePolicy } from './disclosure.service';

@@ -24,6 +24,8 @@ export interface RequestContext extends HasManager {
   /** The client's own request id (its x-request-id header), recorded beside requestId in the audit log. */
   clientRequestId?: string | null;
   actor: Actor | null;
+  /** Aborted when the client goes away before its answer (HTTP): a long-poll stops waiting and claims nothing more. */
+  signal?: AbortSignal;
 }
 
 /** Roles that see every site's data; the others see only the site their token names. */

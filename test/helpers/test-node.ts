@@ -7,7 +7,7 @@ import { createDataSource } from '../../server/db/data-source';
 import { createSchema } from '../../server/graphql/schema';
 import { startHttpServer, type RunningServer } from '../../server/http/app';
 import type { ReadLimits } from '../../server/dicom/reader';
-import { createServices, type DisclosurePolicy, type JobTiming, type Services } from '../../server/services';
+import { createServices, type DisclosurePolicy, type HubOptions, type JobTiming, type Services } from '../../server/services';
 import { createTestDatabase, type TestDatabase } from './test-db';
 
 /** Counts the SQL statements the node sends, for the N+1 test. */
@@ -55,6 +55,8 @@ export interface TestNodeOptions {
   dicomLimits?: Partial<ReadLimits>;
   /** Overrides of TEST_LIMITS (e.g. a small STOW limit, so an oversized body is cheap to send). */
   limits?: Partial<typeof TEST_LIMITS>;
+  /** Run as a federation hub with this registry and identity. */
+  hub?: HubOptions;
 }
 
 /** The real server (Apollo, graphql-ws, services) on port 0 over a database of this file's own. */
@@ -70,6 +72,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     jobs: options.jobs,
     disclosure: options.disclosure,
     dicomLimits: options.dicomLimits,
+    hub: options.hub,
   });
   await services.queue.start();
   const schema = await createSchema(services);

@@ -1,0 +1,334 @@
+import { GraphQLScalarType } from 'graphql';
+import { GraphQLJSONObject } from 'graphql-scalars';
+import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { FederatedQueryKind, FederatedQueryStatus, FederationSiteTaskState, SiteErrorCode } from '../../server/domain';
+import { ConfusionType, EstimateType } from './metrics.type';
+
+registerEnumType(FederatedQueryKind, {
+  name: 'FederatedQueryKind',
+  description: 'STUDY_FLOW: STARD counts per site; BINARY_COUNTS: confusion counts and clustered sums',
+});
+registerEnumType(FederatedQueryStatus, {
+  name: 'FederatedQueryStatus',
+  description: 'RUNNING; then COMPLETE (every site answered), PARTIAL (at least minSites), INSUFFICIENT (fewer), or CANCELLED',
+});
+registerEnumType(FederationSiteTaskState, { name: 'FederationSiteTaskState', description: "Where one site stands on one federated query's task" });
+registerEnumType(SiteErrorCode, { name: 'SiteErrorCode', description: 'Why a site is missing from an answer' });
+
+/** A signed federation message (envelope.ts), checked by its signature, not by GraphQL types. */
+export const SignedEnvelopeScalar = new GraphQLScalarType({
+  ...GraphQLJSONObject.toConfig(),
+  name: 'SignedEnvelope',
+  description: 'A signed federation message (docs/federation.md 3.2), checked by its signature, not by GraphQL types',
+  specifiedByURL: undefined,
+});
+
+@ObjectType('FederationClaim')
+export class FederationClaimType {
+  @Field(() => [SignedEnvelopeScalar], { description: 'Signed TASK envelopes for the claiming site' })
+  tasks: object[];
+
+  @Field(() => [String], { description: 'Ids of tasks the site claimed that were cancelled since' })
+  cancelled: string[];
+
+  @Field({ description: "The hub's clock: a node whose clock drifts out of the replay window sees it here" })
+  serverTime: Date;
+}
+
+@ObjectType('FederationSubmission')
+export class FederationSubmissionType {
+  @Field()
+  accepted: boolean;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'Why not: an envelope check code (BAD_SIGNATURE, REPLAYED, UNKNOWN_SIGNER, WRONG_AUDIENCE…), MALFORMED_RESULT, MANIFEST_MISMATCH, UNKNOWN_TASK, NOT_ADDRESSEE, TASK_HASH_MISMATCH, BAD_AGGREGATE, TASK_CANCELLED, ALREADY_SETTLED',
+  })
+  code: string | null;
+
+  @Field(() => SignedEnvelopeScalar, { nullable: true, description: "The hub's signed RECEIPT: the node's proof that its result arrived" })
+  receipt: object | null;
+}
+
+@ObjectType('FederationSiteTask')
+export class FederationSiteTaskType {
+  @Field()
+  site: string;
+
+  @Field(() => FederationSiteTaskState)
+  state: FederationSiteTaskState;
+
+  @Field(() => String, { nullable: true, description: "The site's refusal or failure code, or SITE_TIMEOUT / SITE_UNAVAILABLE / CANCELLED" })
+  reason: string | null;
+
+  @Field({ description: 'The result arrived after the deadline and was folded in (the answer was updated)' })
+  late: boolean;
+
+  @Field(() => Date, { nullable: true })
+  claimedAt: Date | null;
+
+  @Field(() => Date, { nullable: true })
+  settledAt: Date | null;
+}
+
+@ObjectType('SiteError')
+export class SiteErrorType {
+  @Field()
+  site: string;
+
+  @Field(() => SiteErrorCode)
+  code: SiteErrorCode;
+
+  @Field(() => String, { nullable: true, description: "SITE_REFUSED: the node's policy reason; SITE_FAILED: its error code" })
+  reason: string | null;
+}
+
+/** What every answer row has: where it comes from and whether its numbers were released. */
+@ObjectType()
+abstract class FederatedRowType {
+  @Field({ description: 'The sum over sites of the groups with this key (false: one site as it released it)' })
+  pooled: boolean;
+
+  @Field(() => String, { nullable: true, description: 'The member (registry code) a site row came from' })
+  node: string | null;
+
+  @Field(() => String, { nullable: true, description: "The SITE key: the node's site code in a site row; null in a pooled row" })
+  site: string | null;
+
+  @Field(() => String, { nullable: true })
+  split: string | null;
+
+  @Field({ description: 'Withheld: by the site (a small group) or, pooled, by every site' })
+  suppressed: boolean;
+
+  @Field(() => String, { nullable: true, description: "The site's reason (SMALL_GROUP…), or ALL_SITES_WITHHELD for a pooled row" })
+  suppression: string | null;
+
+  @Field(() => Int, { nullable: true })
+  patients: number | null;
+
+  @Field(() => [String], { description: 'Pooled rows: the members whose released group is in the sum' })
+  sites: string[];
+
+  @Field(() => [String], { description: 'Pooled rows: the members that withheld this group (not in the sum)' })
+  withheld: string[];
+}
+
+@ObjectType('FederatedStudyFlowRow', { description: 'STARD counts of one site (as released) or pooled over sites' })
+export class FederatedStudyFlowRowType extends FederatedRowType {
+  @Field(() => Int, { nullable: true })
+  enrolled: number | null;
+
+  @Field(() => Int, { nullable: true })
+  excluded: number | null;
+
+  @Field(() => Int, { nullable: true })
+  eligible: number | null;
+
+  @Field(() => Int, { nullable: true })
+  joints: number | null;
+
+  @Field(() => Int, { nullable: true })
+  assessable: number | null;
+
+  @Field(() => Int, { nullable: true })
+  notAssessable: number | null;
+
+  @Field(() => Int, { nullable: true })
+  analysed: number | null;
+}
+
+@ObjectType('FederatedWilson', { description: 'Plain Wilson intervals (cases taken as independent), beside the default patient-clustered ones' })
+export class FederatedWilsonType {
+  @Field(() => EstimateType)
+  prevalence: EstimateType;
+
+  @Field(() => EstimateType)
+  accuracy: EstimateType;
+
+  @Field(() => EstimateType)
+  sensitivity: EstimateType;
+
+  @Field(() => EstimateType)
+  specificity: EstimateType;
+
+  @Field(() => EstimateType)
+  precision: EstimateType;
+
+  @Field(() => EstimateType)
+  npv: EstimateType;
+}
+
+@ObjectType('FederatedMetricsRow', {
+  description:
+    "A node's metrics row with SITE as a grouping: proportions with design-effect (patient-clustered) Wilson intervals from the summed clustered sums",
+})
+export class FederatedMetricsRowType extends FederatedRowType {
+  @Field(() => String, { nullable: true })
+  feature: string | null;
+
+  @Field(() => String, { nullable: true })
+  modality: string | null;
+
+  @Field(() => String, { nullable: true })
+  level: string | null;
+
+  @Field(() => String, { nullable: true })
+  side: string | null;
+
+  @Field(() => ConfusionType, { nullable: true })
+  confusion: ConfusionType | null;
+
+  @Field(() => EstimateType, { nullable: true })
+  prevalence: EstimateType | null;
+
+  @Field(() => EstimateType, { nullable: true })
+  accuracy: EstimateType | null;
+
+  @Field(() => EstimateType, { nullable: true, description: 'Also the recall' })
+  sensitivity: EstimateType | null;
+
+  @Field(() => EstimateType, { nullable: true })
+  specificity: EstimateType | null;
+
+  @Field(() => EstimateType, { nullable: true })
+  precision: EstimateType | null;
+
+  @Field(() => EstimateType, { nullable: true })
+  npv: EstimateType | null;
+
+  @Field(() => EstimateType, { nullable: true, description: 'Point estimate (its interval needs the federated bootstrap, not yet built)' })
+  f1: EstimateType | null;
+
+  @Field(() => EstimateType, { nullable: true, description: 'Point estimate' })
+  youden: EstimateType | null;
+
+  @Field(() => FederatedWilsonType, { nullable: true })
+  wilson: FederatedWilsonType | null;
+}
+
+@ObjectType('FederatedAnswerRows')
+export class FederatedAnswerRowsType {
+  @Field(() => String, { nullable: true, description: 'sha256 of the canonical rows (the export signs it; `facet verify` recomputes it)' })
+  rowsSha256: string | null;
+
+  @Field(() => [FederatedStudyFlowRowType])
+  studyFlow: FederatedStudyFlowRowType[];
+
+  @Field(() => [FederatedMetricsRowType])
+  metrics: FederatedMetricsRowType[];
+}
+
+@ObjectType('FederatedContribution')
+export class FederatedContributionType {
+  @Field()
+  site: string;
+
+  @Field({ description: "sha256 of the site's canonical signed result envelope (its receipt names it)" })
+  resultSha256: string;
+
+  @Field()
+  aggregateSha256: string;
+
+  @Field(() => GraphQLJSONObject, { description: "The site's signed provenance manifest (Facet version, task hash, split, model, reference snapshot, policy)" })
+  manifest: object;
+}
+
+@ObjectType('FederatedQuery')
+export class FederatedQueryType {
+  @Field(() => ID)
+  id: string;
+
+  @Field(() => FederatedQueryKind)
+  kind: FederatedQueryKind;
+
+  @Field(() => FederatedQueryStatus)
+  status: FederatedQueryStatus;
+
+  @Field(() => GraphQLJSONObject, { description: 'The task query every site received (task-kinds.ts)' })
+  query: object;
+
+  @Field(() => Int)
+  minSites: number;
+
+  @Field()
+  deadline: Date;
+
+  @Field(() => Int, { description: '1, plus one per result folded in after the deadline' })
+  revision: number;
+
+  @Field({ description: 'A late result changed the answer after its deadline' })
+  updated: boolean;
+
+  @Field()
+  createdAt: Date;
+
+  @Field()
+  requestedBy: string;
+
+  @Field(() => [FederationSiteTaskType])
+  sites: FederationSiteTaskType[];
+
+  @Field(() => [SiteErrorType], { description: 'Sites not in the answer and why (once it is no longer RUNNING)' })
+  missing: SiteErrorType[];
+
+  @Field(() => FederatedAnswerRowsType, { description: 'Per-site rows as released and pooled rows; empty when INSUFFICIENT' })
+  answer: FederatedAnswerRowsType;
+
+  @Field(() => [FederatedContributionType])
+  contributions: FederatedContributionType[];
+}
+
+@ObjectType('FederatedAnswer')
+export class FederatedAnswerType {
+  @Field(() => ID)
+  id: string;
+
+  @Field(() => Int)
+  revision: number;
+
+  @Field(() => String, { nullable: true })
+  rowsSha256: string | null;
+
+  @Field(() => GraphQLJSONObject, {
+    description: 'The hub-signed ANSWER envelope: tasks signed by the hub, every signed result, the rows and their sha256 (facet verify answer.json)',
+  })
+  export: object;
+}
+
+@ObjectType('FederationSite', { description: 'A member of the registry (sites/) and when it last claimed' })
+export class FederationSiteType {
+  @Field()
+  code: string;
+
+  @Field()
+  name: string;
+
+  @Field({ description: 'SHA256:… of the signing key, to read aloud when comparing' })
+  keyId: string;
+
+  @Field()
+  signingKey: string;
+
+  @Field()
+  contactName: string;
+
+  @Field()
+  contactEmail: string;
+
+  @Field(() => Date, { nullable: true })
+  lastClaimAt: Date | null;
+}
+
+@ObjectType('HubIdentity', { description: "The hub's Ed25519 signing key, which nodes pin (FACET_HUB_SIGNING_KEY)" })
+export class HubIdentityType {
+  @Field()
+  signer: string;
+
+  @Field()
+  signingKey: string;
+
+  @Field()
+  keyId: string;
+}

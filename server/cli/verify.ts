@@ -1,0 +1,108 @@
+import { readFile } from 'node:fs/promises';
+import { canonicalJson, canonicalSha256, type JsonValue } from '../federation/canonical-json';
+import { EnvelopeKind, verifyEnvelope, type SignerKeys } from '../federation/envelope';
+import { IdentityError, keyIdOf, publicKeyFromBase64 } from '../federation/identity';
+import { answerRowsOf, checkResultPayload, rowsSha256 } from '../federation/pool';
+import type { ResultPayload, TaskPayload } from '../federation/protocol';
+import { loadSiteRegistry, SiteRegistryError, type SiteRegistry } from '../federation/site-registry';
+
+/** The hub's names, as it signs (services/federation-hub/hub-registry.ts; the CLI does not import services). */
+const HUB_SIGNER = 'hub';
+const ANSWER_AUDIENCE = 'public';
+
+export interface VerifyReport {
+  ok: boolean;
+  /** Every mismatch found, each prefixed by what it concerns (ANSWER, TASK <site>, RESULT <site>, ROWS). */
+  problems: string[];
+  /** Each contributing site's signed provenance manifest. */
+  manifests: { site: string; manifest: JsonValue }[];
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Checks an exported federated answer (`federatedAnswer(id) { export }`) without trusting the hub: the hub's
+ * signature with the key given, each task's hub signature, each result's signature against the registry, that
+ * each result names its site's task hash and carries a manifest bound to it, and that the rows and their sha256 are
+ * exactly what pool.ts computes from the signed results. Reports every problem, not only the first.
+ */
+export function verifyAnswer(raw: unknown, registry: SiteRegistry, hubKeyBase64: string): VerifyReport {
+  const problems: string[] = [];
+  const manifests: VerifyReport['manifests'] = [];
+  const hubKey = publicKeyFromBase64('ed25519', hubKeyBase64);
+  const hubKeyId = keyIdOf(hubKeyBase64);
+  const hubKeys: SignerKeys = (signer, keyId) => (signer === HUB_SIGNER && keyId === hubKeyId ? hubKey : null);
+  const answer = verifyEnvelope(raw, { kind: EnvelopeKind.ANSWER, audience: ANSWER_AUDIENCE, keys: hubKeys });
+  if (!answer.ok) problems.push(`ANSWER: ${answer.code}: ${answer.message}`);
+  const payload = isObject(raw) && isObject(raw.payload) ? raw.payload : null;
+  if (!payload || !Array.isArray(payload.tasks) || !Array.isArray(payload.results) || typeof payload.kind !== 'string' || !Array.isArray(payload.rows)) {
+    problems.push('ANSWER: MALFORMED: not an exported federated answer (payload with kind, tasks, results, rows)');
+    return { ok: false, problems, manifests };
+  }
+  const taskSha256BySite = new Map<string, string>();
+  for (const task of payload.tasks) {
+    const site = isObject(task) && typeof task.audience === 'string' ? task.audience : '?';
+    const checked = verifyEnvelope<TaskPayload>(task, { kind: EnvelopeKind.TASK, audience: site, keys: hubKeys });
+    if (!checked.ok) problems.push(`TASK ${site}: ${checked.code}: ${checked.message}`);
+    const taskPayload = isObject(task) && isObject(task.payload) ? task.payload : null;
+    if (!taskPayload || taskPayload.site !== site || taskPayload.taskId !== payload.taskId)
+      problems.push(`TASK ${site}: MALFORMED: not this answer's task for ${site}`);
+    else taskSha256BySite.set(site, canonicalSha256(taskPayload));
+  }
+  const results: { site: string; state: string; payload: ResultPayload }[] = [];
+  for (const result of payload.results) {
+    const site = isObject(result) && typeof result.signer === 'string' ? result.signer : '?';
+    const checked = verifyEnvelope<ResultPayload>(result, { kind: EnvelopeKind.RESULT, audience: 'hub', keys: registry.signingKeyOf });
+    if (!checked.ok) problems.push(`RESULT ${site}: ${checked.code}: ${checked.message}`);
+    const resultPayload = isObject(result) ? result.payload : null;
+    const shape = checkResultPayload(resultPayload);
+    if (!shape.ok) {
+      problems.push(`RESULT ${site}: ${shape.code}`);
+      continue;
+    }
+    const r = resultPayload as ResultPayload;
+    if (r.site !== site) problems.push(`RESULT ${site}: NOT_ADDRESSEE: the result is for ${r.site}`);
+    if (r.taskId !== payload.taskId) problems.push(`RESULT ${site}: UNKNOWN_TASK: the result answers task ${r.taskId}`);
+    if (taskSha256BySite.get(site) !== r.taskSha256) problems.push(`RESULT ${site}: TASK_HASH_MISMATCH: the result does not name the hash of ${site}'s task`);
+    results.push({ site, state: r.state, payload: r });
+    if (r.state === 'SUCCEEDED') manifests.push({ site, manifest: r.manifest });
+  }
+  const pooled = answerRowsOf(payload.kind, results);
+  if (!pooled.ok) problems.push(`ROWS: BAD_AGGREGATE: ${pooled.problem}`);
+  else {
+    const expected = payload.status === 'INSUFFICIENT' ? [] : pooled.rows;
+    const expectedSha256 = expected.length > 0 ? rowsSha256(expected) : null;
+    if (canonicalJson(payload.rows) !== canonicalJson(expected)) problems.push('ROWS: ROWS_MISMATCH: the rows are not what the signed results pool to');
+    if (payload.rowsSha256 !== expectedSha256)
+      problems.push(`ROWS: ROWS_SHA256_MISMATCH: rowsSha256 is ${String(payload.rowsSha256)}, the signed results give ${expectedSha256}`);
+  }
+  return { ok: problems.length === 0, problems, manifests };
+}
+
+/** `facet verify <answer.json> --sites <dir> --hub-key <base64>`: the text to print and the exit code. */
+export async function verifyCommand(file: string, sitesDir: string, hubKey: string): Promise<{ text: string; exitCode: number }> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    return { text: `cannot read ${file} as JSON: ${(error as Error).message}\n`, exitCode: 2 };
+  }
+  let registry: SiteRegistry;
+  try {
+    registry = await loadSiteRegistry(sitesDir);
+  } catch (error) {
+    if (error instanceof SiteRegistryError) return { text: `the registry ${sitesDir} is not valid:\n${error.message}\n`, exitCode: 2 };
+    throw error;
+  }
+  let report: VerifyReport;
+  try {
+    report = verifyAnswer(isObject(raw) && isObject(raw.export) ? raw.export : raw, registry, hubKey);
+  } catch (error) {
+    if (error instanceof IdentityError) return { text: `--hub-key: ${error.message}\n`, exitCode: 2 };
+    throw error;
+  }
+  const lines = report.manifests.map(({ site, manifest }) => `manifest ${site}: ${canonicalJson(manifest)}`);
+  lines.push(...report.problems.map((p) => `MISMATCH ${p}`));
+  lines.push(report.ok ? 'verified: every signature, task hash and pooled row checks out' : `NOT VERIFIED: ${report.problems.length} problem(s)`);
+  return { text: `${lines.join('\n')}\n`, exitCode: report.ok ? 0 : 1 };
+}

@@ -1,0 +1,38 @@
+/**
+ * The hub's vocabulary as the database and the GraphQL layer see it. The values equal those of
+ * server/federation/protocol.ts (FederationTaskKind, FederationSiteState, TaskProgress status), which the hub's
+ * service checks at compile time; they live here too because entities and schema/ may import only domain/.
+ */
+
+/** The task kinds a researcher can start at the hub in this version (protocol.ts has the later ones). */
+export enum FederatedQueryKind {
+  STUDY_FLOW = 'STUDY_FLOW',
+  BINARY_COUNTS = 'BINARY_COUNTS',
+}
+
+/** Where one site stands on one task (protocol.ts FederationSiteState). */
+export enum FederationSiteTaskState {
+  QUEUED = 'QUEUED',
+  CLAIMED = 'CLAIMED',
+  SUCCEEDED = 'SUCCEEDED',
+  REFUSED = 'REFUSED',
+  FAILED = 'FAILED',
+  EXPIRED = 'EXPIRED',
+}
+
+/** A federated query as a whole (protocol.ts summarizeTask), or CANCELLED by its researcher. */
+export enum FederatedQueryStatus {
+  RUNNING = 'RUNNING',
+  COMPLETE = 'COMPLETE',
+  PARTIAL = 'PARTIAL',
+  INSUFFICIENT = 'INSUFFICIENT',
+  CANCELLED = 'CANCELLED',
+}
+
+/** Why a site is missing from an answer (DESIGN.md's SiteError codes). */
+export enum SiteErrorCode {
+  SITE_UNAVAILABLE = 'SITE_UNAVAILABLE',
+  SITE_TIMEOUT = 'SITE_TIMEOUT',
+  SITE_REFUSED = 'SITE_REFUSED',
+  SITE_FAILED = 'SITE_FAILED',
+}
