@@ -9,6 +9,7 @@ import { ReaderRole, ReaderSlot, Role } from './domain';
 import { unavailableCause } from './errors/database-unavailable';
 import { Reader, Site } from './entities';
 import { tokenExpiry } from './cli/expiry';
+import { nodeIdentity } from './cli/node-identity';
 import { report } from './cli/report';
 import { upload } from './cli/upload';
 import { createSchema, SCHEMA_FILE } from './graphql/schema';
@@ -34,6 +35,8 @@ Commands:
   create-reader         Register a reader and print their id: --code CODE --role READER|ADJUDICATOR|SENIOR --years N
                         [--site CODE] [--slot FIRST|SECOND] (a READER without --slot takes the site's first free slot).
   emit-schema           Write schema/schema.graphql from the code.
+  node identity         Print this node's federation registry entry (keys made on first use under FACET_DATA_DIR):
+                        --code CODE --name NAME --contact-name NAME --contact-email EMAIL (docs/federation.md).
   register-model        Register an ONNX model version: --url URL --token TOKEN --model FILE.onnx --manifest FILE.json
                         (docs/models.md).
   report                Metrics of a rater as CSV, JSON or an HTML STARD-style report: --url URL --token TOKEN
@@ -343,6 +346,15 @@ async function metricsReport(argv: string[]): Promise<void> {
   if (!values.out) process.stdout.write(text);
 }
 
+/** `facet node identity`: the registry entry on stdout (redirect it to <code>.json), the key id to compare on stderr. */
+async function nodeCommand(config: Config, argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'identity') throw new Error('usage: facet node identity --code CODE --name NAME --contact-name NAME --contact-email EMAIL');
+  const { entry, keyId } = await nodeIdentity(config.dataDir, rest);
+  process.stdout.write(`${JSON.stringify(entry, null, 2)}\n`);
+  process.stderr.write(`Key id (read it to the hub operator): ${keyId}\n`);
+}
+
 async function main(): Promise<void> {
   const [command, ...argv] = process.argv.slice(2);
   const config = loadConfig();
@@ -365,6 +377,8 @@ async function main(): Promise<void> {
       return metricsReport(argv);
     case 'register-model':
       return registerModel(argv);
+    case 'node':
+      return nodeCommand(config, argv);
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exit(command === undefined || command === '--help' ? 0 : 2);
