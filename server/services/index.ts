@@ -4,6 +4,7 @@ import { AgreementService } from './agreement.service';
 import { AuditService } from './audit.service';
 import { DisclosureService, type DisclosurePolicy } from './disclosure.service';
 import { ExposureService } from './exposure.service';
+import { FederationComputeService } from './federation-node/federation-compute.service';
 import { GradingService } from './grading.service';
 import { SessionCache } from '../inference/session-cache';
 import { QUEUE_POLICY } from '../queue/job-catalogue';
@@ -98,6 +99,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const disclosure = new DisclosureService(db, options.disclosure);
   const metrics = new MetricsService(db, disclosure);
   const agreement = new AgreementService(db, disclosure);
+  const federationCompute = new FederationComputeService(db, metrics, agreement);
   return {
     db,
     objects,
@@ -125,6 +127,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     queue,
     inference,
     inferenceRunner,
+    federationCompute,
   };
 }
 
