@@ -9,6 +9,7 @@ import { AddReferenceRevision1796400000000 } from './1796400000000-AddReferenceR
 import { AddCellExposure1796410000000 } from './1796410000000-AddCellExposure';
 import { AddAuditSequence1796420000000 } from './1796420000000-AddAuditSequence';
 import { AddReaderSlotsAndReferenceImports1796600000000 } from './1796600000000-AddReaderSlotsAndReferenceImports';
+import { AddFederationInbox1797200000000 } from './1797200000000-AddFederationInbox';
 
 /** Every migration, in order. Listed by hand so the same list works from TypeScript (tests) and dist (CLI). */
 export const MIGRATIONS: Function[] = [
@@ -23,4 +24,5 @@ export const MIGRATIONS: Function[] = [
   AddCellExposure1796410000000,
   AddAuditSequence1796420000000,
   AddReaderSlotsAndReferenceImports1796600000000,
+  AddFederationInbox1797200000000,
 ];

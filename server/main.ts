@@ -119,7 +119,9 @@ async function serve(config: Config, argv: string[]): Promise<void> {
   let queue: JobQueue | null = null;
   onShutdown(async () => {
     await server?.close();
+    await node.services.federationClaimLoop?.stop();
     await queue?.stop();
+    await node.services.federationNode.close();
     await node.close();
   });
   let admin: Awaited<ReturnType<typeof bootstrapAdminToken>>;
@@ -172,10 +174,19 @@ async function startQueue(node: OpenNode): Promise<JobQueue> {
   return queue;
 }
 
-/** Runs every queue's handler in this process (the queue is started). */
+/** Runs every queue's handler in this process (the queue is started), and the federation claim loop of a member node. */
 async function startWorking(node: OpenNode): Promise<void> {
   const queues = await workEveryQueue(node.services.queue, jobHandlers(node.services));
   log.info('worker ready', { queues });
+  const loop = node.services.federationClaimLoop;
+  if (loop) {
+    const identity = await node.services.federationNode.identity();
+    loop.start();
+    log.info('federation claim loop started (one per node: the worker holding the advisory lock claims)', {
+      site: node.services.federationNode.options?.site,
+      keyId: identity.public.keyId,
+    });
+  }
 }
 
 async function worker(config: Config): Promise<void> {
@@ -186,7 +197,9 @@ async function worker(config: Config): Promise<void> {
   const node = await openNode(config, { applicationName: 'facet-worker' });
   let queue: JobQueue | null = null;
   onShutdown(async () => {
+    await node.services.federationClaimLoop?.stop();
     await queue?.stop();
+    await node.services.federationNode.close();
     await node.close();
   });
   queue = await startQueue(node);

@@ -50,6 +50,7 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
       jobs: config,
       disclosure: config,
       dicomLimits: { maxElements: config.dicomMaxElements, maxDepth: config.dicomMaxDepth, maxInflatedBytes: config.maxStowBytes },
+      federation: config.federation ? { ...config.federation, dataDir: config.dataDir } : null,
     }),
     embedded,
     close: async () => {

@@ -3,3 +3,4 @@ export * from './error-code';
 export * from './filters';
 export * from './grading-scheme';
 export * from './inference-job';
+export * from './federation';

@@ -5,6 +5,7 @@ import '../../schema/enums';
 import type { Services } from '../services';
 import { authChecker } from './auth-checker';
 import { AdminResolver } from './resolvers/admin.resolver';
+import { FederationNodeResolver } from './resolvers/federation-node.resolver';
 import { IngestResolver } from './resolvers/ingest.resolver';
 import { JobResolver } from './resolvers/job.resolver';
 import { InstanceResolver, JointImageResolver, SeriesResolver, StudyResolver } from './resolvers/imaging.resolver';
@@ -60,6 +61,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [IngestResolver, new IngestResolver(services.manifests)],
     [JobResolver, new JobResolver(services.inference)],
     [StatisticsResolver, new StatisticsResolver(services.metrics, services.models, services.agreement)],
+    [FederationNodeResolver, new FederationNodeResolver(services.federationNode)],
   ]);
   return buildSchema({
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,

@@ -1,5 +1,7 @@
-import { INFERENCE_FAILED, RUN_INFERENCE, type JobHandler, type JobName } from '../queue/job-catalogue';
+import { FEDERATION_COMPUTE, FEDERATION_SUBMIT, INFERENCE_FAILED, RUN_INFERENCE, type JobHandler, type JobName } from '../queue/job-catalogue';
 import type { Services } from '../services';
+import { federationComputeJob } from './federation-compute.job';
+import { federationSubmitJob } from './federation-submit.job';
 import { inferenceFailedJob } from './inference-failed.job';
 import { runInferenceJob } from './run-inference.job';
 
@@ -14,6 +16,8 @@ export function jobHandlers(services: Services): JobHandlers {
   return {
     [RUN_INFERENCE]: runInferenceJob(services),
     [INFERENCE_FAILED]: inferenceFailedJob(services),
+    [FEDERATION_COMPUTE]: federationComputeJob(services),
+    [FEDERATION_SUBMIT]: federationSubmitJob(services),
   };
 }
 

@@ -10,9 +10,16 @@ export const RUN_INFERENCE = 'run-inference';
 /** A run-inference queue job whose retries are spent (it threw, or its worker died, every time): the job ends FAILED. */
 export const INFERENCE_FAILED = 'inference-failed';
 
+/** Compute a federated task from the node's inbox and release, hold or refuse it by the node's policy. */
+export const FEDERATION_COMPUTE = 'federation-compute';
+/** Deliver a node's signed result to the hub until the hub's signed receipt verifies. */
+export const FEDERATION_SUBMIT = 'federation-submit';
+
 export interface JobCatalogue {
   [RUN_INFERENCE]: { inferenceJobId: string };
   [INFERENCE_FAILED]: { inferenceJobId: string };
+  [FEDERATION_COMPUTE]: { inboxTaskId: string };
+  [FEDERATION_SUBMIT]: { inboxTaskId: string };
 }
 
 export type JobName = keyof JobCatalogue & string;
@@ -23,7 +30,16 @@ export type JobItem = { [N in JobName]: JobOf<N> }[JobName];
 export const DEAD_LETTER_QUEUES: Partial<Record<JobName, JobName>> = { [RUN_INFERENCE]: INFERENCE_FAILED };
 
 /** Every queue, each dead-letter queue before the queue that names it (pg-boss needs it to exist first). */
-export const JOB_NAMES: readonly JobName[] = [INFERENCE_FAILED, RUN_INFERENCE];
+export const JOB_NAMES: readonly JobName[] = [INFERENCE_FAILED, RUN_INFERENCE, FEDERATION_COMPUTE, FEDERATION_SUBMIT];
+
+/**
+ * Queues whose retries differ from QUEUE_POLICY. A result delivery waits out a hub that is down: exponential
+ * backoff (pg-boss doubles the delay from 2 s, with jitter) over 14 tries, about nine hours in all, which outlasts a
+ * hub's maintenance window; the task's deadline at the hub decides whether the answer still counts.
+ */
+export const RETRY_OVERRIDES: Partial<Record<JobName, { retryLimit: number; retryDelay: number; retryBackoff: boolean }>> = {
+  [FEDERATION_SUBMIT]: { retryLimit: 14, retryDelay: 2, retryBackoff: true },
+};
 
 /** What a handler says of a job it took ('continued': it queued the next slice); throwing instead means "retry". */
 export type JobOutcome = 'done' | 'skipped' | 'continued';

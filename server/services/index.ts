@@ -4,7 +4,10 @@ import { AgreementService } from './agreement.service';
 import { AuditService } from './audit.service';
 import { DisclosureService, type DisclosurePolicy } from './disclosure.service';
 import { ExposureService } from './exposure.service';
+import { HubClient, type HubClientOptions } from '../federation/hub-client';
+import { FederationClaimLoop, type ClaimLoopOptions } from './federation-node/federation-claim-loop';
 import { FederationComputeService } from './federation-node/federation-compute.service';
+import { FederationNodeService, type FederationNodeOptions } from './federation-node/federation-node.service';
 import { GradingService } from './grading.service';
 import { SessionCache } from '../inference/session-cache';
 import { QUEUE_POLICY } from '../queue/job-catalogue';
@@ -43,6 +46,8 @@ export interface ServiceOptions {
   disclosure?: Partial<DisclosurePolicy>;
   /** How much work one DICOM object may cause (Config's dicomMaxElements, dicomMaxDepth; inflated size up to maxStowBytes). */
   dicomLimits?: Partial<ReadLimits>;
+  /** This node's federation membership (Config's federation plus the data directory of its identity); unset: none. */
+  federation?: (FederationNodeOptions & { client?: Partial<HubClientOptions>; claim?: ClaimLoopOptions }) | null;
 }
 
 export interface JobTiming {
@@ -100,6 +105,14 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const metrics = new MetricsService(db, disclosure);
   const agreement = new AgreementService(db, disclosure);
   const federationCompute = new FederationComputeService(db, metrics, agreement);
+  const federation = options.federation ?? null;
+  const hubClient = federation ? new HubClient({ url: federation.hubUrl, ...federation.client }) : null;
+  const federationNode = new FederationNodeService(db, audit, queue, federationCompute, federation, hubClient);
+  // Started by the process that works the queues (worker, serve --with-worker), never by a plain server.
+  // Its own client: stopping the loop closes the long-poll's connections, not those that deliver results.
+  const federationClaimLoop = federation
+    ? new FederationClaimLoop(db, federationNode, new HubClient({ url: federation.hubUrl, ...federation.client }), federation.claim)
+    : null;
   return {
     db,
     objects,
@@ -128,6 +141,8 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     inference,
     inferenceRunner,
     federationCompute,
+    federationNode,
+    federationClaimLoop,
   };
 }
 
@@ -135,6 +150,8 @@ export type Services = ReturnType<typeof createServices>;
 
 export {
   AgreementService,
+  FederationComputeService,
+  FederationNodeService,
   AuditService,
   DisclosureService,
   ExposureService,

@@ -7,7 +7,7 @@ import { createDataSource } from '../../server/db/data-source';
 import { createSchema } from '../../server/graphql/schema';
 import { startHttpServer, type RunningServer } from '../../server/http/app';
 import type { ReadLimits } from '../../server/dicom/reader';
-import { createServices, type DisclosurePolicy, type JobTiming, type Services } from '../../server/services';
+import { createServices, type DisclosurePolicy, type JobTiming, type ServiceOptions, type Services } from '../../server/services';
 import { createTestDatabase, type TestDatabase } from './test-db';
 
 /** Counts the SQL statements the node sends, for the N+1 test. */
@@ -55,6 +55,8 @@ export interface TestNodeOptions {
   dicomLimits?: Partial<ReadLimits>;
   /** Overrides of TEST_LIMITS (e.g. a small STOW limit, so an oversized body is cheap to send). */
   limits?: Partial<typeof TEST_LIMITS>;
+  /** A federation member node (its identity under the node's data directory unless `dataDir` says otherwise). */
+  federation?: Omit<NonNullable<ServiceOptions['federation']>, 'dataDir'> & { dataDir?: string };
 }
 
 /** The real server (Apollo, graphql-ws, services) on port 0 over a database of this file's own. */
@@ -70,6 +72,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     jobs: options.jobs,
     disclosure: options.disclosure,
     dicomLimits: options.dicomLimits,
+    federation: options.federation ? { dataDir, ...options.federation } : null,
   });
   await services.queue.start();
   const schema = await createSchema(services);
@@ -83,6 +86,8 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     queries,
     server,
     close: async (passed) => {
+      await services.federationClaimLoop?.stop();
+      await services.federationNode.close();
       await server.close();
       await services.queue.stop();
       await dataSource.destroy();
