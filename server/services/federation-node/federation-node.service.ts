@@ -284,6 +284,8 @@ export class FederationNodeService {
   /** Computes a received task, then releases, holds or refuses it by the policy; 'skipped' when already past that. */
   async computeTask(inboxTaskId: string): Promise<'done' | 'skipped'> {
     const ctx = systemContext('federation compute');
+    // Visible to coordinators while it runs; a worker that dies here leaves it COMPUTING, and the retry computes again.
+    await this.db.repo(ctx, FederationInboxTask).update({ id: inboxTaskId, state: FederationInboxState.RECEIVED }, { state: FederationInboxState.COMPUTING });
     return this.db.transaction(ctx, async (tx) => {
       const row = await this.db.repo(tx, FederationInboxTask).findOne({ where: { id: inboxTaskId }, lock: { mode: 'pessimistic_write' } });
       if (!row || (row.state !== FederationInboxState.RECEIVED && row.state !== FederationInboxState.COMPUTING)) return 'skipped';

@@ -50,6 +50,7 @@ describe('a federation node against a scripted hub', () => {
     await node.services.federationNode.setReleasePolicy(admins, {});
     hub.down = false;
     hub.forgeReceipts = 0;
+    hub.alreadySettled = 0;
   });
 
   afterAll(async () => {
@@ -198,6 +199,15 @@ describe('a federation node against a scripted hub', () => {
     expect(new Set(deliveries.map((d) => d.payloadSha256)).size).toBe(1);
     expect(new Set(deliveries.map((d) => d.nonce)).size).toBe(deliveries.length);
   }, 90_000);
+
+  it('ends the delivery when the hub already holds an answer for the task (an earlier reply was lost)', async () => {
+    hub.alreadySettled = 1;
+    const task = hub.task(FederationTaskKind.STUDY_FLOW, { scope: ALL });
+    hub.send(task);
+    await waitUntil(async () => (await inbox(task.taskId))?.state === FederationInboxState.SUBMITTED);
+    expect(await inbox(task.taskId)).toMatchObject({ detail: 'the hub already held an answer' });
+    expect(hub.results.filter((r) => r.payload.taskId === task.taskId)).toHaveLength(1);
+  });
 
   it('backs off while the hub is down and recovers when it returns', async () => {
     hub.down = true;

@@ -2,6 +2,7 @@ import { Role } from '../../../server/domain';
 import { canonicalSha256 } from '../../../server/federation/canonical-json';
 import { FederationTaskKind } from '../../../server/federation/protocol';
 import { DEFAULT_RELEASE_POLICY } from '../../../server/federation/release-policy';
+import { systemContext } from '../../../server/services';
 import { seededRandom } from '../../../server/stats/bootstrap';
 import { Factory } from '../../helpers/factories';
 import { codeOf, gql, gqlOk } from '../../helpers/graphql-client';
@@ -69,6 +70,13 @@ describe('the node’s release policy and federation inbox over GraphQL', () => 
     expect(codeOf(refused)).toBe('BAD_USER_INPUT');
     if (field) expect(refused.errors?.[0]?.extensions?.field).toBe(field);
     expect((await gqlOk(node().url, admin, GET)).releasePolicy).toEqual(before);
+  });
+
+  it('fails a task that names splits on a node without a frozen split version (NO_FROZEN_SPLIT)', async () => {
+    const scope = { modalities: [], features: [], levels: [], sides: [], splits: ['TEST'], confirmedOnly: true };
+    await expect(node().services.federationCompute.computeAggregate(systemContext('test'), FederationTaskKind.STUDY_FLOW, { scope })).rejects.toMatchObject({
+      code: 'NO_FROZEN_SPLIT',
+    });
   });
 
   it('shows coordinators and admins the inbox, and no one else', async () => {

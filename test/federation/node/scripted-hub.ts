@@ -29,6 +29,8 @@ export class ScriptedHub {
   refusedWhileDown = 0;
   /** Answer this many submissions with accepted but a receipt signed by another key. */
   forgeReceipts = 0;
+  /** Answer this many submissions as already settled (an earlier delivery's reply was lost). */
+  alreadySettled = 0;
   private taskCounter = 0;
   server: http.Server;
   url = '';
@@ -132,6 +134,10 @@ export class ScriptedHub {
       });
       if (!checked.ok) return reply(200, { data: { submitFederationResult: { accepted: false, code: checked.code, receipt: null } } });
       this.results.push(checked.envelope);
+      if (this.alreadySettled > 0) {
+        this.alreadySettled--;
+        return reply(200, { data: { submitFederationResult: { accepted: false, code: 'ALREADY_SETTLED', receipt: null } } });
+      }
       const signer = this.forgeReceipts > 0 ? (this.forgeReceipts--, NodeIdentity.generate()) : this.identity;
       const receipt = signEnvelope(signer, {
         kind: EnvelopeKind.RECEIPT,
