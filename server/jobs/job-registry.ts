@@ -1,6 +1,14 @@
-import { FEDERATION_COMPUTE, FEDERATION_SUBMIT, INFERENCE_FAILED, RUN_INFERENCE, type JobHandler, type JobName } from '../queue/job-catalogue';
+import {
+  FEDERATION_COMPUTE,
+  FEDERATION_COMPUTE_FAILED,
+  FEDERATION_SUBMIT,
+  INFERENCE_FAILED,
+  RUN_INFERENCE,
+  type JobHandler,
+  type JobName,
+} from '../queue/job-catalogue';
 import type { Services } from '../services';
-import { federationComputeJob } from './federation-compute.job';
+import { federationComputeFailedJob, federationComputeJob } from './federation-compute.job';
 import { federationSubmitJob } from './federation-submit.job';
 import { inferenceFailedJob } from './inference-failed.job';
 import { runInferenceJob } from './run-inference.job';
@@ -18,6 +26,7 @@ export function jobHandlers(services: Services): JobHandlers {
     [INFERENCE_FAILED]: inferenceFailedJob(services),
     [FEDERATION_COMPUTE]: federationComputeJob(services),
     [FEDERATION_SUBMIT]: federationSubmitJob(services),
+    [FEDERATION_COMPUTE_FAILED]: federationComputeFailedJob(services),
   };
 }
 

@@ -12,6 +12,8 @@ export const INFERENCE_FAILED = 'inference-failed';
 
 /** Compute a federated task from the node's inbox and release, hold or refuse it by the node's policy. */
 export const FEDERATION_COMPUTE = 'federation-compute';
+/** A federation-compute job whose retries are spent (an unexpected error every time): the hub gets FAILED (COMPUTE_ERROR). */
+export const FEDERATION_COMPUTE_FAILED = 'federation-compute-failed';
 /** Deliver a node's signed result to the hub until the hub's signed receipt verifies. */
 export const FEDERATION_SUBMIT = 'federation-submit';
 
@@ -20,6 +22,7 @@ export interface JobCatalogue {
   [INFERENCE_FAILED]: { inferenceJobId: string };
   [FEDERATION_COMPUTE]: { inboxTaskId: string };
   [FEDERATION_SUBMIT]: { inboxTaskId: string };
+  [FEDERATION_COMPUTE_FAILED]: { inboxTaskId: string };
 }
 
 export type JobName = keyof JobCatalogue & string;
@@ -27,10 +30,10 @@ export type JobOf<N extends JobName> = { name: N; data: JobCatalogue[N] };
 export type JobItem = { [N in JobName]: JobOf<N> }[JobName];
 
 /** Where a queue's jobs go once their retries are spent (pg-boss dead-letter queues, named when a job is sent). */
-export const DEAD_LETTER_QUEUES: Partial<Record<JobName, JobName>> = { [RUN_INFERENCE]: INFERENCE_FAILED };
+export const DEAD_LETTER_QUEUES: Partial<Record<JobName, JobName>> = { [RUN_INFERENCE]: INFERENCE_FAILED, [FEDERATION_COMPUTE]: FEDERATION_COMPUTE_FAILED };
 
 /** Every queue, each dead-letter queue before the queue that names it (pg-boss needs it to exist first). */
-export const JOB_NAMES: readonly JobName[] = [INFERENCE_FAILED, RUN_INFERENCE, FEDERATION_COMPUTE, FEDERATION_SUBMIT];
+export const JOB_NAMES: readonly JobName[] = [INFERENCE_FAILED, RUN_INFERENCE, FEDERATION_COMPUTE_FAILED, FEDERATION_COMPUTE, FEDERATION_SUBMIT];
 
 /**
  * Queues whose retries differ from QUEUE_POLICY. A result delivery waits out a hub that is down: exponential

@@ -332,6 +332,16 @@ export class FederationNodeService {
     });
   }
 
+  /** After the compute job's retries are spent: a FAILED result (COMPUTE_ERROR) unless the task was settled meanwhile. */
+  async failTask(inboxTaskId: string): Promise<'done' | 'skipped'> {
+    return this.db.transaction(systemContext('federation compute failed'), async (tx) => {
+      const row = await this.db.repo(tx, FederationInboxTask).findOne({ where: { id: inboxTaskId }, lock: { mode: 'pessimistic_write' } });
+      if (!row || (row.state !== FederationInboxState.RECEIVED && row.state !== FederationInboxState.COMPUTING)) return 'skipped';
+      await this.answer(tx, row, { state: 'FAILED', reason: 'COMPUTE_ERROR', detail: 'the computation failed on every try (see the worker log)' });
+      return 'done';
+    });
+  }
+
   /** Releases in the policy's window: the audit rows of releases (the audit log is the budget's ledger). */
   private async releasesInWindow(tx: RequestContext, policy: ReleasePolicy): Promise<number> {
     if (!policy.budget) return 0;

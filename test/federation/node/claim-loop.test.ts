@@ -2,6 +2,7 @@ import { Role } from '../../../server/domain';
 import { FederationInboxState } from '../../../server/domain';
 import { canonicalJson, canonicalSha256 } from '../../../server/federation/canonical-json';
 import { HubClient } from '../../../server/federation/hub-client';
+import { EnvelopeKind, signEnvelope } from '../../../server/federation/envelope';
 import { NodeIdentity } from '../../../server/federation/identity';
 import { FederationTaskKind } from '../../../server/federation/protocol';
 import { aggregateVocabulary, checkAggregateShape, DEFAULT_RELEASE_POLICY } from '../../../server/federation/release-policy';
@@ -207,6 +208,21 @@ describe('a federation node against a scripted hub', () => {
     await waitUntil(async () => (await inbox(task.taskId))?.state === FederationInboxState.SUBMITTED);
     expect(await inbox(task.taskId)).toMatchObject({ detail: 'the hub already held an answer' });
     expect(hub.results.filter((r) => r.payload.taskId === task.taskId)).toHaveLength(1);
+  });
+
+  it('tells the hub FAILED (COMPUTE_ERROR) once a compute job’s retries are spent, and only for a task still open', async () => {
+    // A task whose compute job died on every try (written as such: a real one would race this test's worker).
+    const task = hub.task(FederationTaskKind.STUDY_FLOW, { scope: ALL });
+    const envelope = signEnvelope(hub.identity, { kind: EnvelopeKind.TASK, signer: 'hub', audience: SITE, payload: task });
+    const [{ id }] = await node.dataSource.query(
+      `INSERT INTO federation_inbox_task (task_id, task_envelope, task_sha256, kind, state) VALUES ($1, $2, $3, $4, 'COMPUTING') RETURNING id`,
+      [task.taskId, JSON.stringify(envelope), canonicalSha256(task), task.kind],
+    );
+    const handlers = jobHandlers(node.services);
+    expect(await handlers['federation-compute-failed']({ inboxTaskId: id }, { message: 'boom' })).toBe('done');
+    const result = await hub.waitFor('the FAILED result', () => hub.resultFor(task.taskId));
+    expect(result.payload).toMatchObject({ state: 'FAILED', reason: 'COMPUTE_ERROR', aggregate: null });
+    expect(await handlers['federation-compute-failed']({ inboxTaskId: id }, { message: 'boom' })).toBe('skipped');
   });
 
   it('backs off while the hub is down and recovers when it returns', async () => {
