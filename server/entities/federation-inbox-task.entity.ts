@@ -35,6 +35,10 @@ export class FederationInboxTask extends MutableRecord {
   @Column({ type: 'text', nullable: true })
   detail: string | null;
 
+  /** What the computation used, for the result's provenance manifest (set once computed). */
+  @Column({ type: 'jsonb', nullable: true })
+  provenance: { splitVersionId: string | null; modelSha256: string | null; referenceSnapshotSha256: string | null } | null;
+
   /** HELD: the aggregate that would leave, exactly (suppression applied), and its canonical sha256. */
   @Column({ type: 'jsonb', nullable: true })
   heldAggregate: Record<string, unknown> | null;

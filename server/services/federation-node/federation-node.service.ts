@@ -311,12 +311,10 @@ export class FederationNodeService {
         vocabulary: aggregateVocabulary(computed.vocabulary),
         releasesInPeriod: await this.releasesInWindow(tx, policy),
       });
-      row.resultPayload = {
-        manifestParts: {
-          splitVersionId: computed.splitVersionId,
-          modelSha256: computed.modelSha256,
-          referenceSnapshotSha256: computed.referenceSnapshotSha256,
-        },
+      row.provenance = {
+        splitVersionId: computed.splitVersionId,
+        modelSha256: computed.modelSha256,
+        referenceSnapshotSha256: computed.referenceSnapshotSha256,
       };
       if (decision.decision === 'REFUSE') {
         await this.answer(tx, row, { state: 'REFUSED', reason: decision.reason, detail: decision.detail });
@@ -350,17 +348,14 @@ export class FederationNodeService {
   }
 
   private async manifest(tx: RequestContext, row: FederationInboxTask, aggregateSha256: string): Promise<ProvenanceManifest> {
-    const parts = (row.resultPayload?.manifestParts ?? {}) as {
-      splitVersionId?: string | null;
-      modelSha256?: string | null;
-      referenceSnapshotSha256?: string | null;
-    };
+    // A refusal before anything was computed (a kind the node does not answer) states no inputs.
+    const parts = row.provenance ?? { splitVersionId: null, modelSha256: null, referenceSnapshotSha256: null };
     return {
       facetVersion: FACET_VERSION,
       taskSha256: row.taskSha256,
-      splitVersionId: parts.splitVersionId ?? null,
-      modelSha256: parts.modelSha256 ?? null,
-      referenceSnapshotSha256: parts.referenceSnapshotSha256 ?? null,
+      splitVersionId: parts.splitVersionId,
+      modelSha256: parts.modelSha256,
+      referenceSnapshotSha256: parts.referenceSnapshotSha256,
       policySha256: canonicalSha256((await this.currentPolicy(tx)) as never),
       aggregateSha256,
     };
