@@ -107,4 +107,32 @@ describe('the federation node in real processes (facet node identity, facet work
       await client.end();
     }
   }, 120_000);
+
+  it('`serve` alone never claims; `serve --with-worker` runs the claim loop and answers', async () => {
+    const env = {
+      DATABASE_URL: database.url,
+      FACET_DATA_DIR: dataDir,
+      PORT: '0',
+      FACET_HUB_URL: hub.url,
+      FACET_HUB_SIGNING_KEY: hub.identity.public.signingKey,
+      FACET_FEDERATION_SITE: SITE,
+    };
+    const plain = start(['serve'], env);
+    workers.push(plain);
+    await until('the server', () => /Facet is running/.test(plain.output()));
+    const claims = hub.claims.length;
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(hub.claims.length).toBe(claims);
+    plain.child.kill('SIGTERM');
+    expect(await plain.exited).toBe(0);
+    const serving = start(['serve', '--with-worker'], env);
+    workers.push(serving);
+    await until('the claim loop', () => /federation claim loop started/.test(serving.output()));
+    const task = hub.task(FederationTaskKind.STUDY_FLOW, { scope: ALL });
+    hub.send(task);
+    await until('the result', () => hub.resultFor(task.taskId) !== undefined);
+    expect(hub.resultFor(task.taskId)?.payload.state).toBe('SUCCEEDED');
+    serving.child.kill('SIGTERM');
+    expect(await serving.exited).toBe(0);
+  }, 120_000);
 });
