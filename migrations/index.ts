@@ -10,6 +10,7 @@ import { AddCellExposure1796410000000 } from './1796410000000-AddCellExposure';
 import { AddAuditSequence1796420000000 } from './1796420000000-AddAuditSequence';
 import { AddReaderSlotsAndReferenceImports1796600000000 } from './1796600000000-AddReaderSlotsAndReferenceImports';
 import { AddFederationHub1797100000000 } from './1797100000000-AddFederationHub';
+import { AddFederationInbox1797200000000 } from './1797200000000-AddFederationInbox';
 
 /** Every migration, in order. Listed by hand so the same list works from TypeScript (tests) and dist (CLI). */
 export const MIGRATIONS: Function[] = [
@@ -25,4 +26,5 @@ export const MIGRATIONS: Function[] = [
   AddAuditSequence1796420000000,
   AddReaderSlotsAndReferenceImports1796600000000,
   AddFederationHub1797100000000,
+  AddFederationInbox1797200000000,
 ];

@@ -1,6 +1,7 @@
 import { registerEnumType } from 'type-graphql';
 import {
   ExclusionReason,
+  FederationInboxState,
   IngestRejectionCode,
   Level,
   MetricsGroupBy,
@@ -41,4 +42,8 @@ registerEnumType(SuppressionReason, {
         "A slot's or a role's row where one of its readers holds fewer patients than the minimum (it and a row without that reader would differ by them), or whose one reader's own row would be withheld",
     },
   },
+});
+registerEnumType(FederationInboxState, {
+  name: 'FederationInboxState',
+  description: 'Where a federated task stands at this node: received, computing, held for a coordinator, released, refused, failed, submitted',
 });

@@ -9,6 +9,7 @@ import { ReaderRole, ReaderSlot, Role } from './domain';
 import { unavailableCause } from './errors/database-unavailable';
 import { Reader, Site } from './entities';
 import { tokenExpiry } from './cli/expiry';
+import { nodeIdentity } from './cli/node-identity';
 import { report } from './cli/report';
 import { mrmcReportCommand } from './cli/report-mrmc';
 import { upload } from './cli/upload';
@@ -46,6 +47,8 @@ Commands:
   create-reader         Register a reader and print their id: --code CODE --role READER|ADJUDICATOR|SENIOR --years N
                         [--site CODE] [--slot FIRST|SECOND] (a READER without --slot takes the site's first free slot).
   emit-schema           Write schema/schema.graphql from the code.
+  node identity         Print this node's federation registry entry (keys made on first use under FACET_DATA_DIR):
+                        --code CODE --name NAME --contact-name NAME --contact-email EMAIL (docs/federation.md).
   register-model        Register an ONNX model version: --url URL --token TOKEN --model FILE.onnx --manifest FILE.json
                         (docs/models.md).
   report                Metrics of a rater as CSV, JSON or an HTML STARD-style report: --url URL --token TOKEN
@@ -60,7 +63,8 @@ Commands:
 
 Environment: DATABASE_URL, HOST, PORT, FACET_DATA_DIR, FACET_EMBEDDED_PG_PORT, FACET_INTROSPECTION,
 FACET_MAX_QUERY_DEPTH, FACET_MAX_ALIASES, FACET_MAX_BODY_BYTES, FACET_MAX_ANONYMOUS_BODY_BYTES,
-FACET_MAX_QUERY_TOKENS, FACET_MODE, FACET_SITES_DIR (docs/configuration.md).`;
+FACET_MAX_QUERY_TOKENS, FACET_MODE, FACET_SITES_DIR, FACET_HUB_URL, FACET_HUB_SIGNING_KEY, FACET_FEDERATION_SITE
+(docs/configuration.md).`;
 
 /** --url and --token of the commands that talk to a running node (defaults: FACET_URL, FACET_TOKEN). */
 const NODE_OPTIONS = {
@@ -160,7 +164,9 @@ async function serve(config: Config, argv: string[]): Promise<void> {
   let queue: JobQueue | null = null;
   onShutdown(async () => {
     await server?.close();
+    await node.services.federationClaimLoop?.stop();
     await queue?.stop();
+    await node.services.federationNode.close();
     await node.close();
   });
   let admin: Awaited<ReturnType<typeof bootstrapAdminToken>>;
@@ -220,10 +226,19 @@ async function startQueue(node: OpenNode): Promise<JobQueue> {
   return queue;
 }
 
-/** Runs every queue's handler in this process (the queue is started). */
+/** Runs every queue's handler in this process (the queue is started), and the federation claim loop of a member node. */
 async function startWorking(node: OpenNode): Promise<void> {
   const queues = await workEveryQueue(node.services.queue, jobHandlers(node.services));
   log.info('worker ready', { queues });
+  const loop = node.services.federationClaimLoop;
+  if (loop) {
+    const identity = await node.services.federationNode.identity();
+    loop.start();
+    log.info('federation claim loop started (one per node: the worker holding the advisory lock claims)', {
+      site: node.services.federationNode.options?.site,
+      keyId: identity.public.keyId,
+    });
+  }
 }
 
 async function worker(config: Config): Promise<void> {
@@ -234,7 +249,9 @@ async function worker(config: Config): Promise<void> {
   const node = await openNode(config, { applicationName: 'facet-worker', hub: await hubOptions(config, false) });
   let queue: JobQueue | null = null;
   onShutdown(async () => {
+    await node.services.federationClaimLoop?.stop();
     await queue?.stop();
+    await node.services.federationNode.close();
     await node.close();
   });
   queue = await startQueue(node);
@@ -419,6 +436,15 @@ async function verify(argv: string[]): Promise<void> {
   process.exitCode = exitCode;
 }
 
+/** `facet node identity`: the registry entry on stdout (redirect it to <code>.json), the key id to compare on stderr. */
+async function nodeCommand(config: Config, argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'identity') throw new Error('usage: facet node identity --code CODE --name NAME --contact-name NAME --contact-email EMAIL');
+  const { entry, keyId } = await nodeIdentity(config.dataDir, rest);
+  process.stdout.write(`${JSON.stringify(entry, null, 2)}\n`);
+  process.stderr.write(`Key id (read it to the hub operator): ${keyId}\n`);
+}
+
 async function main(): Promise<void> {
   const [command, ...argv] = process.argv.slice(2);
   const config = loadConfig();
@@ -447,6 +473,8 @@ async function main(): Promise<void> {
       return site(config, argv);
     case 'verify':
       return verify(argv);
+    case 'node':
+      return nodeCommand(config, argv);
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exit(command === undefined || command === '--help' ? 0 : 2);

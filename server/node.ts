@@ -51,6 +51,7 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
       disclosure: config,
       dicomLimits: { maxElements: config.dicomMaxElements, maxDepth: config.dicomMaxDepth, maxInflatedBytes: config.maxStowBytes },
       hub: options.hub ?? null,
+      federation: config.federation ? { ...config.federation, dataDir: config.dataDir } : null,
     }),
     embedded,
     close: async () => {

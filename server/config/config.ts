@@ -49,6 +49,18 @@ export interface Config {
   mode: 'node' | 'hub';
   /** FACET_SITES_DIR: the hub's member registry, one <code>.json per site (default ./sites). */
   sitesDir: string;
+  /** This node's membership of a federation (docs/federation.md section 11); null: FACET_HUB_URL unset, not a member. */
+  federation: NodeFederationConfig | null;
+}
+
+/** Where this node's hub is and how the node knows it: the hub's signing key is pinned, never learnt from the hub. */
+export interface NodeFederationConfig {
+  /** The hub's GraphQL endpoint (https in production; http only for a hub on the same machine or a test). */
+  hubUrl: string;
+  /** The hub's Ed25519 public key, base64 of the raw 32 bytes: a task signed by any other key is not executed. */
+  hubSigningKey: string;
+  /** This node's code in the hub's registry: the audience of the tasks it accepts and the signer of its results. */
+  site: string;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -118,5 +130,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rocGridSteps: atLeastOne(env, 'FACET_ROC_GRID_STEPS', 20, 10_000),
     mode: mode(env),
     sitesDir: path.resolve(env.FACET_SITES_DIR || 'sites'),
+    federation: nodeFederation(env),
   };
+}
+
+/** The registry's rules (federation/site-registry.ts), repeated here because config imports nothing of the server. */
+const SITE_CODE = /^[A-Za-z0-9_-]{1,32}$/;
+const ED25519_PUBLIC_KEY = /^[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * A node is a member when FACET_HUB_URL is set; then the pinned hub key and the site code are required, because a
+ * member that trusted whichever key the hub presents would execute anyone's tasks.
+ */
+function nodeFederation(env: NodeJS.ProcessEnv): NodeFederationConfig | null {
+  const hubUrl = env.FACET_HUB_URL;
+  if (!hubUrl) return null;
+  let url: URL;
+  try {
+    url = new URL(hubUrl);
+  } catch {
+    throw new Error(`FACET_HUB_URL must be the hub's GraphQL URL, e.g. https://hub.example.org/graphql, got ${JSON.stringify(hubUrl)}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`FACET_HUB_URL must be an https URL, got ${JSON.stringify(hubUrl)}`);
+  const hubSigningKey = env.FACET_HUB_SIGNING_KEY ?? '';
+  if (!ED25519_PUBLIC_KEY.test(hubSigningKey)) {
+    throw new Error('FACET_HUB_SIGNING_KEY must be the hub\'s Ed25519 public key (base64 of 32 bytes, 44 characters ending in "=") when FACET_HUB_URL is set');
+  }
+  const site = env.FACET_FEDERATION_SITE ?? '';
+  if (!SITE_CODE.test(site)) {
+    throw new Error(`FACET_FEDERATION_SITE must be this node's code in the hub's registry (1-32 letters, digits, _ or -) when FACET_HUB_URL is set`);
+  }
+  return { hubUrl, hubSigningKey, site };
 }

@@ -1,4 +1,13 @@
-import { type DataSource, type EntityManager, type EntityTarget, type FindOptionsWhere, type ObjectLiteral, QueryFailedError, type Repository } from 'typeorm';
+import {
+  type DataSource,
+  type EntityManager,
+  type QueryRunner,
+  type EntityTarget,
+  type FindOptionsWhere,
+  type ObjectLiteral,
+  QueryFailedError,
+  type Repository,
+} from 'typeorm';
 import { ErrorCode } from '../domain';
 import { AppError, notFound } from '../errors/app-error';
 
@@ -52,6 +61,14 @@ export class Db {
     where: FindOptionsWhere<T> = {},
   ): Promise<T> {
     return foundOrThrow(await this.repo(ctx, entity).findOneBy({ ...where, id } as FindOptionsWhere<T>), entity.name, id);
+  }
+
+  /**
+   * A connection of its own, outside every transaction, for session-level state that must outlive one statement
+   * (a session advisory lock held while a loop runs). The caller connects and releases it.
+   */
+  sessionConnection(): QueryRunner {
+    return this.dataSource.createQueryRunner();
   }
 
   /** Runs `fn` in the context's open transaction, or in a new one; constraint violations become typed errors. */

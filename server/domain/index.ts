@@ -4,3 +4,4 @@ export * from './filters';
 export * from './grading-scheme';
 export * from './inference-job';
 export * from './federation-hub';
+export * from './federation';

@@ -2,6 +2,8 @@ import { Adjudication } from './adjudication.entity';
 import { ApiToken } from './api-token.entity';
 import { AuditEvent } from './audit-event.entity';
 import { CellExposure } from './cell-exposure.entity';
+import { FederationInboxTask } from './federation-inbox-task.entity';
+import { FederationReleasePolicy } from './federation-release-policy.entity';
 import { GradingFeature } from './grading-feature.entity';
 import { InferenceJob } from './inference-job.entity';
 import { Instance } from './instance.entity';
@@ -36,6 +38,8 @@ export {
   ApiToken,
   AuditEvent,
   CellExposure,
+  FederationInboxTask,
+  FederationReleasePolicy,
   GradingFeature,
   InferenceJob,
   Instance,
@@ -86,4 +90,6 @@ export const ENTITIES = [
   FederationResult,
   FederationNonce,
   FederationSiteContact,
+  FederationInboxTask,
+  FederationReleasePolicy,
 ];

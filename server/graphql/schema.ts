@@ -5,6 +5,7 @@ import '../../schema/enums';
 import type { Services } from '../services';
 import { authChecker } from './auth-checker';
 import { AdminResolver } from './resolvers/admin.resolver';
+import { FederationNodeResolver } from './resolvers/federation-node.resolver';
 import { IngestResolver } from './resolvers/ingest.resolver';
 import { JobResolver } from './resolvers/job.resolver';
 import { InstanceResolver, JointImageResolver, SeriesResolver, StudyResolver } from './resolvers/imaging.resolver';
@@ -64,6 +65,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [StatisticsResolver, new StatisticsResolver(services.metrics, services.models, services.agreement)],
     [MrmcResolver, new MrmcResolver(services.mrmc)],
     [FederationHubResolver, new FederationHubResolver(services.federationHub, services.federatedQueries)],
+    [FederationNodeResolver, new FederationNodeResolver(services.federationNode)],
   ]);
   return buildSchema({
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,

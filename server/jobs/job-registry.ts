@@ -1,6 +1,17 @@
-import { FEDERATION_DEADLINE, INFERENCE_FAILED, RUN_INFERENCE, type JobHandler, type JobName } from '../queue/job-catalogue';
-import type { Services } from '../services';
 import { federationDeadlineJob } from './federation-deadline.job';
+import {
+  FEDERATION_DEADLINE,
+  FEDERATION_COMPUTE,
+  FEDERATION_COMPUTE_FAILED,
+  FEDERATION_SUBMIT,
+  INFERENCE_FAILED,
+  RUN_INFERENCE,
+  type JobHandler,
+  type JobName,
+} from '../queue/job-catalogue';
+import type { Services } from '../services';
+import { federationComputeFailedJob, federationComputeJob } from './federation-compute.job';
+import { federationSubmitJob } from './federation-submit.job';
 import { inferenceFailedJob } from './inference-failed.job';
 import { runInferenceJob } from './run-inference.job';
 
@@ -16,6 +27,9 @@ export function jobHandlers(services: Services): JobHandlers {
     [RUN_INFERENCE]: runInferenceJob(services),
     [INFERENCE_FAILED]: inferenceFailedJob(services),
     [FEDERATION_DEADLINE]: federationDeadlineJob(services),
+    [FEDERATION_COMPUTE]: federationComputeJob(services),
+    [FEDERATION_SUBMIT]: federationSubmitJob(services),
+    [FEDERATION_COMPUTE_FAILED]: federationComputeFailedJob(services),
   };
 }
 

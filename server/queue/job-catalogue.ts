@@ -12,20 +12,45 @@ export const INFERENCE_FAILED = 'inference-failed';
 
 /** A federated query's deadline passed (sent with startAfter = deadline): expire its open site-tasks. */
 export const FEDERATION_DEADLINE = 'federation-deadline';
+/** Compute a federated task from the node's inbox and release, hold or refuse it by the node's policy. */
+export const FEDERATION_COMPUTE = 'federation-compute';
+/** A federation-compute job whose retries are spent (an unexpected error every time): the hub gets FAILED (COMPUTE_ERROR). */
+export const FEDERATION_COMPUTE_FAILED = 'federation-compute-failed';
+/** Deliver a node's signed result to the hub until the hub's signed receipt verifies. */
+export const FEDERATION_SUBMIT = 'federation-submit';
 
 export interface JobCatalogue {
   [RUN_INFERENCE]: { inferenceJobId: string };
   [INFERENCE_FAILED]: { inferenceJobId: string };
   [FEDERATION_DEADLINE]: { taskId: string };
+  [FEDERATION_COMPUTE]: { inboxTaskId: string };
+  [FEDERATION_SUBMIT]: { inboxTaskId: string };
+  [FEDERATION_COMPUTE_FAILED]: { inboxTaskId: string };
 }
 
 export type JobName = keyof JobCatalogue & string;
 
 /** Where a queue's jobs go once their retries are spent (pg-boss dead-letter queues, named when a job is sent). */
-export const DEAD_LETTER_QUEUES: Partial<Record<JobName, JobName>> = { [RUN_INFERENCE]: INFERENCE_FAILED };
+export const DEAD_LETTER_QUEUES: Partial<Record<JobName, JobName>> = { [RUN_INFERENCE]: INFERENCE_FAILED, [FEDERATION_COMPUTE]: FEDERATION_COMPUTE_FAILED };
 
 /** Every queue, each dead-letter queue before the queue that names it (pg-boss needs it to exist first). */
-export const JOB_NAMES: readonly JobName[] = [INFERENCE_FAILED, RUN_INFERENCE, FEDERATION_DEADLINE];
+export const JOB_NAMES: readonly JobName[] = [
+  INFERENCE_FAILED,
+  RUN_INFERENCE,
+  FEDERATION_DEADLINE,
+  FEDERATION_COMPUTE_FAILED,
+  FEDERATION_COMPUTE,
+  FEDERATION_SUBMIT,
+];
+
+/**
+ * Queues whose retries differ from QUEUE_POLICY. A result delivery waits out a hub that is down: exponential
+ * backoff (pg-boss doubles the delay from 2 s, with jitter) over 14 tries, about nine hours in all, which outlasts a
+ * hub's maintenance window; the task's deadline at the hub decides whether the answer still counts.
+ */
+export const RETRY_OVERRIDES: Partial<Record<JobName, { retryLimit: number; retryDelay: number; retryBackoff: boolean }>> = {
+  [FEDERATION_SUBMIT]: { retryLimit: 14, retryDelay: 2, retryBackoff: true },
+};
 
 /** What a handler says of a job it took ('continued': it queued the next slice); throwing instead means "retry". */
 export type JobOutcome = 'done' | 'skipped' | 'continued';

@@ -1,6 +1,6 @@
 import PgBoss from 'pg-boss';
 import type { HasManager } from '../db/transaction';
-import { DEAD_LETTER_QUEUES, JOB_NAMES, QUEUE_POLICY, type JobCatalogue } from './job-catalogue';
+import { DEAD_LETTER_QUEUES, JOB_NAMES, QUEUE_POLICY, RETRY_OVERRIDES, type JobCatalogue } from './job-catalogue';
 
 /** Adapts the request's open transaction to pg-boss's `db` option, so a job is sent only if the transaction commits. */
 function transactionAdapter(ctx: HasManager) {
@@ -101,8 +101,10 @@ export class JobQueue<C extends object = JobCatalogue> {
   /** Enqueues in `ctx`'s transaction: a rolled-back mutation leaves no job. Returns the job id. `startAfter`: not before then. */
   async send<N extends NameOf<C>>(ctx: HasManager, name: N, data: C[N] & object, options: { startAfter?: Date } = {}): Promise<string | null> {
     const deadLetter = (DEAD_LETTER_QUEUES as Partial<Record<string, string>>)[name];
+    const retries = (RETRY_OVERRIDES as Partial<Record<string, PgBoss.SendOptions>>)[name];
     return this.boss.send(name, data, {
       ...this.sendOptions,
+      ...retries,
       ...(deadLetter ? { deadLetter } : {}),
       ...(options.startAfter ? { startAfter: options.startAfter } : {}),
       db: transactionAdapter(ctx),

@@ -4,6 +4,10 @@ import { AgreementService } from './agreement.service';
 import { AuditService } from './audit.service';
 import { DisclosureService, type DisclosurePolicy } from './disclosure.service';
 import { ExposureService } from './exposure.service';
+import { HubClient, type HubClientOptions } from '../federation/hub-client';
+import { FederationClaimLoop, type ClaimLoopOptions } from './federation-node/federation-claim-loop';
+import { FederationComputeService } from './federation-node/federation-compute.service';
+import { FederationNodeService, type FederationNodeOptions } from './federation-node/federation-node.service';
 import { GradingService } from './grading.service';
 import { SessionCache } from '../inference/session-cache';
 import { QUEUE_POLICY } from '../queue/job-catalogue';
@@ -48,6 +52,8 @@ export interface ServiceOptions {
   dicomLimits?: Partial<ReadLimits>;
   /** Set on a federation hub (`serve --hub`): its registry folder and signing identity. */
   hub?: HubOptions | null;
+  /** This node's federation membership (Config's federation plus the data directory of its identity); unset: none. */
+  federation?: (FederationNodeOptions & { client?: Partial<HubClientOptions>; claim?: ClaimLoopOptions }) | null;
 }
 
 export interface JobTiming {
@@ -108,6 +114,15 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const hub = options.hub ? new Hub(db, options.hub) : null;
   const federationHub = new FederationHubService(db, pubSub, hub);
   const federatedQueries = new FederatedQueryService(db, audit, queue, pubSub, hub);
+  const federationCompute = new FederationComputeService(db, metrics, agreement);
+  const federation = options.federation ?? null;
+  const hubClient = federation ? new HubClient({ url: federation.hubUrl, ...federation.client }) : null;
+  const federationNode = new FederationNodeService(db, audit, queue, federationCompute, federation, hubClient);
+  // Started by the process that works the queues (worker, serve --with-worker), never by a plain server.
+  // Its own client: stopping the loop closes the long-poll's connections, not those that deliver results.
+  const federationClaimLoop = federation
+    ? new FederationClaimLoop(db, federationNode, new HubClient({ url: federation.hubUrl, ...federation.client }), federation.claim)
+    : null;
   return {
     db,
     objects,
@@ -138,6 +153,9 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     inferenceRunner,
     federationHub,
     federatedQueries,
+    federationCompute,
+    federationNode,
+    federationClaimLoop,
   };
 }
 
@@ -145,6 +163,8 @@ export type Services = ReturnType<typeof createServices>;
 
 export {
   AgreementService,
+  FederationComputeService,
+  FederationNodeService,
   AuditService,
   DisclosureService,
   ExposureService,

@@ -148,7 +148,8 @@ const WITHHELD_METRICS: { [K in keyof GroupMetrics]: null } = {
   multiclass: null,
 };
 
-interface CaseRow {
+/** One graded case of a metrics request, with the node-local ids it was read with (for aggregates computed here). */
+export interface CaseRow {
   patientId: string;
   jointId: string;
   site: string;
@@ -308,6 +309,15 @@ export class MetricsService {
       });
     }
     return { threshold, level, clustered, disclosure, groups: result };
+  }
+
+  /**
+   * The cases `metrics` analyses for this request, as rows: a federated aggregate (services/federation-node) counts
+   * exactly these, so what the hub pools and what `metrics` answers on the node cannot drift apart.
+   */
+  async gradedCases(ctx: RequestContext, request: MetricsRequest): Promise<CaseRow[]> {
+    requireRole(ctx, Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER);
+    return this.cases(ctx, request);
   }
 
   /**

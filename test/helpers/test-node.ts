@@ -7,7 +7,7 @@ import { createDataSource } from '../../server/db/data-source';
 import { createSchema } from '../../server/graphql/schema';
 import { startHttpServer, type RunningServer } from '../../server/http/app';
 import type { ReadLimits } from '../../server/dicom/reader';
-import { createServices, type DisclosurePolicy, type HubOptions, type JobTiming, type Services } from '../../server/services';
+import { createServices, type DisclosurePolicy, type HubOptions, type JobTiming, type ServiceOptions, type Services } from '../../server/services';
 import { createTestDatabase, type TestDatabase } from './test-db';
 
 /** Counts the SQL statements the node sends, for the N+1 test. */
@@ -57,6 +57,8 @@ export interface TestNodeOptions {
   limits?: Partial<typeof TEST_LIMITS>;
   /** Run as a federation hub with this registry and identity. */
   hub?: HubOptions;
+  /** A federation member node (its identity under the node's data directory unless `dataDir` says otherwise). */
+  federation?: Omit<NonNullable<ServiceOptions['federation']>, 'dataDir'> & { dataDir?: string };
 }
 
 /** The real server (Apollo, graphql-ws, services) on port 0 over a database of this file's own. */
@@ -73,6 +75,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     disclosure: options.disclosure,
     dicomLimits: options.dicomLimits,
     hub: options.hub,
+    federation: options.federation ? { dataDir, ...options.federation } : null,
   });
   await services.queue.start();
   const schema = await createSchema(services);
@@ -86,6 +89,8 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     queries,
     server,
     close: async (passed) => {
+      await services.federationClaimLoop?.stop();
+      await services.federationNode.close();
       await server.close();
       await services.queue.stop();
       await dataSource.destroy();
