@@ -1,7 +1,5 @@
 import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
 import { ExclusionReason, Level, Modality, ReaderRole, ReaderSlot, Side, Split, SuppressionReason } from '../../server/domain';
-import type { ModelVersion } from '../../server/entities';
-import { Connection } from './page-info.type';
 
 @ObjectType('Estimate', { description: 'A point estimate, its interval and the method of the interval; null values come with a reason' })
 export class EstimateType {
@@ -202,30 +200,6 @@ export class MetricsResultType {
   @Field(() => [MetricsGroupType])
   groups: MetricsGroupType[];
 }
-
-@ObjectType('ModelVersion', { description: 'An ONNX model version or a model run elsewhere (no file); immutable' })
-export class ModelVersionType implements Pick<ModelVersion, 'id' | 'name' | 'version' | 'description' | 'sha256' | 'createdAt'> {
-  @Field(() => ID)
-  id: string;
-
-  @Field()
-  name: string;
-
-  @Field()
-  version: string;
-
-  @Field(() => String, { nullable: true })
-  description: string | null;
-
-  @Field(() => String, { nullable: true, description: 'sha256 of the ONNX file; null for an external model' })
-  sha256: string | null;
-
-  @Field()
-  createdAt: Date;
-}
-
-@ObjectType('ModelVersionConnection')
-export class ModelVersionConnection extends Connection(ModelVersionType) {}
 
 @ObjectType('MetricDifference', { description: 'Model minus reader on the same cases' })
 export class MetricDifferenceType {
