@@ -1,8 +1,7 @@
 import { Arg, Args, Authorized, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
 import { RegisterExternalModelInput } from '../../../schema/inputs/model-version.input';
 import { PageArgs } from '../../../schema/inputs/page.args';
-import { ManifestResultType } from '../../../schema/types/ingest.type';
-import { ModelVersionConnection, ModelVersionType } from '../../../schema/types/model-version.type';
+import { ModelVersionConnection, ModelVersionType, PredictionImportResultType } from '../../../schema/types/model-version.type';
 import { Role } from '../../domain';
 import type { ModelService } from '../../services';
 import type { GraphQLContext } from '../context';
@@ -31,8 +30,9 @@ export class ModelVersionResolver {
   }
 
   @Authorized(Role.ENGINEER)
-  @Mutation(() => ManifestResultType, {
-    description: 'Predictions CSV: site,patient,level,side,modality,feature,p0,p1,… (patient = pseudonym); all rows or none',
+  @Mutation(() => PredictionImportResultType, {
+    description:
+      'Predictions CSV of an external model version: site,patient,level,side,modality,feature,p0,p1,… (patient = pseudonym); all rows or none, append-only (a stored prediction never changes)',
   })
   importPredictions(@Ctx() ctx: GraphQLContext, @Arg('modelVersionId', () => ID) modelVersionId: string, @Arg('csv') csv: string) {
     return this.modelService.importPredictions(ctx, modelVersionId, csv);
