@@ -222,6 +222,27 @@ export class MetricDifferenceType {
   test: string;
 }
 
+@ObjectType('McNemarTable', {
+  description:
+    'The paired 2x2 table of correct calls at the threshold, model x reader, over the compared cases; p is the exact McNemar test on it (cases as independent, as statsmodels mcnemar(exact=True))',
+})
+export class McNemarTableType {
+  @Field(() => Int, { description: 'Cases both called correctly' })
+  bothCorrect: number;
+
+  @Field(() => Int, { description: 'Cases only the model called correctly (discordant, b)' })
+  modelOnly: number;
+
+  @Field(() => Int, { description: 'Cases only the reader called correctly (discordant, c)' })
+  readerOnly: number;
+
+  @Field(() => Int, { description: 'Cases both called wrongly' })
+  neither: number;
+
+  @Field(() => Float, { description: 'Exact two-sided McNemar p of modelOnly vs readerOnly; the accuracy p of a per-case comparison' })
+  p: number;
+}
+
 @ObjectType('Comparison', {
   description: 'The model against one reader, a slot pooled across sites, or the reader average of a role, for one group (or pooled)',
 })
@@ -249,6 +270,12 @@ export class ComparisonType extends GroupKeyType {
 
   @Field(() => [MetricDifferenceType], { description: 'Empty when the comparison is withheld' })
   differences: MetricDifferenceType[];
+
+  @Field(() => McNemarTableType, {
+    nullable: true,
+    description: 'Null when withheld, and for a role (compared through the reader average, not one call per case)',
+  })
+  mcnemar: McNemarTableType | null;
 }
 
 @ObjectType('ComparisonResult')
