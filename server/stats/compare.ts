@@ -1,4 +1,4 @@
-import { obuchowskiCovariance, pairedDelong, placements, type Placements } from './auc';
+import { clusteredIntervalVariance, obuchowskiCovariance, pairedDelong, pairedDelongVariance, placements, type Placements } from './auc';
 import { binaryMetrics, confusionOf, type Confusion } from './binary';
 import { MAX_DROPPED, quantile, seededRandom } from './bootstrap';
 import { undefinedEstimate, type Estimate } from './estimate';
@@ -205,7 +205,8 @@ function aucDifference(cases: readonly PairedCase[], options: CompareOptions, un
   if (vm === null || vr === null || cmr === null) {
     return { metric: 'AUC', model: model.auc, reader: reader.auc, difference: undefinedEstimate(method, 'ONE_CLUSTER'), p: null, test: method };
   }
-  const variance = vm + vr - 2 * cmr;
+  // Floored at the per-case (paired DeLong) variance: a clustered interval is never narrower than the unclustered one.
+  const variance = clusteredIntervalVariance(vm + vr - 2 * cmr, pairedDelongVariance(model, reader));
   if (!(variance > 0)) {
     return {
       metric: 'AUC',
