@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import type { Modality } from '../../domain';
 
-/** The prediction SQL of a job's batches: which cells a model has predicted, and the upsert of a batch's predictions. */
+/** The prediction SQL of a job's batches: which cells a model has predicted, and the one-time insert of a batch's predictions. */
 
 export interface PredictionRow {
   joint_id: string;
