@@ -1,7 +1,7 @@
 import type { Db } from '../db/transaction';
 import { ErrorCode, IngestRejectionCode, Level, Modality, Role, Side, type PageRequest } from '../domain';
 import { GradingFeature, InferenceJob, Joint, ModelVersion, Patient, Prediction } from '../entities';
-import { AppError, badInput, conflict, notFound } from '../errors/app-error';
+import { AppError, badInput, conflict } from '../errors/app-error';
 import { ManifestError, parseManifest, type ModelManifest } from '../inference/manifest';
 import { checkModel, ModelCheckError } from '../inference/onnx-model';
 import type { ObjectStore } from '../storage/object-store';
@@ -122,9 +122,7 @@ export class ModelService {
 
   async getModelVersion(ctx: RequestContext, id: string): Promise<ModelVersion> {
     requireActor(ctx);
-    const version = await this.db.repo(ctx, ModelVersion).findOneBy({ id });
-    if (!version) throw notFound('ModelVersion', id);
-    return version;
+    return this.db.getEntityOrThrow(ctx, ModelVersion, id);
   }
 
   /** A model run elsewhere: a name and version, no file; its predictions arrive by importPredictions. */
