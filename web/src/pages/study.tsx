@@ -9,12 +9,17 @@ const GAP = 26;
 interface Box {
   label: string;
   value: number | null;
-  detail?: string;
+  /** Lines under the label (exclusion reasons). */
+  details?: string[];
 }
+
+const LINE = 13;
+/** Every split, in the order a study reports them, an empty one shown as 0. */
+const SPLITS = ['TRAIN', 'VALIDATION', 'TEST'];
 
 /** One STARD flow as an SVG: the main column top to bottom, exclusions and not-assessable cells to the side. */
 function FlowDiagram({ row }: { row: StudyFlowRow }) {
-  const reasons = row.excludedByReason.map((r) => `${r.reason.toLowerCase().replace(/_/g, ' ')}: ${r.patients}`).join(', ');
+  const reasons = row.excludedByReason.filter((r) => r.patients > 0).map((r) => `${r.reason.toLowerCase().replace(/_/g, ' ')}: ${r.patients}`);
   const main: Box[] = [
     { label: 'Enrolled patients', value: row.enrolled },
     { label: 'Eligible patients', value: row.eligible },
@@ -24,7 +29,7 @@ function FlowDiagram({ row }: { row: StudyFlowRow }) {
     { label: 'Analysed (confirmed)', value: row.analysed },
   ];
   const side: (Box | null)[] = [
-    { label: 'Excluded', value: row.excluded, detail: reasons },
+    { label: 'Excluded', value: row.excluded, details: reasons },
     null,
     null,
     { label: 'Not assessable', value: row.notAssessable },
@@ -50,15 +55,15 @@ function FlowDiagram({ row }: { row: StudyFlowRow }) {
             {aside ? (
               <>
                 <line x1={BOX_W} y1={y + BOX_H / 2} x2={BOX_W + 60} y2={y + BOX_H / 2} className="flow-arrow" markerEnd="url(#arrow)" />
-                <rect x={BOX_W + 60} y={y} width={BOX_W} height={BOX_H} rx={4} className="flow-box flow-side" />
-                <text x={BOX_W + 60 + BOX_W / 2} y={y + (aside.detail ? 18 : BOX_H / 2 + 5)} textAnchor="middle">
+                <rect x={BOX_W + 60} y={y} width={BOX_W} height={BOX_H + LINE * (aside.details?.length ?? 0)} rx={4} className="flow-box flow-side" />
+                <text x={BOX_W + 60 + BOX_W / 2} y={y + BOX_H / 2 + 5} textAnchor="middle">
                   {text(aside)}
                 </text>
-                {aside.detail ? (
-                  <text x={BOX_W + 60 + BOX_W / 2} y={y + 34} textAnchor="middle" className="flow-detail">
-                    {aside.detail}
+                {(aside.details ?? []).map((line, k) => (
+                  <text key={line} x={BOX_W + 60 + BOX_W / 2} y={y + BOX_H + LINE * k} textAnchor="middle" className="flow-detail">
+                    {line}
                   </text>
-                ) : null}
+                ))}
               </>
             ) : null}
           </g>
@@ -90,9 +95,10 @@ export function StudyPage() {
         ))}
       </div>
       <h2>Splits</h2>
+      {data && data.splitVersions.nodes.length === 0 ? <p>No split version yet (a statistician or admin creates one: docs/api.md, Splits).</p> : null}
       {(data?.splitVersions.nodes ?? []).map((version) => {
         const sites = [...new Set(version.counts.map((c) => c.siteId))];
-        const splits = [...new Set(version.counts.map((c) => c.split))];
+        const splits = SPLITS;
         return (
           <table key={version.id} className="splits" data-testid="split-table">
             <caption>
