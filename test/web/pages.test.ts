@@ -1,12 +1,13 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { Role } from '../../server/domain';
 import { createSchema } from '../../server/graphql/schema';
 import { startHttpServer, type RunningServer } from '../../server/http/app';
 import { webAppRoot } from '../../server/http/web-app';
 import { jobHandlers } from '../../server/jobs/job-registry';
 import { RUN_INFERENCE } from '../../server/queue/job-catalogue';
+import { launchChromium, SCREENSHOTS, signIn as signInAs } from '../helpers/browser';
 import { Factory } from '../helpers/factories';
 import { gqlOk } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
@@ -15,9 +16,6 @@ import { stow } from '../helpers/stow';
 
 const DICOM = path.resolve(__dirname, '../fixtures/dicom');
 const ONNX = path.resolve(__dirname, '../fixtures/onnx');
-/** Screenshots of each page land here (ignored by git), for a person to look at after a run. */
-const SCREENSHOTS = path.resolve(__dirname, '../../test-results/web');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const MRN = 'MRN-7734021';
 const UID = (suffix: string) => `1.2.826.0.1.3680043.9.7134.1.20240117.1.2.3.${suffix}`;
 const START = `mutation ($id: ID!) { startInferenceJob(modelVersionId: $id) { id status } }`;
@@ -46,7 +44,6 @@ describe('the web app in Chromium', () => {
 
   beforeAll(async () => {
     expect(readFileSync(path.join(webAppRoot(), 'index.html'), 'utf8')).toContain('<div id="root">'); // npm run build makes it
-    mkdirSync(SCREENSHOTS, { recursive: true });
     const factory = new Factory(node().services);
     const site = await factory.site('EAST');
     tokens.admin = await factory.token(Role.ADMIN);
@@ -75,30 +72,15 @@ describe('the web app in Chromium', () => {
     form.append('model', new Blob([readFileSync(path.join(ONNX, 'tiny-multitask.onnx'))]), 'model.onnx');
     const registered = await fetch(`${node().url}/api/model-versions`, { method: 'POST', headers: { authorization: `Bearer ${tokens.engineer}` }, body: form });
     modelId = ((await registered.json()) as { id: string }).id;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
     await browser?.close();
   });
 
-  /** A fresh browser context (its own sessionStorage) signed in with `token` through the sign-in form. */
   async function signIn(token: string, hash = ''): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    // Nothing but this server: a hospital browser reaches nothing else.
-    const outside: string[] = [];
-    page.on('request', (request) => {
-      if (new URL(request.url()).host !== new URL(node().url).host) outside.push(request.url());
-    });
-    await page.goto(`${node().url}/${hash}`);
-    await page.fill('input[name=token]', token);
-    await page.click('button[type=submit]');
-    await page.waitForSelector('[data-testid=viewer]');
+    const { page, outside } = await signInAs(browser, node().url, token, hash);
     expect(outside).toEqual([]);
     return page;
   }

@@ -5,6 +5,7 @@ import { createFacetClient, type FacetClient } from './client';
 import { VIEWER, type Viewer, type ViewerData } from './graphql/documents';
 import { JobsPage } from './pages/jobs';
 import { StudyPage } from './pages/study';
+import { MetricsPage } from './pages/metrics';
 import { PAGES, mayOpen, type PageId } from './roles';
 import { ErrorNote } from './ui';
 
@@ -82,8 +83,10 @@ function Shell({ client, onSignOut }: { client: FacetClient; onSignOut: () => vo
           </p>
         ) : current === 'jobs' ? (
           <JobsPage viewer={viewer} client={client} />
-        ) : (
+        ) : current === 'study' ? (
           <StudyPage />
+        ) : (
+          <MetricsPage />
         )}
       </main>
     </>

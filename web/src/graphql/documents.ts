@@ -193,3 +193,160 @@ export interface StudyData {
   splitVersions: { nodes: SplitVersion[] };
   sites: { nodes: Site[] };
 }
+
+export type GroupBy = 'SITE' | 'FEATURE' | 'MODALITY' | 'LEVEL' | 'SIDE' | 'SPLIT';
+export const GROUP_BYS: GroupBy[] = ['SITE', 'FEATURE', 'MODALITY', 'LEVEL', 'SIDE', 'SPLIT'];
+
+/** A rater as MetricsInput takes it: exactly one of these. */
+export interface RaterInput {
+  modelVersionId?: string;
+  readerId?: string;
+  readerSlot?: 'FIRST' | 'SECOND';
+  readerRole?: 'READER';
+}
+
+export interface MetricsInput {
+  rater: RaterInput;
+  groupBy: GroupBy[];
+  clustered: boolean;
+}
+
+export interface Estimate {
+  value: number | null;
+  lower: number | null;
+  upper: number | null;
+  method: string;
+  reason: string | null;
+}
+
+export interface MetricsGroup {
+  pooled: boolean;
+  site: string | null;
+  feature: string | null;
+  modality: string | null;
+  level: string | null;
+  side: string | null;
+  split: string | null;
+  suppressed: boolean;
+  suppression: string | null;
+  cases: number | null;
+  patients: number | null;
+  auc: Estimate | null;
+  sensitivity: Estimate | null;
+  specificity: Estimate | null;
+  f1: Estimate | null;
+  accuracy: Estimate | null;
+  roc: { fpr: number[]; tpr: number[] } | null;
+  multiclass: { confusion: number[][]; quadraticKappa: { value: number | null } } | null;
+}
+
+export interface MetricsResult {
+  clustered: boolean;
+  level: number;
+  threshold: number;
+  disclosure: { applied: boolean; minGroupPatients: number };
+  groups: MetricsGroup[];
+}
+
+const ESTIMATE = `value lower upper method reason`;
+const METRICS_FIELDS = `
+  clustered level threshold
+  disclosure { applied minGroupPatients }
+  groups {
+    pooled site feature modality level side split suppressed suppression cases patients
+    auc { ${ESTIMATE} } sensitivity { ${ESTIMATE} } specificity { ${ESTIMATE} } f1 { ${ESTIMATE} } accuracy { ${ESTIMATE} }
+    roc { fpr tpr }
+    multiclass { confusion quadraticKappa { value } }
+  }`;
+
+export const METRICS = /* GraphQL */ `
+  query Metrics($input: MetricsInput!) {
+    metrics(input: $input) { ${METRICS_FIELDS} }
+  }
+`;
+export interface MetricsData {
+  metrics: MetricsResult;
+}
+
+/** A reader's operating point per feature: sensitivity and specificity only. */
+export const OPERATING_POINTS = /* GraphQL */ `
+  query OperatingPoints($input: MetricsInput!) {
+    metrics(input: $input) {
+      groups {
+        feature
+        suppressed
+        sensitivity {
+          value
+        }
+        specificity {
+          value
+        }
+      }
+    }
+  }
+`;
+export interface OperatingPointsData {
+  metrics: {
+    groups: { feature: string | null; suppressed: boolean; sensitivity: { value: number | null } | null; specificity: { value: number | null } | null }[];
+  };
+}
+
+export interface RaterChoices {
+  modelVersions: { nodes: ModelVersion[] };
+  readers: { nodes: { id: string; code: string; slot: 'FIRST' | 'SECOND' | null; role: string; site: { code: string } | null }[] };
+}
+export const RATERS = /* GraphQL */ `
+  query Raters {
+    modelVersions(first: 500) {
+      nodes {
+        id
+        name
+        version
+        sha256
+      }
+    }
+    readers(first: 500, filter: { roles: [READER] }) {
+      nodes {
+        id
+        code
+        slot
+        role
+        site {
+          code
+        }
+      }
+    }
+  }
+`;
+
+export interface AgreementGroup {
+  site: string | null;
+  feature: string;
+  modality: string;
+  suppressed: boolean;
+  suppression: string | null;
+  readers: { cases: number | null; quadratic: { value: number | null } | null; percentAgreement: { value: number | null } } | null;
+}
+export const AGREEMENT = /* GraphQL */ `
+  query Agreement {
+    agreement(bySite: true) {
+      site
+      feature
+      modality
+      suppressed
+      suppression
+      readers {
+        cases
+        quadratic {
+          value
+        }
+        percentAgreement {
+          value
+        }
+      }
+    }
+  }
+`;
+export interface AgreementData {
+  agreement: AgreementGroup[];
+}
