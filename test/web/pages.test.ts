@@ -143,7 +143,7 @@ describe('the web app in Chromium', () => {
   it("shows each role only its pages and refuses the others' by address", async () => {
     const navOf = async (page: Page) => (await page.locator('header nav a').allTextContents()).sort();
     const coordinator = await signIn(tokens.coordinator, '#/jobs');
-    expect(await navOf(coordinator)).toEqual(['Study overview']);
+    expect(await navOf(coordinator)).toEqual(['Metrics', 'Study overview', 'Upload']);
     expect(await coordinator.locator('[data-testid=refused]').textContent()).toMatch(/COORDINATOR role may not open this page/);
     expect(await coordinator.locator('[data-testid=jobs-table]').count()).toBe(0);
     await coordinator.context().close();
@@ -152,7 +152,8 @@ describe('the web app in Chromium', () => {
     expect(await reader.locator('[data-testid=refused]').textContent()).toMatch(/READER role may not open this page/);
     await reader.context().close();
     const engineer = await signIn(tokens.engineer);
-    expect(await navOf(engineer)).toEqual(['Jobs', 'Study overview']);
+    expect(await navOf(engineer)).toEqual(['Jobs', 'Metrics', 'Study overview']);
+    expect(await engineer.goto(`${node().url}/#/upload`).then(() => engineer.locator('[data-testid=refused]').textContent())).toMatch(/ENGINEER role may not/);
     await engineer.context().close();
   });
 

@@ -6,6 +6,7 @@ import { VIEWER, type Viewer, type ViewerData } from './graphql/documents';
 import { JobsPage } from './pages/jobs';
 import { StudyPage } from './pages/study';
 import { MetricsPage } from './pages/metrics';
+import { UploadPage } from './pages/upload';
 import { PAGES, mayOpen, type PageId } from './roles';
 import { ErrorNote } from './ui';
 
@@ -85,8 +86,10 @@ function Shell({ client, onSignOut }: { client: FacetClient; onSignOut: () => vo
           <JobsPage viewer={viewer} client={client} />
         ) : current === 'study' ? (
           <StudyPage />
-        ) : (
+        ) : current === 'metrics' ? (
           <MetricsPage />
+        ) : (
+          <UploadPage viewer={viewer} />
         )}
       </main>
     </>

@@ -6,14 +6,13 @@ import { launchChromium, SCREENSHOTS, signIn } from '../helpers/browser';
 import { Factory } from '../helpers/factories';
 import { gqlOk } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
-import { stow } from '../helpers/stow';
 
 const EXAMPLE = path.resolve(__dirname, '../../docs/examples/cohort');
 const read = (file: string) => readFile(path.join(EXAMPLE, file), 'utf8');
 const METRICS = `query ($input: MetricsInput!) { metrics(input: $input) { groups { pooled feature suppressed auc { value lower upper } f1 { value } } } }`;
 
-/** The metrics explorer over the example cohort (docs/examples/cohort), loaded through the API as docs/ingest.md walks it. */
-describe('the metrics page in Chromium', () => {
+/** The example cohort (docs/examples/cohort) uploaded from the upload page, then the metrics explorer over it. */
+describe('the upload and metrics pages in Chromium', () => {
   const node = useTestNode();
   let browser: Browser;
   const tokens: Record<string, string> = {};
@@ -36,33 +35,59 @@ describe('the metrics page in Chromium', () => {
       });
       if (code === 'EAST-SEN') tokens.senior = await factory.token(Role.READER, { reader: { id: createReader.id } as never });
     }
-    const site = { site: east.id };
-    await gqlOk(node().url, tokens.coordinator, `mutation ($csv: String!) { importPatientsManifest(csv: $csv) { stored } }`, {
-      csv: await read('patients.csv'),
-    });
-    const files = await Promise.all(['CT/IM0001.dcm', 'MR/IM0001.dcm'].map(async (f) => ({ bytes: await readFile(path.join(EXAMPLE, f)) })));
-    expect((await stow(node().url, tokens.coordinator, files)).status).toBe(202);
-    await gqlOk(node().url, tokens.coordinator, `mutation ($site: ID!, $csv: String!) { importJointImagesManifest(siteId: $site, csv: $csv) { stored } }`, {
-      ...site,
-      csv: await read('joint-images.csv'),
-    });
-    await gqlOk(node().url, tokens.coordinator, `mutation ($site: ID!, $csv: String!) { importReadingsManifest(siteId: $site, csv: $csv) { stored } }`, {
-      ...site,
-      csv: await read('readings.csv'),
-    });
-    const reference = await gqlOk(node().url, tokens.coordinator, `mutation ($csv: String!) { importReferenceStandard(csv: $csv) { import { id } } }`, {
-      csv: await read('reference.csv'),
-    });
-    await gqlOk(node().url, tokens.senior, `mutation ($id: ID!) { confirmReferenceImport(id: $id) { grades } }`, {
-      id: reference.importReferenceStandard.import.id,
-    });
+    browser = await launchChromium();
+  });
+
+  it('uploads the example cohort folder from the upload page, with progress and a report, and sends only the rest after a reload', async () => {
+    const { page, outside } = await signIn(browser, node().url, tokens.coordinator, '#/upload');
+    await page.setInputFiles('input[name=folder]', EXAMPLE);
+    expect(await page.locator('[data-testid=chosen]').textContent()).toMatch(/^\d+ file\(s\)$/);
+    await page.click('button:has-text("Upload to EAST")');
+    await page.waitForSelector('[data-testid=upload-summary]', { timeout: 60_000 });
+    const report = async () =>
+      (await page
+        .locator('[data-testid=upload-report] tbody tr')
+        .evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)))) as string[][];
+    const first = await report();
+    const manifests = ['patients.csv', 'joint-images.csv', 'readings.csv', 'reference.csv'];
+    // The CLI's order: patients, the DICOM, then joint images, readings and the reference standard.
+    expect(first.map(([kind, source, status]) => [kind, source, status])).toEqual([
+      ['patients', 'patients.csv', 'stored'],
+      ['dicom', 'CT/IM0001.dcm', 'stored'],
+      ['dicom', 'MR/IM0001.dcm', 'stored'],
+      ['joint-images', 'joint-images.csv', 'stored'],
+      ['readings', 'readings.csv', 'stored'],
+      ['reference', 'reference.csv', 'stored'],
+    ]);
+    expect(
+      await page
+        .locator('progress[aria-label="upload progress"]')
+        .evaluate((p) => (p as unknown as { value: number; max: number }).value === (p as unknown as { max: number }).max),
+    ).toBe(true);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'upload.png'), fullPage: true });
+    // What the page reported is what the server holds.
+    const held = await gqlOk(node().url, tokens.coordinator, `{ patients { totalCount } instances { totalCount } referenceImports { totalCount } }`);
+    expect(held).toEqual({ patients: { totalCount: 3 }, instances: { totalCount: 2 }, referenceImports: { totalCount: 1 } });
+
+    await page.reload();
+    await page.waitForSelector('[data-testid=viewer]'); // the token survives a reload (sessionStorage)
+    await page.setInputFiles('input[name=folder]', EXAMPLE);
+    await page.click('button:has-text("Upload to EAST")');
+    await page.waitForSelector('[data-testid=upload-summary]');
+    const second = await report();
+    expect(second.every(([, , status]) => status === 'skipped')).toBe(true);
+    expect(second.map(([, source]) => source).sort()).toEqual(['CT/IM0001.dcm', 'MR/IM0001.dcm', ...manifests].sort());
+    expect(outside).toEqual([]);
+    await page.context().close();
+
+    const reference = (await gqlOk(node().url, tokens.coordinator, `{ referenceImports { nodes { id } } }`)).referenceImports.nodes[0];
+    await gqlOk(node().url, tokens.senior, `mutation ($id: ID!) { confirmReferenceImport(id: $id) { grades } }`, { id: reference.id });
     modelId = (await gqlOk(node().url, tokens.engineer, `mutation { registerExternalModel(input: { name: "example-model", version: "1.0.0" }) { id } }`))
       .registerExternalModel.id;
     await gqlOk(node().url, tokens.engineer, `mutation ($id: ID!, $csv: String!) { importPredictions(modelVersionId: $id, csv: $csv) { stored } }`, {
       id: modelId,
       csv: await read('predictions.csv'),
     });
-    browser = await launchChromium();
   });
 
   afterAll(async () => {
