@@ -7,6 +7,7 @@ import { JobsPage } from './pages/jobs';
 import { StudyPage } from './pages/study';
 import { MetricsPage } from './pages/metrics';
 import { UploadPage } from './pages/upload';
+import { FederationPage } from './pages/federation';
 import { PAGES, mayOpen, type PageId } from './roles';
 import { ErrorNote } from './ui';
 
@@ -88,8 +89,10 @@ function Shell({ client, onSignOut }: { client: FacetClient; onSignOut: () => vo
           <StudyPage />
         ) : current === 'metrics' ? (
           <MetricsPage />
-        ) : (
+        ) : current === 'upload' ? (
           <UploadPage viewer={viewer} />
+        ) : (
+          <FederationPage client={client} />
         )}
       </main>
     </>

@@ -350,3 +350,48 @@ export const AGREEMENT = /* GraphQL */ `
 export interface AgreementData {
   agreement: AgreementGroup[];
 }
+
+export interface FederatedQuery {
+  id: string;
+  kind: string;
+  status: string;
+  minSites: number;
+  deadline: string;
+  createdAt: string;
+  revision: number;
+  updated: boolean;
+  requestedBy: string;
+  query: Record<string, unknown>;
+  sites: { site: string; state: string; reason: string | null; late: boolean; claimedAt: string | null; settledAt: string | null }[];
+  missing: { site: string; code: string; reason: string | null }[];
+}
+const FEDERATED_QUERY_FIELDS = `id kind status minSites deadline createdAt revision updated requestedBy query
+  sites { site state reason late claimedAt settledAt }
+  missing { site code reason }`;
+
+export const FEDERATION = /* GraphQL */ `
+  query Federation {
+    federationSites {
+      code
+      name
+      keyId
+      lastClaimAt
+      contactName
+      contactEmail
+    }
+    federatedQueries(limit: 50) { ${FEDERATED_QUERY_FIELDS} }
+  }
+`;
+export interface FederationData {
+  federationSites: { code: string; name: string; keyId: string; lastClaimAt: string | null; contactName: string; contactEmail: string }[];
+  federatedQueries: FederatedQuery[];
+}
+
+export const FEDERATED_QUERY_UPDATED = /* GraphQL */ `
+  subscription FederatedQueryUpdated($id: ID!) {
+    federatedQueryUpdated(id: $id) { ${FEDERATED_QUERY_FIELDS} }
+  }
+`;
+export interface FederatedQueryUpdatedData {
+  federatedQueryUpdated: FederatedQuery;
+}
