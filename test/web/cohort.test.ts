@@ -69,6 +69,16 @@ describe('the upload and metrics pages in Chromium', () => {
     const held = await gqlOk(node().url, tokens.coordinator, `{ patients { totalCount } instances { totalCount } referenceImports { totalCount } }`);
     expect(held).toEqual({ patients: { totalCount: 3 }, instances: { totalCount: 2 }, referenceImports: { totalCount: 1 } });
 
+    // A drop is read like the picker: hidden files left out (a browser's folder drop keeps the paths below the folder).
+    // Browser code as text: the tests' TypeScript has no DOM types.
+    const dropped = await page.evaluateHandle(`(() => {
+      const transfer = new DataTransfer();
+      for (const name of ['patients.csv', 'IM0001.dcm', '.DS_Store']) transfer.items.add(new File(['x'], name));
+      return transfer;
+    })()`);
+    await page.dispatchEvent('[data-testid=drop-zone]', 'drop', { dataTransfer: dropped });
+    await page.waitForFunction(`document.querySelector('[data-testid=chosen]')?.textContent === '2 file(s)'`);
+
     await page.reload();
     await page.waitForSelector('[data-testid=viewer]'); // the token survives a reload (sessionStorage)
     await page.setInputFiles('input[name=folder]', EXAMPLE);

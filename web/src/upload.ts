@@ -53,18 +53,54 @@ function contentHash(text: string): string {
   return `${text.length}:${(4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16)}`;
 }
 
-/** The folder's files without hidden ones (a leading dot in any part of the path), sorted like the CLI's walk. */
+/** The files chosen with the folder picker, their paths below the chosen folder. */
 export function folderFiles(files: FileList | File[]): UploadFile[] {
-  return [...files]
-    .map((file) => ({
+  return cohortFiles(
+    [...files].map((file) => ({
       file,
       path: (file.webkitRelativePath || file.name)
         .split('/')
         .slice(file.webkitRelativePath ? 1 : 0)
         .join('/'),
-    }))
+    })),
+  );
+}
+
+/** Without hidden files (a leading dot in any part of the path), sorted like the CLI's walk. */
+function cohortFiles(files: UploadFile[]): UploadFile[] {
+  return files
     .filter((f) => f.path && !f.path.split('/').some((part) => part.startsWith('.')))
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** A dropped folder's entries; readEntries answers in chunks (100 in Chromium) until it answers none. */
+async function children(folder: FileSystemDirectoryEntry): Promise<FileSystemEntry[]> {
+  const reader = folder.createReader();
+  const all: FileSystemEntry[] = [];
+  for (;;) {
+    const chunk = await new Promise<FileSystemEntry[]>((resolve, reject) => reader.readEntries(resolve, reject));
+    if (chunk.length === 0) return all;
+    all.push(...chunk);
+  }
+}
+
+/** Every file under a dropped entry, its path prefixed by `prefix` (the folders between the cohort folder and it). */
+async function entryFiles(entry: FileSystemEntry, prefix: string): Promise<UploadFile[]> {
+  const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+  if (entry.isFile) return [{ path, file: await new Promise<File>((resolve, reject) => (entry as FileSystemFileEntry).file(resolve, reject)) }];
+  const nested = await Promise.all((await children(entry as FileSystemDirectoryEntry)).map((child) => entryFiles(child, path)));
+  return nested.flat();
+}
+
+/** What was dropped: a single folder is the cohort folder (paths below it, as with the picker); otherwise the items themselves. */
+export async function droppedFiles(items: DataTransferItemList): Promise<UploadFile[]> {
+  const dropped = [...items].filter((item) => item.kind === 'file');
+  const entries = dropped.map((item) => item.webkitGetAsEntry()).filter((entry): entry is FileSystemEntry => entry !== null);
+  // Without entries (a browser that gives none, a drop made by a script) the dropped files themselves.
+  if (entries.length === 0)
+    return cohortFiles(dropped.flatMap((item) => (item.getAsFile() ? [{ file: item.getAsFile()!, path: item.getAsFile()!.name }] : [])));
+  const top = entries.length === 1 && entries[0].isDirectory ? await children(entries[0] as FileSystemDirectoryEntry) : entries;
+  return cohortFiles((await Promise.all(top.map((entry) => entryFiles(entry, '')))).flat());
 }
 
 export interface UploadContext {

@@ -3,7 +3,7 @@ import { useQuery } from 'urql';
 import { readToken } from '../auth';
 import { downloadCsv } from '../export';
 import { SITES, type SitesData, type Viewer } from '../graphql/documents';
-import { folderFiles, uploadFolder, type ReportLine, type UploadFile, type UploadProgress } from '../upload';
+import { droppedFiles, folderFiles, uploadFolder, type ReportLine, type UploadFile, type UploadProgress } from '../upload';
 
 /**
  * A coordinator's upload of a cohort folder (DICOM and the manifests), by the CLI's rules: the same order, batches,
@@ -17,6 +17,7 @@ export function UploadPage({ viewer }: { viewer: Viewer }) {
   const [report, setReport] = useState<ReportLine[] | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
   const [running, setRunning] = useState(false);
+  const [dragging, setDragging] = useState(false);
   const choices = (sites.data?.sites.nodes ?? []).filter((s) => !viewer.siteId || s.id === viewer.siteId);
   const site = choices.find((s) => s.id === (siteId || choices[0]?.id));
   const start = async () => {
@@ -41,7 +42,21 @@ export function UploadPage({ viewer }: { viewer: Viewer }) {
         Choose the cohort folder: DICOM files in any structure and up to four manifests, <code>patients.csv</code> (sent first), <code>joint-images.csv</code>,{' '}
         <code>readings.csv</code> and <code>reference.csv</code> (after the DICOM, in that order), as docs/ingest.md describes.
       </p>
-      <div className="upload-form">
+      <div
+        className={`upload-form${dragging ? ' dragging' : ''}`}
+        data-testid="drop-zone"
+        onDragOver={(e) => {
+          e.preventDefault();
+          setDragging(true);
+        }}
+        onDragLeave={() => setDragging(false)}
+        onDrop={(e) => {
+          e.preventDefault();
+          setDragging(false);
+          void droppedFiles(e.dataTransfer.items).then(setFiles);
+        }}
+      >
+        <span>Drop the folder here, or choose it:</span>
         {viewer.siteId ? null : (
           <label>
             Site{' '}
