@@ -1,15 +1,18 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 /** Screenshots of each page land here (ignored by git), for a person to look at after a run. */
 export const SCREENSHOTS = path.resolve(__dirname, '../../test-results/web');
 
+const CHROMIUM = '/usr/bin/chromium';
+
 /** Debian's Chromium (`apt-get install chromium`; .ci/run installs it), headless, with nothing that phones home. */
 export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run does)`);
   mkdirSync(SCREENSHOTS, { recursive: true });
   return chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });

@@ -47,6 +47,7 @@ describe('the federation page of a hub in Chromium', () => {
     await answer('SOUTH', 12);
     await page.waitForSelector(`[data-testid=query-${query.id}][data-status=COMPLETE]`);
     expect(await card.locator('tr[data-site=SOUTH]').getAttribute('data-state')).toBe('SUCCEEDED');
+    await page.waitForFunction(`document.querySelector('[data-testid=last-contact-SOUTH]')?.textContent !== 'never'`);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'federation.png'), fullPage: true });
     expect(outside).toEqual([]);
     await page.context().close();

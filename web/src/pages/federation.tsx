@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { useCallback, useEffect } from 'react';
 import { useQuery, useSubscription } from 'urql';
 import type { FacetClient } from '../client';
 import { FEDERATED_QUERY_UPDATED, FEDERATION, type FederatedQuery, type FederatedQueryUpdatedData, type FederationData } from '../graphql/documents';
@@ -7,12 +7,16 @@ import { ErrorNote } from '../ui';
 const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : '—');
 
 /** One federated query; while it runs, kept current by its `federatedQueryUpdated` subscription. */
-function QueryCard({ listed }: { listed: FederatedQuery }) {
+function QueryCard({ listed, onUpdate }: { listed: FederatedQuery; onUpdate: () => void }) {
   const [live] = useSubscription<FederatedQueryUpdatedData>({
     query: FEDERATED_QUERY_UPDATED,
     variables: { id: listed.id },
     pause: listed.status !== 'RUNNING',
   });
+  // A site that answered has also made contact: the member table is read again.
+  useEffect(() => {
+    if (live.data) onUpdate();
+  }, [live.data, onUpdate]);
   const query = live.data?.federatedQueryUpdated ?? listed;
   return (
     <table className="federated-query" data-testid={`query-${query.id}`} data-status={query.status}>
@@ -53,7 +57,8 @@ function QueryCard({ listed }: { listed: FederatedQuery }) {
  */
 export function FederationPage({ client }: { client: FacetClient }) {
   const [{ data, error }, refetch] = useQuery<FederationData>({ query: FEDERATION });
-  useEffect(() => client.onReconnect(() => refetch({ requestPolicy: 'network-only' })), [client, refetch]);
+  const reload = useCallback(() => refetch({ requestPolicy: 'network-only' }), [refetch]);
+  useEffect(() => client.onReconnect(reload), [client, reload]);
   return (
     <section className="federation">
       <h1>Federation</h1>
@@ -90,7 +95,7 @@ export function FederationPage({ client }: { client: FacetClient }) {
           <h2>Federated queries</h2>
           {data.federatedQueries.length === 0 ? <p>No federated query yet (a statistician starts one: docs/federation.md).</p> : null}
           {data.federatedQueries.map((q) => (
-            <QueryCard key={q.id} listed={q} />
+            <QueryCard key={q.id} listed={q} onUpdate={reload} />
           ))}
         </>
       ) : null}
