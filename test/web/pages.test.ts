@@ -148,13 +148,40 @@ describe('the web app in Chromium', () => {
     expect(await coordinator.locator('[data-testid=jobs-table]').count()).toBe(0);
     await coordinator.context().close();
     const reader = await signIn(tokens.reader, '#/study');
-    expect(await navOf(reader)).toEqual([]);
+    expect(await navOf(reader)).toEqual(['Reading']);
     expect(await reader.locator('[data-testid=refused]').textContent()).toMatch(/READER role may not open this page/);
     await reader.context().close();
     const engineer = await signIn(tokens.engineer);
     expect(await navOf(engineer)).toEqual(['Jobs', 'Metrics', 'Study overview']);
     expect(await engineer.goto(`${node().url}/#/upload`).then(() => engineer.locator('[data-testid=refused]').textContent())).toMatch(/ENGINEER role may not/);
     await engineer.context().close();
+  });
+
+  it("grades a joint with the keyboard: the reader's readings land, and the worklist counts down", async () => {
+    const page = await signIn(tokens.reader, '#/reading');
+    const first = page.locator('[data-testid=worklist] li').first();
+    await first.waitFor();
+    const scheme = (await gqlOk(node().url, tokens.reader, `{ gradingScheme { code } }`)).gradingScheme as Array<{ code: string }>;
+    expect(await first.getAttribute('data-left')).toBe(String(scheme.length));
+    await page.keyboard.press('1');
+    await page.waitForSelector(`[data-testid=grading] tr[data-feature=${scheme[0].code}] [data-testid=own-grade]:has-text("1")`);
+    await page.keyboard.press('n');
+    await page.waitForSelector(`[data-testid=grading] tr[data-feature=${scheme[1].code}] [data-testid=own-grade]:has-text("not assessable")`);
+    await page.keyboard.press('ArrowDown'); // skip the third feature
+    await page.keyboard.press('9'); // outside every Weishaupt scale: nothing is sent
+    await page.keyboard.press('0');
+    await page.waitForSelector(`[data-testid=grading] tr[data-feature=${scheme[3].code}] [data-testid=own-grade]:has-text("0")`);
+    const readings = (await gqlOk(node().url, tokens.reader, `{ readings(first: 50) { nodes { feature grade notAssessable } } }`)).readings.nodes;
+    expect(readings.sort((a: { feature: string }, b: { feature: string }) => a.feature.localeCompare(b.feature))).toEqual(
+      [
+        { feature: scheme[0].code, grade: 1, notAssessable: false },
+        { feature: scheme[1].code, grade: null, notAssessable: true },
+        { feature: scheme[3].code, grade: 0, notAssessable: false },
+      ].sort((a, b) => a.feature.localeCompare(b.feature)),
+    );
+    expect(await first.getAttribute('data-left')).toBe(String(scheme.length - 3));
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'reading.png'), fullPage: true });
+    await page.context().close();
   });
 
   it('refuses an unknown token with the API error and keeps the sign-in form', async () => {

@@ -8,6 +8,7 @@ import { StudyPage } from './pages/study';
 import { MetricsPage } from './pages/metrics';
 import { UploadPage } from './pages/upload';
 import { FederationPage } from './pages/federation';
+import { ReadingPage } from './pages/reading';
 import { PAGES, mayOpen, type PageId } from './roles';
 import { ErrorNote } from './ui';
 
@@ -91,8 +92,10 @@ function Shell({ client, onSignOut }: { client: FacetClient; onSignOut: () => vo
           <MetricsPage />
         ) : current === 'upload' ? (
           <UploadPage viewer={viewer} />
-        ) : (
+        ) : current === 'federation' ? (
           <FederationPage client={client} />
+        ) : (
+          <ReadingPage viewer={viewer} />
         )}
       </main>
     </>

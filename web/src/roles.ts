@@ -1,6 +1,6 @@
 import type { Role } from './graphql/documents';
 
-export type PageId = 'jobs' | 'study' | 'metrics' | 'upload' | 'federation';
+export type PageId = 'jobs' | 'study' | 'metrics' | 'upload' | 'federation' | 'reading';
 
 /** The pages a role may open: the same roles the API allows for the queries behind each page. */
 export const PAGES: { id: PageId; title: string; roles: Role[] }[] = [
@@ -8,6 +8,7 @@ export const PAGES: { id: PageId; title: string; roles: Role[] }[] = [
   { id: 'study', title: 'Study overview', roles: ['ADMIN', 'COORDINATOR', 'STATISTICIAN', 'ENGINEER'] },
   { id: 'metrics', title: 'Metrics', roles: ['ADMIN', 'COORDINATOR', 'STATISTICIAN', 'ENGINEER'] },
   { id: 'upload', title: 'Upload', roles: ['ADMIN', 'COORDINATOR'] },
+  { id: 'reading', title: 'Reading', roles: ['READER'] },
   // A hub's page; elsewhere it says the server is not a hub.
   { id: 'federation', title: 'Federation', roles: ['ADMIN', 'STATISTICIAN'] },
 ];

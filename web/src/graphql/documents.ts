@@ -395,3 +395,70 @@ export const FEDERATED_QUERY_UPDATED = /* GraphQL */ `
 export interface FederatedQueryUpdatedData {
   federatedQueryUpdated: FederatedQuery;
 }
+
+/**
+ * A reader's worklist: the joint images of the reader's site and the reader's own readings only (`readerIds`), so
+ * the page never asks for a grade the API would blind, and never makes the reader lose independence on a cell.
+ */
+export const WORKLIST = /* GraphQL */ `
+  query Worklist($readerId: ID!) {
+    gradingScheme {
+      code
+      label
+      grades {
+        grade
+        label
+      }
+    }
+    jointImages(first: 500, filter: { eligible: true }) {
+      nodes {
+        id
+        joint {
+          id
+          level
+          side
+          patient {
+            pseudonym
+          }
+        }
+        instance {
+          series {
+            modality
+          }
+        }
+      }
+    }
+    readings(first: 500, filter: { readerIds: [$readerId] }) {
+      nodes {
+        jointId
+        modality
+        feature
+        grade
+        notAssessable
+      }
+    }
+  }
+`;
+export interface WorklistData {
+  gradingScheme: { code: string; label: string; grades: { grade: number; label: string }[] }[];
+  jointImages: {
+    nodes: {
+      id: string;
+      joint: { id: string; level: string; side: string; patient: { pseudonym: string } | null } | null;
+      instance: { series: { modality: Modality } | null } | null;
+    }[];
+  };
+  readings: { nodes: { jointId: string; modality: Modality; feature: string; grade: number | null; notAssessable: boolean }[] };
+}
+
+export const RECORD_READING = /* GraphQL */ `
+  mutation RecordReading($input: RecordReadingInput!) {
+    recordReading(input: $input) {
+      jointId
+      modality
+      feature
+      grade
+      notAssessable
+    }
+  }
+`;
