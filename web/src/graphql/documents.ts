@@ -396,12 +396,8 @@ export interface FederatedQueryUpdatedData {
   federatedQueryUpdated: FederatedQuery;
 }
 
-/**
- * A reader's worklist: the joint images of the reader's site and the reader's own readings only (`readerIds`), so
- * the page never asks for a grade the API would blind, and never makes the reader lose independence on a cell.
- */
-export const WORKLIST = /* GraphQL */ `
-  query Worklist($readerId: ID!) {
+export const GRADING_SCHEME = /* GraphQL */ `
+  query GradingScheme {
     gradingScheme {
       code
       label
@@ -410,7 +406,24 @@ export const WORKLIST = /* GraphQL */ `
         label
       }
     }
-    jointImages(first: 500, filter: { eligible: true }) {
+  }
+`;
+export interface GradingSchemeData {
+  gradingScheme: { code: string; label: string; grades: { grade: number; label: string }[] }[];
+}
+
+export interface Page<T> {
+  nodes: T[];
+  pageInfo: { endCursor: string | null; hasNextPage: boolean };
+}
+
+export const WORKLIST_IMAGES = /* GraphQL */ `
+  query WorklistImages($after: String) {
+    jointImages(first: 500, after: $after, filter: { eligible: true }) {
+      pageInfo {
+        endCursor
+        hasNextPage
+      }
       nodes {
         id
         joint {
@@ -428,7 +441,24 @@ export const WORKLIST = /* GraphQL */ `
         }
       }
     }
-    readings(first: 500, filter: { readerIds: [$readerId] }) {
+  }
+`;
+export interface WorklistImage {
+  id: string;
+  joint: { id: string; level: string; side: string; patient: { pseudonym: string } | null } | null;
+  instance: { series: { modality: Modality } | null } | null;
+}
+export interface WorklistImagesData {
+  jointImages: Page<WorklistImage>;
+}
+
+export const OWN_READINGS = /* GraphQL */ `
+  query OwnReadings($readerId: ID!, $after: String) {
+    readings(first: 500, after: $after, filter: { readerIds: [$readerId] }) {
+      pageInfo {
+        endCursor
+        hasNextPage
+      }
       nodes {
         jointId
         modality
@@ -439,18 +469,21 @@ export const WORKLIST = /* GraphQL */ `
     }
   }
 `;
-export interface WorklistData {
-  gradingScheme: { code: string; label: string; grades: { grade: number; label: string }[] }[];
-  jointImages: {
-    nodes: {
-      id: string;
-      joint: { id: string; level: string; side: string; patient: { pseudonym: string } | null } | null;
-      instance: { series: { modality: Modality } | null } | null;
-    }[];
-  };
-  readings: { nodes: { jointId: string; modality: Modality; feature: string; grade: number | null; notAssessable: boolean }[] };
+export interface OwnReading {
+  jointId: string;
+  modality: Modality;
+  feature: string;
+  grade: number | null;
+  notAssessable: boolean;
+}
+export interface OwnReadingsData {
+  readings: Page<OwnReading>;
 }
 
+/**
+ * Recording a reading. The reading page reads the joint images of the reader's site and the reader's own readings
+ * only (`readerIds`), so it never asks for a grade the API would blind, nor makes the reader lose independence.
+ */
 export const RECORD_READING = /* GraphQL */ `
   mutation RecordReading($input: RecordReadingInput!) {
     recordReading(input: $input) {

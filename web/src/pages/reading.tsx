@@ -1,7 +1,34 @@
-import { useEffect, useMemo, useState } from 'react';
-import { useMutation, useQuery } from 'urql';
-import { RECORD_READING, WORKLIST, type Modality, type Viewer, type WorklistData } from '../graphql/documents';
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useClient, useMutation, useQuery, type Client } from 'urql';
+import {
+  GRADING_SCHEME,
+  OWN_READINGS,
+  RECORD_READING,
+  WORKLIST_IMAGES,
+  type GradingSchemeData,
+  type Modality,
+  type OwnReading,
+  type OwnReadingsData,
+  type Page,
+  type Viewer,
+  type WorklistImage,
+  type WorklistImagesData,
+} from '../graphql/documents';
 import { ErrorNote } from '../ui';
+
+/** Every page of a connection, following endCursor (a site's joint images and a reader's readings exceed one page). */
+async function allPages<D, T>(client: Client, query: string, variables: Record<string, unknown>, pick: (data: D) => Page<T>): Promise<T[]> {
+  const all: T[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const result = await client.query<D>(query, { ...variables, after }, { requestPolicy: 'network-only' }).toPromise();
+    if (result.error) throw result.error;
+    const page = pick(result.data!);
+    all.push(...page.nodes);
+    if (!page.pageInfo.hasNextPage) return all;
+    after = page.pageInfo.endCursor;
+  }
+}
 
 interface Item {
   key: string;
@@ -16,14 +43,31 @@ interface Item {
  * Only the reader's own readings are read, so the page shows nothing the API's blinding would withhold.
  */
 export function ReadingPage({ viewer }: { viewer: Viewer }) {
-  const [{ data, error }, refetch] = useQuery<WorklistData>({ query: WORKLIST, variables: { readerId: viewer.readerId } });
+  const client = useClient();
+  const [scheme] = useQuery<GradingSchemeData>({ query: GRADING_SCHEME });
+  const [images, setImages] = useState<WorklistImage[] | null>(null);
+  const [readings, setReadings] = useState<OwnReading[]>([]);
+  const [loadError, setLoadError] = useState<Error | null>(null);
+  const loadReadings = useCallback(
+    () =>
+      allPages<OwnReadingsData, OwnReading>(client, OWN_READINGS, { readerId: viewer.readerId }, (d) => d.readings)
+        .then(setReadings)
+        .catch(setLoadError),
+    [client, viewer.readerId],
+  );
+  useEffect(() => {
+    void allPages<WorklistImagesData, WorklistImage>(client, WORKLIST_IMAGES, {}, (d) => d.jointImages)
+      .then(setImages)
+      .catch(setLoadError);
+    void loadReadings();
+  }, [client, loadReadings]);
   const [recordState, record] = useMutation(RECORD_READING);
   const [itemIndex, setItemIndex] = useState(0);
   const [featureIndex, setFeatureIndex] = useState(0);
-  const features = data?.gradingScheme ?? [];
+  const features = scheme.data?.gradingScheme ?? [];
   const items = useMemo<Item[]>(() => {
     const seen = new Map<string, Item>();
-    for (const image of data?.jointImages.nodes ?? []) {
+    for (const image of images ?? []) {
       const modality = image.instance?.series?.modality;
       if (!image.joint || !modality) continue;
       const key = `${image.joint.id}:${modality}`;
@@ -36,12 +80,12 @@ export function ReadingPage({ viewer }: { viewer: Viewer }) {
         });
     }
     return [...seen.values()].sort((a, b) => a.label.localeCompare(b.label));
-  }, [data]);
+  }, [images]);
   const mine = useMemo(() => {
     const byCell = new Map<string, { grade: number | null; notAssessable: boolean }>();
-    for (const r of data?.readings.nodes ?? []) byCell.set(`${r.jointId}:${r.modality}:${r.feature}`, r);
+    for (const r of readings) byCell.set(`${r.jointId}:${r.modality}:${r.feature}`, r);
     return byCell;
-  }, [data]);
+  }, [readings]);
   const left = (item: Item) => features.filter((f) => !mine.has(`${item.key}:${f.code}`)).length;
   const item = items[itemIndex];
   const feature = features[featureIndex];
@@ -64,7 +108,7 @@ export function ReadingPage({ viewer }: { viewer: Viewer }) {
           input: { jointId: item.jointId, modality: item.modality, feature: feature.code, ...(notAssessable ? { notAssessable } : { grade }) },
         });
         if (result.error) return;
-        refetch({ requestPolicy: 'network-only' });
+        await loadReadings();
         if (featureIndex < features.length - 1) setFeatureIndex(featureIndex + 1);
         else if (itemIndex < items.length - 1) {
           setItemIndex(itemIndex + 1);
@@ -76,13 +120,18 @@ export function ReadingPage({ viewer }: { viewer: Viewer }) {
     const listener = (event: KeyboardEvent) => void onKey(event);
     window.addEventListener('keydown', listener);
     return () => window.removeEventListener('keydown', listener);
-  }, [item, feature, features, items, itemIndex, featureIndex, record, refetch]);
+  }, [item, feature, features, items, itemIndex, featureIndex, record, loadReadings]);
 
   if (!viewer.readerId) return <p className="refused">This token acts as no reader.</p>;
   return (
     <section className="reading">
       <h1>Reading</h1>
-      <ErrorNote error={error ?? recordState.error} />
+      <ErrorNote error={scheme.error ?? recordState.error} />
+      {loadError ? (
+        <p className="error" role="alert">
+          {loadError.message}
+        </p>
+      ) : null}
       <p className="hint">Digits grade the highlighted feature, N marks it not assessable, ↑/↓ move between features, ←/→ between joints.</p>
       <div className="reading-layout">
         <ol className="worklist" data-testid="worklist">
@@ -116,7 +165,7 @@ export function ReadingPage({ viewer }: { viewer: Viewer }) {
               })}
             </tbody>
           </table>
-        ) : data ? (
+        ) : images ? (
           <p>No joint images to read at your site.</p>
         ) : null}
       </div>
