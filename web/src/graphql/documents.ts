@@ -70,7 +70,7 @@ const JOB_FIELDS = `id modelVersionId status done failed total rate etaSeconds p
 
 export const JOBS = /* GraphQL */ `
   query Jobs {
-    jobs(first: 100) {
+    jobs(first: 500) {
       totalCount
       nodes { ${JOB_FIELDS} }
     }
