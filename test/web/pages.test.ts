@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { Role } from '../../server/domain';
+import { ReaderRole, Role } from '../../server/domain';
 import { createSchema } from '../../server/graphql/schema';
 import { startHttpServer, type RunningServer } from '../../server/http/app';
 import { webAppRoot } from '../../server/http/web-app';
@@ -25,7 +25,9 @@ describe('the web app in Chromium', () => {
   // One item per batch, so a job moves through several progress events.
   const node = useTestNode({ jobs: { inferenceBatchSize: 1 } });
   let browser: Browser;
-  const tokens: Record<'admin' | 'engineer' | 'statistician' | 'coordinator' | 'reader', string> = {
+  const tokens: Record<'admin' | 'engineer' | 'statistician' | 'coordinator' | 'reader' | 'reader2' | 'adjudicator', string> = {
+    reader2: '',
+    adjudicator: '',
     admin: '',
     engineer: '',
     statistician: '',
@@ -51,6 +53,8 @@ describe('the web app in Chromium', () => {
     tokens.statistician = await factory.token(Role.STATISTICIAN);
     tokens.coordinator = await factory.token(Role.COORDINATOR, { site });
     tokens.reader = (await factory.readerWithToken(site)).token;
+    tokens.reader2 = (await factory.readerWithToken(site)).token;
+    tokens.adjudicator = (await factory.readerWithToken(site, ReaderRole.ADJUDICATOR)).token;
     await gqlOk(node().url, tokens.coordinator, `mutation ($csv: String!) { importPatientsManifest(csv: $csv) { stored } }`, {
       csv: `site,patient_id\nEAST,${MRN}\n`,
     });
@@ -181,6 +185,28 @@ describe('the web app in Chromium', () => {
     );
     expect(await first.getAttribute('data-left')).toBe(String(scheme.length - 3));
     await page.screenshot({ path: path.join(SCREENSHOTS, 'reading.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('shows an adjudicator the disagreement with both grades and records the decision', async () => {
+    // The keyboard test's first reading, graded otherwise by a second reader: a disagreement.
+    const [first] = (await gqlOk(node().url, tokens.reader, `{ readings(first: 50) { nodes { jointId modality feature grade } } }`)).readings.nodes.filter(
+      (r: { grade: number | null }) => r.grade === 1,
+    );
+    await gqlOk(node().url, tokens.reader2, `mutation ($input: RecordReadingInput!) { recordReading(input: $input) { id } }`, {
+      input: { jointId: first.jointId, modality: first.modality, feature: first.feature, grade: 0 },
+    });
+    const page = await signIn(tokens.adjudicator, '#/reading');
+    const row = page.locator('[data-testid^=adjudicate-]');
+    await row.waitFor();
+    expect(await row.count()).toBe(1);
+    expect(await row.locator('td').nth(2).textContent()).toMatch(/^RD\S*: [01] · RD\S*: [01]$/);
+    await row.locator('input[name=grade]').fill('1');
+    await row.locator('input[name=rationale]').fill('joint space narrowed on two slices');
+    await row.locator('button:has-text("Decide")').click();
+    await page.waitForSelector('[data-testid^=adjudicate-]', { state: 'detached' });
+    const decided = (await gqlOk(node().url, tokens.admin, `{ adjudications { nodes { feature grade rationale } } }`)).adjudications.nodes;
+    expect(decided).toEqual([{ feature: first.feature, grade: 1, rationale: 'joint space narrowed on two slices' }]);
     await page.context().close();
   });
 

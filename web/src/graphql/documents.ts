@@ -495,3 +495,69 @@ export const RECORD_READING = /* GraphQL */ `
     }
   }
 `;
+
+export const READER_ROLE = /* GraphQL */ `
+  query ReaderRole($readerId: ID!) {
+    reader(id: $readerId) {
+      role
+    }
+  }
+`;
+export interface ReaderRoleData {
+  reader: { role: string };
+}
+
+/** Asked only by an adjudicator: it shows both grades, which would cost a reader of the cell their independence. */
+export const ADJUDICATION_QUEUE = /* GraphQL */ `
+  query AdjudicationQueue {
+    adjudicationQueue(first: 500) {
+      totalCount
+      nodes {
+        id
+        jointId
+        modality
+        feature
+        readings {
+          grade
+          notAssessable
+          reader {
+            code
+          }
+          joint {
+            level
+            side
+            patient {
+              pseudonym
+            }
+          }
+        }
+      }
+    }
+  }
+`;
+export interface AdjudicationQueueData {
+  adjudicationQueue: {
+    totalCount: number;
+    nodes: {
+      id: string;
+      jointId: string;
+      modality: Modality;
+      feature: string;
+      readings: {
+        grade: number | null;
+        notAssessable: boolean;
+        reader: { code: string } | null;
+        joint: { level: string; side: string; patient: { pseudonym: string } | null } | null;
+      }[];
+    }[];
+  };
+}
+
+export const ADJUDICATE = /* GraphQL */ `
+  mutation Adjudicate($input: AdjudicateInput!) {
+    adjudicate(input: $input) {
+      id
+      grade
+    }
+  }
+`;

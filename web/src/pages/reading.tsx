@@ -2,6 +2,8 @@ import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useClient, useMutation, useQuery, type Client } from 'urql';
 import {
   GRADING_SCHEME,
+  READER_ROLE,
+  type ReaderRoleData,
   OWN_READINGS,
   RECORD_READING,
   WORKLIST_IMAGES,
@@ -15,6 +17,7 @@ import {
   type WorklistImagesData,
 } from '../graphql/documents';
 import { ErrorNote } from '../ui';
+import { AdjudicationQueue } from './adjudication';
 
 /** Every page of a connection, following endCursor (a site's joint images and a reader's readings exceed one page). */
 async function allPages<D, T>(client: Client, query: string, variables: Record<string, unknown>, pick: (data: D) => Page<T>): Promise<T[]> {
@@ -45,6 +48,7 @@ interface Item {
 export function ReadingPage({ viewer }: { viewer: Viewer }) {
   const client = useClient();
   const [scheme] = useQuery<GradingSchemeData>({ query: GRADING_SCHEME });
+  const [role] = useQuery<ReaderRoleData>({ query: READER_ROLE, variables: { readerId: viewer.readerId }, pause: !viewer.readerId });
   const [images, setImages] = useState<WorklistImage[] | null>(null);
   const [readings, setReadings] = useState<OwnReading[]>([]);
   const [loadError, setLoadError] = useState<Error | null>(null);
@@ -126,6 +130,7 @@ export function ReadingPage({ viewer }: { viewer: Viewer }) {
   return (
     <section className="reading">
       <h1>Reading</h1>
+      {role.data?.reader.role === 'ADJUDICATOR' ? <AdjudicationQueue /> : null}
       <ErrorNote error={scheme.error ?? recordState.error} />
       {loadError ? (
         <p className="error" role="alert">
