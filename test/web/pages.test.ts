@@ -25,7 +25,8 @@ describe('the web app in Chromium', () => {
   // One item per batch, so a job moves through several progress events.
   const node = useTestNode({ jobs: { inferenceBatchSize: 1 } });
   let browser: Browser;
-  const tokens: Record<'admin' | 'engineer' | 'statistician' | 'coordinator' | 'reader' | 'reader2' | 'adjudicator', string> = {
+  const tokens: Record<'admin' | 'engineer' | 'statistician' | 'coordinator' | 'reader' | 'reader2' | 'adjudicator' | 'senior', string> = {
+    senior: '',
     reader2: '',
     adjudicator: '',
     admin: '',
@@ -55,6 +56,7 @@ describe('the web app in Chromium', () => {
     tokens.reader = (await factory.readerWithToken(site)).token;
     tokens.reader2 = (await factory.readerWithToken(site)).token;
     tokens.adjudicator = (await factory.readerWithToken(site, ReaderRole.ADJUDICATOR)).token;
+    tokens.senior = (await factory.readerWithToken(site, ReaderRole.SENIOR)).token;
     await gqlOk(node().url, tokens.coordinator, `mutation ($csv: String!) { importPatientsManifest(csv: $csv) { stored } }`, {
       csv: `site,patient_id\nEAST,${MRN}\n`,
     });
@@ -207,6 +209,22 @@ describe('the web app in Chromium', () => {
     await page.waitForSelector('[data-testid^=adjudicate-]', { state: 'detached' });
     const decided = (await gqlOk(node().url, tokens.admin, `{ adjudications { nodes { feature grade rationale } } }`)).adjudications.nodes;
     expect(decided).toEqual([{ feature: first.feature, grade: 1, rationale: 'joint space narrowed on two slices' }]);
+    await page.context().close();
+  });
+
+  it('shows a senior reader the unconfirmed reference grades and confirms the chosen ones', async () => {
+    const before = (await gqlOk(node().url, tokens.admin, `{ referenceGrades(first: 50, filter: { confirmed: false }) { nodes { id } } }`)).referenceGrades
+      .nodes;
+    expect(before.length).toBeGreaterThan(0); // the adjudicated cell, and the cells the two readers agreed on
+    const page = await signIn(tokens.senior, '#/reading');
+    await page.waitForSelector('[data-testid^=reference-]');
+    expect(await page.locator('[data-testid^=reference-]').count()).toBe(before.length);
+    await page.check('[data-testid=confirmation] input[aria-label=all]');
+    await page.click('button:has-text("Confirm")');
+    await page.waitForSelector('[data-testid^=reference-]', { state: 'detached' });
+    const after = (await gqlOk(node().url, tokens.admin, `{ referenceGrades(first: 50) { nodes { confirmedAt } } }`)).referenceGrades.nodes;
+    expect(after.length).toBe(before.length);
+    expect(after.every((g: { confirmedAt: string | null }) => g.confirmedAt !== null)).toBe(true);
     await page.context().close();
   });
 

@@ -561,3 +561,50 @@ export const ADJUDICATE = /* GraphQL */ `
     }
   }
 `;
+
+/** Asked only by a senior reader: the reference grades of their site still to confirm. */
+export const UNCONFIRMED_REFERENCE = /* GraphQL */ `
+  query UnconfirmedReference {
+    referenceGrades(first: 500, filter: { confirmed: false }) {
+      totalCount
+      nodes {
+        id
+        modality
+        feature
+        grade
+        notAssessable
+        source
+        joint {
+          level
+          side
+          patient {
+            pseudonym
+          }
+        }
+      }
+    }
+  }
+`;
+export interface UnconfirmedReferenceData {
+  referenceGrades: {
+    totalCount: number;
+    nodes: {
+      id: string;
+      modality: Modality;
+      feature: string;
+      grade: number | null;
+      notAssessable: boolean;
+      source: string;
+      joint: { level: string; side: string; patient: { pseudonym: string } | null } | null;
+    }[];
+  };
+}
+
+export const CONFIRM_REFERENCE = /* GraphQL */ `
+  mutation ConfirmReference($ids: [ID!]!) {
+    confirmReferenceGrades(input: { ids: $ids }) {
+      id
+      confirmedAt
+    }
+  }
+`;

@@ -18,6 +18,7 @@ import {
 } from '../graphql/documents';
 import { ErrorNote } from '../ui';
 import { AdjudicationQueue } from './adjudication';
+import { ConfirmationView } from './confirmation';
 
 /** Every page of a connection, following endCursor (a site's joint images and a reader's readings exceed one page). */
 async function allPages<D, T>(client: Client, query: string, variables: Record<string, unknown>, pick: (data: D) => Page<T>): Promise<T[]> {
@@ -131,6 +132,7 @@ export function ReadingPage({ viewer }: { viewer: Viewer }) {
     <section className="reading">
       <h1>Reading</h1>
       {role.data?.reader.role === 'ADJUDICATOR' ? <AdjudicationQueue /> : null}
+      {role.data?.reader.role === 'SENIOR' ? <ConfirmationView /> : null}
       <ErrorNote error={scheme.error ?? recordState.error} />
       {loadError ? (
         <p className="error" role="alert">
