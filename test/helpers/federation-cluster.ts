@@ -85,6 +85,8 @@ export interface ClusterOptions {
   /** argv prefix for a node's process (`ip netns exec <name>`); its database URL through `nodeDatabaseUrl`. */
   nodeExec?: (code: string) => string[];
   nodeDatabaseUrl?: (code: string, url: string) => string;
+  /** Runs once the hub listens, before the nodes start (to put a proxy and a recorder in front of it). */
+  onHubStarted?: (hubUrl: string) => Promise<void>;
 }
 
 async function withServices<T>(url: string, fn: (services: Services) => Promise<T>): Promise<T> {
@@ -165,33 +167,49 @@ async function nodeDatabase(union: TestDatabase, code: string): Promise<TestData
 
 export async function startFederationCluster(options: ClusterOptions = {}): Promise<FederationCluster> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'facet-federation-'));
-  const unionDb = await createTestDatabase();
-  const seeded = await seedUnion(unionDb);
-  const secrets: NodeSecrets = seeded.data.secrets;
-
   // The hub: its own database, data folder (its identity) and registry.
   const hubDb = await createTestDatabase();
   const hubDataDir = path.join(work, 'hub-data');
   const sitesDir = path.join(work, 'sites');
   await mkdir(sitesDir);
   const hubEnv = { DATABASE_URL: hubDb.url, FACET_DATA_DIR: hubDataDir, FACET_SITES_DIR: sitesDir };
-  const signingKey: string = JSON.parse(await cliOk(['hub', 'identity'], hubEnv)).signingKey;
-  const hubToken = (await cliOk(['create-token', '--role', 'STATISTICIAN', '--name', 'researcher'], hubEnv)).trim().split('\n').at(-1)!;
+  // The command-line steps of registration start processes: they run while the union is loaded.
+  const registration = Promise.all([
+    cliOk(['hub', 'identity'], hubEnv).then((out) => JSON.parse(out).signingKey as string),
+    cliOk(['create-token', '--role', 'STATISTICIAN', '--name', 'researcher'], hubEnv).then((out) => out.trim().split('\n').at(-1)!),
+    Promise.all(
+      SITE_CODES.map(async (code) => {
+        const entry = await cliOk(
+          [
+            'node',
+            'identity',
+            '--code',
+            code,
+            '--name',
+            `${code} hospital`,
+            '--contact-name',
+            'Admin',
+            '--contact-email',
+            `admin@${code.toLowerCase()}.example`,
+          ],
+          { FACET_DATA_DIR: path.join(work, `node-${code}`) },
+        );
+        const entryFile = path.join(work, `${code}.entry.json`);
+        await writeFile(entryFile, entry);
+        await cliOk(['site', 'add', entryFile], hubEnv);
+      }),
+    ),
+  ]);
+  const unionDb = await createTestDatabase();
+  const seeded = await seedUnion(unionDb);
+  const secrets: NodeSecrets = seeded.data.secrets;
+  const [signingKey, hubToken] = await registration;
 
   const nodes = new Map<string, ClusterNode>();
   let hubUrl = '';
   for (const code of SITE_CODES) {
     const database = await nodeDatabase(unionDb, code);
     const dataDir = path.join(work, `node-${code}`);
-    const entry = await cliOk(
-      ['node', 'identity', '--code', code, '--name', `${code} hospital`, '--contact-name', 'Admin', '--contact-email', `admin@${code.toLowerCase()}.example`],
-      {
-        FACET_DATA_DIR: dataDir,
-      },
-    );
-    const entryFile = path.join(work, `${code}.entry.json`);
-    await writeFile(entryFile, entry);
-    await cliOk(['site', 'add', entryFile], hubEnv);
     const exec = options.nodeExec?.(code) ?? [];
     const node: ClusterNode = {
       code,
@@ -225,6 +243,7 @@ export async function startFederationCluster(options: ClusterOptions = {}): Prom
   }
   const hubProcess = await startNodeProcess(['serve', '--hub'], { ...hubEnv, PORT: '0' });
   hubUrl = hubProcess.url;
+  await options.onHubStarted?.(hubUrl);
   await Promise.all([...nodes.values()].map((n) => n.start()));
   return {
     hub: { process: hubProcess, url: hubUrl, token: hubToken, signingKey, database: hubDb, dataDir: hubDataDir, sitesDir },
