@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -171,7 +171,6 @@ export async function startFederationCluster(options: ClusterOptions = {}): Prom
   const hubDb = await createTestDatabase();
   const hubDataDir = path.join(work, 'hub-data');
   const sitesDir = path.join(work, 'sites');
-  await mkdir(sitesDir);
   const hubEnv = { DATABASE_URL: hubDb.url, FACET_DATA_DIR: hubDataDir, FACET_SITES_DIR: sitesDir };
   // The command-line steps of registration start processes: they run while the union is loaded.
   const registration = Promise.all([
