@@ -62,9 +62,11 @@ export interface ClusterNode {
 
 export interface UnionAnswers {
   studyFlow: Array<Record<string, any>>;
-  /** metrics grouped by SITE and FEATURE, and by FEATURE alone (rater: the model, threshold 1). */
+  /** metrics grouped by SITE and FEATURE, and by FEATURE alone (rater: the model, threshold 1); `plain`: without patient clustering. */
   metricsBySiteFeature: Array<Record<string, any>>;
   metricsByFeature: Array<Record<string, any>>;
+  plainBySiteFeature: Array<Record<string, any>>;
+  plainByFeature: Array<Record<string, any>>;
 }
 
 export interface FederationCluster {
@@ -130,12 +132,13 @@ async function seedUnion(database: TestDatabase) {
     for (const site of sites) coordinators.set(site.code, await token(Role.COORDINATOR, site.id));
     const tokens = { admin: await token(Role.ADMIN), statistician: await token(Role.STATISTICIAN), coordinators };
     const [{ id: modelVersionId }] = await services.db.query(ctx, `SELECT id FROM model_version WHERE sha256 = $1`, [data.modelSha256]);
-    const metrics = (groupBy: string[]) =>
+    const metrics = (groupBy: string[], clustered = true) =>
       services.metrics.metrics(ctx, {
         rater: { modelVersionId },
         scope: { splitVersionId: null, splits: null, modalities: null, features: null, levels: null, sides: null },
         groupBy: groupBy as never,
         threshold: 1,
+        clustered,
         confirmedOnly: true,
         bootstrapReplicates: 200,
       });
@@ -143,6 +146,8 @@ async function seedUnion(database: TestDatabase) {
       studyFlow: (await services.agreement.studyFlow(ctx, {})) as unknown as Array<Record<string, any>>,
       metricsBySiteFeature: (await metrics(['SITE', 'FEATURE'])).groups as unknown as Array<Record<string, any>>,
       metricsByFeature: (await metrics(['FEATURE'])).groups as unknown as Array<Record<string, any>>,
+      plainBySiteFeature: (await metrics(['SITE', 'FEATURE'], false)).groups as unknown as Array<Record<string, any>>,
+      plainByFeature: (await metrics(['FEATURE'], false)).groups as unknown as Array<Record<string, any>>,
     };
     return { data, tokens, union };
   });

@@ -63,6 +63,8 @@ describe('a hub and three node processes', () => {
     expect(answer.status).toBe('COMPLETE');
     expect(answer.missing).toEqual([]);
     const rows = answer.answer.metrics as Array<Record<string, any>>;
+    // A row per site and feature and a pooled row per feature (three sites, five features).
+    expect(rows.length).toBe(3 * 5 + 5);
     expect(rows.length).toBe(
       cluster.union.metricsBySiteFeature.filter((g) => g.key.site && g.key.feature).length + cluster.union.metricsByFeature.filter((g) => g.key.feature).length,
     );
@@ -74,7 +76,18 @@ describe('a hub and three node processes', () => {
       expect(union!.suppressed).toBe(false);
       expect(row.confusion).toEqual(union!.confusion);
       expect(row.patients).toBe(union!.clusters);
-      for (const name of PROPORTIONS) for (const field of ['value', 'lower', 'upper'] as const) close(row[name][field], union![name][field]);
+      // The design-effect Wilson intervals equal the union's clustered ones, the plain Wilson ones its unclustered ones.
+      const plain = (row.pooled ? cluster.union.plainByFeature : cluster.union.plainBySiteFeature).find(
+        (g) => g.key.feature === row.feature && g.key.site === (row.pooled ? null : row.site),
+      );
+      for (const name of PROPORTIONS) {
+        for (const field of ['value', 'lower', 'upper'] as const) {
+          close(row[name][field], union![name][field]);
+          close(row.wilson[name][field], plain![name][field]);
+        }
+      }
+      close(row.f1.value, union!.f1.value);
+      close(row.youden.value, union!.youden.value);
     }
     // Every contribution names the task it answered and is the node's own: the manifest's task hash is the hub's task.
     expect(answer.contributions.map((c: { site: string }) => c.site)).toEqual([...SITE_CODES].sort());
