@@ -10,7 +10,7 @@ import { unavailableCause } from './errors/database-unavailable';
 import { Reader, Site } from './entities';
 import { tokenExpiry } from './cli/expiry';
 import { nodeIdentity } from './cli/node-identity';
-import { report } from './cli/report';
+import { REPORT_KINDS, report, type ReportKind } from './cli/report';
 import { mrmcReportCommand } from './cli/report-mrmc';
 import { upload } from './cli/upload';
 import { describeRegistryProblems, siteCommand } from './cli/site';
@@ -51,10 +51,15 @@ Commands:
                         --code CODE --name NAME --contact-name NAME --contact-email EMAIL (docs/federation.md).
   register-model        Register an ONNX model version: --url URL --token TOKEN --model FILE.onnx --manifest FILE.json
                         (docs/models.md).
-  report                Metrics of a rater as CSV, JSON or an HTML STARD-style report: --url URL --token TOKEN
-                        (--model ID | --reader ID) [--group-by SITE,FEATURE,MODALITY] [--split-version ID]
-                        [--format csv|json|html] [--out FILE] (docs/statistics.md).
-                        With --mrmc: the model against the readers as a group (MRMC): --model ID [--role READER]
+  report [metrics|compare|agreement]
+                        A report as CSV, JSON or HTML: --url URL --token TOKEN [--format csv|json|html] [--out FILE].
+                        metrics (the default) and compare also take [--group-by SITE,FEATURE], [--unclustered]
+                        (per-case intervals) and [--split-version ID [--splits TEST,VALIDATION]]. metrics: one rater,
+                        --model ID | --reader ID | --reader-slot FIRST|SECOND | --reader-role READER|ADJUDICATOR|SENIOR
+                        (STARD flow first); compare: --model ID against every reader, or --reader ID (repeatable) |
+                        --reader-slot | --reader-role; agreement: [--pooled-sites]. Withheld rows say so
+                        (docs/statistics.md).
+                        report --mrmc: the model against the readers as a group (MRMC): --model ID [--role READER]
                         [--figure-of-merit AUC|SENSITIVITY|SPECIFICITY] [--covariance JACKKNIFE|DELONG|UNBIASED]
                         [--independent] [--threshold N] [--format csv|json].
   upload <folder>       Upload a cohort folder to a node: --url URL --token TOKEN [--site CODE]
@@ -382,29 +387,60 @@ async function registerModel(argv: string[]): Promise<void> {
 }
 
 async function metricsReport(argv: string[]): Promise<void> {
+  const kind: ReportKind = REPORT_KINDS.includes(argv[0] as ReportKind) ? (argv.shift() as ReportKind) : 'metrics';
   const { values } = parseArgs({
     args: argv,
     options: {
       ...NODE_OPTIONS,
       model: { type: 'string' },
-      reader: { type: 'string' },
-      'group-by': { type: 'string', default: 'SITE,FEATURE' },
+      reader: { type: 'string', multiple: true },
+      'reader-slot': { type: 'string' },
+      'reader-role': { type: 'string' },
+      'group-by': { type: 'string', default: kind === 'compare' ? '' : 'SITE,FEATURE' },
       'split-version': { type: 'string' },
+      splits: { type: 'string' },
+      unclustered: { type: 'boolean', default: false },
+      'pooled-sites': { type: 'boolean', default: false },
       format: { type: 'string', default: 'csv' },
       out: { type: 'string' },
     },
   });
   const format = values.format as 'csv' | 'json' | 'html';
-  if (!values.url || !values.token || !(values.model || values.reader) || !['csv', 'json', 'html'].includes(format)) {
-    throw new Error('report needs --url, --token, --model or --reader, and --format csv|json|html');
-  }
+  const readers = values.reader ?? [];
+  const raters = [values.model, readers.length ? readers : undefined, values['reader-slot'], values['reader-role']].filter((r) => r !== undefined);
+  const others = [readers.length ? readers : undefined, values['reader-slot'], values['reader-role']].filter((r) => r !== undefined);
+  const problem =
+    !values.url || !values.token
+      ? 'report needs --url and --token'
+      : !['csv', 'json', 'html'].includes(format)
+        ? 'report needs --format csv|json|html'
+        : kind === 'metrics' && (raters.length !== 1 || readers.length > 1)
+          ? 'report metrics needs one rater: --model, --reader, --reader-slot or --reader-role'
+          : kind === 'compare' && (!values.model || others.length > 1)
+            ? 'report compare needs --model, and at most one of --reader (repeatable), --reader-slot, --reader-role'
+            : values.splits && !values['split-version']
+              ? '--splits needs --split-version'
+              : kind === 'agreement' && values['split-version']
+                ? 'report agreement covers every eligible patient: it takes no --split-version'
+                : kind === 'agreement' && (raters.length > 0 || values.unclustered)
+                  ? 'report agreement takes no rater and no --unclustered (kappas have no intervals)'
+                  : kind !== 'agreement' && values['pooled-sites']
+                    ? '--pooled-sites is for report agreement (metrics and compare group with --group-by)'
+                    : null;
+  if (problem) throw new Error(problem);
   const text = await report({
-    url: baseUrl(values.url),
-    token: values.token,
+    kind,
+    url: baseUrl(values.url as string),
+    token: values.token as string,
     modelVersionId: values.model,
-    readerId: values.reader,
+    readerIds: readers,
+    readerSlot: values['reader-slot']?.toUpperCase(),
+    readerRole: values['reader-role']?.toUpperCase(),
     groupBy: values['group-by'] ? values['group-by'].split(',').map((g) => g.trim().toUpperCase()) : [],
     splitVersionId: values['split-version'],
+    splits: values.splits ? values.splits.split(',').map((x) => x.trim().toUpperCase()) : [],
+    clustered: !values.unclustered,
+    bySite: !values['pooled-sites'],
     format,
     out: values.out,
   });

@@ -1,4 +1,4 @@
-import { ArrayMaxSize, IsInt, IsOptional, IsUUID, Length, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsInt, IsOptional, IsUUID, Max, Min, ValidateNested } from 'class-validator';
 import { Field, Float, ID, InputType, Int } from 'type-graphql';
 import { Level, MetricsGroupBy, Modality, ReaderRole, ReaderSlot, Side, Split } from '../../server/domain';
 
@@ -108,22 +108,6 @@ export class MetricsInput extends AnalysisOptionsInput {
   @Field(() => RaterInput)
   @ValidateNested()
   rater: RaterInput;
-}
-
-@InputType('RegisterExternalModelInput')
-export class RegisterExternalModelInput {
-  @Field()
-  @Length(1, 100)
-  name: string;
-
-  @Field()
-  @Length(1, 50)
-  version: string;
-
-  @Field(() => String, { nullable: true })
-  @IsOptional()
-  @Length(0, 2000)
-  description?: string | null;
 }
 
 @InputType('CompareInput', { description: 'A model version against readers on exactly the cases both graded' })

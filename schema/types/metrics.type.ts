@@ -1,7 +1,5 @@
 import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
 import { ExclusionReason, Level, Modality, ReaderRole, ReaderSlot, Side, Split, SuppressionReason } from '../../server/domain';
-import type { ModelVersion } from '../../server/entities';
-import { Connection } from './page-info.type';
 
 @ObjectType('Estimate', { description: 'A point estimate, its interval and the method of the interval; null values come with a reason' })
 export class EstimateType {
@@ -203,30 +201,6 @@ export class MetricsResultType {
   groups: MetricsGroupType[];
 }
 
-@ObjectType('ModelVersion', { description: 'An ONNX model version or a model run elsewhere (no file); immutable' })
-export class ModelVersionType implements Pick<ModelVersion, 'id' | 'name' | 'version' | 'description' | 'sha256' | 'createdAt'> {
-  @Field(() => ID)
-  id: string;
-
-  @Field()
-  name: string;
-
-  @Field()
-  version: string;
-
-  @Field(() => String, { nullable: true })
-  description: string | null;
-
-  @Field(() => String, { nullable: true, description: 'sha256 of the ONNX file; null for an external model' })
-  sha256: string | null;
-
-  @Field()
-  createdAt: Date;
-}
-
-@ObjectType('ModelVersionConnection')
-export class ModelVersionConnection extends Connection(ModelVersionType) {}
-
 @ObjectType('MetricDifference', { description: 'Model minus reader on the same cases' })
 export class MetricDifferenceType {
   @Field({ description: 'ACCURACY, SENSITIVITY, SPECIFICITY, F1 or AUC' })
@@ -246,6 +220,27 @@ export class MetricDifferenceType {
 
   @Field({ description: 'The test behind p: mcnemar-exact, obuchowski-paired, delong-paired, paired-cluster-bootstrap-percentile(B=…)' })
   test: string;
+}
+
+@ObjectType('McNemarTable', {
+  description:
+    'The paired 2x2 table of correct calls at the threshold, model x reader, over the compared cases; p is the exact McNemar test on it (cases as independent, as statsmodels mcnemar(exact=True))',
+})
+export class McNemarTableType {
+  @Field(() => Int, { description: 'Cases both called correctly' })
+  bothCorrect: number;
+
+  @Field(() => Int, { description: 'Cases only the model called correctly (discordant, b)' })
+  modelOnly: number;
+
+  @Field(() => Int, { description: 'Cases only the reader called correctly (discordant, c)' })
+  readerOnly: number;
+
+  @Field(() => Int, { description: 'Cases both called wrongly' })
+  neither: number;
+
+  @Field(() => Float, { description: 'Exact two-sided McNemar p of modelOnly vs readerOnly; the accuracy p of a per-case comparison' })
+  p: number;
 }
 
 @ObjectType('Comparison', {
@@ -275,6 +270,12 @@ export class ComparisonType extends GroupKeyType {
 
   @Field(() => [MetricDifferenceType], { description: 'Empty when the comparison is withheld' })
   differences: MetricDifferenceType[];
+
+  @Field(() => McNemarTableType, {
+    nullable: true,
+    description: 'Null when withheld, and for a role (compared through the reader average, not one call per case)',
+  })
+  mcnemar: McNemarTableType | null;
 }
 
 @ObjectType('ComparisonResult')

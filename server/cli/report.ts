@@ -1,16 +1,36 @@
 import { writeFile } from 'node:fs/promises';
+import { AGREEMENT_QUERY, agreementCsv, agreementHtml, type AgreementData } from './report-agreement';
+import { COMPARE_QUERY, compareCsv, compareHtml, type CompareData } from './report-compare';
+import { csv, escapeHtml, htmlEstimate, htmlPage, intervalNote, queryNode, withheld as withheldEstimate, type Estimate } from './report-format';
 
 /**
- * `facet report`: the metrics of a rater as CSV (one row per group and metric) or as a STARD-style report
- * (JSON or a readable HTML page: study flow, then the metrics table), from a node's GraphQL API.
+ * `facet report [metrics|compare|agreement]`, from a node's GraphQL API, as CSV, JSON or a readable HTML page:
+ * - metrics: a rater (a model, a reader, a slot pooled across sites, or a role's reader average) against the
+ *   reference, one CSV row per group and metric, the HTML with the STARD study flow first;
+ * - compare: the model minus readers (each reader, a slot or a role), paired intervals, p-values and McNemar's table;
+ * - agreement: reader 1 vs reader 2 and each reader vs the reference, per feature x modality (x site).
+ * Rows withheld by disclosure control stay in the report, without numbers and with the reason.
  */
+export type ReportKind = 'metrics' | 'compare' | 'agreement';
+export const REPORT_KINDS: readonly ReportKind[] = ['metrics', 'compare', 'agreement'];
+
 export interface ReportOptions {
+  kind?: ReportKind;
   url: string;
   token: string;
   modelVersionId?: string;
-  readerId?: string;
+  /** metrics: one reader; compare: the readers, each on their own (default every reader). */
+  readerIds?: string[];
+  readerSlot?: string;
+  readerRole?: string;
   groupBy: string[];
   splitVersionId?: string;
+  /** Only these splits of the split version (TRAIN, VALIDATION, TEST). */
+  splits?: string[];
+  /** False: per-case (unclustered) intervals instead of patient-clustered ones. */
+  clustered?: boolean;
+  /** agreement: one group per site (default) or pooled over sites. */
+  bySite?: boolean;
   format: 'csv' | 'json' | 'html';
   out?: string;
 }
@@ -29,13 +49,6 @@ const QUERY = `query ($input: MetricsInput!, $flow: MetricsScope) {
   studyFlow(scope: $flow) { site suppressed suppression enrolled excluded excludedByReason { reason patients } eligible bySplit { split patients } joints referenceCells assessable notAssessable analysed }
 }`;
 
-interface Estimate {
-  value: number | null;
-  lower: number | null;
-  upper: number | null;
-  method: string;
-  reason: string | null;
-}
 /** A group withheld by disclosure control has null counts and estimates, and says why in `suppression`. */
 type Group = Record<(typeof KEYS)[number], string | null> & {
   pooled: boolean;
@@ -62,46 +75,38 @@ export interface ReportData {
   studyFlow: FlowRow[];
 }
 
+/** The rater of a metrics report: exactly one of model, reader, slot, role (the API refuses more). */
+const raterOf = (o: ReportOptions) => ({
+  modelVersionId: o.modelVersionId,
+  readerId: o.readerIds?.[0],
+  readerSlot: o.readerSlot,
+  readerRole: o.readerRole,
+});
+
+/** The scope of every kind: a split version and, within it, some of its splits. */
+const scopeOf = (o: ReportOptions) => (o.splitVersionId ? { splitVersionId: o.splitVersionId, splits: o.splits?.length ? o.splits : null } : null);
+
 export async function fetchReport(options: ReportOptions): Promise<ReportData> {
-  const scope = options.splitVersionId ? { splitVersionId: options.splitVersionId } : null;
-  const response = await fetch(`${options.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${options.token}` },
-    body: JSON.stringify({
-      query: QUERY,
-      variables: { input: { rater: { modelVersionId: options.modelVersionId, readerId: options.readerId }, groupBy: options.groupBy, scope }, flow: scope },
-    }),
+  const scope = scopeOf(options);
+  return queryNode<ReportData>(options, QUERY, {
+    input: { rater: raterOf(options), groupBy: options.groupBy, scope, clustered: options.clustered ?? true },
+    flow: scope,
   });
-  const body = (await response.json()) as { data?: ReportData; errors?: Array<{ message: string; extensions?: { code?: string } }> };
-  if (body.errors?.length || !body.data) throw new Error(`${body.errors?.[0].extensions?.code ?? 'ERROR'}: ${body.errors?.[0].message ?? 'no data'}`);
-  return body.data;
 }
 
 /** The estimate line of a withheld group: no numbers, the suppression as the reason. */
-const withheld = (g: Group): Estimate => ({ value: null, lower: null, upper: null, method: 'withheld', reason: g.suppression });
-
-const cell = (v: unknown) => {
-  const s = v === null || v === undefined ? '' : String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
+const withheld = (g: Group): Estimate => withheldEstimate(g.suppression);
 
 export function toCsv(groups: Group[]): string {
   const header = [...KEYS, 'pooled', 'cases', 'patients', 'metric', 'value', 'lower', 'upper', 'method', 'reason'];
-  const lines = [header.join(',')];
-  for (const g of groups) {
-    for (const metric of ESTIMATES) {
+  const rows = groups.flatMap((g) =>
+    ESTIMATES.map((metric) => {
       const e = g[metric] ?? withheld(g);
-      lines.push([...KEYS.map((k) => g[k]), g.pooled, g.cases, g.patients, metric, e.value, e.lower, e.upper, e.method, e.reason].map(cell).join(','));
-    }
-  }
-  return `${lines.join('\n')}\n`;
+      return [...KEYS.map((k) => g[k]), g.pooled, g.cases, g.patients, metric, e.value, e.lower, e.upper, e.method, e.reason];
+    }),
+  );
+  return csv(header, rows);
 }
-
-const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const fmt = (e: Estimate) =>
-  e.value === null
-    ? `<span title="${escapeHtml(e.method)}">— (${escapeHtml(e.reason ?? '')})</span>`
-    : `${e.value.toFixed(3)}${e.lower !== null && e.upper !== null ? ` <small>(${e.lower.toFixed(3)}–${e.upper.toFixed(3)})</small>` : ''}`;
 
 export function toHtml(report: ReportData, title: string): string {
   const flowRows = report.studyFlow
@@ -114,37 +119,63 @@ export function toHtml(report: ReportData, title: string): string {
   const metricRows = report.metrics.groups
     .map(
       (g) =>
-        `<tr>${keyed.map((k) => `<th>${escapeHtml(g[k] ?? (g.pooled ? 'pooled' : ''))}</th>`).join('')}<td>${g.cases ?? '—'}</td><td>${g.patients ?? '—'}</td>${ESTIMATES.map((m) => `<td>${fmt(g[m] ?? withheld(g))}</td>`).join('')}</tr>`,
+        `<tr>${keyed.map((k) => `<th>${escapeHtml(g[k] ?? (g.pooled ? 'pooled' : ''))}</th>`).join('')}<td>${g.cases ?? '—'}</td><td>${g.patients ?? '—'}</td>${ESTIMATES.map((m) => `<td>${htmlEstimate(g[m] ?? withheld(g))}</td>`).join('')}</tr>`,
     )
     .join('\n');
   const released = report.metrics.groups.filter((g) => !g.suppressed);
   const methods = [...new Set(released.flatMap((g) => ESTIMATES.map((m) => `${m}: ${(g[m] as Estimate).method}`)))].slice(0, ESTIMATES.length);
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:right}th{text-align:left;background:#f4f4f4}small{color:#555}</style>
-</head><body>
-<h1>${escapeHtml(title)}</h1>
-<h2>Study flow (STARD)</h2>
+  return htmlPage(
+    title,
+    `<h2>Study flow (STARD)</h2>
 <table><tr><th>Site</th><th>Enrolled</th><th>Excluded</th><th>Eligible</th><th>Joints</th><th>Assessable cells</th><th>Not assessable</th><th>Analysed</th></tr>
 ${flowRows}
 </table>
-<h2>Diagnostic accuracy (positive: grade &ge; ${report.metrics.threshold}; ${Math.round(report.metrics.level * 100)}% intervals${report.metrics.clustered ? ', patient-clustered' : ''})</h2>
+<h2>Diagnostic accuracy (positive: grade &ge; ${report.metrics.threshold}; ${intervalNote(report.metrics.level, report.metrics.clustered)})</h2>
 <table><tr>${keyed.map((k) => `<th>${k}</th>`).join('')}<th>Cases</th><th>Patients</th>${ESTIMATES.map((m) => `<th>${m}</th>`).join('')}</tr>
 ${metricRows}
 </table>
-<p><small>Methods: ${escapeHtml(methods.join('; '))}</small></p>
-</body></html>
-`;
+<p><small>Methods: ${escapeHtml(methods.join('; '))}</small></p>`,
+  );
 }
 
-export async function report(options: ReportOptions): Promise<string> {
+/** Who a report is about, for its title. */
+function subjectOf(o: ReportOptions): string {
+  const readers = o.readerIds?.length ? `reader ${o.readerIds.join(', ')}` : null;
+  const others = o.readerRole ? `role ${o.readerRole}` : o.readerSlot ? `slot ${o.readerSlot}` : readers;
+  if (o.kind === 'compare') return `model ${o.modelVersionId} vs ${others ?? 'each reader'}`;
+  return o.modelVersionId ? `model ${o.modelVersionId}` : (others ?? '');
+}
+
+async function render(options: ReportOptions): Promise<string> {
+  const kind = options.kind ?? 'metrics';
+  const title = kind === 'agreement' ? 'Facet agreement report' : `Facet ${kind} report: ${subjectOf(options)}`;
+  const scope = scopeOf(options);
+  const json = (data: unknown) => `${JSON.stringify(data, null, 2)}\n`;
+  if (kind === 'compare') {
+    const data = await queryNode<CompareData>(options, COMPARE_QUERY, {
+      input: {
+        modelVersionId: options.modelVersionId,
+        readerIds: options.readerIds?.length ? options.readerIds : null,
+        readerSlot: options.readerSlot,
+        readerRole: options.readerRole,
+        groupBy: options.groupBy,
+        scope,
+        clustered: options.clustered ?? true,
+      },
+    });
+    return options.format === 'csv' ? compareCsv(data) : options.format === 'json' ? json(data) : compareHtml(data, title);
+  }
+  if (kind === 'agreement') {
+    const data = await queryNode<AgreementData>(options, AGREEMENT_QUERY, { scope, bySite: options.bySite ?? true });
+    return options.format === 'csv' ? agreementCsv(data) : options.format === 'json' ? json(data) : agreementHtml(data, title);
+  }
   const data = await fetchReport(options);
-  const text =
-    options.format === 'csv'
-      ? toCsv(data.metrics.groups)
-      : options.format === 'json'
-        ? `${JSON.stringify(data, null, 2)}\n`
-        : toHtml(data, `Facet report: ${options.modelVersionId ? `model ${options.modelVersionId}` : `reader ${options.readerId}`}`);
+  return options.format === 'csv' ? toCsv(data.metrics.groups) : options.format === 'json' ? json(data) : toHtml(data, title);
+}
+
+/** Writes the report to `out` when given, and returns its text. */
+export async function report(options: ReportOptions): Promise<string> {
+  const text = await render(options);
   if (options.out) await writeFile(options.out, text);
   return text;
 }

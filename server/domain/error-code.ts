@@ -13,6 +13,10 @@ export enum ErrorCode {
   READER_NOT_INDEPENDENT = 'READER_NOT_INDEPENDENT',
   MODEL_MANIFEST_MISMATCH = 'MODEL_MANIFEST_MISMATCH',
   JOB_NOT_CANCELLABLE = 'JOB_NOT_CANCELLABLE',
+  /** Predictions imported into a model version with an ONNX file: its predictions come from its inference jobs only. */
+  MODEL_VERSION_NOT_EXTERNAL = 'MODEL_VERSION_NOT_EXTERNAL',
+  /** An import would change predictions a model version already has; predictions are immutable once written. */
+  PREDICTIONS_IMMUTABLE = 'PREDICTIONS_IMMUTABLE',
   QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
   /** The request itself is malformed: a body that cannot be decoded or parsed, a broken multipart message. */
   BAD_REQUEST = 'BAD_REQUEST',

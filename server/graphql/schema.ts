@@ -11,6 +11,7 @@ import { JobResolver } from './resolvers/job.resolver';
 import { InstanceResolver, JointImageResolver, SeriesResolver, StudyResolver } from './resolvers/imaging.resolver';
 import { JointResolver } from './resolvers/joint.resolver';
 import { MrmcResolver } from './resolvers/mrmc.resolver';
+import { ModelVersionResolver } from './resolvers/model-version.resolver';
 import { PatientResolver } from './resolvers/patient.resolver';
 import { ReaderResolver } from './resolvers/reader.resolver';
 import { ReferenceGradeResolver } from './resolvers/reference-grade.resolver';
@@ -62,10 +63,11 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [AdminResolver, new AdminResolver(services.tokens, services.audit, services.grading)],
     [IngestResolver, new IngestResolver(services.manifests)],
     [JobResolver, new JobResolver(services.inference)],
-    [StatisticsResolver, new StatisticsResolver(services.metrics, services.models, services.agreement)],
     [MrmcResolver, new MrmcResolver(services.mrmc)],
     [FederationHubResolver, new FederationHubResolver(services.federationHub, services.federatedQueries)],
     [FederationNodeResolver, new FederationNodeResolver(services.federationNode)],
+    [ModelVersionResolver, new ModelVersionResolver(services.models)],
+    [StatisticsResolver, new StatisticsResolver(services.metrics, services.agreement)],
   ]);
   return buildSchema({
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,

@@ -22,6 +22,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   [ErrorCode.JOB_NOT_CANCELLABLE]: 409,
   [ErrorCode.HUB_HOLDS_NO_PATIENT_DATA]: 409,
   [ErrorCode.NOT_A_HUB]: 409,
+  [ErrorCode.MODEL_VERSION_NOT_EXTERNAL]: 409,
+  [ErrorCode.PREDICTIONS_IMMUTABLE]: 409,
   [ErrorCode.PAYLOAD_TOO_LARGE]: 413,
   [ErrorCode.UNSUPPORTED_MEDIA_TYPE]: 415,
   [ErrorCode.MODEL_MANIFEST_MISMATCH]: 422,

@@ -3,7 +3,8 @@ import type { Db } from '../db/transaction';
 import { MetricsGroupBy, Role, SuppressionReason, type Level, type Modality, type ReaderRole, type ReaderSlot, type Side, type Split } from '../domain';
 import { GradingFeature } from '../entities';
 import { badInput } from '../errors/app-error';
-import { comparePaired, type MetricDifference, type PairedCase } from '../stats/compare';
+import { comparePaired, mcnemarTable, type MetricDifference, type PairedCase } from '../stats/compare';
+import type { PairedTable } from '../stats/mcnemar';
 import { computeGroup, scoreOf, type GroupMetrics } from '../stats/engine';
 import { compareReaderAveraged, computeReaderAveraged, type ReaderCase, type ReaderPairedCase } from '../stats/reader-average';
 import {
@@ -83,6 +84,11 @@ export interface Comparison extends Release {
   cases: number | null;
   patients: number | null;
   differences: MetricDifference[];
+  /**
+   * The paired 2x2 table of correct calls (model x reader) over the cases, with its exact McNemar p; null when
+   * withheld, and for a role (its comparison is with the reader average, not with one set of calls per case).
+   */
+  mcnemar: (PairedTable & { p: number }) | null;
 }
 
 export interface ComparisonResult {
@@ -396,7 +402,7 @@ export class MetricsService {
         };
         const withheld = release?.(key, id === '' ? null : request.groupBy, patientsByReader(groupRowsOfReaders));
         if (withheld?.suppressed) {
-          comparisons.push({ ...head, readers: null, cases: null, patients: null, differences: [], ...withheld });
+          comparisons.push({ ...head, readers: null, cases: null, patients: null, differences: [], mcnemar: null, ...withheld });
           continue;
         }
         const cases = groupRowsOfReaders.map(paired);
@@ -408,6 +414,7 @@ export class MetricsService {
           differences: request.readerRole
             ? compareReaderAveraged(byReader(groupRowsOfReaders, cases), { threshold, level, clustered, bootstrap })
             : comparePaired(cases, { threshold, level, clustered, bootstrap }),
+          mcnemar: request.readerRole ? null : mcnemarTable(cases, threshold),
           suppressed: false,
           suppression: null,
         });
@@ -429,7 +436,7 @@ export class MetricsService {
       for (const { id, key, rows: groupRowsOfReader } of groupRows(readerRows, request.groupBy)) {
         const withheld = release?.(key, id === '' ? null : request.groupBy);
         if (withheld?.suppressed) {
-          comparisons.push({ ...reader, readers: null, key, pooled: id === '', cases: null, patients: null, differences: [], ...withheld });
+          comparisons.push({ ...reader, readers: null, key, pooled: id === '', cases: null, patients: null, differences: [], mcnemar: null, ...withheld });
           continue;
         }
         const patientsOfGroup = new Map<string, number>();
@@ -451,6 +458,7 @@ export class MetricsService {
           cases: cases.length,
           patients: patientsOfGroup.size,
           differences: comparePaired(cases, { threshold, level, clustered, bootstrap }),
+          mcnemar: mcnemarTable(cases, threshold),
           suppressed: false,
           suppression: null,
         });

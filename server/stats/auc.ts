@@ -165,6 +165,19 @@ export function obuchowskiCovariance(
   return ((i10 / (i10 - 1)) * s10) / M / M + ((i01 / (i01 - 1)) * s01) / N / N + ((clusters / (clusters - 1)) * s11) / (M * N);
 }
 
+/**
+ * The variance a clustered interval uses: the clustered variance, floored at the per-case one. Clustering can
+ * only add uncertainty the per-case analysis ignores; an estimate below the per-case variance (negative
+ * within-patient correlation, or sampling noise with few patients) would give a clustered interval narrower than
+ * the unclustered one, which no analysis of correlated joints should claim. The clustered Wilson interval follows
+ * the same rule through its design effect, floored at 1 (proportion.ts).
+ */
+export const clusteredIntervalVariance = (clustered: number, perCase: number | null): number => Math.max(clustered, perCase ?? 0);
+
+/**
+ * The AUC with its patient-clustered interval: Obuchowski's variance (`variance`), floored at DeLong's per-case
+ * variance for the interval (clusteredIntervalVariance), so it is never narrower than the DeLong interval.
+ */
 export function aucClustered(
   positives: ArrayLike<number>,
   negatives: ArrayLike<number>,
@@ -177,7 +190,7 @@ export function aucClustered(
   const p = placements(positives, negatives) as Placements;
   const variance = obuchowskiVariance(p, positiveClusters, negativeClusters);
   if (variance === null) return { value: p.auc, lower: null, upper: null, method: 'obuchowski', reason: 'ONE_CLUSTER', variance };
-  return { ...interval(p.auc, variance, level, 'obuchowski'), variance };
+  return { ...interval(p.auc, clusteredIntervalVariance(variance, delongVariance(p)), level, 'obuchowski'), variance };
 }
 
 /** ROC points at every distinct score, highest first, from (0, 0); as sklearn's roc_curve(drop_intermediate=False). */
@@ -199,6 +212,15 @@ export function rocCurve(positives: ArrayLike<number>, negatives: ArrayLike<numb
   return { fpr, tpr, thresholds };
 }
 
+/** DeLong's variance of the difference of two raters' AUCs on the same cases (placements in the same case order). */
+export function pairedDelongVariance(a: Placements, b: Placements): number | null {
+  if (a.v10.length < 2 || a.v01.length < 2) return null;
+  return (
+    (covariance(a.v10, a.v10) + covariance(b.v10, b.v10) - 2 * covariance(a.v10, b.v10)) / a.v10.length +
+    (covariance(a.v01, a.v01) + covariance(b.v01, b.v01) - 2 * covariance(a.v01, b.v01)) / a.v01.length
+  );
+}
+
 /**
  * Paired DeLong test of two raters' AUCs on the same cases (DeLong 1988; as pROC's roc.test(paired = TRUE)):
  * the difference, its z statistic and two-sided p-value, and a CI of the difference.
@@ -212,10 +234,9 @@ export function pairedDelong(
 ): { aucA: number; aucB: number; difference: Estimate; z: number | null; p: number | null } | null {
   const a = placements(positivesA, negativesA);
   const b = placements(positivesB, negativesB);
-  if (!a || !b || a.v10.length < 2 || a.v01.length < 2) return null;
-  const variance =
-    (covariance(a.v10, a.v10) + covariance(b.v10, b.v10) - 2 * covariance(a.v10, b.v10)) / a.v10.length +
-    (covariance(a.v01, a.v01) + covariance(b.v01, b.v01) - 2 * covariance(a.v01, b.v01)) / a.v01.length;
+  if (!a || !b) return null;
+  const variance = pairedDelongVariance(a, b);
+  if (variance === null) return null;
   const difference = a.auc - b.auc;
   if (!(variance > 0)) {
     return {

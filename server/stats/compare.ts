@@ -1,8 +1,8 @@
-import { obuchowskiCovariance, pairedDelong, placements, type Placements } from './auc';
+import { clusteredIntervalVariance, obuchowskiCovariance, pairedDelong, pairedDelongVariance, placements, type Placements } from './auc';
 import { binaryMetrics, confusionOf, type Confusion } from './binary';
 import { MAX_DROPPED, quantile, seededRandom } from './bootstrap';
 import { undefinedEstimate, type Estimate } from './estimate';
-import { mcnemarExact } from './mcnemar';
+import { mcnemarExact, pairedTable, type PairedTable } from './mcnemar';
 import { normalQuantile, twoSidedP } from './normal';
 import { scoreOf } from './engine';
 
@@ -137,19 +137,26 @@ export function comparePaired(cases: readonly PairedCase[], options: CompareOpti
   if (!options.clustered) {
     // Exact McNemar treats discordant cases as independent: right for per-case analysis only. Clustered, the
     // paired cluster bootstrap's p-value stands (joints of one patient are discordant together).
-    let b = 0;
-    let c = 0;
-    for (const k of cases) {
-      const modelRight = k.modelGrade >= t === k.truth >= t;
-      const readerRight = k.readerGrade >= t === k.truth >= t;
-      if (modelRight && !readerRight) b++;
-      if (!modelRight && readerRight) c++;
-    }
-    accuracy.p = mcnemarExact(b, c);
+    const table = accuracyTable(cases, t);
+    accuracy.p = mcnemarExact(table.modelOnly, table.readerOnly);
     accuracy.test = 'mcnemar-exact';
   }
 
   return [accuracy, bootstrapped('SENSITIVITY'), bootstrapped('SPECIFICITY'), bootstrapped('F1'), aucDifference(cases, options, unitOf)];
+}
+
+/** The paired table of correct calls at threshold t (positive when grade >= t), model against reader, per case. */
+export function accuracyTable(cases: readonly PairedCase[], t: number): PairedTable {
+  return pairedTable(cases.map((c) => ({ modelRight: c.modelGrade >= t === c.truth >= t, readerRight: c.readerGrade >= t === c.truth >= t })));
+}
+
+/**
+ * The table with its exact McNemar p-value. The p treats cases as independent: it is the accuracy test of a
+ * per-case analysis; clustered, the accuracy difference's p comes from the paired cluster bootstrap instead.
+ */
+export function mcnemarTable(cases: readonly PairedCase[], t: number): PairedTable & { p: number } {
+  const table = accuracyTable(cases, t);
+  return { ...table, p: mcnemarExact(table.modelOnly, table.readerOnly) };
 }
 
 const modelScore = (c: PairedCase, t: number): number =>
@@ -198,7 +205,8 @@ function aucDifference(cases: readonly PairedCase[], options: CompareOptions, un
   if (vm === null || vr === null || cmr === null) {
     return { metric: 'AUC', model: model.auc, reader: reader.auc, difference: undefinedEstimate(method, 'ONE_CLUSTER'), p: null, test: method };
   }
-  const variance = vm + vr - 2 * cmr;
+  // Floored at the per-case (paired DeLong) variance: a clustered interval is never narrower than the unclustered one.
+  const variance = clusteredIntervalVariance(vm + vr - 2 * cmr, pairedDelongVariance(model, reader));
   if (!(variance > 0)) {
     return {
       metric: 'AUC',

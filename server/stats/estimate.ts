@@ -23,8 +23,6 @@ export interface Estimate {
 
 export const undefinedEstimate = (method: string, reason: UndefinedReason): Estimate => ({ value: null, lower: null, upper: null, method, reason });
 
-export const pointOnly = (value: number, method = 'none'): Estimate => ({ value, lower: null, upper: null, method, reason: null });
-
 /** A value or the reason there is none. */
 export type Maybe = { value: number; reason: null } | { value: null; reason: UndefinedReason };
 export const some = (value: number): Maybe => ({ value, reason: null });

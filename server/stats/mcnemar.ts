@@ -1,4 +1,28 @@
 /**
+ * The paired 2x2 table of two raters' calls on the same cases: rows the model right or wrong, columns the reader.
+ * modelOnly and readerOnly are the discordant cells McNemar's test rests on; bothCorrect and neither complete the
+ * table, so a reader of the answer can recompute any paired test (or a clustered one) from it.
+ */
+export interface PairedTable {
+  bothCorrect: number;
+  modelOnly: number;
+  readerOnly: number;
+  neither: number;
+}
+
+/** Counts the table from each case's correctness for both raters. */
+export function pairedTable(cases: Iterable<{ modelRight: boolean; readerRight: boolean }>): PairedTable {
+  const table: PairedTable = { bothCorrect: 0, modelOnly: 0, readerOnly: 0, neither: 0 };
+  for (const { modelRight, readerRight } of cases) {
+    if (modelRight && readerRight) table.bothCorrect++;
+    else if (modelRight) table.modelOnly++;
+    else if (readerRight) table.readerOnly++;
+    else table.neither++;
+  }
+  return table;
+}
+
+/**
  * Exact McNemar test (as statsmodels' mcnemar(exact=True)): b and c are the discordant pairs; the two-sided
  * binomial p-value of min(b, c) under Bin(b + c, 1/2). With no discordant pair the p-value is 1.
  */

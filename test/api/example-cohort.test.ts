@@ -149,13 +149,19 @@ describe('the example cohort (docs/examples/cohort) through every file', () => {
       tokens.engineer,
       `mutation { registerExternalModel(input: { name: "example-model", version: "1.0.0" }) { id } }`,
     );
-    const { importPredictions } = await gqlOk(
-      node().url,
-      tokens.engineer,
-      `mutation ($id: ID!, $csv: String!) { importPredictions(modelVersionId: $id, csv: $csv) { stored created rejected { source code reason } } }`,
-      { id: registerExternalModel.id, csv: await read('predictions.csv') },
-    );
-    expect(importPredictions).toEqual({ stored: true, created: (await rows('predictions.csv')).length, rejected: [] });
+    const send = async () =>
+      (
+        await gqlOk(
+          node().url,
+          tokens.engineer,
+          `mutation ($id: ID!, $csv: String!) { importPredictions(modelVersionId: $id, csv: $csv) { stored rows created unchanged clipped rejected { source code reason } } }`,
+          { id: registerExternalModel.id, csv: await read('predictions.csv') },
+        )
+      ).importPredictions;
+    const n = (await rows('predictions.csv')).length;
+    // docs/ingest.md's answers: the file, then the same file again (a no-op).
+    expect(await send()).toEqual({ stored: true, rows: n, created: n, unchanged: 0, clipped: 0, rejected: [] });
+    expect(await send()).toEqual({ stored: true, rows: n, created: 0, unchanged: n, clipped: 0, rejected: [] });
     tokens.model = registerExternalModel.id;
   });
 

@@ -69,7 +69,7 @@ describe('metrics', () => {
     );
     expect(imported.importPredictions).toMatchObject({ stored: true, rows: rows.length, created: rows.length });
     readerId = (await node().dataSource.query(`SELECT id FROM reader WHERE code = 'NORTH-R1'`))[0].id;
-  }, 60_000);
+  });
 
   it('computes the pooled row and SITE x FEATURE groups with patient-clustered intervals named by method', async () => {
     const data = await gqlOk(node().url, statistician, METRICS, { input: { rater: { modelVersionId }, groupBy: ['SITE', 'FEATURE'] } });
@@ -267,13 +267,22 @@ describe('metrics', () => {
     const perCase = await gqlOk(
       node().url,
       statistician,
-      `query ($input: CompareInput!) { compare(input: $input) { comparisons { readerCode differences { metric test p } } } }`,
+      `query ($input: CompareInput!) { compare(input: $input) { comparisons { readerCode cases differences { metric test p model reader } mcnemar { bothCorrect modelOnly readerOnly neither p } } } }`,
       {
         input: { modelVersionId, bootstrapReplicates: 500, clustered: false, readerIds: [readerId] },
       },
     );
-    const tests = Object.fromEntries(perCase.compare.comparisons[0].differences.map((d: any) => [d.metric, d.test]));
+    const [one] = perCase.compare.comparisons;
+    const tests = Object.fromEntries(one.differences.map((d: any) => [d.metric, d.test]));
     expect(tests).toMatchObject({ ACCURACY: 'mcnemar-exact', AUC: 'delong-paired' });
+    // The full paired table behind the accuracy test: it covers every case and gives both accuracies and the p.
+    const table = one.mcnemar;
+    const accuracy = one.differences.find((d: any) => d.metric === 'ACCURACY');
+    expect(table.bothCorrect + table.modelOnly + table.readerOnly + table.neither).toBe(one.cases);
+    expect(table.modelOnly + table.readerOnly).toBeGreaterThan(0);
+    expect(accuracy.model).toBeCloseTo((table.bothCorrect + table.modelOnly) / one.cases, 12);
+    expect(accuracy.reader).toBeCloseTo((table.bothCorrect + table.readerOnly) / one.cases, 12);
+    expect(table.p).toBe(accuracy.p);
     // The reader's AUC here is the reader's AUC from metrics: the same cases, the same estimator.
     const alone = await gqlOk(node().url, statistician, METRICS, { input: { rater: { readerId } } });
     expect(byMetric.AUC.reader).toBeCloseTo(alone.metrics.groups[0].auc.value, 12);

@@ -1,24 +1,14 @@
-import { Arg, Args, Authorized, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
-import { CompareInput, MetricsInput, MetricsScopeInput, RegisterExternalModelInput } from '../../../schema/inputs/metrics.input';
-import { PageArgs } from '../../../schema/inputs/page.args';
-import { ManifestResultType } from '../../../schema/types/ingest.type';
-import {
-  AgreementGroupType,
-  ComparisonResultType,
-  MetricsResultType,
-  ModelVersionConnection,
-  ModelVersionType,
-  StudyFlowType,
-} from '../../../schema/types/metrics.type';
+import { Arg, Authorized, Ctx, Query, Resolver } from 'type-graphql';
+import { CompareInput, MetricsInput, MetricsScopeInput } from '../../../schema/inputs/metrics.input';
+import { AgreementGroupType, ComparisonResultType, MetricsResultType, StudyFlowType } from '../../../schema/types/metrics.type';
 import { Role } from '../../domain';
-import type { AgreementService, MetricsService, ModelService } from '../../services';
+import type { AgreementService, MetricsService } from '../../services';
 import type { GraphQLContext } from '../context';
 
 @Resolver()
 export class StatisticsResolver {
   constructor(
     private readonly metricsService: MetricsService,
-    private readonly modelService: ModelService,
     private readonly agreementService: AgreementService,
   ) {}
 
@@ -52,31 +42,5 @@ export class StatisticsResolver {
   @Query(() => [StudyFlowType], { description: 'STARD counts per site and in total (the last row)' })
   studyFlow(@Ctx() ctx: GraphQLContext, @Arg('scope', () => MetricsScopeInput, { nullable: true }) scope: MetricsScopeInput | null) {
     return this.agreementService.studyFlow(ctx, scope ?? {});
-  }
-
-  @Authorized()
-  @Query(() => ModelVersionConnection)
-  modelVersions(@Ctx() ctx: GraphQLContext, @Args() page: PageArgs) {
-    return this.modelService.listModelVersions(ctx, page);
-  }
-
-  @Authorized()
-  @Query(() => ModelVersionType)
-  modelVersion(@Ctx() ctx: GraphQLContext, @Arg('id', () => ID) id: string) {
-    return this.modelService.getModelVersion(ctx, id);
-  }
-
-  @Authorized(Role.ENGINEER)
-  @Mutation(() => ModelVersionType, { description: 'A model run elsewhere, by name and version (no file); its predictions come by importPredictions' })
-  registerExternalModel(@Ctx() ctx: GraphQLContext, @Arg('input') input: RegisterExternalModelInput) {
-    return this.modelService.registerExternalModel(ctx, input);
-  }
-
-  @Authorized(Role.ENGINEER)
-  @Mutation(() => ManifestResultType, {
-    description: 'Predictions CSV: site,patient,level,side,modality,feature,p0,p1,… (patient = pseudonym); all rows or none',
-  })
-  importPredictions(@Ctx() ctx: GraphQLContext, @Arg('modelVersionId', () => ID) modelVersionId: string, @Arg('csv') csv: string) {
-    return this.modelService.importPredictions(ctx, modelVersionId, csv);
   }
 }

@@ -15,7 +15,7 @@ import type { RequestContext } from '../request-context';
 import { claimJob, failJob, holdLease, recordBatch, succeedJob } from './job-lease.sql';
 import { announceJobProgress } from './job-progress';
 import { onnxModelVersion, type OnnxModelVersion } from './onnx-model-version';
-import { predictedCells, upsertPredictions, type PredictionRow } from './prediction.sql';
+import { insertPredictions, predictedCells, type PredictionRow } from './prediction.sql';
 import { cellOf, itemsAfter, orderOf, workItems, type WorkItem } from './work-items';
 
 type InferenceSessionHandle = Awaited<ReturnType<SessionCache['get']>>['session'];
@@ -36,8 +36,8 @@ export interface RunnerOptions {
 /**
  * The worker's side of inference jobs: runs a job a slice at a time, in batches — decode, preprocess, one
  * session.run per batch — each batch's predictions and counters written in one transaction that checks the job's
- * lease (job-lease.sql.ts) and announced by NOTIFY. Predictions are upserts per model x joint x modality x feature,
- * so a retried job never duplicates.
+ * lease (job-lease.sql.ts) and announced by NOTIFY. Predictions are written once per model x joint x modality x
+ * feature and never rewritten, so a retried job neither duplicates nor changes them.
  */
 export class InferenceRunner {
   constructor(
@@ -152,7 +152,7 @@ export class InferenceRunner {
       // The lease first: it locks the job row, so a run that took the job over waits for this batch or finds it gone.
       const held = await recordBatch(m, jobId, lease, { done: batch.length - failures.length, failures, cursor: orderOf(batch[batch.length - 1]) });
       if (!held) return false;
-      await upsertPredictions(m, model.id, rows);
+      await insertPredictions(m, model.id, rows);
       return true;
     });
   }

@@ -5,6 +5,7 @@ import { prng } from '../../../server/demo/phantoms';
 import { Modality, WEISHAUPT_FEATURES } from '../../../server/domain';
 import { systemContext, type Services } from '../../../server/services';
 import { NO_TRANSACTION } from '../../../server/db/transaction';
+import { insertPredictions, type PredictionRow } from '../../../server/services/inference-job/prediction.sql';
 
 /** What a node holds that must never cross to the hub: every value is searched for in the bytes the hub received. */
 export interface NodeSecrets {
@@ -23,7 +24,7 @@ export interface FederationTestData {
 
 /**
  * A demo-like study (the demo loader's three sites, readers, adjudication, confirmed reference and frozen split, on
- * XR only to keep it quick) plus the reference model registered and per-case scores imported for it: seeded scores
+ * XR only to keep it quick) plus the reference model registered and per-case scores written for it: seeded scores
  * near the reference grade, printed with seven decimals so each is a string no aggregate contains by chance.
  */
 export async function loadFederationTestData(services: Services, seed = 7): Promise<FederationTestData> {
@@ -31,16 +32,17 @@ export async function loadFederationTestData(services: Services, seed = 7): Prom
   const ctx = systemContext('federation test data');
   const manifest = JSON.parse(readFileSync(path.join(REFERENCE_MODEL_DIR, 'manifest.json'), 'utf8'));
   const model = await services.models.registerModelVersion(ctx, readFileSync(path.join(REFERENCE_MODEL_DIR, 'model.onnx')), manifest);
-  const cells: Array<{ site: string; pseudonym: string; level: string; side: string; feature: string; grade: number | null }> = await services.db.query(
-    NO_TRANSACTION,
-    `SELECT s.code AS site, p.pseudonym, j.level, j.side, r.feature, r.grade
+  const cells: Array<{ jointId: string; site: string; pseudonym: string; level: string; side: string; feature: string; grade: number | null }> =
+    await services.db.query(
+      NO_TRANSACTION,
+      `SELECT j.id AS "jointId", s.code AS site, p.pseudonym, j.level, j.side, r.feature, r.grade
        FROM reference_grade r JOIN joint j ON j.id = r.joint_id JOIN patient p ON p.id = j.patient_id JOIN site s ON s.id = p.site_id
       WHERE r.modality = 'XR' ORDER BY s.code, p.pseudonym, j.level, j.side, r.feature`,
-  );
+    );
   const random = prng(seed);
   const grades = new Map(WEISHAUPT_FEATURES.map((f) => [f.code, f.grades.length]));
   const scores: string[] = [];
-  const csv = [`site,patient,level,side,modality,feature,p0,p1,p2,p3`];
+  const rows: PredictionRow[] = [];
   for (const cell of cells) {
     const k = grades.get(cell.feature) as number;
     // Mostly right, sometimes a grade off: a model with realistic, imperfect accuracy.
@@ -51,10 +53,12 @@ export async function loadFederationTestData(services: Services, seed = 7): Prom
     p.push(Number((1 - p.reduce((a, b) => a + b, 0)).toFixed(7)));
     const printed = p.map((v) => v.toFixed(7));
     scores.push(...printed.filter((s) => !/000$/.test(s)));
-    csv.push([cell.site, cell.pseudonym, cell.level, cell.side, 'XR', cell.feature, ...printed, ...Array(4 - k).fill('')].join(','));
+    rows.push({ joint_id: cell.jointId, modality: Modality.XR, feature: cell.feature, p, grade: p.indexOf(Math.max(...p)) });
   }
-  const imported = await services.models.importPredictions(ctx, model.id, csv.join('\n'));
-  if (!imported.stored) throw new Error(`predictions rejected: ${JSON.stringify(imported.rejected.slice(0, 3))}`);
+  // An ONNX version's predictions come from its jobs alone (importPredictions refuses it), and these images are not
+  // loaded: the rows go in through the very statement a job's batch writes with.
+  const written = await insertPredictions(services.db.manager(NO_TRANSACTION), model.id, rows);
+  if (written !== rows.length) throw new Error(`wrote ${written} of ${rows.length} predictions`);
   const [ids] = await services.db.query(
     NO_TRANSACTION,
     `SELECT (SELECT array_agg(pseudonym) FROM patient) AS pseudonyms,
