@@ -15,7 +15,7 @@ import { READ, START } from '../hub/hub-harness';
 let cluster: FederationCluster;
 beforeAll(async () => {
   cluster = await startFederationCluster();
-}, 300_000);
+});
 afterAll(async () => {
   await cluster?.close(filePassed());
 });

@@ -65,7 +65,7 @@ beforeAll(async () => {
       return { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: '', no_proxy: '' };
     },
   });
-}, 300_000);
+});
 
 afterAll(async () => {
   await cluster?.close(filePassed());
