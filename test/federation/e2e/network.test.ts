@@ -1,4 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { promisify } from 'node:util';
 import { gqlOk } from '../../helpers/graphql-client';
 import { filePassed } from '../../helpers/lifecycle';
@@ -34,6 +35,22 @@ const CONNECT = (host: string, port: number) => `
   s.setTimeout(3000, () => { console.log('timeout'); process.exit(0); });
   s.on('connect', () => { console.log('connected'); process.exit(0); });
   s.on('error', (e) => { console.log(e.code); process.exit(0); });`;
+
+/** The same connection attempt from the host (the test's own process). */
+function connectFromHost(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, host);
+    socket.setTimeout(3000, () => {
+      socket.destroy();
+      resolve('timeout');
+    });
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+  });
+}
 
 /** A WebSocket upgrade asked of the proxy for the hub's URL, from inside: the HTTP status the proxy answers. */
 const UPGRADE = (proxy: string, port: number, target: string) => `
@@ -75,7 +92,7 @@ afterAll(async () => {
 });
 
 describeWhereAvailable('nodes in network namespaces, out only through squid (root, iproute2, squid)', () => {
-  it('has no direct path from a node to the hub, and the proxy refuses a WebSocket upgrade to it', async () => {
+  it('has no inbound path to a node and no direct path from it to the hub, and the proxy refuses a WebSocket upgrade to the hub', async () => {
     const hubPort = Number(new URL(cluster.hub.url).port);
     for (const ns of namespaces.values()) {
       for (const [host, port] of [
@@ -90,6 +107,11 @@ describeWhereAvailable('nodes in network namespaces, out only through squid (roo
           expect.stringMatching(/^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|timeout)$/),
         ]);
       }
+      // The node's own server listens on its namespace's loopback: up inside, out of reach from the host.
+      const node = [...cluster.nodes.values()].find((n) => namespaces.get(n.code) === ns)!;
+      const nodePort = Number(new URL(node.process!.url).port);
+      expect(await inside(ns, CONNECT('127.0.0.1', nodePort))).toBe('connected');
+      expect(await connectFromHost(ns.innerAddress, nodePort)).toMatch(/^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|timeout)$/);
       // The proxy itself is reachable, and refuses the upgrade a push channel would need.
       expect(await inside(ns, UPGRADE(ns.hostAddress, squid.port, `http://127.0.0.1:${recorder.port}/graphql`))).toBe('403');
     }
