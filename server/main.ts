@@ -176,8 +176,10 @@ async function serve(config: Config, argv: string[]): Promise<void> {
   // A federation demo node's share: those sites' patients and grades (statistics need no images), checked before anything starts.
   const demoSites = values['demo-site'] === undefined ? null : demoSitesNamed(values['demo-site'].split(','));
   if (demoSites && values.demo) throw new Error('--demo loads every demo site and --demo-site only some: use one of them');
+  if ((values.hub || config.mode === 'hub') && (values.demo || demoSites)) {
+    throw new Error('--demo loads patients, and a hub holds none: start the demo nodes separately (facet demo-federation does)');
+  }
   const hub = await hubOptions(config, values.hub);
-  if (hub && (values.demo || demoSites)) throw new Error('--demo loads patients, and a hub holds none: start the demo nodes separately');
   const node = await openNode(config, { hub });
   let server: Awaited<ReturnType<typeof startHttpServer>> | null = null;
   let queue: JobQueue | null = null;
