@@ -257,6 +257,7 @@ async function main(): Promise<void> {
       const w = wireBytes(wire, offset, statSync(wire).size);
       const [v0, e0] = [unionRelay.up, unionRelay.down];
       const u = await unionRound(unionRelay.url, unionToken, null);
+      const [v1, e1] = [unionRelay.up, unionRelay.down];
       const l = await unionRound(unionRelay.url, unionToken, 200);
       equal &&= sameNumbers(f.rows, u.rows) && sameNumbers(f.rows, l.rows);
       if (round < 0) continue; // warm-up
@@ -266,8 +267,8 @@ async function main(): Promise<void> {
       fed.up.push(hubRelay.up - u0);
       fed.down.push(hubRelay.down - d0);
       one.ms.push(u.ms);
-      one.up.push(unionRelay.up - v0);
-      one.down.push(unionRelay.down - e0);
+      one.up.push(v1 - v0);
+      one.down.push(e1 - e0);
       light.push(l.ms);
     }
     const idleFrom = statSync(wire).size;
