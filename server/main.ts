@@ -521,6 +521,17 @@ async function demoFederation(config: Config, argv: string[]): Promise<void> {
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(databasePrefix))
     throw new Error(`DATABASE_URL's database name must be lower-case letters, digits and _ (at most 41), got ${JSON.stringify(databasePrefix)}`);
   process.stdout.write(`Starting a hub and three demo nodes under ${root} (first start: a minute or two) ...\n`);
+  const signalled = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  let running = false;
+  // Ctrl-C while starting: exit now; the exit hooks kill the members started so far and stop the embedded database.
+  void signalled.then(() => {
+    if (running) return;
+    process.stderr.write('Stopped while starting.\n');
+    process.exit(130);
+  });
   const demo = await startFederationDemo(federationDemoHost(config, root), {
     root,
     host: config.host,
@@ -529,11 +540,8 @@ async function demoFederation(config: Config, argv: string[]): Promise<void> {
     env: process.env,
     record: values.record ? path.resolve(values.record) : null,
   });
+  running = true;
   process.stdout.write(demo.instructions);
-  const signalled = new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
   const ended = await Promise.race([signalled.then((signal) => ({ signal })), demo.firstExit]);
   if ('name' in ended) process.stderr.write(`${ended.name} stopped on its own (exit ${ended.code}); stopping the others. See its log under ${root}.\n`);
   await demo.stop();
