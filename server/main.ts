@@ -228,6 +228,7 @@ async function serve(config: Config, argv: string[]): Promise<void> {
             `  Hub signing key (nodes set FACET_HUB_SIGNING_KEY to it): ${hub.identity.public.signingKey}`,
           ]
         : []),
+      `  Web app:   ${server.url}/  (sign in with a token)`,
       `  GraphQL:   ${server.url}/graphql  (graphql-ws on the same URL)`,
       `  GraphiQL:  ${server.url}/graphiql`,
       // The secret is printed on the one start that minted it, never again (a log must not keep handing it out).

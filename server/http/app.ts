@@ -18,6 +18,7 @@ import { dicomwebRouter } from './dicomweb';
 import { graphiqlRouter } from './graphiql';
 import { authenticatedActor, graphqlAuthGate } from './graphql-auth';
 import { startGraphQLWebSocket } from './graphql-ws';
+import { webAppRouter } from './web-app';
 import { modelUploadRouter } from './model-upload';
 import { assertHubOperation, refuseOnHub } from './hub-mode';
 import { log } from '../log';
@@ -60,7 +61,8 @@ export interface RunningServer {
 }
 
 /**
- * One HTTP port: POST /graphql (Apollo), GET /graphql upgraded to graphql-ws, /graphiql, /healthz, /readyz.
+ * One HTTP port: POST /graphql (Apollo), GET /graphql upgraded to graphql-ws, /graphiql, /healthz, /readyz, and the
+ * web app at `/`.
  */
 export async function startHttpServer(
   config: Pick<
@@ -171,9 +173,7 @@ export async function startHttpServer(
         }),
     }),
   );
-  app.get('/', (_req, res) => {
-    res.redirect('/graphiql');
-  });
+  app.use(webAppRouter());
   // Last: every route's errors and every unknown route answer JSON with a code (problem.ts).
   app.use(notFoundHandler);
   app.use(problemHandler);

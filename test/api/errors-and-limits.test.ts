@@ -1,8 +1,13 @@
+import express from 'express';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { Role } from '../../server/domain';
 import { Factory } from '../helpers/factories';
 import { codeOf, gql, gqlOk, gqlOverWebSocket, type GraphQLResponse } from '../helpers/graphql-client';
 import { useTestNode } from '../helpers/lifecycle';
 import { TEST_LIMITS } from '../helpers/test-node';
+import { webAppRouter } from '../../server/http/web-app';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -281,10 +286,36 @@ describe('errors and limits', () => {
       }
     });
 
-    it('redirects / to /graphiql', async () => {
+    it('serves the web app at / with every asset from this node (npm run build makes it)', async () => {
       const response = await fetch(`${node().url}/`, { redirect: 'manual' });
-      expect(response.status).toBe(302);
-      expect(response.headers.get('location')).toBe('/graphiql');
+      expect(response.status).toBe(200);
+      const html = await response.text();
+      expect(html).not.toMatch(/https?:\/\//i);
+      const assets = [...html.matchAll(/<(?:script|link)[^>]*\b(?:src|href)=["']([^"']+)["']/g)].map((m) => m[1]);
+      expect(assets.length).toBeGreaterThanOrEqual(2);
+      for (const asset of assets) {
+        expect(asset).toMatch(/^\/assets\/[\w.-]+$/);
+        const served = await fetch(`${node().url}${asset}`);
+        expect(served.status).toBe(200);
+        const body = await served.text();
+        // No font, script or style from outside: a hospital browser has no internet.
+        expect(body).not.toMatch(/@import\s+url\(\s*["']?https?:|fonts\.googleapis|cdn\.jsdelivr|unpkg\.com/);
+      }
+      expect((await fetch(`${node().url}/assets/missing.js`)).status).toBe(404);
+    });
+
+    it('redirects / to /graphiql where the web app is not built', async () => {
+      const router = webAppRouter(path.join(os.tmpdir(), 'facet-no-web-build'));
+      const app = express().use(router);
+      const server = app.listen(0, '127.0.0.1');
+      await new Promise((resolve) => server.once('listening', resolve));
+      try {
+        const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { redirect: 'manual' });
+        expect(response.status).toBe(302);
+        expect(response.headers.get('location')).toBe('/graphiql');
+      } finally {
+        server.close();
+      }
     });
 
     it('answers 404 for an unknown GraphiQL asset', async () => {

@@ -102,6 +102,9 @@ const REJECTED: Array<[label: string, file: string, source: string]> = [
   ['config importing anything outside itself', 'server/config/x.ts', `import { log } from '../log';\nexport const x = log;\n`],
   ['db importing the queue', 'server/db/x.ts', `import { JobQueue } from '../queue/job-queue';\nexport const x = JobQueue;\n`],
   ['the logger importing a layer', 'server/log.ts', `import { loadConfig } from './config/config';\nexport const x = loadConfig;\n`],
+  ['the web app importing the server', 'web/src/pages/x.tsx', `import { Role } from '../../../server/domain';\nexport const x = Role;\n`],
+  ['the web app importing a server type', 'web/src/x.ts', `import type { Site } from '../../server/entities';\nexport type X = Site;\n`],
+  ['the web app importing Node', 'web/src/x.ts', `import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n`],
 ];
 
 const ALLOWED: Array<[label: string, file: string, source: string]> = [
@@ -126,6 +129,11 @@ const ALLOWED: Array<[label: string, file: string, source: string]> = [
     'type-only imports and the permitted direction',
     'schema/types/x.type.ts',
     `import type { Site } from '../../server/entities';\nimport { Role } from '../../server/domain';\nexport const x: [Site | null, Role] = [null, Role.ADMIN];\n`,
+  ],
+  [
+    'the web app importing its own modules, React and the GraphQL clients',
+    'web/src/x.tsx',
+    `import { useQuery } from 'urql';\nimport { createClient } from 'graphql-ws';\nimport { VIEWER } from './graphql/documents';\nexport const x = [useQuery, createClient, VIEWER];\n`,
   ],
 ];
 

@@ -170,6 +170,24 @@ export default tseslint.config(
     rules: restrict([], [], '^(?!node:)'),
   },
   {
+    // The browser app: a client of the public GraphQL API only. Nothing from the server, the schema classes or Node,
+    // not even as types (its operations are checked against schema/schema.graphql by a test instead).
+    files: ['web/**/*.ts', 'web/**/*.tsx'],
+    ignores: ['web/vite.config.mts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '(^|/)(server|schema|migrations|model-registry|test|bench|scripts)(/|$)', message: 'web/ talks to the server over GraphQL only.' },
+            { regex: '^node:', message: 'web/ runs in the browser.' },
+          ],
+          paths: [ORM, ...TRANSPORT.filter((t) => t.name !== 'graphql-ws'), ...OWNED, PG].map((p) => ({ ...p, message: 'web/ runs in the browser.' })),
+        },
+      ],
+    },
+  },
+  {
     files: ['schema/**/*.ts'],
     rules: restrict([ORM, ...OWNED], ['**/server/*', '!**/server/domain', '**/server/*/*', '!**/server/domain/*']),
   },
