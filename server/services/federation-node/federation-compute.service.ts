@@ -10,6 +10,7 @@ import { PROPORTIONS, type BinaryCountsQuery, type FederatedGroupBy, type StudyF
 import type { AgreementService } from '../agreement.service';
 import type { CaseRow, MetricsRequest, MetricsService } from '../metrics.service';
 import type { RequestContext } from '../request-context';
+import { computeAucAggregate, isAucKind } from './auc-compute';
 
 /** A computed aggregate and what its provenance manifest states about how it was computed. */
 export interface ComputedAggregate {
@@ -21,6 +22,8 @@ export interface ComputedAggregate {
   splitVersionId: string | null;
   modelSha256: string | null;
   referenceSnapshotSha256: string | null;
+  /** Histogram kinds: the finest score grid asked, which the release policy holds against its maxScoreBins. */
+  scoreBins?: number;
 }
 
 const CASE_DIMENSION: Record<FederatedGroupBy, keyof CaseRow> = {
@@ -53,11 +56,15 @@ export class FederationComputeService {
 
   /** Throws ComputeError (its code is the FAILED result's reason) for a query this node cannot answer. */
   async computeAggregate(ctx: RequestContext, kind: FederationTaskKind, rawQuery: unknown): Promise<ComputedAggregate> {
-    const parsed: ComputableQuery = parseTaskQuery(kind, rawQuery);
     const vocabulary = [
       ...(await this.db.repo(ctx, Site).find({ select: { code: true } })).map((s) => s.code),
       ...(await this.db.repo(ctx, GradingFeature).find({ select: { code: true } })).map((f) => f.code),
     ];
+    if (isAucKind(kind)) {
+      const { groups, ...rest } = await computeAucAggregate(this.db, this.metrics, ctx, kind, rawQuery);
+      return { aggregate: { groups }, ...rest, vocabulary };
+    }
+    const parsed: ComputableQuery = parseTaskQuery(kind, rawQuery);
     const computed = parsed.kind === FederationTaskKind.STUDY_FLOW ? await this.studyFlow(ctx, parsed.query) : await this.binaryCounts(ctx, parsed.query);
     return { ...computed, vocabulary };
   }

@@ -306,7 +306,7 @@ export class FederationNodeService {
       }
       const decision = decideRelease({
         policy,
-        request: { kind: payload.kind, arrayLengths: computed.arrayLengths },
+        request: { kind: payload.kind, arrayLengths: computed.arrayLengths, scoreBins: computed.scoreBins },
         aggregate: computed.aggregate,
         vocabulary: aggregateVocabulary(computed.vocabulary),
         releasesInPeriod: await this.releasesInWindow(tx, policy),
