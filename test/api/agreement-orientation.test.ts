@@ -157,7 +157,7 @@ describe('agreement orientation', () => {
     }
     // The generator makes studies where ordering by id did move the pooled kappa: the test can tell the two rules apart.
     expect(movedUnderOldRule).toBeGreaterThan(0);
-  }, 120_000);
+  });
 
   it('names each reader’s slot next to their agreement with the reference', async () => {
     await load(generateStudy(9), [0, 1, 2, 3, 4, 5]);
@@ -205,5 +205,5 @@ describe('agreement orientation', () => {
     }
     expect(withheld).toBeGreaterThan(0);
     expect(released).toBeGreaterThan(0);
-  }, 120_000);
+  });
 });

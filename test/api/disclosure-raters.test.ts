@@ -91,7 +91,7 @@ describe('disclosure control of slot and role raters', () => {
       csv: csv.join('\n'),
     });
     expect(imported.importPredictions.stored).toBe(true);
-  }, 120_000);
+  });
 
   const metrics = async (token: string, input: Record<string, unknown>) =>
     (await gqlOk(node().url, token, METRICS, { input: { bootstrapReplicates: 200, ...input } })).metrics;

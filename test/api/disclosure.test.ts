@@ -110,7 +110,7 @@ describe('disclosure control', () => {
     modelVersionId = await register('1.0.0', await predictionsCsv(query));
     // A model run that missed one VALLEY patient.
     partialModelId = await register('1.0.1-partial', await predictionsCsv(query, (p) => p !== 'VALLEY-P002'));
-  }, 180_000);
+  });
 
   const restricted = [Role.STATISTICIAN, Role.ENGINEER] as const;
 
@@ -295,7 +295,7 @@ describe('disclosure control', () => {
     const html = await run('html');
     expect(html.code).toBe(0);
     expect(html.out).toMatch(/FEWER_THAN_MIN_PATIENTS/);
-  }, 120_000);
+  });
 
   it('lets no generated pair of overlapping metrics queries recover a small group by differencing', async () => {
     type Case = { patient: string; site: string; split: string | null; level: string; side: string; feature: string; confirmed: boolean; predicted: boolean };
@@ -366,5 +366,5 @@ describe('disclosure control', () => {
     // With only the minimum group size (every row of >= 7 patients released), these queries would give small groups away.
     expect(smallDifferences(all.filter((b) => patientsOf(b) >= MIN))).toBeGreaterThan(20);
     expect(smallDifferences(released)).toBe(0);
-  }, 300_000);
+  });
 });

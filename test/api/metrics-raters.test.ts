@@ -101,7 +101,7 @@ describe('metrics and compare for a slot pooled across sites and for all readers
       csv: rows.join('\n'),
     });
     expect(imported.importPredictions.stored).toBe(true);
-  }, 120_000);
+  });
 
   const metrics = async (rater: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
     (await gqlOk(node().url, statistician, METRICS, { input: { rater, bootstrapReplicates: 400, ...extra } })).metrics.groups;

@@ -69,7 +69,7 @@ describe('metrics', () => {
     );
     expect(imported.importPredictions).toMatchObject({ stored: true, rows: rows.length, created: rows.length });
     readerId = (await node().dataSource.query(`SELECT id FROM reader WHERE code = 'NORTH-R1'`))[0].id;
-  }, 60_000);
+  });
 
   it('computes the pooled row and SITE x FEATURE groups with patient-clustered intervals named by method', async () => {
     const data = await gqlOk(node().url, statistician, METRICS, { input: { rater: { modelVersionId }, groupBy: ['SITE', 'FEATURE'] } });

@@ -108,7 +108,7 @@ describe('mrmc query', () => {
     modelVersionId = (await gqlOk(node().url, engineer, `mutation { registerExternalModel(input: { name: "m", version: "1" }) { id } }`)).registerExternalModel
       .id;
     for (const code of ['EAST', 'WEST', 'NORTH']) await addSite(code, 10);
-  }, 120_000);
+  });
 
   const bigSites = () => ['EAST', 'WEST', 'NORTH'].map((c) => sites.get(c)!.id);
   const query = async (token: string, input: Record<string, unknown>) => (await gqlOk(node().url, token, MRMC, { input: { modelVersionId, ...input } })).mrmc;

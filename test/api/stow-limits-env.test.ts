@@ -78,7 +78,7 @@ describe('FACET_DICOM_MAX_ELEMENTS, FACET_DICOM_MAX_DEPTH and FACET_MAX_STOW_BYT
       expect(answer.failed.map(failureCode)).toEqual(['TOO_COMPLEX']);
     }
     expect((await stow(url, token, [{ bytes: syntheticImage({ instance: 3 }) }])).status).toBe(202);
-  }, 60_000);
+  });
 
   it('bounds what the deflated objects of one request inflate to by FACET_MAX_STOW_BYTES, together', async () => {
     const url = (server as { url: string }).url;
@@ -90,5 +90,5 @@ describe('FACET_DICOM_MAX_ELEMENTS, FACET_DICOM_MAX_DEPTH and FACET_MAX_STOW_BYT
     expect(two.failed.map(failureCode)).toEqual(['TOO_COMPLEX', 'BATCH_REJECTED']);
     expect(two.failed[0]['00000902'].Value[0]).toMatch(/^TOO_COMPLEX part 2: The deflated data set inflates to more than/);
     expect((await stow(url, token, [{ bytes: deflated(10) }])).status).toBe(202);
-  }, 60_000);
+  });
 });

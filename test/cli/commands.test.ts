@@ -98,7 +98,7 @@ describe('the facet CLI', () => {
       expect(bad.out).toMatch(message);
     }
     expect(await query(database.url, `SELECT 1 FROM api_token WHERE name = 'bad'`)).toHaveLength(0);
-  }, 180_000);
+  });
 
   it('worker starts the PostgreSQL queue and stops cleanly on SIGTERM', async () => {
     const run = await cli(['worker'], { DATABASE_URL: database.url }, /worker ready/);

@@ -63,7 +63,7 @@ describe('facet report compare and agreement', () => {
     });
     expect(imported.importPredictions.stored).toBe(true);
     splitVersionId = (await node().dataSource.query(`SELECT id FROM split_version`))[0].id;
-  }, 60_000);
+  });
 
   it('compare: one row per reader and metric, the McNemar table on the accuracy row; --unclustered switches to per-case tests', async () => {
     const clustered = await report(['compare', ...common(), '--model', modelVersionId]);
@@ -96,7 +96,7 @@ describe('facet report compare and agreement', () => {
     const [one] = api.compare.comparisons;
     expect(Number(byMetric.AUC.lower)).toBe(one.differences.find((d: any) => d.metric === 'AUC').difference.lower);
     expect([Number(byMetric.ACCURACY.model_only), Number(byMetric.ACCURACY.reader_only)]).toEqual([one.mcnemar.modelOnly, one.mcnemar.readerOnly]);
-  }, 120_000);
+  });
 
   it('compare and metrics take the rater flags the API does: a slot pooled across sites, a role’s reader average', async () => {
     const slot = rowsOf((await report(['compare', ...common(), '--model', modelVersionId, '--reader-slot', 'first'])).out);
@@ -120,7 +120,7 @@ describe('facet report compare and agreement', () => {
     const html = await report(['metrics', ...common(), '--reader-role', 'READER', '--format', 'html']);
     expect(html.out).toMatch(/Facet metrics report: role READER/);
     expect(html.out).toMatch(/patient-clustered/);
-  }, 120_000);
+  });
 
   it('shows withheld comparisons and agreement groups as withheld with the reason, never as zeros', async () => {
     const asStatistician = ['--url', node().url, '--token', statistician];
@@ -151,7 +151,7 @@ describe('facet report compare and agreement', () => {
     expect(agreementHtml.out).not.toMatch(/<td>0<\/td>/);
     const overSites = rowsOf((await report(['agreement', ...asStatistician, '--pooled-sites'])).out);
     expect(overSites.find((r) => r.comparison === 'reader 1 vs reader 2')).toMatchObject({ status: 'released', reason: '' });
-  }, 120_000);
+  });
 
   it('agreement: reader 1 vs reader 2 and each reader vs the reference per feature x site, or pooled over sites, as the API gives', async () => {
     const bySite = rowsOf((await report(['agreement', '--url', node().url, '--token', admin])).out);
@@ -169,7 +169,7 @@ describe('facet report compare and agreement', () => {
     const pooled = rowsOf((await report(['agreement', '--url', node().url, '--token', admin, '--pooled-sites'])).out);
     expect(new Set(pooled.map((r) => r.site))).toEqual(new Set(['']));
     expect(pooled.find((r) => r.feature === 'OSTEOPHYTES' && r.comparison === 'reader 1 vs reader 2')!.cases).toBe('150');
-  }, 120_000);
+  });
 
   it('refuses flags that do not fit the kind, saying which', async () => {
     for (const [args, message] of [
@@ -185,7 +185,7 @@ describe('facet report compare and agreement', () => {
       expect(run.code).toBe(1);
       expect(run.out).toMatch(message);
     }
-  }, 60_000);
+  });
 
   async function readerId(code: string): Promise<string> {
     return (await node().dataSource.query(`SELECT id FROM reader WHERE code = $1`, [code]))[0].id;

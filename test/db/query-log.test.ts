@@ -78,5 +78,5 @@ describe('what a failed query leaves in the log', () => {
     // The unexpected one is logged under the id the client was given, by its SQLSTATE.
     const requestId = job.errors![0].extensions!.requestId;
     expect(lines.find((l) => l.requestId === requestId)).toMatchObject({ level: 'error', path: 'createSite', error: { code: '22P02' } });
-  }, 120_000);
+  });
 });

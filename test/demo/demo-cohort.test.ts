@@ -24,7 +24,7 @@ describe('the synthetic demo study', () => {
     const factory = new Factory(node().services);
     statistician = await factory.token(Role.STATISTICIAN);
     engineer = await factory.token(Role.ENGINEER);
-  }, 180_000);
+  });
 
   it('holds three sites of phantoms for XR, CT and MR with joint regions, and one finished inference job', async () => {
     // 3 sites x 5 eligible patients x 3 modalities x 5 levels: one slice per level holds both facet joints.

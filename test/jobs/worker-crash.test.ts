@@ -169,7 +169,7 @@ describe('inference workers that die or are stopped', () => {
     expect(queueJobs.some((q) => q.retry_count >= 1)).toBe(true);
     expect(queueJobs.length).toBeGreaterThanOrEqual(2);
     expect(row.attempts).toBeGreaterThanOrEqual(3);
-  }, 90_000);
+  });
 
   it('streams ordered progress to jobs(siteId) subscribers: the active jobs first, then events at a few a second', async () => {
     type Event = { jobs: { id: string; status: string; done: number; total: number } };
@@ -206,7 +206,7 @@ describe('inference workers that die or are stopped', () => {
       await east.close();
       await west.close();
     }
-  }, 90_000);
+  });
 
   it('stops a running job within one batch of cancelJob', async () => {
     const started = (await gqlOk(node().url, engineer, START, { id: modelId })).startInferenceJob;
@@ -220,7 +220,7 @@ describe('inference workers that die or are stopped', () => {
     expect(cancelled).toMatchObject({ status: 'CANCELLED', done: cancel.cancelJob.done });
     const [{ n }] = await node().dataSource.query(`SELECT count(*)::int AS n FROM prediction`);
     expect(n).toBe(cancelled.done * MANIFEST.outputs.length);
-  }, 60_000);
+  });
 
   it('lets only the newest run of a job write: a stale run stops at its next batch', async () => {
     const started = (await gqlOk(node().url, engineer, START, { id: modelId })).startInferenceJob;
@@ -231,7 +231,7 @@ describe('inference workers that die or are stopped', () => {
     expect(await job(started.id)).toMatchObject({ status: 'SUCCEEDED', done: ITEMS, failed: 0 });
     const [{ n }] = await node().dataSource.query(`SELECT count(*)::int AS n FROM prediction WHERE model_version_id = $1`, [modelId]);
     expect(n).toBe(ITEMS * MANIFEST.outputs.length);
-  }, 60_000);
+  });
 
   it('ends a job FAILED, not RUNNING forever, when its worker is killed on every try', async () => {
     const started = (await gqlOk(node().url, engineer, START, { id: modelId })).startInferenceJob;
@@ -253,7 +253,7 @@ describe('inference workers that die or are stopped', () => {
     const failed = await waitFor(started.id, (j) => j.status !== 'RUNNING', 30_000);
     expect(failed.status).toBe('FAILED');
     expect(failed.error).toMatch(/^Gave up after its retries: job failed by timeout/);
-  }, 90_000);
+  });
 
   it('ends a job FAILED with the reason once its retries are spent (its model file is gone)', async () => {
     const manifest = { ...MANIFEST, version: '0.9.0-lost' };
@@ -269,5 +269,5 @@ describe('inference workers that die or are stopped', () => {
       started.id,
     ]);
     expect(n).toBe(1);
-  }, 60_000);
+  });
 });

@@ -122,7 +122,7 @@ describe('the bootstrap admin token (dist/server/main.js serve)', () => {
     expect(existsSync(path.join(elsewhere.dataDir, 'admin-token'))).toBe(false);
     expect(await tokenRows(database.url)).toHaveLength(1);
     await stop(elsewhere);
-  }, 180_000);
+  });
 
   it('is minted exactly once when two servers start together on one empty database', async () => {
     const database = await emptyDatabase();
@@ -134,5 +134,5 @@ describe('the bootstrap admin token (dist/server/main.js serve)', () => {
     expect(await tokenRows(database.url)).toEqual([{ name: 'bootstrap admin', role: 'ADMIN', revoked: false }]);
     for (const server of servers) expect((await gqlOk(server.url, secret, '{ viewer { role } }')).viewer.role).toBe('ADMIN');
     await Promise.all(servers.map(stop));
-  }, 180_000);
+  });
 });

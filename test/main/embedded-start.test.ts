@@ -95,5 +95,5 @@ describe('the embedded start (README: npm start)', () => {
     const second = await gqlOk(running.url, token, SUMMARY);
     expect(second).toEqual(first);
     expect(await interrupt(running)).toBe(0);
-  }, 240_000);
+  });
 });

@@ -58,7 +58,7 @@ describe('a federation node whose only way out is a proxy that refuses WebSocket
     hub.setNodeKey((await node.services.federationNode.identity()).public.signingKey);
     await workEveryQueue(node.services.queue, jobHandlers(node.services));
     node.services.federationClaimLoop?.start();
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await node?.close(filePassed());

@@ -44,7 +44,7 @@ describe('a federation node against a scripted hub', () => {
     coordinator = await factory.token(Role.COORDINATOR, { site: { id: north.id } as never });
     await workEveryQueue(node.services.queue, jobHandlers(node.services));
     node.services.federationClaimLoop?.start();
-  }, 240_000);
+  });
 
   // A test that fails half-way must not leave its policy to the next one.
   afterEach(async () => {
@@ -199,7 +199,7 @@ describe('a federation node against a scripted hub', () => {
     // Each attempt is signed afresh (never a replay) over the same payload.
     expect(new Set(deliveries.map((d) => d.payloadSha256)).size).toBe(1);
     expect(new Set(deliveries.map((d) => d.nonce)).size).toBe(deliveries.length);
-  }, 90_000);
+  });
 
   it('ends the delivery when the hub already holds an answer for the task (an earlier reply was lost)', async () => {
     hub.alreadySettled = 1;

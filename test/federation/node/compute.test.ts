@@ -42,7 +42,7 @@ describe('federated aggregates computed at a node', () => {
     data = await loadFederationTestData(node().services);
     [{ id: splitVersionId }] = await node().dataSource.query(`SELECT id FROM split_version WHERE frozen_at IS NOT NULL`);
     [{ id: modelVersionId }] = await node().dataSource.query(`SELECT id FROM model_version WHERE sha256 = $1`, [data.modelSha256]);
-  }, 240_000);
+  });
 
   /** The node's own `metrics` for the same question, and the aggregate: every interval derived from the aggregate equals the node's. */
   async function expectSameAsMetrics(query: { rater: Record<string, string>; scope: FederatedScope; groupBy: FederatedGroupBy[]; threshold: number }) {
@@ -124,7 +124,7 @@ describe('federated aggregates computed at a node', () => {
         threshold: 1 + Math.floor(random() * 2),
       });
     }
-  }, 120_000);
+  });
 
   it('STUDY_FLOW gives the node’s studyFlow counts per site and, with splits, its eligible patients per split', async () => {
     const computed = await node().services.federationCompute.computeAggregate(ctx, FederationTaskKind.STUDY_FLOW, {

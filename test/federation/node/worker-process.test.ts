@@ -106,7 +106,7 @@ describe('the federation node in real processes (facet node identity, facet work
     } finally {
       await client.end();
     }
-  }, 120_000);
+  });
 
   it('`serve` alone never claims; `serve --with-worker` runs the claim loop and answers', async () => {
     const env = {
@@ -134,5 +134,5 @@ describe('the federation node in real processes (facet node identity, facet work
     expect(hub.resultFor(task.taskId)?.payload.state).toBe('SUCCEEDED');
     serving.child.kill('SIGTERM');
     expect(await serving.exited).toBe(0);
-  }, 120_000);
+  });
 });
