@@ -41,6 +41,8 @@ const byKey = (a: AggregateGroup, b: AggregateGroup) => {
 
 export interface AucAggregate {
   groups: AggregateGroup[];
+  /** Per group, its patients' node-local ids (the differencing guard's; never sent). */
+  populations: string[][];
   arrayLengths: number[];
   /** The finest grid of the query, which the release policy holds against its maxScoreBins. */
   scoreBins: number;
@@ -103,10 +105,17 @@ export async function computeAucAggregate(db: Db, metrics: MetricsService, ctx: 
       ),
     });
   }
-  const groups = kind === FederationTaskKind.SCORE_HISTOGRAM ? scoreHistogramGroups(cases, query) : placementSumsGroups(cases, query as never);
+  const groups = (kind === FederationTaskKind.SCORE_HISTOGRAM ? scoreHistogramGroups(cases, query) : placementSumsGroups(cases, query as never)).sort(byKey);
+  const keyId = (key: Record<string, string>) => JSON.stringify(Object.entries(key).sort());
+  const patientsOf = new Map<string, Set<string>>();
+  for (const c of cases) {
+    const id = keyId(c.key);
+    patientsOf.set(id, (patientsOf.get(id) ?? new Set()).add(c.patient));
+  }
   const references = [...new Set(perRater[0].map((r) => JSON.stringify([r.jointId, r.modality, r.feature, Number(r.truth)])))].sort();
   return {
-    groups: groups.sort(byKey),
+    groups,
+    populations: groups.map((g) => [...(patientsOf.get(keyId(g.key)) ?? [])]),
     arrayLengths: [kind === FederationTaskKind.SCORE_HISTOGRAM ? histogramLength(query) : sumsLength(query.raters.length)],
     scoreBins: Math.max(...query.grids.map((g) => g.bins)),
     splitVersionId: split?.id ?? null,

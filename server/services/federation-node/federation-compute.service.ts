@@ -24,6 +24,8 @@ export interface ComputedAggregate {
   referenceSnapshotSha256: string | null;
   /** Histogram kinds: the finest score grid asked, which the release policy holds against its maxScoreBins. */
   scoreBins?: number;
+  /** Per group of `aggregate` (same order), the node-local ids of its patients: for the differencing guard; never sent. */
+  populations?: string[][];
 }
 
 const CASE_DIMENSION: Record<FederatedGroupBy, keyof CaseRow> = {
@@ -175,17 +177,20 @@ export class FederationComputeService {
       group.rows.push(row);
       groups.set(id, group);
     }
-    const aggregateGroups: AggregateGroup[] = [...groups.values()].map(({ key, rows: of }) => {
+    const computed = [...groups.values()].map(({ key, rows: of }) => {
       const clusters = new Map<string, number>();
       const cases = of.map((r) => {
         if (!clusters.has(r.patientId)) clusters.set(r.patientId, clusters.size);
         return { cluster: clusters.get(r.patientId) as number, truth: Number(r.truth), grade: Number(r.grade) };
       });
-      return { key, patients: clusters.size, values: binaryCountsValues(cases, query.threshold) };
+      const group: AggregateGroup = { key, patients: clusters.size, values: binaryCountsValues(cases, query.threshold) };
+      return { group, population: [...clusters.keys()] };
     });
+    computed.sort((a, b) => byKey(a.group, b.group));
     const references = [...new Set(rows.map((r) => JSON.stringify([r.jointId, r.modality, r.feature, Number(r.truth)])))].sort();
     return {
-      aggregate: { groups: aggregateGroups.sort(byKey) },
+      aggregate: { groups: computed.map((c) => c.group) },
+      populations: computed.map((c) => c.population),
       arrayLengths: [PROPORTIONS.length],
       splitVersionId: split?.id ?? null,
       modelSha256,
