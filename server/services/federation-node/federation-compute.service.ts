@@ -10,7 +10,9 @@ import { PROPORTIONS, type BinaryCountsQuery, type FederatedGroupBy, type StudyF
 import type { AgreementService } from '../agreement.service';
 import type { CaseRow, MetricsRequest, MetricsService } from '../metrics.service';
 import type { RequestContext } from '../request-context';
+import type { NodeKeyService } from '../node-key.service';
 import { computeAucAggregate, isAucKind } from './auc-compute';
+import { computeBootstrapAggregate } from './bootstrap-compute';
 
 /** A computed aggregate and what its provenance manifest states about how it was computed. */
 export interface ComputedAggregate {
@@ -54,6 +56,8 @@ export class FederationComputeService {
     private readonly db: Db,
     private readonly metrics: MetricsService,
     private readonly agreement: AgreementService,
+    /** The node's keys: the bootstrap weights' key derives from them. */
+    private readonly nodeKeys: NodeKeyService | null = null,
   ) {}
 
   /** Throws ComputeError (its code is the FAILED result's reason) for a query this node cannot answer. */
@@ -62,6 +66,10 @@ export class FederationComputeService {
       ...(await this.db.repo(ctx, Site).find({ select: { code: true } })).map((s) => s.code),
       ...(await this.db.repo(ctx, GradingFeature).find({ select: { code: true } })).map((f) => f.code),
     ];
+    if (kind === FederationTaskKind.BOOTSTRAP_SUMS && this.nodeKeys) {
+      const { groups, ...rest } = await computeBootstrapAggregate(this.db, this.metrics, this.nodeKeys, ctx, rawQuery);
+      return { aggregate: { groups }, ...rest, vocabulary };
+    }
     if (isAucKind(kind)) {
       const { groups, ...rest } = await computeAucAggregate(this.db, this.metrics, ctx, kind, rawQuery);
       return { aggregate: { groups }, ...rest, vocabulary };
