@@ -21,7 +21,7 @@ export interface NodeProcess {
  * Starts `main.js <args>` with `env` over the test's environment and waits until it is ready: the banner for
  * `serve`, "worker ready" for `worker`. Rejects with its output if it exits first or takes longer than `ms`.
  */
-export async function startNodeProcess(args: string[], env: NodeJS.ProcessEnv, ms = 120_000): Promise<NodeProcess> {
+export async function startNodeProcess(args: string[], env: NodeJS.ProcessEnv, ms = 300_000): Promise<NodeProcess> {
   if (!existsSync(MAIN)) throw new Error('Build first: `npm run build` (npm test does).');
   const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

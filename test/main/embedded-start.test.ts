@@ -25,7 +25,8 @@ async function start(dataDir: string, pgPort: number): Promise<Started> {
   let out = '';
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const deadline = Date.now() + 120_000;
+  // Loading the demo study takes minutes on a loaded 2-core machine: a ceiling below the test's own.
+  const deadline = Date.now() + 480_000;
   while (!/Press Ctrl-C to stop/.test(out)) {
     if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}:\n${out}`);
     if (Date.now() > deadline) throw new Error(`serve did not start in time:\n${out}`);
