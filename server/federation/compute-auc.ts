@@ -70,10 +70,12 @@ function parseGrid(raw: unknown, maxScoreBins: number, at: string): GridJson {
  * Reads a SCORE_HISTOGRAM query. The grid's fineness is checked against the node's policy by the release step
  * (GRID_TOO_FINE); here only against the largest grid any policy may allow.
  */
-export function parseAucQuery(raw: unknown, maxScoreBins = 10_000): AucQuery {
+export function parseAucQuery(raw: unknown, maxScoreBins = 10_000, round: 1 | 2 = 1): AucQuery {
   if (!isObject(raw)) return bad('query', 'must be an object');
-  const extra = Object.keys(raw).find((k) => !['raters', 'scope', 'groupBy', 'threshold', 'grids', 'tables'].includes(k));
-  if (extra !== undefined) bad(`query.${extra}`, 'unknown field (allowed: raters, scope, groupBy, threshold, grids)');
+  // Only round 2 carries the pooled tables.
+  const fields = ['raters', 'scope', 'groupBy', 'threshold', 'grids', ...(round === 2 ? ['tables'] : [])];
+  const extra = Object.keys(raw).find((k) => !fields.includes(k));
+  if (extra !== undefined) bad(`query.${extra}`, `unknown field (allowed: ${fields.join(', ')})`);
   if (!Array.isArray(raw.raters) || raw.raters.length < 1 || raw.raters.length > 2) bad('query.raters', 'names one rater, or two for a paired comparison');
   // The rater, scope, groupBy and threshold rules are BINARY_COUNTS' (the same cases as the node's metrics).
   const raters = (raw.raters as unknown[]).map((rater, i) => {
@@ -92,7 +94,7 @@ export function parseAucQuery(raw: unknown, maxScoreBins = 10_000): AucQuery {
 }
 
 export function parsePlacementSumsQuery(raw: unknown, maxScoreBins = 10_000): PlacementSumsQuery {
-  const query = parseAucQuery(raw, maxScoreBins);
+  const query = parseAucQuery(raw, maxScoreBins, 2);
   const tables = (raw as Record<string, unknown>).tables;
   if (!Array.isArray(tables)) return bad('query.tables', 'must list the pooled placement tables');
   const pooledDimensions = query.groupBy.filter((d) => d !== 'SITE');

@@ -254,6 +254,7 @@ describe('AUC task queries are checked before anything is computed', () => {
     refused({ ...good, grids: [{ lower: 0, upper: 1, bins: 20, step: 1 }] }, /query.grids\[0\].step/);
     refused({ ...good, grids: [{ lower: 0, upper: 1, bins: 20_000 }] }, /at most 10000/);
     refused({ ...good, extra: 1 }, /query.extra/);
+    refused({ ...good, tables: [] }, /query.tables/);
     refused({ ...good, threshold: 0 }, /query.threshold/);
     refused('nope', /query/);
   });
