@@ -2,9 +2,13 @@
 import 'reflect-metadata';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config/config';
-import { loadDemoCohort } from './demo/demo-cohort';
+import { Client } from 'pg';
+import { demoSitesNamed, loadDemoCohort } from './demo/demo-cohort';
+import { startFederationDemo, type FederationDemoHost } from './demo/federation-demo';
+import { startEmbeddedPostgres } from './db/embedded-postgres';
 import { ReaderRole, ReaderSlot, Role } from './domain';
 import { unavailableCause } from './errors/database-unavailable';
 import { Reader, Site } from './entities';
@@ -16,7 +20,7 @@ import { upload } from './cli/upload';
 import { describeRegistryProblems, siteCommand } from './cli/site';
 import { verifyCommand } from './cli/verify';
 import { loadOrCreateNodeIdentity } from './federation/identity';
-import { loadSiteRegistry, SiteRegistryError } from './federation/site-registry';
+import { addSite, loadSiteRegistry, registryEntryFor, SiteRegistryError } from './federation/site-registry';
 import { createSchema, SCHEMA_FILE } from './graphql/schema';
 import { startHttpServer } from './http/app';
 import { log } from './log';
@@ -28,12 +32,19 @@ import { createServices, systemContext, type HubOptions } from './services';
 const USAGE = `facet <command> [options]
 
 Commands:
-  serve [--demo] [--with-worker] [--hub]
+  serve [--demo | --demo-site CODE[,CODE]] [--with-worker] [--hub]
                         Start the API (GraphQL, graphql-ws, GraphiQL, health). Without DATABASE_URL an embedded
                         PostgreSQL starts under FACET_DATA_DIR (default ./.facet-data). --demo loads a synthetic
-                        three-site study into an empty database; --with-worker also runs the job worker. --hub (or
+                        three-site study into an empty database; --demo-site loads only those demo sites' share of it,
+                        grades only (a federation demo node); --with-worker also runs the job worker. --hub (or
                         FACET_MODE=hub) runs a federation hub: no patient-level data, members in FACET_SITES_DIR
                         (default ./sites), validated at start (docs/federation.md).
+  demo-federation [--record FILE]
+                        Start a hub and three demo nodes (one per demo site, each holding only its own patients) on
+                        this machine and print a federated query to try (npm run demo:federation). Under
+                        FACET_DATA_DIR/federation-demo; without DATABASE_URL on an embedded PostgreSQL there, else
+                        databases <name>_hub, <name>_north… on DATABASE_URL's server. --record appends every byte
+                        between the nodes and the hub to FILE.
   hub identity          Print the hub's Ed25519 signing key (made under FACET_DATA_DIR on first use); nodes pin it.
   site add <file.json> [--replace] | site remove <CODE> | site list
                         Edit the hub's member registry (FACET_SITES_DIR).
@@ -160,10 +171,20 @@ async function serve(config: Config, argv: string[]): Promise<void> {
   surviveDatabaseOutages();
   const { values } = parseArgs({
     args: argv,
-    options: { demo: { type: 'boolean', default: false }, 'with-worker': { type: 'boolean', default: false }, hub: { type: 'boolean', default: false } },
+    options: {
+      demo: { type: 'boolean', default: false },
+      'demo-site': { type: 'string' },
+      'with-worker': { type: 'boolean', default: false },
+      hub: { type: 'boolean', default: false },
+    },
   });
+  // A federation demo node's share: those sites' patients and grades (statistics need no images), checked before anything starts.
+  const demoSites = values['demo-site'] === undefined ? null : demoSitesNamed(values['demo-site'].split(','));
+  if (demoSites && values.demo) throw new Error('--demo loads every demo site and --demo-site only some: use one of them');
+  if ((values.hub || config.mode === 'hub') && (values.demo || demoSites)) {
+    throw new Error('--demo loads patients, and a hub holds none: start the demo nodes separately (facet demo-federation does)');
+  }
   const hub = await hubOptions(config, values.hub);
-  if (hub && values.demo) throw new Error('--demo loads patients, and a hub holds none: start the demo nodes separately');
   const node = await openNode(config, { hub });
   let server: Awaited<ReturnType<typeof startHttpServer>> | null = null;
   let queue: JobQueue | null = null;
@@ -180,9 +201,9 @@ async function serve(config: Config, argv: string[]): Promise<void> {
     if (swept.temp || swept.orphans) log.info('object store swept', swept);
     // The queue first: mutations (and the demo's inference job) enqueue in their own transactions.
     queue = await startQueue(node);
-    if (values.demo && !(await hasAnySite(node))) {
+    if ((values.demo || demoSites) && !(await hasAnySite(node))) {
       const started = Date.now();
-      const loaded = await loadDemoCohort(node.services);
+      const loaded = await loadDemoCohort(node.services, demoSites ? { sites: demoSites.map((s) => s.code), images: false } : {});
       log.info('demo cohort loaded', { ...loaded, ms: Date.now() - started });
     }
     const schema = await createSchema(node.services);
@@ -481,6 +502,89 @@ async function nodeCommand(config: Config, argv: string[]): Promise<void> {
   process.stderr.write(`Key id (read it to the hub operator): ${keyId}\n`);
 }
 
+/** The database server and identities of `demo-federation`, which server/demo may not reach itself. */
+function federationDemoHost(config: Config, root: string): FederationDemoHost {
+  return {
+    facet: { command: process.execPath, args: [__filename] },
+    databases: async (names) => {
+      const embedded = config.databaseUrl
+        ? null
+        : await startEmbeddedPostgres(root, config.embeddedPostgresPort, (line) => {
+            if (/FATAL|PANIC/.test(line)) log.warn('embedded postgres', { line });
+          });
+      const base = new URL(embedded?.url ?? (config.databaseUrl as string));
+      const urls = names.map((name) => Object.assign(new URL(base), { pathname: `/${name}` }).toString());
+      try {
+        // DATABASE_URL's own database need not exist: then the server's maintenance database takes the CREATEs.
+        let admin = new Client({ connectionString: base.toString() });
+        await admin.connect().catch(async (error: { code?: string }) => {
+          if (error.code !== '3D000') throw error;
+          admin = new Client({ connectionString: Object.assign(new URL(base), { pathname: '/postgres' }).toString() });
+          await admin.connect();
+        });
+        try {
+          for (const name of names) {
+            const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+            // 42P04: a launcher starting at the same moment made it first.
+            if (!rowCount)
+              await admin.query(`CREATE DATABASE "${name}"`).catch((error: { code?: string }) => (error.code === '42P04' ? undefined : Promise.reject(error)));
+          }
+        } finally {
+          await admin.end();
+        }
+      } catch (error) {
+        await embedded?.stop();
+        throw error;
+      }
+      return { urls, embedded: embedded !== null, stop: async () => embedded?.stop() };
+    },
+    nodeEntry: async (dataDir, site) => {
+      const identity = await loadOrCreateNodeIdentity(dataDir);
+      return { entry: registryEntryFor(identity, site), keyId: identity.public.keyId };
+    },
+    hubSigningKey: async (dataDir) => (await loadOrCreateNodeIdentity(dataDir)).public.signingKey,
+    addMember: async (sitesDir, entry) => {
+      await addSite(sitesDir, entry, { replace: true });
+    },
+  };
+}
+
+/** `facet demo-federation`: runs until Ctrl-C (or until a member dies), then stops every process it started. */
+async function demoFederation(config: Config, argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { record: { type: 'string' } } });
+  const root = path.join(config.dataDir, 'federation-demo');
+  const databasePrefix = config.databaseUrl ? decodeURIComponent(new URL(config.databaseUrl).pathname.slice(1)) || 'facet' : 'facet';
+  if (!/^[a-z_][a-z0-9_]{0,40}$/.test(databasePrefix))
+    throw new Error(`DATABASE_URL's database name must be lower-case letters, digits and _ (at most 41), got ${JSON.stringify(databasePrefix)}`);
+  process.stdout.write(`Starting a hub and three demo nodes under ${root} (first start: a minute or two) ...\n`);
+  const signalled = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  let running = false;
+  // Ctrl-C while starting: exit now; the exit hooks kill the members started so far and stop the embedded database.
+  void signalled.then(() => {
+    if (running) return;
+    process.stderr.write('Stopped while starting.\n');
+    process.exit(130);
+  });
+  const demo = await startFederationDemo(federationDemoHost(config, root), {
+    root,
+    host: config.host,
+    port: config.port,
+    databasePrefix,
+    env: process.env,
+    record: values.record ? path.resolve(values.record) : null,
+  });
+  running = true;
+  process.stdout.write(demo.instructions);
+  const ended = await Promise.race([signalled.then((signal) => ({ signal })), demo.firstExit]);
+  if ('name' in ended) process.stderr.write(`${ended.name} stopped on its own (exit ${ended.code}); stopping the others. See its log under ${root}.\n`);
+  await demo.stop();
+  process.stdout.write('The federation demo stopped.\n');
+  process.exitCode = 'name' in ended ? 1 : 0;
+}
+
 async function main(): Promise<void> {
   const [command, ...argv] = process.argv.slice(2);
   const config = loadConfig();
@@ -511,6 +615,8 @@ async function main(): Promise<void> {
       return verify(argv);
     case 'node':
       return nodeCommand(config, argv);
+    case 'demo-federation':
+      return demoFederation(config, argv);
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exit(command === undefined || command === '--help' ? 0 : 2);

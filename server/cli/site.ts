@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { addSite, listSites, removeSite, SiteRegistryError, type SiteEntry } from '../federation/site-registry';
+import { mkdir, readFile } from 'node:fs/promises';
+import { addSite, listSites, removeSite, SiteRegistryError, validateSiteEntry, type SiteEntry } from '../federation/site-registry';
 import { keyIdOf } from '../federation/identity';
 
 /**
@@ -32,6 +32,9 @@ export async function siteCommand(sitesDir: string, argv: readonly string[]): Pr
       } catch (error) {
         throw new SiteCommandError(`cannot read ${args[0]} as JSON: ${(error as Error).message}`);
       }
+      // A new hub's first valid member makes its registry folder (nothing else would); a bad entry makes nothing.
+      const code = (entry as { code?: unknown } | null)?.code;
+      if (validateSiteEntry(entry, `${String(code)}.json`).site) await mkdir(sitesDir, { recursive: true });
       const site = await addSite(sitesDir, entry, { replace: flags.includes('--replace') });
       // The key id is what the operator reads back to the node's contact on the phone.
       return `${flags.includes('--replace') ? 'replaced' : 'added'} ${line(site)}\n`;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ExclusionReason, Level, Modality, ReaderRole, Role, WEISHAUPT_FEATURES } from '../domain';
 import { ReferenceGrade, type Site } from '../entities';
+import { badInput } from '../errors/app-error';
 import { systemContext, type Actor, type RequestContext, type Services } from '../services';
 import { drawFacetSlice, PHANTOM_UID_ROOT, phantomPart10, prng, sampleJointGrades, type JointGrades } from './phantoms';
 
@@ -31,6 +32,28 @@ export interface DemoOptions {
   modalities?: Modality[];
   /** DICOM phantoms, the reference model and one inference job (default true); false: grades only. */
   images?: boolean;
+  /**
+   * Codes of the demo sites to load (default all three): a federation demo node holds only its own site's share.
+   * The other sites' patients and grades are still drawn, not stored, so each share is exactly that site's part of
+   * the full study, and the shares of all three sites together are the full study (with the same `images` and
+   * `modalities`; the split is drawn per node over the patients it holds).
+   */
+  sites?: string[];
+}
+
+/**
+ * The demo sites named by `codes` (any letter case), in DEMO_SITES order; all of them without `codes`. A code the
+ * demo does not have, or an empty list, is BAD_USER_INPUT naming the demo's codes.
+ */
+export function demoSitesNamed(codes: string[] | undefined): typeof DEMO_SITES {
+  if (!codes) return DEMO_SITES;
+  const wanted = new Set(codes.map((c) => c.trim().toUpperCase()));
+  const unknown = [...wanted].filter((c) => !DEMO_SITES.some((s) => s.code === c));
+  const known = DEMO_SITES.map((s) => s.code);
+  if (unknown.length)
+    throw badInput(`No demo site ${unknown.map((c) => JSON.stringify(c)).join(', ')}: the demo sites are ${known.join(', ')}`, { unknown, known });
+  if (!wanted.size) throw badInput(`Name at least one demo site: ${known.join(', ')}`, { known });
+  return DEMO_SITES.filter((s) => wanted.has(s.code));
 }
 
 export interface DemoSummary {
@@ -104,6 +127,25 @@ function sitePhantoms(siteIndex: number, patients: DemoPatient[], modalities: Mo
   return { files, jointImages };
 }
 
+/** readings.csv rows of two readers (the first errs a fifth more often) over every joint, modality and feature of `patients`. */
+function readingRows(patients: DemoPatient[], modalities: Modality[], readerCodes: string[], random: () => number): string[] {
+  const rows: string[] = [];
+  for (const patient of patients) {
+    for (const [joint, truth] of patient.truth) {
+      const [level, side] = joint.split(':');
+      for (const modality of modalities) {
+        for (const feature of WEISHAUPT_FEATURES) {
+          for (const [r, readerCode] of readerCodes.entries()) {
+            const grade = readGrade(truth[feature.code as keyof JointGrades], feature.grades.length, READER_ERROR[modality] * (r === 0 ? 1 : 0.8), random);
+            rows.push([readerCode, patient.patientId, level, side, modality, feature.code, grade].join(','));
+          }
+        }
+      }
+    }
+  }
+  return rows;
+}
+
 function expectStored(what: string, result: { stored: boolean; rejected: Array<{ reason: string }> }): void {
   if (!result.stored) throw new Error(`Demo ${what} were rejected: ${JSON.stringify(result.rejected.slice(0, 3))}`);
 }
@@ -120,23 +162,25 @@ function expectStored(what: string, result: { stored: boolean; rejected: Array<{
 export async function loadDemoCohort(services: Services, options: DemoOptions = {}): Promise<DemoSummary> {
   const modalities = options.modalities ?? [Modality.XR, Modality.CT, Modality.MR];
   const images = options.images ?? true;
+  const loaded = new Set(demoSitesNamed(options.sites).map((s) => s.code));
   const random = prng(20261127);
   const system = systemContext('demo loader');
-  const summary: DemoSummary = { sites: DEMO_SITES.length, patients: 0, instances: 0, readings: 0, adjudications: 0, jobId: null, predictions: 0 };
+  const summary: DemoSummary = { sites: loaded.size, patients: 0, instances: 0, readings: 0, adjudications: 0, jobId: null, predictions: 0 };
   const modelId = await services.db.transaction(system, async (tx) => {
     const as = (actor: Partial<Actor>): RequestContext => ({
       requestId: tx.requestId,
       manager: tx.manager,
       actor: { tokenId: null, name: 'demo', role: Role.READER, siteId: null, readerId: null, readerRole: null, ...actor },
     });
-    const sites: Site[] = [];
-    for (const spec of DEMO_SITES) sites.push(await services.sites.createSite(tx, spec));
+    const sites = new Map<string, Site>();
+    for (const spec of DEMO_SITES) if (loaded.has(spec.code)) sites.set(spec.code, await services.sites.createSite(tx, spec));
     const cohorts = DEMO_SITES.map((spec) => Array.from({ length: DEMO_PATIENTS_PER_SITE }, (_, i) => drawPatient(spec.code, i + 1, random)));
     const patientsCsv = ['site,patient_id,pseudonym,sex,age,eligible,exclusion_reasons'];
     for (const [s, cohort] of cohorts.entries()) {
       for (const patient of cohort) {
         const sex = random() < 0.5 ? 'F' : 'M';
         const age = 40 + Math.floor(random() * 40);
+        if (!loaded.has(DEMO_SITES[s].code)) continue;
         patientsCsv.push(
           [
             DEMO_SITES[s].code,
@@ -153,8 +197,15 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
     expectStored('patients', await services.manifests.importPatients(tx, patientsCsv.join('\n')));
     summary.patients = patientsCsv.length - 1;
 
-    for (const [s, site] of sites.entries()) {
-      const code = DEMO_SITES[s].code;
+    for (const [s, { code }] of DEMO_SITES.entries()) {
+      const site = sites.get(code);
+      const included = cohorts[s].filter((p) => !p.excluded);
+      if (!site) {
+        // Another node's share: its draws are made and dropped, so the next site's patients are the full study's.
+        if (images) sitePhantoms(s, included, modalities, random);
+        readingRows(included, modalities, [`${code}-R1`, `${code}-R2`], random);
+        continue;
+      }
       const coordinator = as({ role: Role.COORDINATOR, siteId: site.id });
       const reader = async (suffix: string, role: ReaderRole, years: number) => {
         const r = await services.readers.createReader(tx, { code: `${code}-${suffix}`, role, yearsOfExperience: years, siteId: site.id });
@@ -163,7 +214,6 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
       const readers = [await reader('R1', ReaderRole.READER, 3 + s), await reader('R2', ReaderRole.READER, 6 + s)];
       const adjudicator = await reader('ADJ', ReaderRole.ADJUDICATOR, 15);
       const senior = await reader('SEN', ReaderRole.SENIOR, 25);
-      const included = cohorts[s].filter((p) => !p.excluded);
 
       if (images) {
         const { files, jointImages } = sitePhantoms(s, included, modalities, random);
@@ -178,20 +228,15 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
         expectStored('joint images', await services.manifests.importJointImages(coordinator, site.id, [header, ...jointImages].join('\n')));
       }
 
-      const readingsCsv = ['reader,patient_id,level,side,modality,feature,grade'];
-      for (const patient of included) {
-        for (const [joint, truth] of patient.truth) {
-          const [level, side] = joint.split(':');
-          for (const modality of modalities) {
-            for (const feature of WEISHAUPT_FEATURES) {
-              for (const [r, { code: readerCode }] of readers.entries()) {
-                const grade = readGrade(truth[feature.code as keyof JointGrades], feature.grades.length, READER_ERROR[modality] * (r === 0 ? 1 : 0.8), random);
-                readingsCsv.push([readerCode, patient.patientId, level, side, modality, feature.code, grade].join(','));
-              }
-            }
-          }
-        }
-      }
+      const readingsCsv = [
+        'reader,patient_id,level,side,modality,feature,grade',
+        ...readingRows(
+          included,
+          modalities,
+          readers.map((r) => r.code),
+          random,
+        ),
+      ];
       expectStored('readings', await services.manifests.importReadings(coordinator, site.id, readingsCsv.join('\n')));
       summary.readings += readingsCsv.length - 1;
 

@@ -19,11 +19,16 @@ export interface NodeProcess {
 
 /**
  * Starts `main.js <args>` with `env` over the test's environment and waits until it is ready: the banner for
- * `serve`, "worker ready" for `worker`. Rejects with its output if it exits first or takes longer than `ms`.
+ * `serve`, "worker ready" for `worker`. Rejects with its output if it exits first or takes longer than `ms`. `exec` is
+ * an argv prefix to run it under (`ip netns exec <name>`: inside a network namespace).
  */
-export async function startNodeProcess(args: string[], env: NodeJS.ProcessEnv, ms = 300_000): Promise<NodeProcess> {
+export async function startNodeProcess(args: string[], env: NodeJS.ProcessEnv, ms = 300_000, exec: string[] = []): Promise<NodeProcess> {
   if (!existsSync(MAIN)) throw new Error('Build first: `npm run build` (npm test does).');
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, ...prefix] = [...exec, process.execPath];
+  const child = spawn(command, [...prefix, MAIN, ...args], {
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -7,8 +7,9 @@ import { freePort } from './free-port';
 
 /**
  * A real forward proxy for tests: Debian's squid (`apt-get install -y squid`; .ci/run installs it), started on a free
- * port in a private folder, allowing CONNECT to any port from localhost and refusing every request that asks for a
- * protocol upgrade (WebSocket): the kind of hospital proxy the federation's long-poll must get through.
+ * port in a private folder, allowing CONNECT to any port from localhost (and from the sources and to the one destination
+ * the options name) and refusing every request that asks for a protocol upgrade (WebSocket): the kind of hospital
+ * proxy the federation's long-poll must get through.
  */
 export interface Squid {
   url: string;
@@ -31,14 +32,23 @@ async function accepts(port: number): Promise<boolean> {
   });
 }
 
-export async function startSquid(): Promise<Squid> {
+export interface SquidOptions {
+  /** More addresses to listen on (the host's end of a network namespace's link), on the same port as 127.0.0.1. */
+  listen?: string[];
+  /** More source addresses (CIDR) allowed to use it (the namespaces' inner addresses). */
+  allowSources?: string[];
+  /** Only tunnels to this host and port (the hub's, as a hospital proxy names it); anything else is refused. */
+  onlyTo?: { host: string; port: number };
+}
+
+export async function startSquid(options: SquidOptions = {}): Promise<Squid> {
   if (!SQUID_BINARY) throw new Error('squid is not installed: apt-get install -y squid (the federation proxy tests need a real CONNECT proxy)');
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'facet-squid-'));
   // Started as root, squid drops to its own user: that user writes the logs and the pid file here.
   await fs.chmod(dir, 0o777);
   const port = await freePort();
   const config = [
-    `http_port 127.0.0.1:${port}`,
+    ...['127.0.0.1', ...(options.listen ?? [])].map((address) => `http_port ${address}:${port}`),
     `pid_filename ${dir}/squid.pid`,
     `access_log stdio:${dir}/access.log`,
     `cache_log ${dir}/cache.log`,
@@ -50,7 +60,16 @@ export async function startSquid(): Promise<Squid> {
     'acl localhost_src src 127.0.0.1/32',
     'acl upgrade req_header Upgrade .',
     'http_access deny upgrade',
+    ...(options.onlyTo
+      ? [
+          `acl only_host dst ${options.onlyTo.host}/32`,
+          `acl only_port port ${options.onlyTo.port}`,
+          'http_access deny !only_host',
+          'http_access deny !only_port',
+        ]
+      : []),
     'http_access allow localhost_src',
+    ...(options.allowSources?.length ? [`acl namespace_src src ${options.allowSources.join(' ')}`, 'http_access allow namespace_src'] : []),
     'http_access deny all',
   ].join('\n');
   await fs.writeFile(path.join(dir, 'squid.conf'), `${config}\n`);

@@ -81,6 +81,17 @@ describe('facet site', () => {
     await expect(siteCommand(sites, ['remove', 'NOWHERE'])).rejects.toThrow(/no site NOWHERE/);
   });
 
+  it('makes the registry folder with a new hub’s first member, and refuses a bad entry before making anything', async () => {
+    const sites = path.join(dir, 'new-hub', 'sites');
+    const bad = path.join(dir, 'bad.entry');
+    await writeFile(bad, JSON.stringify({ code: 'NORTH' }));
+    await expect(siteCommand(sites, ['add', bad])).rejects.toThrow(SiteRegistryError);
+    await expect(stat(sites)).rejects.toMatchObject({ code: 'ENOENT' });
+    const { file, identity } = await entryFile('NORTH');
+    expect(await siteCommand(sites, ['add', file])).toMatch(new RegExp(`^added NORTH\t${identity.public.keyId.replace(/[+/]/g, '\\$&')}`));
+    expect(await siteCommand(sites, ['list'])).toMatch(/^NORTH\t/m);
+  });
+
   it.each([
     [['add'], /usage/],
     [['add', 'a', 'b'], /usage/],
