@@ -4,6 +4,7 @@ import { AuditEvent } from './audit-event.entity';
 import { CellExposure } from './cell-exposure.entity';
 import { FederationInboxTask } from './federation-inbox-task.entity';
 import { FederationReleasePolicy } from './federation-release-policy.entity';
+import { FederationReleasedPopulation } from './federation-released-population.entity';
 import { GradingFeature } from './grading-feature.entity';
 import { InferenceJob } from './inference-job.entity';
 import { Instance } from './instance.entity';
@@ -40,6 +41,7 @@ export {
   CellExposure,
   FederationInboxTask,
   FederationReleasePolicy,
+  FederationReleasedPopulation,
   GradingFeature,
   InferenceJob,
   Instance,
@@ -92,4 +94,5 @@ export const ENTITIES = [
   FederationSiteContact,
   FederationInboxTask,
   FederationReleasePolicy,
+  FederationReleasedPopulation,
 ];

@@ -101,5 +101,8 @@ export type ComputableQuery =
 export function parseTaskQuery(kind: FederationTaskKind, raw: unknown): ComputableQuery {
   if (kind === FederationTaskKind.STUDY_FLOW) return { kind, query: parseStudyFlowQuery(raw) };
   if (kind === FederationTaskKind.BINARY_COUNTS) return { kind, query: parseBinaryCountsQuery(raw) };
-  throw new ComputeError('UNSUPPORTED_KIND', `this node computes STUDY_FLOW and BINARY_COUNTS, not ${String(kind)}`);
+  throw new ComputeError(
+    'UNSUPPORTED_KIND',
+    `this node computes STUDY_FLOW, BINARY_COUNTS, SCORE_HISTOGRAM, PLACEMENT_SUMS and BOOTSTRAP_SUMS, not ${String(kind)}`,
+  );
 }

@@ -213,6 +213,8 @@ export const AGGREGATE_FIELDS = [
   's11',
   'positives',
   'negatives',
+  'sums',
+  'siteSums',
   'table',
   'discordant',
   'enrolled',

@@ -114,7 +114,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const hub = options.hub ? new Hub(db, options.hub) : null;
   const federationHub = new FederationHubService(db, pubSub, hub);
   const federatedQueries = new FederatedQueryService(db, audit, queue, pubSub, hub);
-  const federationCompute = new FederationComputeService(db, metrics, agreement);
+  const federationCompute = new FederationComputeService(db, metrics, agreement, nodeKeys);
   const federation = options.federation ?? null;
   const hubClient = federation ? new HubClient({ url: federation.hubUrl, ...federation.client }) : null;
   const federationNode = new FederationNodeService(db, audit, queue, federationCompute, federation, hubClient);

@@ -10,6 +10,9 @@ import { PROPORTIONS, type BinaryCountsQuery, type FederatedGroupBy, type StudyF
 import type { AgreementService } from '../agreement.service';
 import type { CaseRow, MetricsRequest, MetricsService } from '../metrics.service';
 import type { RequestContext } from '../request-context';
+import type { NodeKeyService } from '../node-key.service';
+import { computeAucAggregate, isAucKind } from './auc-compute';
+import { computeBootstrapAggregate } from './bootstrap-compute';
 
 /** A computed aggregate and what its provenance manifest states about how it was computed. */
 export interface ComputedAggregate {
@@ -21,6 +24,10 @@ export interface ComputedAggregate {
   splitVersionId: string | null;
   modelSha256: string | null;
   referenceSnapshotSha256: string | null;
+  /** Histogram kinds: the finest score grid asked, which the release policy holds against its maxScoreBins. */
+  scoreBins?: number;
+  /** Per group of `aggregate` (same order), the node-local ids of its patients: for the differencing guard; never sent. */
+  populations?: string[][];
 }
 
 const CASE_DIMENSION: Record<FederatedGroupBy, keyof CaseRow> = {
@@ -49,15 +56,25 @@ export class FederationComputeService {
     private readonly db: Db,
     private readonly metrics: MetricsService,
     private readonly agreement: AgreementService,
+    /** The node's keys: the bootstrap weights' key derives from them. */
+    private readonly nodeKeys: NodeKeyService | null = null,
   ) {}
 
   /** Throws ComputeError (its code is the FAILED result's reason) for a query this node cannot answer. */
   async computeAggregate(ctx: RequestContext, kind: FederationTaskKind, rawQuery: unknown): Promise<ComputedAggregate> {
-    const parsed: ComputableQuery = parseTaskQuery(kind, rawQuery);
     const vocabulary = [
       ...(await this.db.repo(ctx, Site).find({ select: { code: true } })).map((s) => s.code),
       ...(await this.db.repo(ctx, GradingFeature).find({ select: { code: true } })).map((f) => f.code),
     ];
+    if (kind === FederationTaskKind.BOOTSTRAP_SUMS && this.nodeKeys) {
+      const { groups, ...rest } = await computeBootstrapAggregate(this.db, this.metrics, this.nodeKeys, ctx, rawQuery);
+      return { aggregate: { groups }, ...rest, vocabulary };
+    }
+    if (isAucKind(kind)) {
+      const { groups, ...rest } = await computeAucAggregate(this.db, this.metrics, ctx, kind, rawQuery);
+      return { aggregate: { groups }, ...rest, vocabulary };
+    }
+    const parsed: ComputableQuery = parseTaskQuery(kind, rawQuery);
     const computed = parsed.kind === FederationTaskKind.STUDY_FLOW ? await this.studyFlow(ctx, parsed.query) : await this.binaryCounts(ctx, parsed.query);
     return { ...computed, vocabulary };
   }
@@ -168,17 +185,20 @@ export class FederationComputeService {
       group.rows.push(row);
       groups.set(id, group);
     }
-    const aggregateGroups: AggregateGroup[] = [...groups.values()].map(({ key, rows: of }) => {
+    const computed = [...groups.values()].map(({ key, rows: of }) => {
       const clusters = new Map<string, number>();
       const cases = of.map((r) => {
         if (!clusters.has(r.patientId)) clusters.set(r.patientId, clusters.size);
         return { cluster: clusters.get(r.patientId) as number, truth: Number(r.truth), grade: Number(r.grade) };
       });
-      return { key, patients: clusters.size, values: binaryCountsValues(cases, query.threshold) };
+      const group: AggregateGroup = { key, patients: clusters.size, values: binaryCountsValues(cases, query.threshold) };
+      return { group, population: [...clusters.keys()] };
     });
+    computed.sort((a, b) => byKey(a.group, b.group));
     const references = [...new Set(rows.map((r) => JSON.stringify([r.jointId, r.modality, r.feature, Number(r.truth)])))].sort();
     return {
-      aggregate: { groups: aggregateGroups.sort(byKey) },
+      aggregate: { groups: computed.map((c) => c.group) },
+      populations: computed.map((c) => c.population),
       arrayLengths: [PROPORTIONS.length],
       splitVersionId: split?.id ?? null,
       modelSha256,

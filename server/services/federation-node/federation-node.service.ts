@@ -25,6 +25,7 @@ import { FEDERATION_COMPUTE, FEDERATION_SUBMIT } from '../../queue/job-catalogue
 import type { JobQueue } from '../../queue/job-queue';
 import type { AuditService } from '../audit.service';
 import { requireRole, systemContext, type RequestContext } from '../request-context';
+import { differencingRefusal, recordPopulations } from './differencing';
 import type { FederationComputeService } from './federation-compute.service';
 
 const REPO_ROOT = path.resolve(__dirname, __dirname.split(path.sep).includes('dist') ? '../../../..' : '../../..');
@@ -304,9 +305,14 @@ export class FederationNodeService {
         await this.answer(tx, row, { state: 'FAILED', reason: error.code, detail: error.message });
         return 'done';
       }
+      const differencing = await differencingRefusal(this.db, tx, computed, policy);
+      if (differencing !== null) {
+        await this.answer(tx, row, { state: 'REFUSED', reason: 'DIFFERENCING', detail: differencing });
+        return 'done';
+      }
       const decision = decideRelease({
         policy,
-        request: { kind: payload.kind, arrayLengths: computed.arrayLengths },
+        request: { kind: payload.kind, arrayLengths: computed.arrayLengths, scoreBins: computed.scoreBins },
         aggregate: computed.aggregate,
         vocabulary: aggregateVocabulary(computed.vocabulary),
         releasesInPeriod: await this.releasesInWindow(tx, policy),
@@ -316,6 +322,7 @@ export class FederationNodeService {
         modelSha256: computed.modelSha256,
         referenceSnapshotSha256: computed.referenceSnapshotSha256,
       };
+      if (decision.decision !== 'REFUSE') await recordPopulations(this.db, tx, row.id, computed, policy);
       if (decision.decision === 'REFUSE') {
         await this.answer(tx, row, { state: 'REFUSED', reason: decision.reason, detail: decision.detail });
       } else if (decision.decision === 'HOLD_FOR_APPROVAL') {

@@ -201,7 +201,7 @@ describe('federated aggregates computed at a node', () => {
       'BAD_QUERY',
       /groupBy/,
     ],
-    ['a kind this node does not compute', FederationTaskKind.SCORE_HISTOGRAM, {}, 'UNSUPPORTED_KIND', /SCORE_HISTOGRAM/],
+    ['a kind this node does not compute', FederationTaskKind.INFERENCE, {}, 'UNSUPPORTED_KIND', /INFERENCE/],
   ])('refuses %s with %s', async (_what, kind, query, code, message) => {
     const attempt = node().services.federationCompute.computeAggregate(ctx, kind, query);
     await expect(attempt).rejects.toBeInstanceOf(ComputeError);
