@@ -84,7 +84,7 @@ describe('inference jobs', () => {
       },
     );
     try {
-      await live.waitFor((e) => e.jobProgress.status === 'SUCCEEDED', 30_000);
+      await live.waitFor((e) => e.jobProgress.status === 'SUCCEEDED', 180_000);
     } finally {
       await live.close();
     }
@@ -126,7 +126,7 @@ describe('inference jobs', () => {
 
   it('never duplicates predictions: a second job over the same scope counts them as done', async () => {
     const started = await gqlOk(node().url, engineer, START, { id: modelId });
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 180_000;
     let job: any;
     do {
       await new Promise((r) => setTimeout(r, 200));
@@ -163,7 +163,7 @@ describe('inference jobs', () => {
     try {
       await node().services.queue.work(RUN_INFERENCE, handlers[RUN_INFERENCE]);
       await second.work(RUN_INFERENCE, handlers[RUN_INFERENCE]);
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + 180_000;
       let statuses: string[] = [];
       do {
         await new Promise((r) => setTimeout(r, 200));
