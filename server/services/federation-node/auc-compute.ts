@@ -1,6 +1,4 @@
-import { IsNull, Not } from 'typeorm';
 import type { Db } from '../../db/transaction';
-import { ModelVersion, SplitVersion } from '../../entities';
 import { canonicalSha256 } from '../../federation/canonical-json';
 import {
   histogramLength,
@@ -12,32 +10,17 @@ import {
   type AucCase,
   type AucQuery,
 } from '../../federation/compute-auc';
-import { ComputeError } from '../../federation/compute-query';
 import { FederationTaskKind } from '../../federation/protocol';
 import type { AggregateGroup } from '../../federation/release-policy';
-import type { FederatedGroupBy, FederatedRater } from '../../federation/task-kinds';
+import type { FederatedRater } from '../../federation/task-kinds';
 import { scoreOf } from '../../stats/engine';
-import type { CaseRow, MetricsRequest, MetricsService } from '../metrics.service';
+import type { CaseRow, MetricsService } from '../metrics.service';
+import { byGroupKey, CASE_DIMENSION, gradedCaseRequest, latestFrozenSplit } from './graded-case-request';
 import type { RequestContext } from '../request-context';
 
 export const AUC_KINDS = [FederationTaskKind.SCORE_HISTOGRAM, FederationTaskKind.PLACEMENT_SUMS] as const;
 export type AucKind = (typeof AUC_KINDS)[number];
 export const isAucKind = (kind: FederationTaskKind): kind is AucKind => (AUC_KINDS as readonly FederationTaskKind[]).includes(kind);
-
-const CASE_DIMENSION: Record<FederatedGroupBy, keyof CaseRow> = {
-  SITE: 'site',
-  FEATURE: 'feature',
-  MODALITY: 'modality',
-  LEVEL: 'level',
-  SIDE: 'side',
-  SPLIT: 'split',
-};
-
-const byKey = (a: AggregateGroup, b: AggregateGroup) => {
-  const ka = JSON.stringify(Object.entries(a.key));
-  const kb = JSON.stringify(Object.entries(b.key));
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-};
 
 export interface AucAggregate {
   groups: AggregateGroup[];
@@ -58,36 +41,13 @@ export interface AucAggregate {
  */
 export async function computeAucAggregate(db: Db, metrics: MetricsService, ctx: RequestContext, kind: AucKind, raw: unknown): Promise<AucAggregate> {
   const query: AucQuery = kind === FederationTaskKind.SCORE_HISTOGRAM ? parseAucQuery(raw) : parsePlacementSumsQuery(raw);
-  let split: SplitVersion | null = null;
-  if (query.scope.splits.length > 0) {
-    [split] = await db.repo(ctx, SplitVersion).find({ where: { frozenAt: Not(IsNull()) }, order: { frozenAt: 'DESC' }, take: 1 });
-    if (!split) throw new ComputeError('NO_FROZEN_SPLIT', 'the task names splits but this node has no frozen split version');
-  }
-  const all = <T>(values: T[]): T[] | null => (values.length > 0 ? values : null);
+  const split = await latestFrozenSplit(db, ctx, query.scope.splits.length > 0);
   const perRater: CaseRow[][] = [];
   let modelSha256: string | null = null;
   for (const rater of query.raters as FederatedRater[]) {
-    let requestRater: MetricsRequest['rater'];
-    if ('modelSha256' in rater) {
-      const model = await db.repo(ctx, ModelVersion).findOneBy({ sha256: rater.modelSha256 as string });
-      if (!model) throw new ComputeError('UNKNOWN_MODEL', 'no model version with this sha256 is registered at this node');
-      modelSha256 = model.sha256;
-      requestRater = { modelVersionId: model.id };
-    } else requestRater = { readerSlot: rater.readerSlot as never };
-    const request: MetricsRequest = {
-      rater: requestRater,
-      scope: {
-        splitVersionId: split?.id ?? null,
-        splits: split ? (query.scope.splits as never) : null,
-        modalities: all(query.scope.modalities) as never,
-        features: all(query.scope.features),
-        levels: all(query.scope.levels) as never,
-        sides: all(query.scope.sides) as never,
-      },
-      threshold: query.threshold,
-      confirmedOnly: query.scope.confirmedOnly,
-    };
-    perRater.push(await metrics.gradedCases(ctx, request));
+    const resolved = await gradedCaseRequest(db, ctx, { rater, scope: query.scope, threshold: query.threshold }, split);
+    modelSha256 = resolved.modelSha256 ?? modelSha256;
+    perRater.push(await metrics.gradedCases(ctx, resolved.request));
   }
   const cellOf = (r: CaseRow) => `${r.jointId} ${r.modality} ${r.feature}`;
   const others = perRater.slice(1).map((rows) => new Map(rows.map((r) => [cellOf(r), r])));
@@ -105,7 +65,9 @@ export async function computeAucAggregate(db: Db, metrics: MetricsService, ctx: 
       ),
     });
   }
-  const groups = (kind === FederationTaskKind.SCORE_HISTOGRAM ? scoreHistogramGroups(cases, query) : placementSumsGroups(cases, query as never)).sort(byKey);
+  const groups = (kind === FederationTaskKind.SCORE_HISTOGRAM ? scoreHistogramGroups(cases, query) : placementSumsGroups(cases, query as never)).sort(
+    byGroupKey,
+  );
   const keyId = (key: Record<string, string>) => JSON.stringify(Object.entries(key).sort());
   const patientsOf = new Map<string, Set<string>>();
   for (const c of cases) {

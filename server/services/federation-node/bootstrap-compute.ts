@@ -1,25 +1,13 @@
 import { createHmac } from 'node:crypto';
-import { IsNull, Not } from 'typeorm';
 import type { Db } from '../../db/transaction';
-import { ModelVersion, SplitVersion } from '../../entities';
 import { bootstrapSums, parseBootstrapQuery } from '../../federation/bootstrap-rounds';
 import { canonicalSha256 } from '../../federation/canonical-json';
-import { ComputeError } from '../../federation/compute-query';
 import { poissonWeights } from '../../federation/poisson-bootstrap';
 import type { AggregateGroup } from '../../federation/release-policy';
-import type { FederatedGroupBy } from '../../federation/task-kinds';
-import type { CaseRow, MetricsRequest, MetricsService } from '../metrics.service';
+import type { CaseRow, MetricsService } from '../metrics.service';
 import type { NodeKeyService } from '../node-key.service';
 import type { RequestContext } from '../request-context';
-
-const CASE_DIMENSION: Record<FederatedGroupBy, keyof CaseRow> = {
-  SITE: 'site',
-  FEATURE: 'feature',
-  MODALITY: 'modality',
-  LEVEL: 'level',
-  SIDE: 'side',
-  SPLIT: 'split',
-};
+import { CASE_DIMENSION, gradedCaseRequest, latestFrozenSplit } from './graded-case-request';
 
 /**
  * The key of the node's bootstrap weights, derived from its identifier key (node-key.service.ts): it never leaves
@@ -53,33 +41,9 @@ export async function computeBootstrapAggregate(
   raw: unknown,
 ): Promise<BootstrapAggregate> {
   const query = parseBootstrapQuery(raw);
-  let split: SplitVersion | null = null;
-  if (query.scope.splits.length > 0) {
-    [split] = await db.repo(ctx, SplitVersion).find({ where: { frozenAt: Not(IsNull()) }, order: { frozenAt: 'DESC' }, take: 1 });
-    if (!split) throw new ComputeError('NO_FROZEN_SPLIT', 'the task names splits but this node has no frozen split version');
-  }
-  let rater: MetricsRequest['rater'];
-  let modelSha256: string | null = null;
-  if ('modelSha256' in query.rater) {
-    const model = await db.repo(ctx, ModelVersion).findOneBy({ sha256: query.rater.modelSha256 as string });
-    if (!model) throw new ComputeError('UNKNOWN_MODEL', 'no model version with this sha256 is registered at this node');
-    modelSha256 = model.sha256;
-    rater = { modelVersionId: model.id };
-  } else rater = { readerSlot: query.rater.readerSlot as never };
-  const all = <T>(values: T[]): T[] | null => (values.length > 0 ? values : null);
-  const rows = await metrics.gradedCases(ctx, {
-    rater,
-    scope: {
-      splitVersionId: split?.id ?? null,
-      splits: split ? (query.scope.splits as never) : null,
-      modalities: all(query.scope.modalities) as never,
-      features: all(query.scope.features),
-      levels: all(query.scope.levels) as never,
-      sides: all(query.scope.sides) as never,
-    },
-    threshold: query.threshold,
-    confirmedOnly: query.scope.confirmedOnly,
-  });
+  const split = await latestFrozenSplit(db, ctx, query.scope.splits.length > 0);
+  const { request, modelSha256 } = await gradedCaseRequest(db, ctx, query, split);
+  const rows = await metrics.gradedCases(ctx, request);
   const key = await bootstrapWeightKey(nodeKeys);
   const weights = new Map<string, Uint8Array>();
   const weightsOf = (patient: string) => {

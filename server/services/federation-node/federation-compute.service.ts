@@ -1,15 +1,15 @@
-import { IsNull, Not } from 'typeorm';
 import type { Db } from '../../db/transaction';
-import { GradingFeature, ModelVersion, Site, SplitVersion } from '../../entities';
+import { GradingFeature, Site } from '../../entities';
 import { canonicalSha256 } from '../../federation/canonical-json';
 import { binaryCountsValues } from '../../federation/compute-binary';
-import { ComputeError, parseTaskQuery, type ComputableQuery } from '../../federation/compute-query';
+import { parseTaskQuery, type ComputableQuery } from '../../federation/compute-query';
 import { FederationTaskKind } from '../../federation/protocol';
 import type { AggregateGroup, SiteAggregate } from '../../federation/release-policy';
-import { PROPORTIONS, type BinaryCountsQuery, type FederatedGroupBy, type StudyFlowQuery, type StudyFlowValues } from '../../federation/task-kinds';
+import { PROPORTIONS, type BinaryCountsQuery, type StudyFlowQuery, type StudyFlowValues } from '../../federation/task-kinds';
 import type { AgreementService } from '../agreement.service';
-import type { CaseRow, MetricsRequest, MetricsService } from '../metrics.service';
+import type { CaseRow, MetricsService } from '../metrics.service';
 import type { RequestContext } from '../request-context';
+import { byGroupKey, CASE_DIMENSION, gradedCaseRequest, latestFrozenSplit } from './graded-case-request';
 import type { NodeKeyService } from '../node-key.service';
 import { computeAucAggregate, isAucKind } from './auc-compute';
 import { computeBootstrapAggregate } from './bootstrap-compute';
@@ -29,21 +29,6 @@ export interface ComputedAggregate {
   /** Per group of `aggregate` (same order), the node-local ids of its patients: for the differencing guard; never sent. */
   populations?: string[][];
 }
-
-const CASE_DIMENSION: Record<FederatedGroupBy, keyof CaseRow> = {
-  SITE: 'site',
-  FEATURE: 'feature',
-  MODALITY: 'modality',
-  LEVEL: 'level',
-  SIDE: 'side',
-  SPLIT: 'split',
-};
-
-const byKey = (a: AggregateGroup, b: AggregateGroup) => {
-  const ka = JSON.stringify(Object.entries(a.key));
-  const kb = JSON.stringify(Object.entries(b.key));
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-};
 
 /**
  * Computes the aggregates of the federated task kinds (server/federation/task-kinds.ts) from this node's own
@@ -79,20 +64,12 @@ export class FederationComputeService {
     return { ...computed, vocabulary };
   }
 
-  /** The latest frozen split version: splits are named, and only a frozen version means the same thing tomorrow. */
-  private async frozenSplitVersion(ctx: RequestContext, needed: boolean): Promise<SplitVersion | null> {
-    if (!needed) return null;
-    const [version] = await this.db.repo(ctx, SplitVersion).find({ where: { frozenAt: Not(IsNull()) }, order: { frozenAt: 'DESC' }, take: 1 });
-    if (!version) throw new ComputeError('NO_FROZEN_SPLIT', 'the task names splits but this node has no frozen split version');
-    return version;
-  }
-
   /**
    * One group per site of the node, with the counts of the node's studyFlow row; with scope.splits also one group per
    * site and split: the eligible patients assigned to it (studyFlow's bySplit) and their joints and reference cells.
    */
   private async studyFlow(ctx: RequestContext, query: StudyFlowQuery): Promise<Omit<ComputedAggregate, 'vocabulary'>> {
-    const split = await this.frozenSplitVersion(ctx, query.scope.splits.length > 0);
+    const split = await latestFrozenSplit(this.db, ctx, query.scope.splits.length > 0);
     const rows = await this.agreement.studyFlow(ctx, { splitVersionId: split?.id ?? null });
     const groups: AggregateGroup[] = [];
     for (const row of rows) {
@@ -143,7 +120,7 @@ export class FederationComputeService {
         `SELECT ref.joint_id, ref.modality::text, ref.feature, ref.grade, ref.not_assessable, ref.confirmed_at IS NOT NULL AS confirmed FROM reference_grade ref ORDER BY 1, 2, 3`,
       );
     return {
-      aggregate: { groups: groups.sort(byKey) },
+      aggregate: { groups: groups.sort(byGroupKey) },
       arrayLengths: [],
       splitVersionId: split?.id ?? null,
       modelSha256: null,
@@ -153,28 +130,8 @@ export class FederationComputeService {
 
   /** Confusion counts and clustered sums per group of groupBy, over exactly the cases the node's `metrics` analyses. */
   private async binaryCounts(ctx: RequestContext, query: BinaryCountsQuery): Promise<Omit<ComputedAggregate, 'vocabulary'>> {
-    const split = await this.frozenSplitVersion(ctx, query.scope.splits.length > 0);
-    let modelVersionId: string | null = null;
-    const modelSha256 = 'modelSha256' in query.rater ? (query.rater.modelSha256 as string) : null;
-    if (modelSha256) {
-      const model = await this.db.repo(ctx, ModelVersion).findOneBy({ sha256: modelSha256 });
-      if (!model) throw new ComputeError('UNKNOWN_MODEL', 'no model version with this sha256 is registered at this node');
-      modelVersionId = model.id;
-    }
-    const all = <T>(values: T[]): T[] | null => (values.length > 0 ? values : null);
-    const request: MetricsRequest = {
-      rater: modelVersionId ? { modelVersionId } : { readerSlot: (query.rater as { readerSlot: 'FIRST' | 'SECOND' }).readerSlot as never },
-      scope: {
-        splitVersionId: split?.id ?? null,
-        splits: split ? (query.scope.splits as never) : null,
-        modalities: all(query.scope.modalities) as never,
-        features: all(query.scope.features),
-        levels: all(query.scope.levels) as never,
-        sides: all(query.scope.sides) as never,
-      },
-      threshold: query.threshold,
-      confirmedOnly: query.scope.confirmedOnly,
-    };
+    const split = await latestFrozenSplit(this.db, ctx, query.scope.splits.length > 0);
+    const { request, modelSha256 } = await gradedCaseRequest(this.db, ctx, query, split);
     const rows = await this.metrics.gradedCases(ctx, request);
     const dimensions = [...new Set(query.groupBy)].sort();
     const groups = new Map<string, { key: Record<string, string>; rows: CaseRow[] }>();
@@ -194,7 +151,7 @@ export class FederationComputeService {
       const group: AggregateGroup = { key, patients: clusters.size, values: binaryCountsValues(cases, query.threshold) };
       return { group, population: [...clusters.keys()] };
     });
-    computed.sort((a, b) => byKey(a.group, b.group));
+    computed.sort((a, b) => byGroupKey(a.group, b.group));
     const references = [...new Set(rows.map((r) => JSON.stringify([r.jointId, r.modality, r.feature, Number(r.truth)])))].sort();
     return {
       aggregate: { groups: computed.map((c) => c.group) },
