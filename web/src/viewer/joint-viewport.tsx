@@ -39,7 +39,8 @@ export default function JointViewport({ image }: { image: ViewerImage }) {
   const reactId = useId().replace(/:/g, '');
   const element = useRef<HTMLDivElement>(null);
   const [viewport, setViewport] = useState<Types.IStackViewport | null>(null);
-  const [imageId, setImageId] = useState<string | null>(null);
+  // The image on screen, with the instance it shows (props may already name the next one).
+  const [shown, setShown] = useState<{ imageId: string; instance: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [overlay, setOverlay] = useState<Overlay | null>(null);
   const [voi, setVoi] = useState<{ windowWidth: number; windowCenter: number } | null>(null);
@@ -86,7 +87,7 @@ export default function JointViewport({ image }: { image: ViewerImage }) {
     if (!viewport) return;
     let cancelled = false;
     let fileUri: string | null = null;
-    setImageId(null);
+    setShown(null);
     setOverlay(null);
     setError(null);
     retrievePart10({ study, series, instance })
@@ -98,7 +99,7 @@ export default function JointViewport({ image }: { image: ViewerImage }) {
         await viewport.setStack([id]);
         if (cancelled) return;
         viewport.render();
-        setImageId(id);
+        setShown({ imageId: id, instance });
       })
       .catch((e: unknown) => {
         if (!cancelled) setError(e instanceof Error ? `${'code' in e ? `${String(e.code)}: ` : ''}${e.message}` : String(e));
@@ -114,6 +115,7 @@ export default function JointViewport({ image }: { image: ViewerImage }) {
 
   // The region's outline and the window readout follow every render (zoom, pan, window/level, resize).
   const { x, y, width, height } = image.roi;
+  const imageId = shown?.instance === instance ? shown.imageId : null;
   useEffect(() => {
     const el = element.current;
     if (!viewport || !imageId || !el) return;
@@ -131,10 +133,12 @@ export default function JointViewport({ image }: { image: ViewerImage }) {
     };
     update();
     el.addEventListener(Enums.Events.IMAGE_RENDERED, update);
+    el.addEventListener(Enums.Events.CAMERA_MODIFIED, update);
     const resize = new ResizeObserver(() => viewport.getRenderingEngine()?.resize(true, true));
     resize.observe(el);
     return () => {
       el.removeEventListener(Enums.Events.IMAGE_RENDERED, update);
+      el.removeEventListener(Enums.Events.CAMERA_MODIFIED, update);
       resize.disconnect();
     };
   }, [viewport, imageId, x, y, width, height]);
@@ -154,7 +158,12 @@ export default function JointViewport({ image }: { image: ViewerImage }) {
   };
 
   return (
-    <figure className="joint-viewport" data-testid="joint-viewport" data-state={error ? 'error' : imageId ? 'loaded' : 'loading'}>
+    <figure
+      className="joint-viewport"
+      data-testid="joint-viewport"
+      data-state={error ? 'error' : imageId ? 'loaded' : 'loading'}
+      data-instance={imageId ? instance : undefined}
+    >
       <div className="viewport-tools" role="toolbar" aria-label="Viewer tools">
         {(Object.keys(TOOLS) as ToolKey[]).map((tool) => (
           <button key={tool} type="button" aria-pressed={tool === primary} onClick={() => choose(tool)}>
@@ -172,7 +181,7 @@ export default function JointViewport({ image }: { image: ViewerImage }) {
       </div>
       <div className="viewport-frame">
         <div ref={element} className="viewport-element" data-testid="viewport-element" />
-        {overlay ? (
+        {overlay && imageId ? (
           <svg className="viewport-overlay" aria-hidden="true">
             <rect data-testid="roi-outline" x={overlay.x} y={overlay.y} width={overlay.width} height={overlay.height} />
           </svg>
