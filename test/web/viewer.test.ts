@@ -129,6 +129,8 @@ describe('the joint image viewer in Chromium', () => {
   let browser: Browser;
   let reader: string;
   let coordinator: string;
+  let admin: string;
+  let readerId: string;
   // A demo phantom (server/demo/phantoms.ts): a CT slice whose every pixel the test knows.
   const slice = drawFacetSlice('CT', sampleJointGrades(prng(3)), sampleJointGrades(prng(4)), prng(5));
   const phantomUid = `${PHANTOM_UID_ROOT}.77.3`;
@@ -137,7 +139,10 @@ describe('the joint image viewer in Chromium', () => {
     const factory = new Factory(node().services);
     const site = await factory.site('EAST');
     coordinator = await factory.token(Role.COORDINATOR, { site });
-    reader = (await factory.readerWithToken(site)).token;
+    admin = await factory.token(Role.ADMIN);
+    const first = await factory.readerWithToken(site);
+    reader = first.token;
+    readerId = first.reader.id;
     await gqlOk(node().url, coordinator, `mutation ($csv: String!) { importPatientsManifest(csv: $csv) { stored } }`, {
       csv: `site,patient_id\nEAST,${MRN}\n`,
     });
@@ -189,8 +194,8 @@ describe('the joint image viewer in Chromium', () => {
     for (const { outside, errors } of pages.splice(0)) expect({ outside, errors }).toEqual({ outside: [], errors: [] });
   });
 
-  async function readingPage(): Promise<Page> {
-    const { page, outside } = await signIn(browser, node().url, reader, '#/reading');
+  async function readingPage(token = reader): Promise<Page> {
+    const { page, outside } = await signIn(browser, node().url, token, '#/reading');
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     pages.push({ outside, errors });
@@ -277,6 +282,24 @@ describe('the joint image viewer in Chromium', () => {
     await page.waitForSelector('[data-testid=grading] tr:first-child [data-testid=own-grade]:has-text("1")');
     const readings = (await gqlOk(node().url, reader, `{ readings(first: 10) { nodes { modality grade joint { level side } } } }`)).readings.nodes;
     expect(readings).toEqual([{ modality: 'CT', grade: 1, joint: { level: 'L3_L4', side: 'LEFT' } }]);
+    await page.context().close();
+  });
+
+  it("shows WADO-RS's refusal in place of the image, and the page keeps working", async () => {
+    const created = (
+      await gqlOk(node().url, admin, `mutation ($input: CreateApiTokenInput!) { createApiToken(input: $input) { secret token { id } } }`, {
+        input: { name: 'viewer-revoked', role: 'READER', readerId },
+      })
+    ).createApiToken;
+    const page = await readingPage(created.secret);
+    await page.waitForSelector('[data-testid=joint-viewport][data-state=loaded]', { timeout: 120_000 });
+    // The token is revoked while the page is open: the next image's retrieval is refused.
+    await gqlOk(node().url, admin, `mutation ($id: ID!) { revokeApiToken(id: $id) { id } }`, { id: created.token.id });
+    await page.click('[data-testid=worklist] button:has-text("L4_L5 LEFT MR")');
+    await page.waitForSelector('[data-testid=joint-viewport][data-state=error]', { timeout: 60_000 });
+    expect(await page.locator('[data-testid=joint-viewport] [role=alert]').textContent()).toMatch(/^UNAUTHENTICATED: /);
+    expect(await page.locator('[data-testid=roi-outline]').count()).toBe(0);
+    expect(await page.locator('[data-testid=worklist] li.active').textContent()).toMatch(/L4_L5 LEFT MR/);
     await page.context().close();
   });
 

@@ -1,4 +1,4 @@
-import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
+import { Component, lazy, Suspense, useCallback, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { useClient, useMutation, useQuery, type Client } from 'urql';
 import {
   GRADING_SCHEME,
@@ -23,6 +23,23 @@ import type { ViewerImage } from '../viewer/joint-viewport';
 
 /** cornerstone3D, its decoding worker and WASM codecs load with the first joint shown, not with the app. */
 const JointViewport = lazy(() => import('../viewer/joint-viewport'));
+
+/** A viewer that cannot load (its chunk unreachable) says so, and leaves the worklist and grading working. */
+class ViewerBoundary extends Component<{ children: ReactNode }, { error: Error | null }> {
+  state = { error: null as Error | null };
+  static getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+  render() {
+    return this.state.error ? (
+      <p className="error" role="alert">
+        The image viewer could not load: {this.state.error.message}
+      </p>
+    ) : (
+      this.props.children
+    );
+  }
+}
 
 /** Every page of a connection, following endCursor (a site's joint images and a reader's readings exceed one page). */
 async function allPages<D, T>(client: Client, query: string, variables: Record<string, unknown>, pick: (data: D) => Page<T>): Promise<T[]> {
@@ -183,9 +200,11 @@ export function ReadingPage({ viewer }: { viewer: Viewer }) {
         </ol>
         {shown ? (
           <div className="viewer-column">
-            <Suspense fallback={<p className="hint">Loading the viewer…</p>}>
-              <JointViewport image={shown} />
-            </Suspense>
+            <ViewerBoundary>
+              <Suspense fallback={<p className="hint">Loading the viewer…</p>}>
+                <JointViewport image={shown} />
+              </Suspense>
+            </ViewerBoundary>
             {item.images.length > 1 ? (
               <p className="image-choice">
                 {item.images.map((_, i) => (

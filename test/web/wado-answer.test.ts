@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { firstPart, RetrieveError } from '../../web/src/viewer/retrieve';
+import { firstPart, RetrieveError } from '../../web/src/viewer/wado-answer';
 import { Gen } from '../federation/generators';
 import { multipartRelated } from '../helpers/stow';
 
