@@ -18,7 +18,7 @@ type ToolKey = keyof typeof TOOLS;
 const TOOL_LABELS: Record<ToolKey, string> = { windowLevel: 'Window/level', zoom: 'Zoom', pan: 'Pan' };
 const { MouseBindings } = ToolEnums;
 
-/** The outline of the region on the canvas, in CSS pixels, and the window in modality units. */
+/** The outline of the region on the canvas, in CSS pixels. */
 interface Overlay {
   x: number;
   y: number;
@@ -39,8 +39,8 @@ export default function JointViewport({ image }: { image: ViewerImage }) {
   const reactId = useId().replace(/:/g, '');
   const element = useRef<HTMLDivElement>(null);
   const [viewport, setViewport] = useState<Types.IStackViewport | null>(null);
-  // The image on screen, with the instance it shows (props may already name the next one).
-  const [shown, setShown] = useState<{ imageId: string; instance: string } | null>(null);
+  // The image on screen, with the instance and frame it shows (props may already name the next one).
+  const [shown, setShown] = useState<{ imageId: string; frameKey: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [overlay, setOverlay] = useState<Overlay | null>(null);
   const [voi, setVoi] = useState<{ windowWidth: number; windowCenter: number } | null>(null);
@@ -83,12 +83,14 @@ export default function JointViewport({ image }: { image: ViewerImage }) {
 
   // The image: retrieved, handed to the loader as a local file, shown with the window its object carries.
   const { study, series, instance } = image.uids;
+  const frameKey = `${instance}#${image.frame}`;
   useEffect(() => {
     if (!viewport) return;
     let cancelled = false;
     let fileUri: string | null = null;
     setShown(null);
     setOverlay(null);
+    setVoi(null);
     setError(null);
     retrievePart10({ study, series, instance })
       .then(async (bytes) => {
@@ -99,7 +101,7 @@ export default function JointViewport({ image }: { image: ViewerImage }) {
         await viewport.setStack([id]);
         if (cancelled) return;
         viewport.render();
-        setShown({ imageId: id, instance });
+        setShown({ imageId: id, frameKey });
       })
       .catch((e: unknown) => {
         if (!cancelled) setError(e instanceof Error ? `${'code' in e ? `${String(e.code)}: ` : ''}${e.message}` : String(e));
@@ -111,11 +113,11 @@ export default function JointViewport({ image }: { image: ViewerImage }) {
         wadouri.fileManager.remove(Number(fileUri.slice('dicomfile:'.length)));
       }
     };
-  }, [viewport, study, series, instance, image.frame, image.numberOfFrames]);
+  }, [viewport, study, series, instance, frameKey, image.frame, image.numberOfFrames]);
 
   // The region's outline and the window readout follow every render (zoom, pan, window/level, resize).
   const { x, y, width, height } = image.roi;
-  const imageId = shown?.instance === instance ? shown.imageId : null;
+  const imageId = shown?.frameKey === frameKey ? shown.imageId : null;
   useEffect(() => {
     const el = element.current;
     if (!viewport || !imageId || !el) return;
