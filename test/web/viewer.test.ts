@@ -134,6 +134,12 @@ describe('the joint image viewer in Chromium', () => {
   // A demo phantom (server/demo/phantoms.ts): a CT slice whose every pixel the test knows.
   const slice = drawFacetSlice('CT', sampleJointGrades(prng(3)), sampleJointGrades(prng(4)), prng(5));
   const phantomUid = `${PHANTOM_UID_ROOT}.77.3`;
+  // The demo's other modalities: an X-ray (DX, no image position) and an MR slice, 12-bit unsigned.
+  const others = {
+    XR: drawFacetSlice('XR', sampleJointGrades(prng(6)), sampleJointGrades(prng(7)), prng(8)),
+    MR: drawFacetSlice('MR', sampleJointGrades(prng(9)), sampleJointGrades(prng(10)), prng(11)),
+  };
+  const otherUid = (modality: string, part: number) => `${PHANTOM_UID_ROOT}.78.${modality === 'XR' ? 1 : 2}.${part}`;
 
   beforeAll(async () => {
     const factory = new Factory(node().services);
@@ -156,7 +162,19 @@ describe('the joint image viewer in Chromium', () => {
       instanceNumber: 1,
       slice,
     });
-    const files = [phantom, ...READABLE.map(([file]) => fixture(file)), fixture('identified-mr.dcm'), fixture('identified-dx-8bit.dcm')];
+    const otherPhantoms = Object.entries(others).map(([modality, other]) =>
+      phantomPart10({
+        patientId: MRN,
+        patientName: 'Phantom^Other',
+        studyInstanceUid: otherUid(modality, 1),
+        seriesInstanceUid: otherUid(modality, 2),
+        sopInstanceUid: otherUid(modality, 3),
+        seriesNumber: 1,
+        instanceNumber: 1,
+        slice: other,
+      }),
+    );
+    const files = [phantom, ...otherPhantoms, ...READABLE.map(([file]) => fixture(file)), fixture('identified-mr.dcm'), fixture('identified-dx-8bit.dcm')];
     expect(
       (
         await stow(
@@ -176,6 +194,7 @@ describe('the joint image viewer in Chromium', () => {
       `${MRN},L3_L4,LEFT,${phantomUid},0,${roi(slice.rois.LEFT)}`,
       `${MRN},L3_L4,RIGHT,${phantomUid},0,${roi(slice.rois.RIGHT)}`,
       ...fixtureRows,
+      ...Object.entries(others).map(([modality, other]) => `${MRN},L5_S1,LEFT,${otherUid(modality, 3)},0,${roi(other.rois.LEFT)}`),
     ].join('\n');
     await gqlOk(node().url, coordinator, `mutation ($site: ID!, $csv: String!) { importJointImagesManifest(siteId: $site, csv: $csv) { stored } }`, {
       site: site.id,
@@ -300,6 +319,23 @@ describe('the joint image viewer in Chromium', () => {
     expect(await page.locator('[data-testid=joint-viewport] [role=alert]').textContent()).toMatch(/^UNAUTHENTICATED: /);
     expect(await page.locator('[data-testid=roi-outline]').count()).toBe(0);
     expect(await page.locator('[data-testid=worklist] li.active').textContent()).toMatch(/L4_L5 LEFT MR/);
+    await page.context().close();
+  });
+
+  it("draws the demo's X-ray and MR phantoms under their regions", async () => {
+    const images = (await gqlOk(node().url, reader, IMAGES)).jointImages.nodes as Array<{
+      joint: { level: string };
+      instance: { sopInstanceUid: string; series: { modality: string } };
+    }>;
+    const page = await readingPage();
+    for (const [modality, other] of Object.entries(others)) {
+      const uid = images.find((i) => i.joint.level === 'L5_S1' && i.instance.series.modality === modality)!.instance.sopInstanceUid;
+      await page.click(`[data-testid=worklist] button:has-text("L5_S1 LEFT ${modality}")`);
+      await page.waitForSelector(`[data-testid=joint-viewport][data-state=loaded][data-instance="${uid}"]`, { timeout: 60_000 });
+      const drawn = match(await shoot(page), await outline(page), other.rois.LEFT, windowed(other), other.columns, other.rows);
+      expect({ modality, visible: drawn.visible, good: drawn.r > 0.95 }).toEqual({ modality, visible: 1, good: true });
+      expect(await page.locator('[data-testid=window]').textContent()).toBe(`W ${other.window.width} · L ${other.window.center}`);
+    }
     await page.context().close();
   });
 
