@@ -474,15 +474,13 @@ export class FederationNodeService {
       // The hub already holds this site's answer (an earlier attempt's reply was lost): nothing is left to deliver.
       // TASK_CANCELLED: the hub stopped the task (a federated inference job it cancelled); it takes no answer to it.
       if (answer.code === 'ALREADY_SETTLED' || answer.code === 'TASK_CANCELLED') {
-        await this.db
-          .repo(ctx, FederationInboxTask)
-          .update(
-            { id: row.id },
-            {
-              state: FederationInboxState.SUBMITTED,
-              detail: answer.code === 'ALREADY_SETTLED' ? 'the hub already held an answer' : 'the hub cancelled the task',
-            },
-          );
+        await this.db.repo(ctx, FederationInboxTask).update(
+          { id: row.id },
+          {
+            state: FederationInboxState.SUBMITTED,
+            detail: answer.code === 'ALREADY_SETTLED' ? 'the hub already held an answer' : 'the hub cancelled the task',
+          },
+        );
         return 'done';
       }
       throw new Error(`the hub did not accept the result: ${answer.code ?? 'no code'}`);
