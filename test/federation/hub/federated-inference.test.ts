@@ -40,7 +40,8 @@ const start = (input: Record<string, unknown>, token = engineer) =>
   gql(hub.url, token, `mutation ($input: FederatedInferenceInput!) { startFederatedInference(input: $input) { ${FIELDS} } }`, {
     input: { modelVersionId: model.id, ...input },
   });
-const read = async (id: string) => (await gqlOk(hub.url, engineer, `query ($id: ID!) { federatedInference(id: $id) { ${FIELDS} } }`, { id })).federatedInference;
+const read = async (id: string) =>
+  (await gqlOk(hub.url, engineer, `query ($id: ID!) { federatedInference(id: $id) { ${FIELDS} } }`, { id })).federatedInference;
 const site = (job: { sites: Array<Record<string, any>> }, code: string) => job.sites.find((s) => s.site === code)!;
 const scripted = (code: string): ScriptedNode => hub.nodes.get(code)!;
 
@@ -90,7 +91,11 @@ describe('federated inference at the hub', () => {
     // HARBOUR holds no claimed task: it may not download, nor report.
     expect((await download(model.sha256, requestFor(harbour, id, model.sha256))).status).toBe(403);
     const [task] = (await north.claim()).tasks;
-    expect(task).toMatchObject({ taskId: id, kind: 'INFERENCE', query: { model: { sha256: model.sha256, name: 'facet-reference', version: '1.0.0' }, modalities: ['XR'] } });
+    expect(task).toMatchObject({
+      taskId: id,
+      kind: 'INFERENCE',
+      query: { model: { sha256: model.sha256, name: 'facet-reference', version: '1.0.0' }, modalities: ['XR'] },
+    });
     expect(site(await read(id), 'NORTH').state).toBe('QUEUED');
 
     // The download: the signed request is the authentication, and it is checked like any envelope.
@@ -109,7 +114,9 @@ describe('federated inference at the hub', () => {
     // Through the node's own client, as a node fetches it.
     const bytes = await north.hub.fetchModel(`${hub.url}/federation/models/${model.sha256}`, requestFor(north, id, model.sha256), 10_000_000);
     expect(await sha256Of(bytes)).toBe(model.sha256);
-    await expect(north.hub.fetchModel(`${hub.url}/federation/models/${model.sha256}`, requestFor(north, id, model.sha256), 100)).rejects.toThrow(/more than 100/);
+    await expect(north.hub.fetchModel(`${hub.url}/federation/models/${model.sha256}`, requestFor(north, id, model.sha256), 100)).rejects.toThrow(
+      /more than 100/,
+    );
 
     // Progress: counts only, newest sequence wins, every malformed or foreign report refused with its code and ignored.
     expect(await report(north, task, { sequence: 2, phase: 'RUNNING', done: 10 })).toEqual({ accepted: true, code: null });
@@ -124,7 +131,12 @@ describe('federated inference at the hub', () => {
     expect(site(await read(id), 'NORTH')).toMatchObject({ state: 'RUNNING', done: 10 });
 
     // The result: only the run's provenance, naming the task's model.
-    const provenance = { modelSha256: model.sha256, executionProvider: 'cpu', facetVersion: 'test', job: { status: 'SUCCEEDED', total: 40, done: 39, failed: 1 } };
+    const provenance = {
+      modelSha256: model.sha256,
+      executionProvider: 'cpu',
+      facetVersion: 'test',
+      job: { status: 'SUCCEEDED', total: 40, done: 39, failed: 1 },
+    };
     const withManifest = (aggregate: JsonValue) => {
       const payload = north.resultPayload(task, { aggregate });
       payload.manifest.modelSha256 = model.sha256;
@@ -134,7 +146,14 @@ describe('federated inference at the hub', () => {
     expect(await north.submit(withManifest({ ...provenance, modelSha256: 'e'.repeat(64) }))).toMatchObject({ accepted: false, code: 'BAD_AGGREGATE' });
     expect(await north.submit(withManifest(provenance))).toMatchObject({ accepted: true, code: null });
     const done = await read(id);
-    expect(site(done, 'NORTH')).toMatchObject({ state: 'FINISHED', total: 40, done: 39, failed: 1, etaSeconds: 0, result: { modelSha256: model.sha256, done: 39 } });
+    expect(site(done, 'NORTH')).toMatchObject({
+      state: 'FINISHED',
+      total: 40,
+      done: 39,
+      failed: 1,
+      etaSeconds: 0,
+      result: { modelSha256: model.sha256, done: 39 },
+    });
     expect(site(done, 'HARBOUR')).toMatchObject({ state: 'WAITING', total: 0, reason: null, result: null });
     expect(done).toMatchObject({ status: 'RUNNING', total: { finished: 1, ended: 1, total: 40, done: 39 } });
 
