@@ -86,6 +86,9 @@ describe('federated inference at the hub', () => {
     expect(started.errors).toBeUndefined();
     const id = started.data!.startFederatedInference.id;
     expect(started.data!.startFederatedInference.sites.map((s: { state: string }) => s.state)).toEqual(['WAITING', 'WAITING']);
+    // Listed with the inference jobs (a statistician reads them too), not with the federated queries.
+    expect((await gqlOk(hub.url, hub.token, `{ federatedInferences { id } }`)).federatedInferences.map((j: { id: string }) => j.id)).toContain(id);
+    expect((await gqlOk(hub.url, hub.token, `{ federatedQueries { id } }`)).federatedQueries.map((q: { id: string }) => q.id)).not.toContain(id);
     const north = scripted('NORTH');
     const harbour = scripted('HARBOUR');
     // HARBOUR holds no claimed task: it may not download, nor report.
