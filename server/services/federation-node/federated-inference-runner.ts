@@ -25,6 +25,9 @@ import { FACET_VERSION, HUB_SIGNER, type FederatedInferenceHandler, type Federat
 /** The largest model file a node downloads (the reference model is about 100 kB; a ResNet-50 about 100 MB). */
 const MAX_MODEL_BYTES = 1024 * 1024 * 1024;
 
+/** Progress refusals that a new signature would not change: the report is not sent again until the state changes. */
+const PERMANENT_PROGRESS_REFUSALS: ReadonlySet<string> = new Set(['MALFORMED_PROGRESS', 'NOT_ADDRESSEE', 'UNKNOWN_TASK', 'TASK_HASH_MISMATCH']);
+
 /** Codes a node sends for an INFERENCE task it does not run (docs/federation.md section 8). */
 export const INFERENCE_REFUSALS = {
   /** The downloaded bytes are not the file the hub's signed task names. */
@@ -252,7 +255,7 @@ export class FederatedInferenceRunner implements FederatedInferenceHandler {
     const controller = new AbortController();
     const done = (async () => {
       while (!controller.signal.aborted) {
-        await this.relayOnce().catch(onError);
+        await this.relayOnce(onError).catch(onError);
         await sleep(intervalMs, controller.signal);
       }
     })();
@@ -270,29 +273,39 @@ export class FederatedInferenceRunner implements FederatedInferenceHandler {
    * with a code), then sends each open task's state to the hub when it changed since the last report the hub
    * accepted. Several workers may relay at once: settling locks the inbox row, and the hub keeps the highest sequence.
    */
-  async relayOnce(): Promise<void> {
+  async relayOnce(
+    onError: (error: unknown) => void = (error) => {
+      throw error;
+    },
+  ): Promise<void> {
     const ctx = systemContext('federation inference relay');
     const open = await this.db.repo(ctx, FederatedInferenceRun).find({ where: { closed: false }, order: { createdAt: 'ASC' }, take: 100 });
-    for (const run of open) {
-      await this.settleIfEnded(run);
-      const row = await this.db.repo(ctx, FederationInboxTask).findOneByOrFail({ id: run.inboxTaskId });
-      const job = run.inferenceJobId ? await this.db.repo(ctx, InferenceJob).findOneBy({ id: run.inferenceJobId }) : null;
-      const report = reportOf(row, job);
-      const final = isFinalPhase(report.phase);
-      if (run.reported && sameReport(run.reported, report)) {
-        if (final) await this.db.repo(ctx, FederatedInferenceRun).update(run.id, { closed: true });
-        continue;
-      }
-      const [[{ sequence }]] = await this.db
-        .manager(ctx)
-        .query(`UPDATE federated_inference_run SET sequence = sequence + 1, updated_at = now() WHERE id = $1 RETURNING sequence`, [run.id]);
-      const payload: ProgressPayload = { taskId: row.taskId, taskSha256: row.taskSha256, site: this.node.options!.site, sequence, ...report };
-      const envelope = signEnvelope(await this.node.identity(), { kind: EnvelopeKind.PROGRESS, signer: payload.site, audience: HUB_SIGNER, payload });
-      const answer = await this.hubClient!.reportProgress(envelope);
-      if (!answer.accepted) throw new Error(`the hub refused a progress report: ${answer.code ?? 'no code'}`);
-      const { elapsedSeconds: _elapsed, ...compared } = report;
-      await this.db.repo(ctx, FederatedInferenceRun).update(run.id, { reported: compared as never, closed: final });
+    // One task's trouble (the hub unreachable, a refused report) does not hold up the others.
+    for (const run of open) await this.relayRun(ctx, run).catch(onError);
+  }
+
+  private async relayRun(ctx: RequestContext, run: FederatedInferenceRun): Promise<void> {
+    await this.settleIfEnded(run);
+    const row = await this.db.repo(ctx, FederationInboxTask).findOneByOrFail({ id: run.inboxTaskId });
+    const job = run.inferenceJobId ? await this.db.repo(ctx, InferenceJob).findOneBy({ id: run.inferenceJobId }) : null;
+    const report = reportOf(row, job);
+    const final = isFinalPhase(report.phase);
+    if (run.reported && sameReport(run.reported, report)) {
+      if (final) await this.db.repo(ctx, FederatedInferenceRun).update(run.id, { closed: true });
+      return;
     }
+    const [[{ sequence }]] = await this.db
+      .manager(ctx)
+      .query(`UPDATE federated_inference_run SET sequence = sequence + 1, updated_at = now() WHERE id = $1 RETURNING sequence`, [run.id]);
+    const payload: ProgressPayload = { taskId: row.taskId, taskSha256: row.taskSha256, site: this.node.options!.site, sequence, ...report };
+    const envelope = signEnvelope(await this.node.identity(), { kind: EnvelopeKind.PROGRESS, signer: payload.site, audience: HUB_SIGNER, payload });
+    const answer = await this.hubClient!.reportProgress(envelope);
+    const { elapsedSeconds: _elapsed, ...compared } = report;
+    // A refusal for good (the hub does not know the task, or not from this node) is not sent again until the state
+    // changes; the task still settles when its job ends. An envelope refusal (a clock out of the window) is retried.
+    const settled = answer.accepted || PERMANENT_PROGRESS_REFUSALS.has(answer.code ?? '');
+    if (settled) await this.db.repo(ctx, FederatedInferenceRun).update(run.id, { reported: compared as never, closed: final });
+    if (!answer.accepted) throw new Error(`the hub refused a progress report of task ${row.taskId}: ${answer.code ?? 'no code'}`);
   }
 
   /** A job that ended settles its inbox task once (under the row's lock, so two relays never both do). */

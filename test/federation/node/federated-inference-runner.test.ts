@@ -186,4 +186,22 @@ describe('a node running the hub’s model', () => {
     expect(codeOf(late)).toBe('CONFLICT');
     expect(codeOf(await gql(node.url, nodeEngineer, `mutation { approveFederatedInference(taskId: "nope") { phase } }`))).toBe('NOT_FOUND');
   });
+  it('does not resend a report the hub refused for good (UNKNOWN_TASK) until the state changes, and relays the other tasks meanwhile', async () => {
+    const gone = await startAtHub(reference.id);
+    const goneRow = await claimAndCompute();
+    const kept = await startAtHub(reference.id);
+    await claimAndCompute();
+    // The hub lost the first task (its database restored from a backup, say).
+    await hub.node.dataSource.query(`DELETE FROM federation_task WHERE id = $1`, [gone]);
+    const errors: unknown[] = [];
+    await node.services.federatedInferenceRunner.relayOnce((error) => errors.push(error));
+    expect(errors.map((e) => (e as Error).message)).toEqual([expect.stringMatching(/UNKNOWN_TASK/)]);
+    expect(await north(kept)).toMatchObject({ state: 'QUEUED' });
+    const sequenceOf = async () =>
+      (await node.dataSource.query(`SELECT sequence FROM federated_inference_run WHERE inbox_task_id = $1`, [goneRow]))[0].sequence as number;
+    const sent = await sequenceOf();
+    await node.services.federatedInferenceRunner.relayOnce((error) => errors.push(error));
+    expect(errors).toHaveLength(1);
+    expect(await sequenceOf()).toBe(sent);
+  });
 });
