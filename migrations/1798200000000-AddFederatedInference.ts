@@ -23,7 +23,13 @@ export class AddFederatedInference1798200000000 implements MigrationInterface {
     // The kind goes with its tasks (their site-tasks follow by cascade, their stored results first).
     await queryRunner.query(`DELETE FROM "federation_result" WHERE "task_id" IN (SELECT "id" FROM "federation_task" WHERE "kind"::text = 'INFERENCE')`);
     await queryRunner.query(`DELETE FROM "federation_task" WHERE "kind"::text = 'INFERENCE'`);
-    await queryRunner.query(`CREATE TYPE "public"."federated_query_kind_old" AS ENUM('STUDY_FLOW', 'BINARY_COUNTS')`);
+    // Every other value as it stands (a later migration may have added kinds), in its order: only INFERENCE goes.
+    const kept: Array<{ label: string }> = await queryRunner.query(
+      `SELECT e.enumlabel AS label FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
+        WHERE t.typname = 'federated_query_kind' AND e.enumlabel <> 'INFERENCE' ORDER BY e.enumsortorder`,
+    );
+    const labels = kept.map((k) => `'${k.label.replace(/'/g, "''")}'`).join(', ');
+    await queryRunner.query(`CREATE TYPE "public"."federated_query_kind_old" AS ENUM(${labels})`);
     await queryRunner.query(
       `ALTER TABLE "federation_task" ALTER COLUMN "kind" TYPE "public"."federated_query_kind_old" USING "kind"::"text"::"public"."federated_query_kind_old"`,
     );
