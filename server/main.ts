@@ -191,6 +191,7 @@ async function serve(config: Config, argv: string[]): Promise<void> {
   onShutdown(async () => {
     await server?.close();
     await node.services.federationClaimLoop?.stop();
+    await node.services.federatedInferenceRunner.stopRelay();
     await queue?.stop();
     await node.services.federationNode.close();
     await node.close();
@@ -261,6 +262,8 @@ async function startWorking(node: OpenNode): Promise<void> {
   if (loop) {
     const identity = await node.services.federationNode.identity();
     loop.start();
+    // Progress of federated inference jobs to the hub, and their results when they end (docs/federation.md section 8).
+    node.services.federatedInferenceRunner.startRelay(500, (error) => log.warn('federated inference relay', { error: (error as Error).message }));
     log.info('federation claim loop started (one per node: the worker holding the advisory lock claims)', {
       site: node.services.federationNode.options?.site,
       keyId: identity.public.keyId,
@@ -277,6 +280,7 @@ async function worker(config: Config): Promise<void> {
   let queue: JobQueue | null = null;
   onShutdown(async () => {
     await node.services.federationClaimLoop?.stop();
+    await node.services.federatedInferenceRunner.stopRelay();
     await queue?.stop();
     await node.services.federationNode.close();
     await node.close();

@@ -8,6 +8,8 @@ import { HubClient, type HubClientOptions } from '../federation/hub-client';
 import { FederationClaimLoop, type ClaimLoopOptions } from './federation-node/federation-claim-loop';
 import { FederationComputeService } from './federation-node/federation-compute.service';
 import { FederationNodeService, type FederationNodeOptions } from './federation-node/federation-node.service';
+import { FederatedInferenceRunner } from './federation-node/federated-inference-runner';
+import { FederatedInferenceService } from './federation-hub/federated-inference.service';
 import { GradingService } from './grading.service';
 import { SessionCache } from '../inference/session-cache';
 import { QUEUE_POLICY } from '../queue/job-catalogue';
@@ -118,6 +120,9 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const federation = options.federation ?? null;
   const hubClient = federation ? new HubClient({ url: federation.hubUrl, ...federation.client }) : null;
   const federationNode = new FederationNodeService(db, audit, queue, federationCompute, federation, hubClient);
+  const federatedInferenceRunner = new FederatedInferenceRunner(db, federationNode, models, inference, hubClient);
+  federationNode.useInference(federatedInferenceRunner);
+  const federatedInference = new FederatedInferenceService(db, audit, queue, pubSub, hub, objects);
   // Started by the process that works the queues (worker, serve --with-worker), never by a plain server.
   // Its own client: stopping the loop closes the long-poll's connections, not those that deliver results.
   const federationClaimLoop = federation
@@ -156,6 +161,8 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     federationCompute,
     federationNode,
     federationClaimLoop,
+    federatedInference,
+    federatedInferenceRunner,
   };
 }
 
@@ -189,10 +196,14 @@ export {
   TokenService,
   FederationHubService,
   FederatedQueryService,
+  FederatedInferenceService,
+  FederatedInferenceRunner,
 };
 export type { HubOptions };
 export { HUB_ANONYMOUS_BODY_BYTES } from './federation-hub/hub-registry';
 export type { FederatedQueryView } from './federation-hub/federated-query.service';
+export type { FederatedInferenceView } from './federation-hub/federated-inference.service';
+export type { FederatedInferenceRunView } from './federation-node/federated-inference-runner';
 export * from './request-context';
 export type { Page } from './pagination';
 export type { Disclosure, DisclosurePolicy } from './disclosure.service';
