@@ -6,7 +6,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3ObjectStore, type S3Settings } from '../../server/storage/s3-object-store';
 
 /** s3rver's command line (a devDependency: an S3-protocol server in Node, so CI needs nothing from outside npm). */
-const S3RVER = path.resolve(__dirname, '../../node_modules/s3rver/bin/s3rver.js');
+const S3RVER = path.join(path.dirname(require.resolve('s3rver/package.json')), 'bin/s3rver.js');
 
 /** s3rver's fixed credentials: it checks every request's SigV4 signature against them. */
 export const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
