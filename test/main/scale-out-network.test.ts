@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,7 +36,7 @@ const available = process.getuid?.() === 0 && spawnSync('ip', ['netns', 'list'])
 const describeWhereAvailable = available ? describe : describe.skip;
 
 const ONNX = path.resolve(__dirname, '../fixtures/onnx');
-const TEMPLATE = readPart10(require('node:fs').readFileSync(path.resolve(__dirname, '../fixtures/dicom/identified-explicit-le.dcm')));
+const TEMPLATE = readPart10(readFileSync(path.resolve(__dirname, '../fixtures/dicom/identified-explicit-le.dcm')));
 const PATIENTS = 6;
 const LEVELS = ['L1_L2', 'L2_L3', 'L3_L4', 'L4_L5', 'L5_S1'];
 const ITEMS = PATIENTS * LEVELS.length * 2;
