@@ -4,6 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { MIGRATIONS } from '../../migrations';
+import { createDataSource } from '../../server/db/data-source';
+import { Role } from '../../server/domain';
+import { createServices, systemContext } from '../../server/services';
+import { stow } from '../helpers/stow';
+import { syntheticCtSeries, SYNTHETIC_PATIENT_ID } from '../helpers/synthetic-dicom';
 import { gqlOk } from '../helpers/graphql-client';
 import { filePassed } from '../helpers/lifecycle';
 import { startNodeProcess, type NodeProcess } from '../helpers/node-process';
@@ -37,15 +42,18 @@ describe('servers starting together on a fresh database', () => {
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   });
 
+  const servers: NodeProcess[] = [];
+
   it('migrates once, mints one admin token, and all of them serve', async () => {
     const dataDirs = await Promise.all(Array.from({ length: SERVERS }, () => mkdtemp(path.join(os.tmpdir(), 'facet-together-'))));
     dirs.push(...dataDirs);
-    const servers = await Promise.all(
+    const started = await Promise.all(
       dataDirs.map((dataDir) =>
         startNodeProcess(['serve'], { ...s3.env('facet-concurrent-start'), DATABASE_URL: database.url, FACET_DATA_DIR: dataDir }, 240_000),
       ),
     );
-    running.push(...servers);
+    servers.push(...started);
+    running.push(...started);
 
     const client = new Client({ connectionString: database.url });
     await client.connect();
@@ -62,5 +70,51 @@ describe('servers starting together on a fresh database', () => {
     const secret = SECRET.exec(minted[0].output())![0];
     expect(dataDirs.filter((d) => existsSync(path.join(d, 'admin-token')))).toHaveLength(1);
     for (const server of servers) expect((await gqlOk(server.url, secret, '{ viewer { role } }')).viewer.role).toBe('ADMIN');
+  });
+
+  it('keeps a batch all or nothing across servers: one batch sent to every server at once lands once, a batch with one bad object lands nowhere', async () => {
+    expect(servers).toHaveLength(SERVERS);
+    const ds = createDataSource(database.url, { poolSize: 2 });
+    await ds.initialize();
+    const services = createServices(ds, { objectRoot: dirs[0], objects: s3.store('facet-concurrent-start') });
+    const count = async () => {
+      const [row] = await ds.query(`SELECT (SELECT count(*) FROM instance)::int AS instances, (SELECT count(*) FROM study)::int AS studies`);
+      let objects = 0;
+      for await (const page of services.objects.list()) objects += page.length;
+      return { ...row, objects };
+    };
+    try {
+      const ctx = systemContext('test');
+      const site = await services.sites.createSite(ctx, { code: 'EAST', name: 'East' });
+      await services.manifests.importPatients(ctx, `site,patient_id\nEAST,${SYNTHETIC_PATIENT_ID}\n`);
+      const { secret } = await services.tokens.createApiToken(ctx, { name: 'c', role: Role.COORDINATOR, siteId: site.id });
+
+      // The same 12 objects through every server at the same moment: each answer accepts all of them, stored once.
+      const series = syntheticCtSeries(12, 64, '1');
+      const answers = await Promise.all(
+        servers.map((server) =>
+          stow(
+            server.url,
+            secret,
+            series.map((bytes) => ({ bytes })),
+          ),
+        ),
+      );
+      for (const answer of answers) expect([answer.status, answer.stored.length, answer.failed]).toEqual([202, 12, []]);
+      expect(new Set(answers.map((a) => JSON.stringify(a.stored.map((i) => i['00081155'].Value[0]).sort()))).size).toBe(1);
+      expect(await count()).toEqual({ instances: 12, studies: 1, objects: 12 });
+
+      // Eight new objects and one that is not DICOM: refused whole, on whichever server, with nothing left behind.
+      const mixed = [...syntheticCtSeries(8, 64, '2').map((bytes) => ({ bytes })), { bytes: Buffer.from('not a DICOM file') }];
+      for (const server of servers.slice(0, 2)) {
+        const refused = await stow(server.url, secret, mixed);
+        expect([refused.status, refused.stored]).toEqual([409, []]);
+        expect(refused.failed).toHaveLength(9);
+      }
+      expect(await count()).toEqual({ instances: 12, studies: 1, objects: 12 });
+    } finally {
+      await services.objects.close();
+      await ds.destroy();
+    }
   });
 });
