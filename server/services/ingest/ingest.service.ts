@@ -131,7 +131,14 @@ export class IngestService {
         // Shared with other committing batches, exclusive against clean-up (removeUnreferenced): a file this
         // batch found already stored cannot disappear between the check below and the commit.
         await lockObjectsShared(this.db.manager(tx));
-        for (const o of unique) if (!(await this.objects.has(o.sha256))) await this.objects.put(o.bytes, o.sha256);
+        // Checked together, eight at a time (against S3 each check is a round trip, and the lock is held meanwhile).
+        for (let i = 0; i < unique.length; i += PARALLEL_WRITES) {
+          await Promise.all(
+            unique.slice(i, i + PARALLEL_WRITES).map(async (o) => {
+              if (!(await this.objects.has(o.sha256))) await this.objects.put(o.bytes, o.sha256);
+            }),
+          );
+        }
         const recorded = await recordObjects(this.db.manager(tx), batch.encoded, unique);
         const objects = batch.encoded.length;
         await this.audit.record(tx, {
