@@ -51,7 +51,8 @@ Commands:
   verify <answer.json> --sites <dir> --hub-key <base64>
                         Check an exported federated answer: every signature, task hash and pooled row.
   worker                Run background jobs from the PostgreSQL queue (needs DATABASE_URL; any number of workers,
-                        on any machine, may share one database).
+                        on any machine, may share one database; on another machine than the server, with
+                        FACET_OBJECT_STORE=s3 and the same FACET_S3_* settings).
   migrate               Apply pending migrations and exit.
   create-token          Print a new API token: --role ROLE --name NAME [--site CODE] [--reader CODE]
                         [--expires-in 90d | --expires-at 2027-01-31T18:00:00Z] (default: until revoked)
@@ -79,7 +80,7 @@ Commands:
 
 Environment: DATABASE_URL, HOST, PORT, FACET_DATA_DIR, FACET_EMBEDDED_PG_PORT, FACET_INTROSPECTION,
 FACET_MAX_QUERY_DEPTH, FACET_MAX_ALIASES, FACET_MAX_BODY_BYTES, FACET_MAX_ANONYMOUS_BODY_BYTES,
-FACET_MAX_QUERY_TOKENS, FACET_MODE, FACET_SITES_DIR, FACET_HUB_URL, FACET_HUB_SIGNING_KEY, FACET_FEDERATION_SITE
+FACET_MAX_QUERY_TOKENS, FACET_OBJECT_STORE, FACET_S3_BUCKET, FACET_S3_ENDPOINT, FACET_MODE, FACET_SITES_DIR, FACET_HUB_URL, FACET_HUB_SIGNING_KEY, FACET_FEDERATION_SITE
 (docs/configuration.md).`;
 
 /** --url and --token of the commands that talk to a running node (defaults: FACET_URL, FACET_TOKEN). */

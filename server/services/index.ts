@@ -23,7 +23,8 @@ import { MrmcService } from './mrmc.service';
 import { ModelService } from './model.service';
 import { NodeKeyService } from './node-key.service';
 import { PostgresPubSub } from '../pubsub/postgres-pubsub';
-import { ObjectStore } from '../storage/object-store';
+import { FileObjectStore } from '../storage/file-object-store';
+import type { ObjectStore } from '../storage/object-store';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from '../dicom/reader';
 import { ImagingService } from './imaging.service';
 import { PatientService } from './patient.service';
@@ -40,8 +41,10 @@ import { FederationHubService } from './federation-hub/federation-hub.service';
 import { Hub, type HubOptions } from './federation-hub/hub-registry';
 
 export interface ServiceOptions {
-  /** Root of the content-addressed object store (`<dataDir>/objects`). */
+  /** Root of a file object store (`<dataDir>/objects`), used when `objects` is not given. */
   objectRoot: string;
+  /** The node's object store (node.ts opens the one FACET_OBJECT_STORE names); unset: files under `objectRoot`. */
+  objects?: ObjectStore;
   /** Where the LISTEN connection of the pub/sub goes (the DataSource's database); unset: no listening. */
   databaseUrl?: string;
   /** ONNX Runtime execution providers, tried in order (FACET_EXECUTION_PROVIDERS, default cpu). */
@@ -70,7 +73,7 @@ export interface JobTiming {
 /** Every service of a node, built once over one DataSource. The composition root hands them to resolvers. */
 export function createServices(dataSource: DataSource, options: ServiceOptions) {
   const db = new Db(dataSource);
-  const objects = new ObjectStore(options.objectRoot);
+  const objects = options.objects ?? new FileObjectStore(options.objectRoot);
   const nodeKeys = new NodeKeyService(db);
   const pubSub = new PostgresPubSub(dataSource, options.databaseUrl ?? '');
   const audit = new AuditService(db);
