@@ -8,7 +8,8 @@ import { parseManifest } from '../../../server/inference/manifest';
 import { decodeFrame, preprocess } from '../../../server/inference/pixels';
 import { softmax } from '../../../server/inference/session-cache';
 import { FACET_VERSION } from '../../../server/services/federation-node/federation-node.service';
-import { ObjectStore, sha256Of } from '../../../server/storage/object-store';
+import { sha256Of } from '../../../server/storage/object-store';
+import { FileObjectStore } from '../../../server/storage/file-object-store';
 import { codeOf, gql, gqlOk, subscribe } from '../../helpers/graphql-client';
 import { filePassed } from '../../helpers/lifecycle';
 import { runCli, SITE_CODES, startFederationCluster, until, type ClusterNode, type FederationCluster } from '../../helpers/federation-cluster';
@@ -132,7 +133,7 @@ describe('federated inference with a hub and three node processes', () => {
       );
       expect(stored.length).toBe(images.length * manifest.outputs.length);
       const byCell = new Map(stored.map((p) => [`${p.jointId}:${p.modality}:${p.feature}`, p.probabilities.map(Number)]));
-      const objects = new ObjectStore(path.join(site.dataDir, 'objects'));
+      const objects = new FileObjectStore(path.join(site.dataDir, 'objects'));
       let worst = 0;
       for (const image of images) {
         const frame = await decodeFrame(readPart10(await objects.read(image.sha256)), image.frame);
@@ -268,7 +269,7 @@ describe('federated inference with a hub and three node processes', () => {
 
   it('is refused by every node when the bytes the hub serves do not match the model’s sha256 (MODEL_SHA256_MISMATCH)', async () => {
     // The hub's stored file is damaged after registration: the signed task still names the original sha256.
-    const file = new ObjectStore(path.join(cluster.hub.dataDir, 'objects')).pathOf(model.sha256);
+    const file = new FileObjectStore(path.join(cluster.hub.dataDir, 'objects')).pathOf(model.sha256);
     const original = await readFile(file);
     const damaged = Buffer.from(original);
     damaged[damaged.length - 1] ^= 0xff;
