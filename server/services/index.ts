@@ -24,6 +24,7 @@ import { PostgresPubSub } from '../pubsub/postgres-pubsub';
 import { ObjectStore } from '../storage/object-store';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from '../dicom/reader';
 import { ImagingService } from './imaging.service';
+import { DicomwebService } from './dicomweb/dicomweb.service';
 import { PatientService } from './patient.service';
 import { ReaderService } from './reader.service';
 import { ReadingService } from './reading.service';
@@ -77,6 +78,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const readers = new ReaderService(db, audit);
   const patients = new PatientService(db, audit);
   const imaging = new ImagingService(db, audit, objects);
+  const dicomweb = new DicomwebService(db, audit, objects);
   const exposures = new ExposureService(db);
   const readings = new ReadingService(db, audit, grading, patients, readers, exposures);
   const references = new ReferenceService(db, audit, grading, readers, exposures);
@@ -135,6 +137,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     readers,
     patients,
     imaging,
+    dicomweb,
     readings,
     references,
     referenceImports,
