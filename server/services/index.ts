@@ -25,6 +25,7 @@ import { ObjectStore } from '../storage/object-store';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from '../dicom/reader';
 import { ImagingService } from './imaging.service';
 import { DicomwebService } from './dicomweb/dicomweb.service';
+import { MonitoringService } from './monitoring.service';
 import { PatientService } from './patient.service';
 import { ReaderService } from './reader.service';
 import { ReadingService } from './reading.service';
@@ -105,6 +106,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     retryLimit: jobs.jobRetryLimit,
   });
   const inference = new InferenceService(db, audit, queue, pubSub);
+  const monitoring = new MonitoringService(db, queue);
   const inferenceRunner = new InferenceRunner(db, objects, queue, pubSub, new SessionCache(options.executionProviders ?? ['cpu']), {
     batchSize: jobs.inferenceBatchSize,
     sliceMs: jobs.jobSliceSeconds * 1000,
@@ -138,6 +140,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     patients,
     imaging,
     dicomweb,
+    monitoring,
     readings,
     references,
     referenceImports,

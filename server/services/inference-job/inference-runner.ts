@@ -1,3 +1,4 @@
+import { predictions } from '../../telemetry/metrics';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Db } from '../../db/transaction';
@@ -154,6 +155,10 @@ export class InferenceRunner {
       if (!held) return false;
       await insertPredictions(m, model.id, rows);
       return true;
+    }).then((held) => {
+      // Counted once the batch committed: a batch whose lease was lost wrote nothing.
+      if (held) predictions.inc(rows.length);
+      return held;
     });
   }
 
