@@ -290,8 +290,9 @@ async function worker(config: Config): Promise<void> {
     await node.close();
   });
   queue = await startQueue(node);
-  await startWorking(node);
+  // Before the handlers: a scraper finds the worker's counters from its first job on.
   metrics = await serveMetrics(config, node);
+  await startWorking(node);
 }
 
 /** The Prometheus listener of FACET_METRICS_PORT, when set: every process (serve, worker) has its own counters. */

@@ -9,6 +9,9 @@ import { systemContext, type Services } from '../services';
 import { graphqlDuration, graphqlOperations, httpDuration, httpRequests, operationLabel, registry } from '../telemetry/metrics';
 import { sendProblem } from './problem';
 
+/** Where app.ts mounts routers. */
+const MOUNTS = ['/dicomweb', '/api', '/graphiql', '/metrics', '/graphql'];
+
 /**
  * The route pattern of a request once answered: the router's mount path and the route's path (`/dicomweb` +
  * `/studies/:study/metadata`), so UIDs and ids never become label values; requests no route took are `unmatched`
@@ -16,9 +19,12 @@ import { sendProblem } from './problem';
  */
 function routeOf(req: Request): string {
   const route = (req as Request & { route?: { path?: unknown } }).route;
-  if (route && typeof route.path === 'string') return `${req.baseUrl}${route.path}`;
-  if (route && Array.isArray(route.path)) return `${req.baseUrl}${route.path.join('|')}`;
-  return req.baseUrl || 'unmatched';
+  // Express restores baseUrl when an error leaves a router, so the mount is also found from the URL (a fixed list).
+  const path = req.originalUrl.split('?')[0];
+  const mount = req.baseUrl || MOUNTS.find((m) => path === m || path.startsWith(`${m}/`)) || '';
+  if (route && typeof route.path === 'string') return `${mount}${route.path}`;
+  if (route && Array.isArray(route.path)) return route.path.map((p) => `${mount}${String(p)}`).join('|');
+  return mount || 'unmatched';
 }
 
 /** Counts and times every HTTP request, labelled by method, route pattern and status. */
@@ -85,7 +91,10 @@ export function metricsRouter(services: Services, scrapeToken: string | null): R
   const router = express.Router();
   router.get('/', async (req: Request, res: Response) => {
     if (!(await mayScrape(req, res, services, scrapeToken))) return;
-    res.status(200).type(registry.contentType).send(await exposition(services));
+    res
+      .status(200)
+      .type(registry.contentType)
+      .send(await exposition(services));
   });
   return router;
 }

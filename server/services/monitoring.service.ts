@@ -15,7 +15,9 @@ export class MonitoringService {
   /** Reads the state once per scrape and sets the gauges (ADMIN: the metrics route scrapes as the node itself). */
   async refreshGauges(ctx: RequestContext): Promise<void> {
     requireRole(ctx, Role.ADMIN);
-    const rows: Array<{ status: JobStatus; n: number }> = await this.db.manager(ctx).query('SELECT status, count(*)::int AS n FROM inference_job GROUP BY status');
+    const rows: Array<{ status: JobStatus; n: number }> = await this.db
+      .manager(ctx)
+      .query('SELECT status, count(*)::int AS n FROM inference_job GROUP BY status');
     for (const status of Object.values(JobStatus)) jobsByStatus.set({ status }, rows.find((r) => r.status === status)?.n ?? 0);
     for (const name of JOB_NAMES) queueDepth.set({ queue: name }, await this.queue.countJobs(name));
     const pool = this.db.poolUse();

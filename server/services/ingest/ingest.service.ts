@@ -78,7 +78,10 @@ export class IngestService {
       const result = await this.ingest(ctx, siteId, parts, progress, studyInstanceUid);
       const outcome = result.stored ? 'stored' : 'rejected';
       ingestObjects.inc({ outcome }, parts.length);
-      ingestBytes.inc({ outcome }, parts.reduce((sum, p) => sum + p.bytes.length, 0));
+      ingestBytes.inc(
+        { outcome },
+        parts.reduce((sum, p) => sum + p.bytes.length, 0),
+      );
       await progress.update(
         {
           status: result.stored ? 'STORED' : 'REJECTED',
