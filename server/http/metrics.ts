@@ -23,7 +23,7 @@ function routeOf(req: Request): string {
   const path = req.originalUrl.split('?')[0];
   const mount = req.baseUrl || MOUNTS.find((m) => path === m || path.startsWith(`${m}/`)) || '';
   if (route && typeof route.path === 'string') return `${mount}${route.path}`;
-  if (route && Array.isArray(route.path)) return route.path.map((p) => `${mount}${String(p)}`).join('|');
+  if (route && Array.isArray(route.path)) return route.path.map((p: unknown) => `${mount}${String(p)}`).join('|');
   return mount || 'unmatched';
 }
 
