@@ -446,7 +446,7 @@ describe('DICOMweb QIDO-RS and WADO-RS reads through dicomweb-client', () => {
       { key: 'Modality', level: 'series', valid: () => gen.pick(['CT', 'MR', 'XR', 'CT,MR', 'US']), invalid: () => gen.pick(['ct', 'C-T', 'X'.repeat(17)]) },
       { key: 'ModalitiesInStudy', level: 'studies', valid: () => gen.pick(['CT', 'MR\\CT']), invalid: () => gen.pick(['mr', 'M R!']) },
       { key: 'InstanceNumber', level: 'instances', valid: () => String(gen.int(-5, 1e6)), invalid: () => gen.pick(['1.5', 'one', '99999999999']) },
-      { key: 'limit', level: 'studies', valid: () => String(gen.int(0, 5000)), invalid: () => gen.pick(['-1', '1.5', 'ten', '']) },
+      { key: 'limit', level: 'studies', valid: () => String(gen.int(1, 5000)), invalid: () => gen.pick(['-1', '0', '1.5', 'ten', '']) },
       { key: 'offset', level: 'instances', valid: () => String(gen.int(0, 100)), invalid: () => gen.pick(['-3', 'x']) },
     ];
 

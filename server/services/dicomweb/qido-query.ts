@@ -263,6 +263,7 @@ export function parseQidoQuery(level: QidoLevel, params: Record<string, unknown>
       const value = single(parameter, raw);
       if (parameter === 'limit') {
         query.limit = nonNegativeInteger(parameter, value);
+        if (query.limit === 0) throw badQuery(parameter, 'limit takes an integer from 1');
         if (query.limit > QIDO_MAX_LIMIT) {
           query.warnings.push(`The limit is capped at ${QIDO_MAX_LIMIT} results`);
           query.limit = QIDO_MAX_LIMIT;
