@@ -6,7 +6,7 @@ import type { Services } from '../services';
 import type { QidoLevel } from '../services/dicomweb/qido-query';
 import { parseFrameList, parseRenderParams } from '../services/dicomweb/retrieve-params';
 import type { Actor, RequestContext } from '../services/request-context';
-import { acceptedRanges, covers, negotiate } from './accept';
+import { acceptedRanges, covers, negotiate, type MediaRange } from './accept';
 import { requestIdOf } from './problem';
 import { requireBearer } from './require-bearer';
 
@@ -36,6 +36,27 @@ function sendJson(res: Response, type: string, body: unknown, warnings: string[]
 }
 
 const params = (req: Request) => req.params as Record<string, string>;
+
+/**
+ * The media type stored frames travel as, by the Accept of a frames request (PS3.18 8.7.3.5), or null: any part
+ * type (`*\/*`, `multipart/related` without `type`) takes them as stored; a part type they have takes them in their
+ * transfer syntax or any (`transfer-syntax=*`); `application/octet-stream` with `transfer-syntax=*` (what
+ * cornerstone's loader sends) or with their syntax takes compressed frames too, labelled with it. Native frames
+ * are octets, which `application/octet-stream` alone takes.
+ */
+export function framePartType(ranges: MediaRange[], mediaType: string, transferSyntaxUid: string): string | null {
+  for (const r of ranges) {
+    if (r.type === '*/*') return mediaType;
+    if (!covers(r.type, 'multipart/related')) continue;
+    const partType = r.params.type?.toLowerCase();
+    const syntax = r.params['transfer-syntax'];
+    if (partType === undefined || partType === '*/*') return mediaType;
+    const anySyntax = syntax === '*' || syntax === transferSyntaxUid;
+    if (covers(partType, mediaType) && (anySyntax || syntax === undefined)) return mediaType;
+    if (partType === 'application/octet-stream' && anySyntax) return partType;
+  }
+  return null;
+}
 
 /**
  * DICOMweb reads beside STOW-RS and the instance retrieve: QIDO-RS search (PS3.18 10.6) at every level,
@@ -95,18 +116,9 @@ export function addDicomwebReadRoutes(router: Router, services: Services): void 
     const { study, series, instance, frames } = params(req);
     const numbers = parseFrameList(frames);
     const ranges = acceptedRanges(req.headers.accept);
-    // multipart/related with a part type the stored frames have, in their transfer syntax or any (`transfer-syntax=*`).
-    const accepts = (mediaType: string, transferSyntaxUid: string) =>
-      ranges.some((r) => {
-        if (!covers(r.type, 'multipart/related')) return false;
-        const partType = r.params.type?.toLowerCase() ?? 'application/octet-stream';
-        const syntax = r.params['transfer-syntax'];
-        return (
-          covers(partType, mediaType) &&
-          (syntax === undefined ? mediaType === 'application/octet-stream' || r.type === '*/*' : syntax === '*' || syntax === transferSyntaxUid)
-        );
-      });
-    const result = await services.dicomweb.frames(contextOf(res), { study, series, instance }, numbers, accepts);
+    const result = await services.dicomweb.frames(contextOf(res), { study, series, instance }, numbers, (mediaType, syntax) =>
+      framePartType(ranges, mediaType, syntax),
+    );
     const boundary = `facet-${randomUUID()}`;
     const head = `Content-Type: ${result.mediaType}; transfer-syntax=${result.transferSyntaxUid}\r\n\r\n`;
     const chunks = result.frames.flatMap((f) => [Buffer.from(`--${boundary}\r\n${head}`), f, Buffer.from('\r\n')]);

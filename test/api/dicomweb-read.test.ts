@@ -10,7 +10,7 @@ import { PNG } from 'pngjs';
 import { Role } from '../../server/domain';
 import { replaceUid } from '../../server/dicom/uid';
 import { Instance, Study, type Site } from '../../server/entities';
-import { IDENTIFIERS } from '../helpers/dicom-fixtures';
+import { fixture, IDENTIFIERS, READABLE } from '../helpers/dicom-fixtures';
 import { dicomwebImage, type ImageSpec } from '../helpers/dicomweb-images';
 import { Factory } from '../helpers/factories';
 import { gqlOk } from '../helpers/graphql-client';
@@ -477,6 +477,80 @@ describe('DICOMweb QIDO-RS and WADO-RS reads through dicomweb-client', () => {
         const found = ((await client(admin).searchForStudies({ queryParams: { PatientID: pattern } })) as Json[]).map((s) => v(s, '0020000D'));
         expect({ pattern, found }).toEqual({ pattern, found: expected });
       }
+    });
+  });
+  describe('every stored transfer syntax, through the decoders inference uses', () => {
+    /** Each fixture's instance URL (its Retrieve URL), stored at a site of its own so the counts above stay as they are. */
+    const urls = new Map<string, string>();
+    let north: string;
+
+    beforeAll(async () => {
+      const factory = new Factory(node().services);
+      const site = await factory.site('NORTH');
+      north = await factory.token(Role.COORDINATOR, { site });
+      const csv = `site,patient_id,pseudonym,sex,age,eligible,exclusion_reasons\nNORTH,${IDENTIFIERS.PatientID},NORTH-P001,F,76,yes,\n`;
+      expect((await gqlOk(node().url, north, IMPORT, { csv })).importPatientsManifest.stored).toBe(true);
+      const answer = await stow(
+        node().url,
+        north,
+        READABLE.map(([name]) => ({ bytes: fixture(name) })),
+      );
+      expect(answer.failed).toEqual([]);
+      READABLE.forEach(([name], i) => urls.set(name, answer.stored[i]['00081190'].Value[0]));
+    });
+
+    const fetchOf = async (url: string, accept: string) => fetch(url, { headers: { authorization: `Bearer ${north}`, accept } });
+
+    it('renders every lossless syntax to the same PNG as the native object, and JPEG baseline to the same size', async () => {
+      const rendered = new Map<string, Buffer>();
+      for (const [name] of READABLE) {
+        const response = await fetchOf(`${urls.get(name)}/rendered`, 'image/png');
+        expect({ name, status: response.status }).toEqual({ name, status: 200 });
+        rendered.set(name, Buffer.from(await response.arrayBuffer()));
+      }
+      const reference = PNG.sync.read(rendered.get('identified-explicit-le.dcm') as Buffer);
+      for (const [name] of READABLE) {
+        const image = PNG.sync.read(rendered.get(name) as Buffer);
+        expect({ name, width: image.width, height: image.height }).toEqual({ name, width: reference.width, height: reference.height });
+        if (name !== 'identified-jpeg-baseline.dcm') expect({ name, same: image.data.equals(reference.data) }).toEqual({ name, same: true });
+      }
+    });
+
+    it('answers frames as stored: native as little-endian octets (the same for every byte order), compressed as their codestream', async () => {
+      const framesOf = async (name: string, accept: string) => {
+        const response = await fetchOf(`${urls.get(name)}/frames/1`, accept);
+        expect({ name, status: response.status }).toEqual({ name, status: 200 });
+        const boundary = /boundary=([^;]+)/.exec(response.headers.get('content-type') ?? '')?.[1] as string;
+        const body = Buffer.from(await response.arrayBuffer());
+        const start = body.indexOf('\r\n\r\n') + 4;
+        const head = body.subarray(0, start).toString('latin1');
+        return {
+          type: /Content-Type: ([^;\r]+)/.exec(head)?.[1],
+          syntax: /transfer-syntax=([0-9.]+)/.exec(head)?.[1],
+          body: body.subarray(start, body.indexOf(`\r\n--${boundary}--`)),
+        };
+      };
+      // What cornerstone's loader (OHIF, the web app) asks: octets in any transfer syntax, each part labelled with its own.
+      const ANY = 'multipart/related; type="application/octet-stream"; transfer-syntax=*';
+      const native = await framesOf('identified-explicit-le.dcm', ANY);
+      expect(native).toMatchObject({ type: 'application/octet-stream', syntax: '1.2.840.10008.1.2.1' });
+      for (const name of ['identified-implicit-le.dcm', 'identified-explicit-be.dcm'])
+        expect({ name, same: (await framesOf(name, ANY)).body.equals(native.body) }).toEqual({ name, same: true });
+      const expected: Record<string, [string, string]> = {
+        'identified-rle.dcm': ['image/x-dicom-rle', '1.2.840.10008.1.2.5'],
+        'identified-jpeg-lossless.dcm': ['image/jpeg', '1.2.840.10008.1.2.4.70'],
+        'identified-jpeg-ls.dcm': ['image/jls', '1.2.840.10008.1.2.4.80'],
+        'identified-jpeg2000.dcm': ['image/jp2', '1.2.840.10008.1.2.4.90'],
+      };
+      for (const [name, [type, syntax]] of Object.entries(expected)) {
+        const any = await framesOf(name, ANY);
+        expect({ name, type: any.type, syntax: any.syntax }).toEqual({ name, type: 'application/octet-stream', syntax });
+        const own = await framesOf(name, `multipart/related; type="${type}"; transfer-syntax=${syntax}`);
+        expect({ name, type: own.type, same: own.body.equals(any.body) }).toEqual({ name, type, same: true });
+      }
+      // A compressed frame asked for as uncompressed octets only: Facet does not transcode.
+      const strict = await fetchOf(`${urls.get('identified-jpeg-ls.dcm')}/frames/1`, 'multipart/related; type="application/octet-stream"');
+      expect(strict.status).toBe(406);
     });
   });
 });

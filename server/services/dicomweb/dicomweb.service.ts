@@ -150,14 +150,14 @@ export class DicomwebService {
   /**
    * WADO-RS frames (PS3.18 10.4.1.1.2): the pixel data of each frame asked (from 1), as stored. Native frames are
    * little-endian octets (a big-endian object's 16-bit samples are swapped); compressed frames are their
-   * codestreams, named by media type and transfer syntax, never transcoded: when `accepts` (the client's Accept)
-   * refuses what is stored, NOT_ACCEPTABLE.
+   * codestreams, never transcoded, each part labelled with its transfer syntax. `partType` (the client's Accept)
+   * names the media type the parts travel as, or null when the client accepts nothing stored: NOT_ACCEPTABLE.
    */
   async frames(
     ctx: RequestContext,
     path: Required<ResourcePath>,
     numbers: number[],
-    accepts: (mediaType: string, transferSyntaxUid: string) => boolean,
+    partType: (mediaType: string, transferSyntaxUid: string) => string | null,
   ): Promise<RetrievedFrames> {
     try {
       const { file, instanceId } = await this.readInstance(ctx, path);
@@ -165,14 +165,15 @@ export class DicomwebService {
       const missing = numbers.find((n) => n > count);
       if (missing !== undefined) throw notFound('Frame', `${missing} of ${count}`);
       const result = framesOf(file, numbers, count);
-      if (!accepts(result.mediaType, result.transferSyntaxUid)) {
+      const mediaType = partType(result.mediaType, result.transferSyntaxUid);
+      if (!mediaType) {
         throw new AppError(
           ErrorCode.NOT_ACCEPTABLE,
           `These frames are stored as ${result.mediaType} (transfer syntax ${result.transferSyntaxUid}) and are not transcoded; accept it, or transfer-syntax=*`,
         );
       }
       await this.audit.recordSingleRead(ctx, 'Instance', instanceId, 'OK', { dicomweb: 'frames', frames: numbers.length });
-      return result;
+      return { ...result, mediaType };
     } catch (error) {
       throw await this.audit.refusedRead(ctx, 'Instance', null, error, { dicomweb: 'frames' });
     }
