@@ -80,3 +80,8 @@ export function tagOfKeyword(keyword: string): number | undefined {
   const m = entry ? /^\(([0-9A-F]{4}),([0-9A-F]{4})\)$/i.exec(entry.tag) : null;
   return m ? tag(Number.parseInt(m[1], 16), Number.parseInt(m[2], 16)) : undefined;
 }
+
+/** The PS3.6 keyword of a tag (`PatientID` for 0x00100020); undefined for a tag the dictionary does not name. */
+export function keywordOfTag(t: number): string | undefined {
+  return data.DicomMetaDictionary.dictionary[formatTag(t)]?.name || undefined;
+}

@@ -231,7 +231,7 @@ describe('DICOMweb QIDO-RS and WADO-RS reads through dicomweb-client', () => {
     });
 
     it('returns what includefield names, and warns for what it cannot return or fuzzy matching', async () => {
-      const response = await get(`/studies?includefield=00080020,PatientSex&includefield=SeriesDate&fuzzymatching=true`, east);
+      const response = await get(`/studies?includefield=00080020,PatientSex&includefield=00080021&fuzzymatching=true`, east);
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toMatch(/^application\/dicom\+json/);
       const warning = response.headers.get('warning') ?? '';

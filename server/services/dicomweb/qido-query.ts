@@ -1,4 +1,4 @@
-import { tagOfKeyword } from '../../dicom/dictionary';
+import { keywordOfTag, tagOfKeyword } from '../../dicom/dictionary';
 import { ErrorCode } from '../../domain';
 import { AppError } from '../../errors/app-error';
 
@@ -72,6 +72,11 @@ const MATCHING_KEYS: Record<string, MatchingKey> = {
   InstanceNumber: { kind: 'integer', level: 'instance', max: 12 },
 };
 const RANK: Record<QidoLevel, number> = { study: 0, series: 1, instance: 2 };
+const LEVEL_NAMES: Record<QidoLevel, string> = { study: 'studies', series: 'series', instance: 'instances' };
+
+/** The keys a search at `level` matches on: its own and those of the levels above; Modalities in Study only for studies (below it, Modality). */
+const matchingKeysOf = (level: QidoLevel): string[] =>
+  Object.keys(MATCHING_KEYS).filter((k) => RANK[MATCHING_KEYS[k].level] <= RANK[level] && !(k === 'ModalitiesInStudy' && level !== 'study'));
 const CONTROL_PARAMETERS = new Set(['limit', 'offset', 'fuzzymatching', 'includefield']);
 
 const DICOM_UID = /^(?=.{1,64}$)(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/;
@@ -83,10 +88,7 @@ export const badQuery = (parameter: string, message: string): AppError => new Ap
 
 /** A keyword, or a tag as eight hex digits (`0020000D`), to the keyword; undefined when it names no attribute. */
 export function keywordOf(name: string): string | undefined {
-  if (/^[0-9A-Fa-f]{8}$/.test(name)) {
-    const tag = Number.parseInt(name, 16) >>> 0;
-    return Object.keys(MATCHING_KEYS).find((k) => tagOfKeyword(k) === tag) ?? RETURN_KEYWORDS.find((k) => tagOfKeyword(k) === tag) ?? keywordOfTag(tag);
-  }
+  if (/^[0-9A-Fa-f]{8}$/.test(name)) return keywordOfTag(Number.parseInt(name, 16) >>> 0);
   return tagOfKeyword(name) !== undefined ? name : undefined;
 }
 
@@ -125,12 +127,6 @@ export const RETURN_KEYWORDS = [
   'PhotometricInterpretation',
   'AvailableTransferSyntaxUID',
 ] as const;
-
-let byTag: Map<number, string> | null = null;
-function keywordOfTag(tag: number): string | undefined {
-  byTag ??= new Map(RETURN_KEYWORDS.map((k) => [tagOfKeyword(k) as number, k]));
-  return byTag.get(tag);
-}
 
 /** `*` and `?` as SQL LIKE wildcards; `%`, `_` and `\` taken literally. */
 export function wildcardToLike(pattern: string): string {
@@ -276,13 +272,8 @@ export function parseQidoQuery(level: QidoLevel, params: Record<string, unknown>
     const keyword = keywordOf(parameter);
     if (!keyword) throw badQuery(parameter.slice(0, 64), `${parameter.slice(0, 64)} is neither a DICOM attribute nor a QIDO-RS parameter`);
     const key = MATCHING_KEYS[keyword];
-    const supported = Object.keys(MATCHING_KEYS).filter((k) => RANK[MATCHING_KEYS[k].level] <= RANK[level]);
-    if (!key || RANK[key.level] > RANK[level] || (level === 'study' && keyword === 'Modality') || (level !== 'study' && keyword === 'ModalitiesInStudy')) {
-      const usable = supported.filter((k) => (level === 'study' ? k !== 'Modality' : k !== 'ModalitiesInStudy'));
-      throw badQuery(
-        parameter,
-        `${keyword} is not a matching key for a search of ${level === 'study' ? 'studies' : level === 'series' ? 'series' : 'instances'}; these are: ${usable.join(', ')}`,
-      );
+    if (!key || !matchingKeysOf(level).includes(keyword)) {
+      throw badQuery(parameter, `${keyword} is not a matching key for a search of ${LEVEL_NAMES[level]}; these are: ${matchingKeysOf(level).join(', ')}`);
     }
     if (seen.has(keyword)) throw badQuery(parameter, `${keyword} is given more than once`);
     seen.add(keyword);
