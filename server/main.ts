@@ -52,7 +52,8 @@ Commands:
   verify <answer.json> --sites <dir> --hub-key <base64>
                         Check an exported federated answer: every signature, task hash and pooled row.
   worker                Run background jobs from the PostgreSQL queue (needs DATABASE_URL; any number of workers,
-                        on any machine, may share one database).
+                        on any machine, may share one database; on another machine than the server, with
+                        FACET_OBJECT_STORE=s3 and the same FACET_S3_* settings).
   migrate               Apply pending migrations and exit.
   create-token          Print a new API token: --role ROLE --name NAME [--site CODE] [--reader CODE]
                         [--expires-in 90d | --expires-at 2027-01-31T18:00:00Z] (default: until revoked)
@@ -80,7 +81,7 @@ Commands:
 
 Environment: DATABASE_URL, HOST, PORT, FACET_DATA_DIR, FACET_EMBEDDED_PG_PORT, FACET_INTROSPECTION,
 FACET_MAX_QUERY_DEPTH, FACET_MAX_ALIASES, FACET_MAX_BODY_BYTES, FACET_MAX_ANONYMOUS_BODY_BYTES,
-FACET_MAX_QUERY_TOKENS, FACET_MODE, FACET_SITES_DIR, FACET_HUB_URL, FACET_HUB_SIGNING_KEY, FACET_FEDERATION_SITE
+FACET_MAX_QUERY_TOKENS, FACET_OBJECT_STORE, FACET_S3_BUCKET, FACET_S3_ENDPOINT, FACET_MODE, FACET_SITES_DIR, FACET_HUB_URL, FACET_HUB_SIGNING_KEY, FACET_FEDERATION_SITE
 (docs/configuration.md).`;
 
 /** --url and --token of the commands that talk to a running node (defaults: FACET_URL, FACET_TOKEN). */
@@ -192,6 +193,7 @@ async function serve(config: Config, argv: string[]): Promise<void> {
   onShutdown(async () => {
     await server?.close();
     await node.services.federationClaimLoop?.stop();
+    await node.services.federatedInferenceRunner.stopRelay();
     await queue?.stop();
     await node.services.federationNode.close();
     await node.close();
@@ -262,6 +264,8 @@ async function startWorking(node: OpenNode): Promise<void> {
   if (loop) {
     const identity = await node.services.federationNode.identity();
     loop.start();
+    // Progress of federated inference jobs to the hub, and their results when they end (docs/federation.md section 8).
+    node.services.federatedInferenceRunner.startRelay(500, (error) => log.warn('federated inference relay', { error: (error as Error).message }));
     log.info('federation claim loop started (one per node: the worker holding the advisory lock claims)', {
       site: node.services.federationNode.options?.site,
       keyId: identity.public.keyId,
@@ -278,6 +282,7 @@ async function worker(config: Config): Promise<void> {
   let queue: JobQueue | null = null;
   onShutdown(async () => {
     await node.services.federationClaimLoop?.stop();
+    await node.services.federatedInferenceRunner.stopRelay();
     await queue?.stop();
     await node.services.federationNode.close();
     await node.close();

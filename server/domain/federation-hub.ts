@@ -8,6 +8,8 @@
 export enum FederatedQueryKind {
   STUDY_FLOW = 'STUDY_FLOW',
   BINARY_COUNTS = 'BINARY_COUNTS',
+  /** A federated inference job (startFederatedInference): each site registers the hub's model and runs it on its own images. */
+  INFERENCE = 'INFERENCE',
 }
 
 /** Where one site stands on one task (protocol.ts FederationSiteState). */
@@ -35,4 +37,23 @@ export enum SiteErrorCode {
   SITE_TIMEOUT = 'SITE_TIMEOUT',
   SITE_REFUSED = 'SITE_REFUSED',
   SITE_FAILED = 'SITE_FAILED',
+}
+
+/**
+ * Where one site stands on a federated inference job, as the hub's `federatedJobProgress` shows it: WAITING (the
+ * site has not claimed the task: offline, or not polled yet), then what the node reports (APPROVING: held for its
+ * ENGINEER or ADMIN; QUEUED; RUNNING), and how it ended. CANCELLING: cancelled at the hub, the node has not yet
+ * confirmed that its job stopped; EXPIRED: the deadline passed first.
+ */
+export enum FederatedInferenceSiteState {
+  WAITING = 'WAITING',
+  APPROVING = 'APPROVING',
+  QUEUED = 'QUEUED',
+  RUNNING = 'RUNNING',
+  FINISHED = 'FINISHED',
+  REFUSED = 'REFUSED',
+  FAILED = 'FAILED',
+  CANCELLING = 'CANCELLING',
+  CANCELLED = 'CANCELLED',
+  EXPIRED = 'EXPIRED',
 }

@@ -21,6 +21,7 @@ import { authenticatedActor, graphqlAuthGate } from './graphql-auth';
 import { startGraphQLWebSocket } from './graphql-ws';
 import { webAppRouter } from './web-app';
 import { modelUploadRouter } from './model-upload';
+import { federationModelRouter } from './federation-model';
 import { assertHubOperation, refuseOnHub } from './hub-mode';
 import { log } from '../log';
 import { HTTP_STATUS, notFoundHandler, problemHandler, requestIdOf } from './problem';
@@ -177,7 +178,9 @@ export async function startHttpServer(
   });
   app.use('/graphiql', graphiqlRouter());
   app.use('/dicomweb', isHub ? refuseOnHub : dicomwebRouter(services, config.maxStowBytes));
-  app.use('/api', isHub ? refuseOnHub : modelUploadRouter(services, config.maxStowBytes));
+  // A hub takes model versions (no patient's data) and hands them to the member sites that run them.
+  app.use('/api', modelUploadRouter(services, config.maxStowBytes));
+  if (isHub) app.use('/federation', federationModelRouter(services));
   app.use(
     '/graphql',
     // The token is looked up before the body is read: anonymous bodies are cut at a few KB.

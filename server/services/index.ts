@@ -9,6 +9,8 @@ import { HubClient, type HubClientOptions } from '../federation/hub-client';
 import { FederationClaimLoop, type ClaimLoopOptions } from './federation-node/federation-claim-loop';
 import { FederationComputeService } from './federation-node/federation-compute.service';
 import { FederationNodeService, type FederationNodeOptions } from './federation-node/federation-node.service';
+import { FederatedInferenceRunner } from './federation-node/federated-inference-runner';
+import { FederatedInferenceService } from './federation-hub/federated-inference.service';
 import { GradingService } from './grading.service';
 import { SessionCache } from '../inference/session-cache';
 import { QUEUE_POLICY } from '../queue/job-catalogue';
@@ -22,7 +24,8 @@ import { MrmcService } from './mrmc.service';
 import { ModelService } from './model.service';
 import { NodeKeyService } from './node-key.service';
 import { PostgresPubSub } from '../pubsub/postgres-pubsub';
-import { ObjectStore } from '../storage/object-store';
+import { FileObjectStore } from '../storage/file-object-store';
+import type { ObjectStore } from '../storage/object-store';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from '../dicom/reader';
 import { ImagingService } from './imaging.service';
 import { PatientService } from './patient.service';
@@ -39,8 +42,10 @@ import { FederationHubService } from './federation-hub/federation-hub.service';
 import { Hub, type HubOptions } from './federation-hub/hub-registry';
 
 export interface ServiceOptions {
-  /** Root of the content-addressed object store (`<dataDir>/objects`). */
+  /** Root of a file object store (`<dataDir>/objects`), used when `objects` is not given. */
   objectRoot: string;
+  /** The node's object store (node.ts opens the one FACET_OBJECT_STORE names); unset: files under `objectRoot`. */
+  objects?: ObjectStore;
   /** Where the LISTEN connection of the pub/sub goes (the DataSource's database); unset: no listening. */
   databaseUrl?: string;
   /** ONNX Runtime execution providers, tried in order (FACET_EXECUTION_PROVIDERS, default cpu). */
@@ -69,7 +74,7 @@ export interface JobTiming {
 /** Every service of a node, built once over one DataSource. The composition root hands them to resolvers. */
 export function createServices(dataSource: DataSource, options: ServiceOptions) {
   const db = new Db(dataSource);
-  const objects = new ObjectStore(options.objectRoot);
+  const objects = options.objects ?? new FileObjectStore(options.objectRoot);
   const nodeKeys = new NodeKeyService(db);
   const pubSub = new PostgresPubSub(dataSource, options.databaseUrl ?? '');
   const audit = new AuditService(db, new AuditBatchWriter(db));
@@ -119,6 +124,9 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const federation = options.federation ?? null;
   const hubClient = federation ? new HubClient({ url: federation.hubUrl, ...federation.client }) : null;
   const federationNode = new FederationNodeService(db, audit, queue, federationCompute, federation, hubClient);
+  const federatedInferenceRunner = new FederatedInferenceRunner(db, federationNode, models, inference, hubClient);
+  federationNode.useInference(federatedInferenceRunner);
+  const federatedInference = new FederatedInferenceService(db, audit, queue, pubSub, hub, objects);
   // Started by the process that works the queues (worker, serve --with-worker), never by a plain server.
   // Its own client: stopping the loop closes the long-poll's connections, not those that deliver results.
   const federationClaimLoop = federation
@@ -157,6 +165,8 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     federationCompute,
     federationNode,
     federationClaimLoop,
+    federatedInference,
+    federatedInferenceRunner,
   };
 }
 
@@ -190,10 +200,14 @@ export {
   TokenService,
   FederationHubService,
   FederatedQueryService,
+  FederatedInferenceService,
+  FederatedInferenceRunner,
 };
 export type { HubOptions };
 export { HUB_ANONYMOUS_BODY_BYTES } from './federation-hub/hub-registry';
 export type { FederatedQueryView } from './federation-hub/federated-query.service';
+export type { FederatedInferenceView } from './federation-hub/federated-inference.service';
+export type { FederatedInferenceRunView } from './federation-node/federated-inference-runner';
 export * from './request-context';
 export type { Page } from './pagination';
 export type { Disclosure, DisclosurePolicy } from './disclosure.service';

@@ -8,6 +8,7 @@ import { createSchema } from '../../server/graphql/schema';
 import { startHttpServer, type RunningServer } from '../../server/http/app';
 import type { ReadLimits } from '../../server/dicom/reader';
 import { createServices, type DisclosurePolicy, type HubOptions, type JobTiming, type ServiceOptions, type Services } from '../../server/services';
+import type { ObjectStore } from '../../server/storage/object-store';
 import { createTestDatabase, type TestDatabase } from './test-db';
 
 /** Counts the SQL statements the node sends, for the N+1 test. */
@@ -57,6 +58,8 @@ export interface TestNodeOptions {
   limits?: Partial<typeof TEST_LIMITS>;
   /** Run as a federation hub with this registry and identity. */
   hub?: HubOptions;
+  /** The node's object store (an S3 one, say); unset: files under the node's data directory. */
+  objects?: ObjectStore;
   /** A federation member node (its identity under the node's data directory unless `dataDir` says otherwise). */
   federation?: Omit<NonNullable<ServiceOptions['federation']>, 'dataDir'> & { dataDir?: string };
 }
@@ -70,6 +73,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'facet-node-'));
   const services = createServices(dataSource, {
     objectRoot: path.join(dataDir, 'objects'),
+    objects: options.objects,
     databaseUrl: database.url,
     jobs: options.jobs,
     disclosure: options.disclosure,

@@ -18,6 +18,7 @@ void SAME_STATES;
 export const TASK_KIND: Record<FederatedQueryKind, FederationTaskKind> = {
   STUDY_FLOW: FederationTaskKind.STUDY_FLOW,
   BINARY_COUNTS: FederationTaskKind.BINARY_COUNTS,
+  INFERENCE: FederationTaskKind.INFERENCE,
 };
 
 /** A researcher's question, as `startFederatedQuery` takes it. */
@@ -46,6 +47,7 @@ const GROUP_ORDER = ['SITE', 'FEATURE', 'MODALITY', 'LEVEL', 'SIDE', 'SPLIT'] as
 
 /** The task query (task-kinds.ts) a researcher's input asks every site: lists sorted and deduplicated, defaults filled. */
 export function taskQueryOf(input: StartFederatedQuery): StudyFlowQuery | BinaryCountsQuery {
+  if (input.kind === FederatedQueryKind.INFERENCE) throw badInput('An INFERENCE task is started by startFederatedInference (it sends a model, not a question)');
   const list = (values: string[] | null | undefined) => [...new Set(values ?? [])].sort();
   const scope = {
     modalities: list(input.scope?.modalities),
