@@ -36,8 +36,7 @@ const CASES: Case[] = [
   },
   {
     name: '50 patients with joints and reference grades',
-    graphql:
-      '{ patients(first: 50) { nodes { pseudonym sex joints { level side referenceGrades { modality feature grade notAssessable source } } } } }',
+    graphql: '{ patients(first: 50) { nodes { pseudonym sex joints { level side referenceGrades { modality feature grade notAssessable source } } } } }',
     sql: `SELECT json_build_object('data', json_build_object('patients', json_build_object('nodes', coalesce((
             SELECT json_agg(json_build_object('pseudonym', p.pseudonym, 'sex', p.sex, 'joints', (
               SELECT coalesce(json_agg(json_build_object('level', j.level, 'side', j.side, 'referenceGrades', (

@@ -91,6 +91,7 @@ describe('nested queries', () => {
   it('batch every nested field: the number of SQL statements does not grow with the number of patients', async () => {
     await gradedPatient();
     await gradedPatient();
+    await gqlOk(node().url, admin, '{ viewer { role } }'); // the token's lookup, cached from here on
     const small = await statementsFor(NESTED);
     expect(small.data.patients.nodes).toHaveLength(2);
     const firstJoint = small.data.patients.nodes[0].joints[0];
