@@ -24,6 +24,7 @@ import { loadOrCreateNodeIdentity } from './federation/identity';
 import { addSite, loadSiteRegistry, registryEntryFor, SiteRegistryError } from './federation/site-registry';
 import { createSchema, SCHEMA_FILE } from './graphql/schema';
 import { startHttpServer } from './http/app';
+import { startMetricsServer } from './http/metrics';
 import { log } from './log';
 import { jobHandlers, workEveryQueue } from './jobs/job-registry';
 import type { JobQueue } from './queue/job-queue';
@@ -189,8 +190,10 @@ async function serve(config: Config, argv: string[]): Promise<void> {
   const hub = await hubOptions(config, values.hub);
   const node = await openNode(config, { hub });
   let server: Awaited<ReturnType<typeof startHttpServer>> | null = null;
+  let metrics: Awaited<ReturnType<typeof startMetricsServer>> | null = null;
   let queue: JobQueue | null = null;
   onShutdown(async () => {
+    await metrics?.close();
     await server?.close();
     await node.services.federationClaimLoop?.stop();
     await node.services.federatedInferenceRunner.stopRelay();
@@ -211,10 +214,12 @@ async function serve(config: Config, argv: string[]): Promise<void> {
     }
     const schema = await createSchema(node.services);
     server = await startHttpServer(config, node.services, schema, node.dataSource);
+    metrics = await serveMetrics(config, node);
     admin = await bootstrapAdminToken(node, config.dataDir);
     // A hub's only jobs are its deadlines, which must run for partial answers to come: it works them itself.
     if (values['with-worker'] || hub) await startWorking(node);
   } catch (error) {
+    await metrics?.close();
     await server?.close();
     await queue?.stop();
     await node.close();
@@ -234,6 +239,7 @@ async function serve(config: Config, argv: string[]): Promise<void> {
       `  Web app:   ${server.url}/  (sign in with a token)`,
       `  GraphQL:   ${server.url}/graphql  (graphql-ws on the same URL)`,
       `  GraphiQL:  ${server.url}/graphiql`,
+      ...(metrics ? [`  Metrics:   ${metrics.url}  (Prometheus, no token on this port)`] : []),
       // The secret is printed on the one start that minted it, never again (a log must not keep handing it out).
       ...(admin.secret
         ? [`  Admin token (shown this once; also in ${admin.file}):`, `    ${admin.secret}`]
@@ -280,7 +286,9 @@ async function worker(config: Config): Promise<void> {
   surviveDatabaseOutages();
   const node = await openNode(config, { applicationName: 'facet-worker', hub: await hubOptions(config, false) });
   let queue: JobQueue | null = null;
+  let metrics: Awaited<ReturnType<typeof startMetricsServer>> | null = null;
   onShutdown(async () => {
+    await metrics?.close();
     await node.services.federationClaimLoop?.stop();
     await node.services.federatedInferenceRunner.stopRelay();
     await queue?.stop();
@@ -288,7 +296,17 @@ async function worker(config: Config): Promise<void> {
     await node.close();
   });
   queue = await startQueue(node);
+  // Before the handlers: a scraper finds the worker's counters from its first job on.
+  metrics = await serveMetrics(config, node);
   await startWorking(node);
+}
+
+/** The Prometheus listener of FACET_METRICS_PORT, when set: every process (serve, worker) has its own counters. */
+async function serveMetrics(config: Config, node: OpenNode): Promise<Awaited<ReturnType<typeof startMetricsServer>> | null> {
+  if (config.metricsPort === null) return null;
+  const metrics = await startMetricsServer(config.metricsHost, config.metricsPort, node.services);
+  log.info('metrics listening', { url: metrics.url });
+  return metrics;
 }
 
 async function migrate(config: Config): Promise<void> {

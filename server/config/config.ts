@@ -51,6 +51,12 @@ export interface Config {
   mode: 'node' | 'hub';
   /** FACET_SITES_DIR: the hub's member registry, one <code>.json per site (default ./sites). */
   sitesDir: string;
+  /** FACET_METRICS_TOKEN: a bearer secret that may scrape /metrics on the API port (ADMIN tokens may too); null: none. */
+  metricsToken: string | null;
+  /** FACET_METRICS_PORT: a listener of its own serving /metrics without a token (serve and worker alike); null: none. */
+  metricsPort: number | null;
+  /** FACET_METRICS_HOST: where that listener binds (127.0.0.1 by default: only a scraper on this machine reaches it). */
+  metricsHost: string;
   /** This node's membership of a federation (docs/federation.md section 11); null: FACET_HUB_URL unset, not a member. */
   federation: NodeFederationConfig | null;
 }
@@ -170,7 +176,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mode: mode(env),
     sitesDir: path.resolve(env.FACET_SITES_DIR || 'sites'),
     federation: nodeFederation(env),
+    metricsToken: metricsToken(env),
+    metricsPort: env.FACET_METRICS_PORT ? integer(env, 'FACET_METRICS_PORT', 0, MAX_PORT) : null,
+    metricsHost: env.FACET_METRICS_HOST || '127.0.0.1',
   };
+}
+
+/** A scrape secret short enough to guess would open the metrics to anyone: at least 32 characters. */
+function metricsToken(env: NodeJS.ProcessEnv): string | null {
+  const raw = env.FACET_METRICS_TOKEN;
+  if (raw === undefined || raw === '') return null;
+  if (raw.length < 32 || /\s/.test(raw)) throw new Error('FACET_METRICS_TOKEN must be at least 32 characters without spaces (e.g. openssl rand -hex 32)');
+  return raw;
 }
 
 /** The registry's rules (federation/site-registry.ts), repeated here because config imports nothing of the server. */

@@ -26,6 +26,8 @@ import { assertHubOperation, refuseOnHub } from './hub-mode';
 import { log } from '../log';
 import { HTTP_STATUS, notFoundHandler, problemHandler, requestIdOf } from './problem';
 import { clientRequestId } from './request-id';
+import { graphqlMetricsPlugin, httpMetrics, metricsRouter } from './metrics';
+import { listenReconnects } from '../telemetry/metrics';
 
 /** An error without a request-level code: a server fault whose cause is logged, never sent. */
 const isUnexpected = (error: GraphQLError): boolean => !error.extensions?.code || error.extensions.code === 'INTERNAL_SERVER_ERROR';
@@ -97,13 +99,15 @@ export async function startHttpServer(
     | 'maxAnonymousBodyBytes'
     | 'maxQueryTokens'
     | 'maxStowBytes'
-  >,
+  > &
+    Partial<Pick<Config, 'metricsToken'>>,
   services: Services,
   schema: GraphQLSchema,
   dataSource: DataSource,
 ): Promise<RunningServer> {
   const app = express();
   app.disable('x-powered-by');
+  app.use(httpMetrics);
   const httpServer: Server = createServer(app);
   // Idle keep-alive sockets outlive the clients' own idle timeouts (undici 4 s, load balancers 60 s), so the client
   // closes first and never sends on a socket the server is closing (ECONNRESET under load).
@@ -125,6 +129,7 @@ export async function startHttpServer(
       ApolloServerPluginDrainHttpServer({ httpServer }),
       // Facet sends no cache hints; the default plugin would wrap every field's resolver to collect them.
       ApolloServerPluginCacheControlDisabled(),
+      graphqlMetricsPlugin,
       { serverWillStart: async () => ({ drainServer: async () => wsCleanup.dispose() }) },
       {
         requestDidStart: async () => ({
@@ -162,7 +167,10 @@ export async function startHttpServer(
   services.pubSub.onListenerLost = (error) => log.warn('LISTEN connection lost; reconnecting', { cause: unavailableCause(error) ?? error.message });
   services.pubSub.onListenerRetry = (error, attempt, delayMs) =>
     log.warn('LISTEN reconnect failed', { attempt, retryInMs: Math.round(delayMs), cause: unavailableCause(error) ?? error.message });
-  services.pubSub.onListenerRestored = (attempts) => log.info('LISTEN connection restored', { attempts });
+  services.pubSub.onListenerRestored = (attempts) => {
+    listenReconnects.inc();
+    log.info('LISTEN connection restored', { attempts });
+  };
   await services.pubSub.listen();
 
   app.get('/healthz', (_req, res) => {
@@ -177,6 +185,7 @@ export async function startHttpServer(
     }
   });
   app.use('/graphiql', graphiqlRouter());
+  app.use('/metrics', metricsRouter(services, config.metricsToken ?? null));
   app.use('/dicomweb', isHub ? refuseOnHub : dicomwebRouter(services, config.maxStowBytes));
   // A hub takes model versions (no patient's data) and hands them to the member sites that run them.
   app.use('/api', modelUploadRouter(services, config.maxStowBytes));

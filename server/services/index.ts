@@ -28,6 +28,8 @@ import { FileObjectStore } from '../storage/file-object-store';
 import type { ObjectStore } from '../storage/object-store';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from '../dicom/reader';
 import { ImagingService } from './imaging.service';
+import { DicomwebService } from './dicomweb/dicomweb.service';
+import { MonitoringService } from './monitoring.service';
 import { PatientService } from './patient.service';
 import { ReaderService } from './reader.service';
 import { ReadingService } from './reading.service';
@@ -83,6 +85,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const readers = new ReaderService(db, audit);
   const patients = new PatientService(db, audit);
   const imaging = new ImagingService(db, audit, objects);
+  const dicomweb = new DicomwebService(db, audit, objects);
   const exposures = new ExposureService(db);
   const readings = new ReadingService(db, audit, grading, patients, readers, exposures);
   const references = new ReferenceService(db, audit, grading, readers, exposures);
@@ -109,6 +112,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     retryLimit: jobs.jobRetryLimit,
   });
   const inference = new InferenceService(db, audit, queue, pubSub);
+  const monitoring = new MonitoringService(db, queue);
   const inferenceRunner = new InferenceRunner(db, objects, queue, pubSub, new SessionCache(options.executionProviders ?? ['cpu']), {
     batchSize: jobs.inferenceBatchSize,
     sliceMs: jobs.jobSliceSeconds * 1000,
@@ -144,6 +148,8 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     readers,
     patients,
     imaging,
+    dicomweb,
+    monitoring,
     readings,
     references,
     referenceImports,

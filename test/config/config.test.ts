@@ -100,6 +100,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ FACET_DICOM_MAX_ELEMENTS: 'many' })).toThrow(/FACET_DICOM_MAX_ELEMENTS/);
   });
 
+  it('reads the metrics settings: no scrape token and no port of their own by default', () => {
+    expect(loadConfig({})).toMatchObject({ metricsToken: null, metricsPort: null, metricsHost: '127.0.0.1' });
+    const token = 'a'.repeat(32);
+    expect(loadConfig({ FACET_METRICS_TOKEN: token, FACET_METRICS_PORT: '9464', FACET_METRICS_HOST: '0.0.0.0' })).toMatchObject({
+      metricsToken: token,
+      metricsPort: 9464,
+      metricsHost: '0.0.0.0',
+    });
+    for (const weak of ['short', 'a'.repeat(31), `${'a'.repeat(32)} b`]) expect(() => loadConfig({ FACET_METRICS_TOKEN: weak })).toThrow(/FACET_METRICS_TOKEN/);
+    for (const port of ['65536', 'nine', '-1']) expect(() => loadConfig({ FACET_METRICS_PORT: port })).toThrow(/FACET_METRICS_PORT/);
+  });
+
   it.each(['false', '0', 'no', 'FALSE', 'No'])('turns introspection off for FACET_INTROSPECTION=%j', (value) => {
     expect(loadConfig({ FACET_INTROSPECTION: value }).introspection).toBe(false);
   });

@@ -56,6 +56,8 @@ export interface TestNodeOptions {
   dicomLimits?: Partial<ReadLimits>;
   /** Overrides of TEST_LIMITS (e.g. a small STOW limit, so an oversized body is cheap to send). */
   limits?: Partial<typeof TEST_LIMITS>;
+  /** FACET_METRICS_TOKEN of the node: a bearer secret that may scrape /metrics. */
+  metricsToken?: string;
   /** Run as a federation hub with this registry and identity. */
   hub?: HubOptions;
   /** The node's object store (an S3 one, say); unset: files under the node's data directory. */
@@ -83,7 +85,12 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   });
   await services.queue.start();
   const schema = await createSchema(services);
-  const server = await startHttpServer({ host: '127.0.0.1', port: 0, ...TEST_LIMITS, ...options.limits }, services, schema, dataSource);
+  const server = await startHttpServer(
+    { host: '127.0.0.1', port: 0, ...TEST_LIMITS, ...options.limits, metricsToken: options.metricsToken ?? null },
+    services,
+    schema,
+    dataSource,
+  );
   return {
     url: server.url,
     dataDir,

@@ -1,3 +1,4 @@
+import { ingestBytes, ingestObjects } from '../../telemetry/metrics';
 import { NO_TRANSACTION, type Db } from '../../db/transaction';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from '../../dicom/reader';
 import { IngestRejectionCode, Role } from '../../domain';
@@ -75,6 +76,12 @@ export class IngestService {
     await progress.update({}, true);
     try {
       const result = await this.ingest(ctx, siteId, parts, progress, studyInstanceUid);
+      const outcome = result.stored ? 'stored' : 'rejected';
+      ingestObjects.inc({ outcome }, parts.length);
+      ingestBytes.inc(
+        { outcome },
+        parts.reduce((sum, p) => sum + p.bytes.length, 0),
+      );
       await progress.update(
         {
           status: result.stored ? 'STORED' : 'REJECTED',
