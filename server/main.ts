@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './production-default';
 import 'reflect-metadata';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';

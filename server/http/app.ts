@@ -1,4 +1,5 @@
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type GraphQLResponse } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type Response } from 'express';
@@ -37,7 +38,7 @@ const isUnexpected = (error: GraphQLError): boolean => !error.extensions?.code |
  */
 async function httpContext(services: Services, authorization: unknown, requestId: string, known: Parameters<typeof buildContext>[3]): Promise<GraphQLContext> {
   try {
-    return await buildContext(services, authorization, requestId, known);
+    return services.audit.deferUntilAnswered(await buildContext(services, authorization, requestId, known));
   } catch (error) {
     const cause = unavailableCause(error);
     if (!cause) throw error;
@@ -45,6 +46,24 @@ async function httpContext(services: Services, authorization: unknown, requestId
     const unavailable = serviceUnavailable();
     unavailable.extensions.http = { status: HTTP_STATUS.SERVICE_UNAVAILABLE, headers: new Map([['retry-after', String(RETRY_AFTER_SECONDS)]]) };
     throw unavailable;
+  }
+}
+
+/**
+ * Writes the audit rows of the request's reads before its answer leaves (group-committed with other requests'). If
+ * they cannot be written, nothing read is sent: the answer becomes a SERVICE_UNAVAILABLE (or internal) error alone.
+ */
+async function auditBeforeAnswering(services: Services, ctx: GraphQLContext, response: GraphQLResponse): Promise<void> {
+  try {
+    await services.audit.flushDeferred(ctx);
+  } catch (error) {
+    const cause = unavailableCause(error);
+    if (cause) log.warn('database unavailable', { requestId: ctx.requestId, transport: 'http', stage: 'audit', cause });
+    else log.error('audit write failed', { requestId: ctx.requestId, error });
+    const code = cause ? ErrorCode.SERVICE_UNAVAILABLE : ErrorCode.INTERNAL_SERVER_ERROR;
+    const message = cause ? serviceUnavailable().message : 'Unexpected error';
+    response.body = { kind: 'single', singleResult: { errors: [{ message, extensions: { code } }] } };
+    response.http.status = cause ? HTTP_STATUS.SERVICE_UNAVAILABLE : HTTP_STATUS.INTERNAL_SERVER_ERROR;
   }
 }
 
@@ -108,6 +127,8 @@ export async function startHttpServer(
     parseOptions: { maxTokens: config.maxQueryTokens },
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      // Facet sends no cache hints; the default plugin would wrap every field's resolver to collect them.
+      ApolloServerPluginCacheControlDisabled(),
       graphqlMetricsPlugin,
       { serverWillStart: async () => ({ drainServer: async () => wsCleanup.dispose() }) },
       {
@@ -128,6 +149,7 @@ export async function startHttpServer(
           willSendResponse: async ({ contextValue, response }) => {
             response.http.headers.set('x-request-id', contextValue.requestId);
             if (response.body.kind !== 'single') return;
+            await auditBeforeAnswering(services, contextValue, response);
             for (const error of response.body.singleResult.errors ?? []) {
               if (error.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR) (error.extensions as Record<string, unknown>).requestId = contextValue.requestId;
               // A resolver that met a database outage: the whole answer is 503, so clients and proxies retry.

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { Db } from '../db/transaction';
 import { AgreementService } from './agreement.service';
 import { AuditService } from './audit.service';
+import { AuditBatchWriter } from './audit-writer';
 import { DisclosureService, type DisclosurePolicy } from './disclosure.service';
 import { ExposureService } from './exposure.service';
 import { HubClient, type HubClientOptions } from '../federation/hub-client';
@@ -78,7 +79,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const objects = options.objects ?? new FileObjectStore(options.objectRoot);
   const nodeKeys = new NodeKeyService(db);
   const pubSub = new PostgresPubSub(dataSource, options.databaseUrl ?? '');
-  const audit = new AuditService(db);
+  const audit = new AuditService(db, new AuditBatchWriter(db));
   const grading = new GradingService(db);
   const sites = new SiteService(db, audit);
   const readers = new ReaderService(db, audit);

@@ -14,11 +14,11 @@ import { createTestDatabase, type TestDatabase } from './test-db';
 /** Counts the SQL statements the node sends, for the N+1 test. */
 export class QueryCounter implements Logger {
   count = 0;
-  /** Of which audit rows (each read of patient-level rows writes one). */
+  /** Of which audit INSERT statements (a transaction's own, or one per GraphQL request for the rows of its reads). */
   auditInserts = 0;
   logQuery(query: string): void {
     this.count++;
-    if (query.startsWith('INSERT INTO "audit_event"')) this.auditInserts++;
+    if (/^INSERT INTO "?audit_event"? /.test(query)) this.auditInserts++;
   }
   logQueryError(): void {}
   logQuerySlow(): void {}
