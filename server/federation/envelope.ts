@@ -21,6 +21,10 @@ export enum EnvelopeKind {
   RESULT = 'facet.result',
   /** hub -> node: "I stored your result", the node's proof that it answered. */
   RECEIPT = 'facet.receipt',
+  /** hub -> node: a secure round's request (mask the pooled rows, or reveal the self-mask seed). */
+  SECURE_REQUEST = 'facet.secure-request',
+  /** node -> hub: a masked vector, a self-mask seed, or a refusal. */
+  SECURE_ANSWER = 'facet.secure-answer',
   /** hub -> anyone: an exported federated answer with every signed contribution, checked by `facet verify`. */
   ANSWER = 'facet.answer',
 }
