@@ -161,6 +161,7 @@ async function hubOptions(config: Config, asHub: boolean): Promise<HubOptions | 
   }
   return {
     sitesDir: config.sitesDir,
+    secureRoundSeconds: config.secureRoundSeconds,
     registry,
     identity: await loadOrCreateNodeIdentity(config.dataDir),
     onRegistryProblem: (error) => log.warn('the site registry changed and is not valid; the last valid one stays in force', { error }),

@@ -49,6 +49,8 @@ export interface Config {
   mode: 'node' | 'hub';
   /** FACET_SITES_DIR: the hub's member registry, one <code>.json per site (default ./sites). */
   sitesDir: string;
+  /** FACET_SECURE_ROUND_SECONDS: hub, how long each attempt of a secure round waits for its vectors, then its seeds. */
+  secureRoundSeconds: number;
   /** This node's membership of a federation (docs/federation.md section 11); null: FACET_HUB_URL unset, not a member. */
   federation: NodeFederationConfig | null;
 }
@@ -130,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rocGridSteps: atLeastOne(env, 'FACET_ROC_GRID_STEPS', 20, 10_000),
     mode: mode(env),
     sitesDir: path.resolve(env.FACET_SITES_DIR || 'sites'),
+    secureRoundSeconds: atLeastOne(env, 'FACET_SECURE_ROUND_SECONDS', 120, 86_400),
     federation: nodeFederation(env),
   };
 }

@@ -42,6 +42,8 @@ export interface ClaimAnswer {
   tasks: unknown[];
   /** Ids of tasks this site holds that were cancelled at the hub (a federated inference job to stop). */
   cancelled: string[];
+  /** Signed SECURE_REQUEST envelopes, unverified: what the site's open secure rounds ask of it now. */
+  rounds: unknown[];
   /** The hub's clock: a node whose clock drifts outside the replay window sees it here first. */
   serverTime: string;
 }
@@ -55,11 +57,15 @@ export interface SubmitAnswer {
 }
 
 export const CLAIM_FEDERATION_TASKS = `mutation ClaimFederationTasks($claim: SignedEnvelope!, $waitSeconds: Int!) {
-  claimFederationTasks(claim: $claim, waitSeconds: $waitSeconds) { tasks cancelled serverTime }
+  claimFederationTasks(claim: $claim, waitSeconds: $waitSeconds) { tasks cancelled rounds serverTime }
 }`;
 
 export const SUBMIT_FEDERATION_RESULT = `mutation SubmitFederationResult($result: SignedEnvelope!) {
   submitFederationResult(result: $result) { accepted code receipt }
+}`;
+
+export const SUBMIT_FEDERATION_ROUND = `mutation SubmitFederationRound($answer: SignedEnvelope!) {
+  submitFederationRound(answer: $answer) { accepted code receipt }
 }`;
 
 /** The hub holds a claim at most this long: the GraphQL argument's maximum. */
@@ -93,7 +99,7 @@ export class HubClient {
     const answer = data.claimFederationTasks;
     if (!answer || !Array.isArray(answer.tasks) || typeof answer.serverTime !== 'string')
       throw new HubRequestError('BAD_RESPONSE', 'the claim answer has no tasks list');
-    return answer;
+    return { ...answer, rounds: Array.isArray(answer.rounds) ? answer.rounds : [] };
   }
 
   async submitResult(result: SignedEnvelope, signal?: AbortSignal): Promise<SubmitAnswer> {
@@ -101,6 +107,14 @@ export class HubClient {
     const answer = data.submitFederationResult;
     if (!answer || typeof answer.accepted !== 'boolean') throw new HubRequestError('BAD_RESPONSE', 'the submission answer has no accepted flag');
     return answer;
+  }
+
+  /** A secure round's answer (masked vector, seed or refusal), signed; the hub answers like a result submission. */
+  async submitRound(answer: SignedEnvelope, signal?: AbortSignal): Promise<SubmitAnswer> {
+    const data = await this.request<{ submitFederationRound: SubmitAnswer }>(SUBMIT_FEDERATION_ROUND, { answer }, this.requestTimeoutMs, signal);
+    const submitted = data.submitFederationRound;
+    if (!submitted || typeof submitted.accepted !== 'boolean') throw new HubRequestError('BAD_RESPONSE', 'the round answer has no accepted flag');
+    return submitted;
   }
 
   /** POSTs one GraphQL document; throws HubRequestError, or the caller's AbortError when `signal` aborts it. */
@@ -210,6 +224,8 @@ export async function runClaimLoop(options: {
   client: Pick<HubClient, 'claimTasks'>;
   makeClaim: () => SignedEnvelope;
   onTasks: (tasks: unknown[]) => Promise<void>;
+  /** The secure-round requests of a claim answer (answered before the next claim, so the hub does not send them again). */
+  onRounds?: (rounds: unknown[]) => Promise<void>;
   signal: AbortSignal;
   waitSeconds?: number;
   onError?: (error: unknown, delayMs: number) => void;
@@ -228,8 +244,11 @@ export async function runClaimLoop(options: {
     try {
       const answer = await options.client.claimTasks(options.makeClaim(), options.waitSeconds ?? MAX_WAIT_SECONDS, options.signal);
       failures = 0;
+      const rounds = answer.rounds ?? [];
       if (answer.tasks.length > 0) await options.onTasks(answer.tasks);
-      else if (now() - started < minInterval) await wait(minInterval - (now() - started), options.signal);
+      if (rounds.length > 0) await options.onRounds?.(rounds);
+      if (answer.tasks.length === 0 && (rounds.length === 0 || !options.onRounds) && now() - started < minInterval)
+        await wait(minInterval - (now() - started), options.signal);
     } catch (error) {
       if (options.signal.aborted) break;
       failures++;

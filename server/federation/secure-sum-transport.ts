@@ -77,6 +77,49 @@ export function declareSecure(
   return { declaration: { keys, withheld, lengths: lengths ?? {} }, share };
 }
 
+const REASON = /^[A-Z][A-Z0-9_]{0,63}$/;
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** A pooled key as declared: the canonical JSON of a key without SITE whose dimensions and values are vocabulary words. */
+function isPooledKey(text: unknown, vocabulary: ReadonlySet<string>): boolean {
+  if (typeof text !== 'string' || text.length > 1000) return false;
+  let key: unknown;
+  try {
+    key = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  return (
+    isObject(key) &&
+    canonicalJson(key as JsonValue) === text &&
+    !(SITE in key) &&
+    Object.entries(key).every(([d, v]) => vocabulary.has(d) && typeof v === 'string' && vocabulary.has(v))
+  );
+}
+
+/**
+ * The hub's check of a result against its task: a secure task's SUCCEEDED result has no site groups and a well-formed
+ * declaration (pooled keys of vocabulary words, reason codes, whole lengths); any other result has no declaration.
+ */
+export function checkSecureDeclaration(secure: boolean, payload: object, vocabulary: ReadonlySet<string>): boolean {
+  const declared = (payload as { secure?: unknown }).secure;
+  if (!secure) return declared === undefined || declared === null;
+  const aggregate = (payload as { aggregate?: unknown }).aggregate;
+  if (!isObject(aggregate) || !Array.isArray(aggregate.groups) || aggregate.groups.length > 0) return false;
+  if (!isObject(declared) || Object.keys(declared).sort().join() !== 'keys,lengths,withheld') return false;
+  const { keys, withheld, lengths } = declared;
+  if (!Array.isArray(keys) || keys.length > 10_000 || !keys.every((k) => isPooledKey(k, vocabulary)) || new Set(keys).size !== keys.length) return false;
+  if (
+    !Array.isArray(withheld) ||
+    !withheld.every((w) => isObject(w) && isPooledKey(w.key, vocabulary) && typeof w.reason === 'string' && REASON.test(w.reason))
+  )
+    return false;
+  return (
+    isObject(lengths) &&
+    Object.entries(lengths).every(([name, n]) => vocabulary.has(name) && Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 1_000_000)
+  );
+}
+
 // ---- node: answering the hub's requests ----------------------------------------------------------------------------
 
 export type NodeRefusal = LedgerRefusal | 'ROUND_MISMATCH' | 'BAD_PARTICIPANT_KEY' | 'WRONG_OWN_KEY' | 'PAIRWISE_NOT_REVEALED' | 'VALUE_OUT_OF_RANGE';
