@@ -210,7 +210,7 @@ async function serve(config: Config, argv: string[]): Promise<void> {
     const schema = await createSchema(node.services);
     server = await startHttpServer(config, node.services, schema, node.dataSource);
     admin = await bootstrapAdminToken(node, config.dataDir);
-    // A hub's only jobs are its deadlines, which must run for partial answers to come: it works them itself.
+    // A hub's only jobs are its deadlines and its secure rounds' attempt deadlines, which must run for answers to come: it works them itself.
     if (values['with-worker'] || hub) await startWorking(node);
   } catch (error) {
     await server?.close();
