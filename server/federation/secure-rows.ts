@@ -96,7 +96,8 @@ export function encodeRow(layout: RowLayout, patients: number, values: Record<st
   out.set(encodeFixedPoint([values === null ? 0 : patients], { fractionBits: 0, maxTerms }), 0);
   let at = 1;
   for (const field of layout.fields) {
-    const raw = values === null ? new Array<number>(field.length).fill(0) : values[field.name];
+    const zeros = field.scalar ? 0 : new Array<number>(field.length).fill(0);
+    const raw = values === null ? zeros : values[field.name];
     const numbers = Array.isArray(raw) ? raw : [raw];
     if (Array.isArray(raw) === Boolean(field.scalar) || numbers.length !== field.length || numbers.some((v) => typeof v !== 'number')) {
       throw new RowLayoutError(`${field.name}: expected ${field.length} number(s)`);
