@@ -281,8 +281,11 @@ export async function acceptSecureAnswer(deps: SecureRoundDeps, ctx: RequestCont
       const masked = new Set(all.filter((a) => a.step === 'MASKED').map((a) => a.site));
       const answered = new Set(all.map((a) => a.site));
       if (masked.size === round.participants.length) {
+        // The seeds get a period of their own: a node restarted meanwhile reveals from its ledger when it claims again.
         round.phase = 'COLLECTING_SEEDS';
+        round.deadline = new Date(deps.clock().getTime() + deps.hub.secureRoundMs);
         await repo.save(round);
+        await deps.queue.send(tx, FEDERATION_SECURE_STEP, { taskId: round.taskId, attempt: round.attempt }, { startAfter: round.deadline });
         await wake(deps, tx, round);
       } else if (answered.size === round.participants.length) {
         // Everyone answered and someone refused to mask: nobody has revealed, so going on without it is safe now.
