@@ -21,7 +21,7 @@ import { QUERY_FIELDS, READ, START } from '../hub/hub-harness';
 let cluster: FederationCluster;
 beforeAll(async () => {
   // Short secure-round attempts, so that a dropout restarts within the test.
-  cluster = await startFederationCluster({ hubEnv: { FACET_SECURE_ROUND_SECONDS: '10' } });
+  cluster = await startFederationCluster({ hubEnv: { FACET_SECURE_ROUND_SECONDS: '30' } });
 });
 afterAll(async () => {
   await cluster?.close(filePassed());
@@ -351,6 +351,43 @@ describe('a hub and three node processes', () => {
       }
       await setPolicy('NORTH', {});
       await valley.start();
+    });
+
+    it('waits for a node killed after it masked: restarted, it reveals from its ledger and the round completes', async () => {
+      const harbour = node('HARBOUR');
+      const valley = node('VALLEY');
+      // NORTH's result stays held: at the deadline the round runs over HARBOUR and VALLEY.
+      await setPolicy('NORTH', { manualApproval: true });
+      const query = await start(modelByFeature({ scope: { modalities: ['XR', 'CT', 'MR'] }, minSites: 2, deadlineSeconds: 20 }));
+      await waitSecure(query.id, 'HARBOUR and VALLEY answering', (q) =>
+        ['HARBOUR', 'VALLEY'].every((code) => q.sites.find((s: { site: string }) => s.site === code).state === 'SUCCEEDED'),
+      );
+      // HARBOUR frozen, VALLEY masks alone; then VALLEY dies with its vector at the hub, before anyone was asked for a seed.
+      harbour.process!.child.kill('SIGSTOP');
+      try {
+        await until(
+          'VALLEY’s masked vector',
+          async () =>
+            (await hubQuery(`SELECT 1 FROM federation_secure_answer WHERE task_id = $1 AND site = 'VALLEY' AND step = 'MASKED'`, [query.id])).length === 1,
+        );
+        await valley.kill();
+        await valley.start();
+      } finally {
+        harbour.process!.child.kill('SIGCONT');
+      }
+      const answer = await waitSecure(query.id, 'the round', (q) => q.status !== 'RUNNING');
+      expect(answer.status).toBe('PARTIAL');
+      // No restart: VALLEY's seed came from its ledger, kept in its database across the kill.
+      expect(answer.secureSum).toMatchObject({ phase: 'DONE', attempt: 1, participants: ['HARBOUR', 'VALLEY'], roundsRestarted: 0 });
+      const [ledger] = await valley.query<{ state: string }>(`SELECT state FROM federation_secure_ledger_entry WHERE task_id = $1`, [query.id]);
+      expect(ledger.state).toBe('REVEALED');
+      for (const row of answer.answer.metrics as Array<Record<string, any>>) {
+        const two = ['HARBOUR', 'VALLEY'].map((code) => cluster.union.metricsBySiteFeature.find((g) => g.key.feature === row.feature && g.key.site === code)!);
+        expect(row.sites).toEqual(['HARBOUR', 'VALLEY']);
+        for (const f of ['tp', 'fp', 'tn', 'fn'] as const)
+          expect([row.feature, f, row.confusion[f]]).toEqual([row.feature, f, two[0].confusion[f] + two[1].confusion[f]]);
+      }
+      await setPolicy('NORTH', {});
     });
   });
 });
