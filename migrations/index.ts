@@ -12,6 +12,7 @@ import { AddReaderSlotsAndReferenceImports1796600000000 } from './1796600000000-
 import { AddFederationHub1797100000000 } from './1797100000000-AddFederationHub';
 import { AddFederationInbox1797200000000 } from './1797200000000-AddFederationInbox';
 import { AddReleasedPopulations1797300000000 } from './1797300000000-AddReleasedPopulations';
+import { AddSecureRounds1798100000000 } from './1798100000000-AddSecureRounds';
 import { AddFederatedInference1798200000000 } from './1798200000000-AddFederatedInference';
 
 /** Every migration, in order. Listed by hand so the same list works from TypeScript (tests) and dist (CLI). */
@@ -30,5 +31,6 @@ export const MIGRATIONS: Function[] = [
   AddFederationHub1797100000000,
   AddFederationInbox1797200000000,
   AddReleasedPopulations1797300000000,
+  AddSecureRounds1798100000000,
   AddFederatedInference1798200000000,
 ];

@@ -164,6 +164,7 @@ async function hubOptions(config: Config, asHub: boolean): Promise<HubOptions | 
   }
   return {
     sitesDir: config.sitesDir,
+    secureRoundSeconds: config.secureRoundSeconds,
     registry,
     identity: await loadOrCreateNodeIdentity(config.dataDir),
     onRegistryProblem: (error) => log.warn('the site registry changed and is not valid; the last valid one stays in force', { error }),
@@ -216,7 +217,7 @@ async function serve(config: Config, argv: string[]): Promise<void> {
     server = await startHttpServer(config, node.services, schema, node.dataSource);
     metrics = await serveMetrics(config, node);
     admin = await bootstrapAdminToken(node, config.dataDir);
-    // A hub's only jobs are its deadlines, which must run for partial answers to come: it works them itself.
+    // A hub's only jobs are its deadlines and its secure rounds' attempt deadlines, which must run for answers to come: it works them itself.
     if (values['with-worker'] || hub) await startWorking(node);
   } catch (error) {
     await metrics?.close();

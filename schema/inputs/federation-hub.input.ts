@@ -54,10 +54,19 @@ export class FederatedQueryInput {
   @ValidateNested()
   rater?: FederatedRaterInput | null;
 
-  @Field(() => [MetricsGroupBy], { nullable: true, description: 'BINARY_COUNTS: SITE is always among them (site rows are released per site)' })
+  @Field(() => [MetricsGroupBy], { nullable: true, description: 'BINARY_COUNTS: SITE is added unless siteRows is false' })
   @IsOptional()
   @IsIn(Object.values(MetricsGroupBy), { each: true })
   groupBy?: MetricsGroupBy[] | null;
+
+  @Field(() => Boolean, {
+    nullable: true,
+    description:
+      'BINARY_COUNTS: release a row per site (default true: SITE is added to groupBy). false: only pooled rows, secure-summed: the hub never sees one site’s numbers',
+  })
+  @IsOptional()
+  @IsBoolean()
+  siteRows?: boolean | null;
 
   @Field(() => Int, { nullable: true, description: 'BINARY_COUNTS: positive when grade >= threshold (default 1)' })
   @IsOptional()

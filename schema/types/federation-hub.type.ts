@@ -31,6 +31,9 @@ export class FederationClaimType {
   @Field(() => [String], { description: 'Ids of tasks the site claimed that were cancelled since' })
   cancelled: string[];
 
+  @Field(() => [SignedEnvelopeScalar], { description: "Signed SECURE_REQUEST envelopes: what the site's open secure rounds ask of it now" })
+  rounds: object[];
+
   @Field({ description: "The hub's clock: a node whose clock drifts out of the replay window sees it here" })
   serverTime: Date;
 }
@@ -235,6 +238,39 @@ export class FederatedContributionType {
   manifest: object;
 }
 
+@ObjectType('FederatedSecureRestart')
+export class FederatedSecureRestartType {
+  @Field(() => Int)
+  attempt: number;
+
+  @Field(() => [String], { description: 'The participants whose masked vector had not come by the attempt’s deadline (or who refused to mask)' })
+  dropped: string[];
+}
+
+@ObjectType('FederatedSecureSum', { description: 'How the pooled rows were summed when the site rows were not released (docs/federation.md section 6)' })
+export class FederatedSecureSumType {
+  @Field({ description: 'COLLECTING_MASKED, COLLECTING_SEEDS, DONE or FAILED' })
+  phase: string;
+
+  @Field(() => String, { nullable: true, description: 'FAILED: TOO_FEW_SITES, SEED_MISSING, SEED_REFUSED, TOO_MANY_ATTEMPTS, LENGTH_MISMATCH, UNMASK_FAILED' })
+  failure: string | null;
+
+  @Field(() => Int, { description: 'The attempt that holds (1 unless a participant dropped out)' })
+  attempt: number;
+
+  @Field(() => [String], { description: 'The sites whose numbers are in the pooled totals' })
+  participants: string[];
+
+  @Field(() => Int, { description: 'How many times the round restarted without a site' })
+  roundsRestarted: number;
+
+  @Field(() => [String], { description: 'Sites that answered the task but dropped out of the round: not in the pooled rows' })
+  restartedWithout: string[];
+
+  @Field(() => [FederatedSecureRestartType])
+  restarts: FederatedSecureRestartType[];
+}
+
 @ObjectType('FederatedQuery')
 export class FederatedQueryType {
   @Field(() => ID)
@@ -278,6 +314,12 @@ export class FederatedQueryType {
 
   @Field(() => [FederatedContributionType])
   contributions: FederatedContributionType[];
+
+  @Field(() => FederatedSecureSumType, {
+    nullable: true,
+    description: 'The secure round of the pooled rows; null when the site rows were released (pooled by plain sums)',
+  })
+  secureSum: FederatedSecureSumType | null;
 }
 
 @ObjectType('FederatedAnswer')

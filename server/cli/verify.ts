@@ -3,7 +3,8 @@ import { canonicalJson, canonicalSha256, type JsonValue } from '../federation/ca
 import { EnvelopeKind, verifyEnvelope, type SignerKeys } from '../federation/envelope';
 import { IdentityError, keyIdOf, publicKeyFromBase64 } from '../federation/identity';
 import { answerRowsOf, checkResultPayload, rowsSha256 } from '../federation/pool';
-import type { ResultPayload, TaskPayload } from '../federation/protocol';
+import { secureDeclarationOf, type FederationTaskKind, type ResultPayload, type SecureDeclaration, type TaskPayload } from '../federation/protocol';
+import { secureTotalsOf, type PooledTotal, type SecureTranscript } from '../federation/secure-sum-transport';
 import { loadSiteRegistry, SiteRegistryError, type SiteRegistry } from '../federation/site-registry';
 
 /** The hub's names, as it signs (services/federation-hub/hub-registry.ts; the CLI does not import services). */
@@ -24,7 +25,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
  * Checks an exported federated answer (`federatedAnswer(id) { export }`) without trusting the hub: the hub's
  * signature with the key given, each task's hub signature, each result's signature against the registry, that
  * each result names its site's task hash and carries a manifest bound to it, and that the rows and their sha256 are
- * exactly what pool.ts computes from the signed results. Reports every problem, not only the first.
+ * exactly what pool.ts computes from the signed results. Secure-summed pooled rows are recomputed from the round's
+ * transcript: every masked vector and self-mask seed signed by its site, summed and unmasked as the hub did; the
+ * verifier learns the totals, as the hub did, and no site's numbers. Reports every problem, not only the first.
  */
 export function verifyAnswer(raw: unknown, registry: SiteRegistry, hubKeyBase64: string): VerifyReport {
   const problems: string[] = [];
@@ -67,7 +70,25 @@ export function verifyAnswer(raw: unknown, registry: SiteRegistry, hubKeyBase64:
     results.push({ site, state: r.state, payload: r });
     if (r.state === 'SUCCEEDED') manifests.push({ site, manifest: r.manifest });
   }
-  const pooled = answerRowsOf(payload.kind, results);
+  // Secure-summed pooled rows: every masked vector and seed signed by its site, summed and unmasked again here.
+  let totals: PooledTotal[] = [];
+  if (isObject(payload.secureSum)) {
+    const transcript = payload.secureSum as unknown as SecureTranscript;
+    const firstTask = payload.tasks.find((t) => isObject(t) && isObject(t.payload));
+    const kind = isObject(firstTask) && isObject(firstTask.payload) ? String(firstTask.payload.kind) : payload.kind;
+    const declarations = new Map<string, SecureDeclaration>();
+    for (const r of results) {
+      const d = r.state === 'SUCCEEDED' ? secureDeclarationOf(r.payload) : null;
+      if (d) declarations.set(r.site, d);
+    }
+    try {
+      if (transcript.phase === 'DONE' && transcript.keys.length > 0)
+        totals = secureTotalsOf(kind as FederationTaskKind, transcript, declarations, registry.signingKeyOf);
+    } catch (error) {
+      problems.push(`SECURE: TRANSCRIPT_INVALID: ${(error as Error).message}`);
+    }
+  }
+  const pooled = answerRowsOf(payload.kind, results, totals);
   if (!pooled.ok) problems.push(`ROWS: BAD_AGGREGATE: ${pooled.problem}`);
   else {
     const expected = payload.status === 'INSUFFICIENT' ? [] : pooled.rows;

@@ -57,6 +57,8 @@ export interface Config {
   metricsPort: number | null;
   /** FACET_METRICS_HOST: where that listener binds (127.0.0.1 by default: only a scraper on this machine reaches it). */
   metricsHost: string;
+  /** FACET_SECURE_ROUND_SECONDS: hub, how long each attempt of a secure round waits for its vectors, then its seeds. */
+  secureRoundSeconds: number;
   /** This node's membership of a federation (docs/federation.md section 11); null: FACET_HUB_URL unset, not a member. */
   federation: NodeFederationConfig | null;
 }
@@ -175,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rocGridSteps: atLeastOne(env, 'FACET_ROC_GRID_STEPS', 20, 10_000),
     mode: mode(env),
     sitesDir: path.resolve(env.FACET_SITES_DIR || 'sites'),
+    secureRoundSeconds: atLeastOne(env, 'FACET_SECURE_ROUND_SECONDS', 120, 86_400),
     federation: nodeFederation(env),
     metricsToken: metricsToken(env),
     metricsPort: env.FACET_METRICS_PORT ? integer(env, 'FACET_METRICS_PORT', 0, MAX_PORT) : null,

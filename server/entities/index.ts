@@ -30,8 +30,16 @@ import { FederationResult } from './federation-result.entity';
 import { FederationSiteContact } from './federation-site-contact.entity';
 import { FederationSiteTask } from './federation-site-task.entity';
 import { FederationTask } from './federation-task.entity';
+import { FederationSecureAnswer } from './federation-secure-answer.entity';
+import { FederationSecureLedgerEntry } from './federation-secure-ledger-entry.entity';
+import { FederationSecureRound } from './federation-secure-round.entity';
+import { FederationSecureShare } from './federation-secure-share.entity';
 
 export {
+  FederationSecureAnswer,
+  FederationSecureLedgerEntry,
+  FederationSecureRound,
+  FederationSecureShare,
   FederationNonce,
   FederationResult,
   FederationSiteContact,
@@ -101,4 +109,8 @@ export const ENTITIES = [
   FederationReleasedPopulation,
   FederatedInferenceProgress,
   FederatedInferenceRun,
+  FederationSecureRound,
+  FederationSecureAnswer,
+  FederationSecureShare,
+  FederationSecureLedgerEntry,
 ];

@@ -25,6 +25,10 @@ export enum EnvelopeKind {
   PROGRESS = 'facet.progress',
   /** node -> hub: the Authorization of a model download for a claimed INFERENCE task. */
   MODEL_REQUEST = 'facet.model-request',
+  /** hub -> node: a secure round's request (mask the pooled rows, or reveal the self-mask seed). */
+  SECURE_REQUEST = 'facet.secure-request',
+  /** node -> hub: a masked vector, a self-mask seed, or a refusal. */
+  SECURE_ANSWER = 'facet.secure-answer',
   /** hub -> anyone: an exported federated answer with every signed contribution, checked by `facet verify`. */
   ANSWER = 'facet.answer',
 }

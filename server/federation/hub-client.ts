@@ -42,6 +42,8 @@ export interface ClaimAnswer {
   tasks: unknown[];
   /** Ids of tasks this site holds that were cancelled at the hub (a federated inference job to stop). */
   cancelled: string[];
+  /** Signed SECURE_REQUEST envelopes, unverified: what the site's open secure rounds ask of it now. */
+  rounds: unknown[];
   /** The hub's clock: a node whose clock drifts outside the replay window sees it here first. */
   serverTime: string;
 }
@@ -55,7 +57,7 @@ export interface SubmitAnswer {
 }
 
 export const CLAIM_FEDERATION_TASKS = `mutation ClaimFederationTasks($claim: SignedEnvelope!, $waitSeconds: Int!) {
-  claimFederationTasks(claim: $claim, waitSeconds: $waitSeconds) { tasks cancelled serverTime }
+  claimFederationTasks(claim: $claim, waitSeconds: $waitSeconds) { tasks cancelled rounds serverTime }
 }`;
 
 export const SUBMIT_FEDERATION_RESULT = `mutation SubmitFederationResult($result: SignedEnvelope!) {
@@ -64,6 +66,10 @@ export const SUBMIT_FEDERATION_RESULT = `mutation SubmitFederationResult($result
 
 export const REPORT_FEDERATION_PROGRESS = `mutation ReportFederationProgress($progress: SignedEnvelope!) {
   reportFederationProgress(progress: $progress) { accepted code }
+}`;
+
+export const SUBMIT_FEDERATION_ROUND = `mutation SubmitFederationRound($answer: SignedEnvelope!) {
+  submitFederationRound(answer: $answer) { accepted code receipt }
 }`;
 
 /** The hub holds a claim at most this long: the GraphQL argument's maximum. */
@@ -97,7 +103,7 @@ export class HubClient {
     const answer = data.claimFederationTasks;
     if (!answer || !Array.isArray(answer.tasks) || typeof answer.serverTime !== 'string')
       throw new HubRequestError('BAD_RESPONSE', 'the claim answer has no tasks list');
-    return answer;
+    return { ...answer, rounds: Array.isArray(answer.rounds) ? answer.rounds : [] };
   }
 
   async submitResult(result: SignedEnvelope, signal?: AbortSignal): Promise<SubmitAnswer> {
@@ -148,6 +154,14 @@ export class HubClient {
       throw new HubRequestError('HTTP_STATUS', `the hub answered HTTP ${response.status} to the model download`, { status: response.status });
     if (bytes.length > maxBytes) throw new HubRequestError('HTTP_STATUS', `the model is more than ${maxBytes} bytes`, { status: response.status });
     return bytes;
+  }
+
+  /** A secure round's answer (masked vector, seed or refusal), signed; the hub answers like a result submission. */
+  async submitRound(answer: SignedEnvelope, signal?: AbortSignal): Promise<SubmitAnswer> {
+    const data = await this.request<{ submitFederationRound: SubmitAnswer }>(SUBMIT_FEDERATION_ROUND, { answer }, this.requestTimeoutMs, signal);
+    const submitted = data.submitFederationRound;
+    if (!submitted || typeof submitted.accepted !== 'boolean') throw new HubRequestError('BAD_RESPONSE', 'the round answer has no accepted flag');
+    return submitted;
   }
 
   /** POSTs one GraphQL document; throws HubRequestError, or the caller's AbortError when `signal` aborts it. */
@@ -259,6 +273,8 @@ export async function runClaimLoop(options: {
   onTasks: (tasks: unknown[]) => Promise<void>;
   /** Ids of tasks the site claimed that were cancelled at the hub (a federated inference job to stop). */
   onCancelled?: (taskIds: string[]) => Promise<void>;
+  /** The secure-round requests of a claim answer (answered before the next claim, so the hub does not send them again). */
+  onRounds?: (rounds: unknown[]) => Promise<void>;
   signal: AbortSignal;
   waitSeconds?: number;
   onError?: (error: unknown, delayMs: number) => void;
@@ -279,9 +295,11 @@ export async function runClaimLoop(options: {
       failures = 0;
       const cancelled = Array.isArray(answer.cancelled) ? answer.cancelled.filter((id): id is string => typeof id === 'string') : [];
       if (cancelled.length > 0) await options.onCancelled?.(cancelled);
+      const rounds = answer.rounds ?? [];
       if (answer.tasks.length > 0) await options.onTasks(answer.tasks);
-      else if (cancelled.length > 0) continue;
-      else if (now() - started < minInterval) await wait(minInterval - (now() - started), options.signal);
+      if (rounds.length > 0) await options.onRounds?.(rounds);
+      const answeredSomething = answer.tasks.length > 0 || cancelled.length > 0 || (rounds.length > 0 && options.onRounds !== undefined);
+      if (!answeredSomething && now() - started < minInterval) await wait(minInterval - (now() - started), options.signal);
     } catch (error) {
       if (options.signal.aborted) break;
       failures++;

@@ -13,6 +13,7 @@ import {
 import { canonicalJson } from './canonical-json';
 import type { AucQuery, PlacementSumsQuery } from './compute-auc';
 import type { AggregateGroup, SuppressedGroup } from './release-policy';
+import type { PooledTotal } from './secure-sum-transport';
 
 /**
  * The hub's side of the federated AUC: pools round 1 (histograms) into the placement tables round 2 carries, and
@@ -48,8 +49,8 @@ interface Pooled {
   withheld: Set<string>;
 }
 
-/** Sums the released groups' arrays per key without SITE. */
-function pool(contributions: readonly AucContribution[]): Map<string, Pooled> {
+/** Sums the released groups' arrays per key without SITE, and adds the totals of a secure round (no site's numbers in them). */
+function pool(contributions: readonly AucContribution[], totals: readonly PooledTotal[] = []): Map<string, Pooled> {
   const pooled = new Map<string, Pooled>();
   const slot = (key: Record<string, string>) => {
     const id = keyId(key);
@@ -69,6 +70,15 @@ function pool(contributions: readonly AucContribution[]): Map<string, Pooled> {
     }
     for (const g of c.suppressed) slot(withoutSite(g.key)).withheld.add(c.site);
   }
+  for (const total of totals) {
+    const entry = slot(total.key);
+    entry.patients += total.patients;
+    for (const site of total.sites) entry.sites.add(site);
+    for (const [name, value] of Object.entries(total.values)) {
+      const v = value as number[];
+      entry.values[name] = entry.values[name]?.map((x, i) => x + v[i]) ?? [...v];
+    }
+  }
   return pooled;
 }
 
@@ -76,9 +86,14 @@ function pool(contributions: readonly AucContribution[]): Map<string, Pooled> {
  * Round 2's tables: per pooled key with at least `minPatients` patients, each rater's placement table from the
  * pooled histograms; keys where a rater has one class only have no AUC and are left out.
  */
-export function placementTablesOf(round1: readonly AucContribution[], query: AucQuery, minPatients: number): PlacementSumsQuery['tables'] {
+export function placementTablesOf(
+  round1: readonly AucContribution[],
+  query: AucQuery,
+  minPatients: number,
+  round1Totals: readonly PooledTotal[] = [],
+): PlacementSumsQuery['tables'] {
   const out: PlacementSumsQuery['tables'] = [];
-  for (const entry of [...pool(round1).values()].sort((a, b) => compareText(keyId(a.key), keyId(b.key)))) {
+  for (const entry of [...pool(round1, round1Totals).values()].sort((a, b) => compareText(keyId(a.key), keyId(b.key)))) {
     if (entry.patients < minPatients) continue;
     const tables = query.raters.map((_, r) => placementTable(histogramsOf(entry.values, r, query)));
     if (tables.some((t) => t === null)) continue;
@@ -167,7 +182,8 @@ export function aucAnswerRows(
   round1: readonly AucContribution[],
   round2: readonly AucContribution[],
   query: AucQuery,
-  options: { minPatients: number; level?: number },
+  /** `totals`: each round's pooled totals from a secure round, when its site rows were not released. */
+  options: { minPatients: number; level?: number; totals?: { round1?: readonly PooledTotal[]; round2?: readonly PooledTotal[] } },
 ): AucRow[] {
   const level = options.level ?? 0.95;
   const grids = query.grids.map((g) => ({ lower: g.lower, upper: g.upper, bins: g.bins }));
@@ -207,8 +223,8 @@ export function aucAnswerRows(
     }
     rows.push(...own.sort((a, b) => compareText(keyId(a.key), keyId(b.key))));
   }
-  const sums = pool(round2);
-  for (const entry of [...pool(round1).values()].sort((a, b) => compareText(keyId(a.key), keyId(b.key)))) {
+  const sums = pool(round2, options.totals?.round2);
+  for (const entry of [...pool(round1, options.totals?.round1).values()].sort((a, b) => compareText(keyId(a.key), keyId(b.key)))) {
     const released = entry.sites.size > 0;
     const small = released && entry.patients < options.minPatients;
     // Round 2's sums must cover exactly round 1's sites, or the clustered variance would mix two populations.

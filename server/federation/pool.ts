@@ -1,8 +1,9 @@
 import { clusteredWilson, wilson, type ClusteredCount } from '../stats/proportion';
 import type { Estimate, UndefinedReason } from '../stats/estimate';
 import { canonicalJson, canonicalSha256, type JsonValue } from './canonical-json';
-import { FederationTaskKind, type ResultPayload } from './protocol';
+import { FederationTaskKind, secureDeclarationOf, type ResultPayload, type SecureDeclaration } from './protocol';
 import { aggregateVocabulary, checkAggregateShape, type AggregateGroup, type SuppressedGroup } from './release-policy';
+import type { PooledTotal } from './secure-sum-transport';
 import { SITE_CODE_PATTERN } from './site-registry';
 import { PROPORTIONS, type Proportion } from './task-kinds';
 
@@ -10,7 +11,8 @@ import { PROPORTIONS, type Proportion } from './task-kinds';
  * Pooling at the hub: what the sites released, as per-site rows, and their sums per group as pooled rows, with the
  * metrics of each row computed from its sums. Pure, so the hub and `facet verify` (which recomputes an exported
  * answer from the signed contributions) run the very same code. In this version pooled rows are plain sums of what
- * each node released in plain (the SITE rows are released per site anyway); secure summation comes later.
+ * each node released in plain when the SITE rows are released (they show each site's numbers anyway), and the totals
+ * of a secure round when they are not (secure-sum-transport.ts): then the hub never holds one site's numbers.
  *
  * A pooled BINARY_COUNTS row sums the clustered sums (stats/proportion.ts ClusteredCount) of its sites: patients
  * belong to one site, so the clusters of the union are the sites' clusters side by side and the sums add up. Its
@@ -213,9 +215,10 @@ const addValues = (into: Record<string, number | number[]>, from: Record<string,
 /**
  * The rows of an answer: each site's groups as released (suppressed ones shown as suppressed), then one pooled row
  * per key without SITE, summing the released groups of that key over the sites and naming the sites that withheld
- * theirs. Deterministic (sorted by site and canonical key), so its sha256 is reproducible.
+ * theirs. Deterministic (sorted by site and canonical key), so its sha256 is reproducible. `totals` are pooled rows
+ * that come summed already, from a secure round: they add to the pooled rows and make no site row.
  */
-export function poolContributions(kind: PoolableKind, contributions: readonly Contribution[], level = 0.95): AnswerRow[] {
+export function poolContributions(kind: PoolableKind, contributions: readonly Contribution[], level = 0.95, totals: readonly PooledTotal[] = []): AnswerRow[] {
   const metricsOf = (values: Record<string, number | number[]>) => (kind === FederationTaskKind.BINARY_COUNTS ? binaryMetricsOf(values, level) : null);
   const siteRows: AnswerRow[] = [];
   const pooled = new Map<
@@ -263,6 +266,13 @@ export function poolContributions(kind: PoolableKind, contributions: readonly Co
       });
       slot(pooledKey(group.key)).withheld.add(site);
     }
+  }
+  // Secure-summed rows: the round's totals, in which the hub never saw one site's numbers (secure-sum-transport.ts).
+  for (const total of totals) {
+    const entry = slot(total.key);
+    entry.patients += total.patients;
+    addValues(entry.values, total.values);
+    for (const site of total.sites) entry.sites.add(site);
   }
   const byKey = (a: AnswerRow, b: AnswerRow) => compareText(keyId(a.key), keyId(b.key));
   siteRows.sort((a, b) => compareText(a.node as string, b.node as string) || byKey(a, b));
@@ -321,16 +331,28 @@ export function checkResultPayload(payload: unknown): ResultCheck {
 export function answerRowsOf(
   kind: string,
   results: readonly { site: string; state: string; payload: Pick<ResultPayload, 'aggregate'> }[],
+  totals: readonly PooledTotal[] = [],
 ): { ok: true; rows: AnswerRow[] } | { ok: false; problem: string } {
   if (!isPoolableKind(kind)) return { ok: false, problem: `${kind} is not pooled by this hub` };
   const vocabulary = aggregateVocabulary();
   const contributions: Contribution[] = [];
   try {
     for (const r of results)
-      if (r.state === 'SUCCEEDED') contributions.push({ site: r.site, aggregate: parseReleasedAggregate(kind, r.payload.aggregate, vocabulary) });
+      if (r.state === 'SUCCEEDED')
+        contributions.push({
+          site: r.site,
+          aggregate: withDeclaredWithheld(parseReleasedAggregate(kind, r.payload.aggregate, vocabulary), secureDeclarationOf(r.payload)),
+        });
   } catch (error) {
     if (error instanceof AggregateError) return { ok: false, problem: error.message };
     throw error;
   }
-  return { ok: true, rows: poolContributions(kind, contributions) };
+  return { ok: true, rows: poolContributions(kind, contributions, 0.95, totals) };
+}
+
+/** A secure task's result names the pooled keys the site withheld: they count as its suppressed groups. */
+export function withDeclaredWithheld(aggregate: ReleasedAggregate, declaration: SecureDeclaration | null): ReleasedAggregate {
+  if (!declaration) return aggregate;
+  const withheld = declaration.withheld.map((w) => ({ key: JSON.parse(w.key) as Record<string, string>, suppressed: true as const, reason: w.reason }));
+  return { groups: aggregate.groups, suppressed: [...aggregate.suppressed, ...withheld] };
 }

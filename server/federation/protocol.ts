@@ -148,9 +148,85 @@ export interface ResultPayload {
   state: 'SUCCEEDED' | 'REFUSED' | 'FAILED';
   /** REFUSED: the policy's reason code; FAILED: a short error code (never a stack or a value). */
   reason: string | null;
-  /** SUCCEEDED: the released aggregate (release-policy.ts checked its shape), or masked vectors for a secure sum. */
+  /** SUCCEEDED: the released aggregate (release-policy.ts checked its shape): the site rows, when the query has them. */
   aggregate: JsonValue;
   manifest: ProvenanceManifest;
+}
+
+/**
+ * A SUCCEEDED result of a task whose pooled rows are secure-summed (no SITE rows asked, two or more sites) carries
+ * `secure` beside its aggregate: which pooled keys the site has a group for and which it withheld, and the array
+ * lengths of its rows; the numbers stay at the node until the hub's secure round asks for them masked
+ * (secure-sum-transport.ts). Other results have no `secure` field.
+ */
+export interface SecureResultPayload extends ResultPayload {
+  secure: SecureDeclaration;
+}
+
+/** The declaration of a result (null: not a secure task's). */
+export const secureDeclarationOf = (payload: object): SecureDeclaration | null => (payload as { secure?: SecureDeclaration | null }).secure ?? null;
+
+/** A site's part of a secure-summed task, declared in its result: keys, not numbers. */
+export interface SecureDeclaration {
+  [key: string]: JsonValue;
+  /** Canonical JSON of each pooled key (the group's key: no SITE) the site has a released group for. */
+  keys: string[];
+  /** Pooled keys whose group the site withheld (its policy suppressed it), with the reason. */
+  withheld: { key: string; reason: string }[];
+  /** Array lengths of the kind's pooled fields (secure-rows.ts rowLayout). */
+  lengths: { [field: string]: number };
+}
+
+/**
+ * hub -> node, inside a SECURE_REQUEST envelope: mask this task's pooled rows for attempt `attempt` (round id
+ * `<taskId>#<attempt>`), with these participants and their X25519 keys from the hub's registry, these keys in this
+ * order, these lengths.
+ */
+export interface MaskRequestPayload {
+  [key: string]: JsonValue;
+  step: 'MASK';
+  taskId: string;
+  /** The sha256 of the TaskPayload this site answered: binds the round to exactly the question answered. */
+  taskSha256: string;
+  site: string;
+  roundId: string;
+  attempt: number;
+  participants: { code: string; agreementKey: string }[];
+  keys: string[];
+  lengths: { [field: string]: number };
+  minSites: number;
+}
+
+/** hub -> node, inside a SECURE_REQUEST envelope: phase 2 (secure-sum-round.ts UnmaskRequest) for this task. */
+export interface UnmaskRequestPayload {
+  [key: string]: JsonValue;
+  step: 'UNMASK';
+  taskId: string;
+  site: string;
+  roundId: string;
+  participants: string[];
+  maskedSha256: { [site: string]: string };
+  /**
+   * Sites whose pairwise mask seeds the hub asks for (Bonawitz's recovery of dropped users). Facet restarts a round
+   * instead, so a node answers any request that names one with a refusal (PAIRWISE_NOT_REVEALED): with both a site's
+   * self seed and its pairwise seeds the hub could unmask its vector alone.
+   */
+  pairwiseFor: string[];
+}
+
+export type SecureRequestPayload = MaskRequestPayload | UnmaskRequestPayload;
+
+/** node -> hub, inside a SECURE_ANSWER envelope. */
+export interface SecureAnswerPayload {
+  [key: string]: JsonValue;
+  taskId: string;
+  roundId: string;
+  site: string;
+  /** MASKED: `masked` holds the base64 vector; SEED: `seed` the base64 self-mask seed; REFUSED: `code` the ledger's reason. */
+  step: 'MASKED' | 'SEED' | 'REFUSED';
+  masked: string | null;
+  seed: string | null;
+  code: string | null;
 }
 
 /** What a site states about how it computed its contribution; signed with the result, checked by `facet verify`. */

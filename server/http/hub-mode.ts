@@ -14,6 +14,7 @@ import { sendProblem } from './problem';
 export const HUB_MUTATIONS: ReadonlySet<string> = new Set([
   'claimFederationTasks',
   'submitFederationResult',
+  'submitFederationRound',
   'startFederatedQuery',
   'cancelFederatedQuery',
   'startFederatedInference',

@@ -1,6 +1,7 @@
 import { federationDeadlineJob } from './federation-deadline.job';
 import {
   FEDERATION_DEADLINE,
+  FEDERATION_SECURE_STEP,
   FEDERATION_COMPUTE,
   FEDERATION_COMPUTE_FAILED,
   FEDERATION_SUBMIT,
@@ -11,6 +12,7 @@ import {
 } from '../queue/job-catalogue';
 import type { Services } from '../services';
 import { federationComputeFailedJob, federationComputeJob } from './federation-compute.job';
+import { federationSecureStepJob } from './federation-secure-step.job';
 import { federationSubmitJob } from './federation-submit.job';
 import { inferenceFailedJob } from './inference-failed.job';
 import { runInferenceJob } from './run-inference.job';
@@ -27,6 +29,7 @@ export function jobHandlers(services: Services): JobHandlers {
     [RUN_INFERENCE]: runInferenceJob(services),
     [INFERENCE_FAILED]: inferenceFailedJob(services),
     [FEDERATION_DEADLINE]: federationDeadlineJob(services),
+    [FEDERATION_SECURE_STEP]: federationSecureStepJob(services),
     [FEDERATION_COMPUTE]: federationComputeJob(services),
     [FEDERATION_SUBMIT]: federationSubmitJob(services),
     [FEDERATION_COMPUTE_FAILED]: federationComputeFailedJob(services),

@@ -12,6 +12,8 @@ export const INFERENCE_FAILED = 'inference-failed';
 
 /** A federated query's deadline passed (sent with startAfter = deadline): expire its open site-tasks. */
 export const FEDERATION_DEADLINE = 'federation-deadline';
+/** A secure round's attempt deadline passed (sent with startAfter): restart it without the silent sites, or fail it. */
+export const FEDERATION_SECURE_STEP = 'federation-secure-step';
 /** Compute a federated task from the node's inbox and release, hold or refuse it by the node's policy. */
 export const FEDERATION_COMPUTE = 'federation-compute';
 /** A federation-compute job whose retries are spent (an unexpected error every time): the hub gets FAILED (COMPUTE_ERROR). */
@@ -23,6 +25,7 @@ export interface JobCatalogue {
   [RUN_INFERENCE]: { inferenceJobId: string };
   [INFERENCE_FAILED]: { inferenceJobId: string };
   [FEDERATION_DEADLINE]: { taskId: string };
+  [FEDERATION_SECURE_STEP]: { taskId: string; attempt: number };
   [FEDERATION_COMPUTE]: { inboxTaskId: string };
   [FEDERATION_SUBMIT]: { inboxTaskId: string };
   [FEDERATION_COMPUTE_FAILED]: { inboxTaskId: string };
@@ -38,6 +41,7 @@ export const JOB_NAMES: readonly JobName[] = [
   INFERENCE_FAILED,
   RUN_INFERENCE,
   FEDERATION_DEADLINE,
+  FEDERATION_SECURE_STEP,
   FEDERATION_COMPUTE_FAILED,
   FEDERATION_COMPUTE,
   FEDERATION_SUBMIT,

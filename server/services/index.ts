@@ -122,7 +122,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const agreement = new AgreementService(db, disclosure);
   const mrmc = new MrmcService(db, disclosure);
   const hub = options.hub ? new Hub(db, options.hub) : null;
-  const federationHub = new FederationHubService(db, pubSub, hub);
+  const federationHub = new FederationHubService(db, pubSub, hub, queue);
   const federatedQueries = new FederatedQueryService(db, audit, queue, pubSub, hub);
   const federationCompute = new FederationComputeService(db, metrics, agreement, nodeKeys);
   const federation = options.federation ?? null;

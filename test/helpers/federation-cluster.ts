@@ -87,6 +87,8 @@ export interface ClusterOptions {
   /** argv prefix for a node's process (`ip netns exec <name>`); its database URL through `nodeDatabaseUrl`. */
   nodeExec?: (code: string) => string[];
   nodeDatabaseUrl?: (code: string, url: string) => string;
+  /** Extra environment for the hub's process (FACET_SECURE_ROUND_SECONDS…). */
+  hubEnv?: NodeJS.ProcessEnv;
   /** Runs once the hub listens, before the nodes start (to put a proxy and a recorder in front of it). */
   onHubStarted?: (hubUrl: string) => Promise<void>;
   /**
@@ -280,7 +282,7 @@ export async function startFederationCluster(options: ClusterOptions = {}): Prom
     };
     nodes.set(code, node);
   }
-  const hubProcess = await startNodeProcess(['serve', '--hub'], { ...hubEnv, PORT: '0' });
+  const hubProcess = await startNodeProcess(['serve', '--hub'], { ...hubEnv, ...options.hubEnv, PORT: '0' });
   hubUrl = hubProcess.url;
   await options.onHubStarted?.(hubUrl);
   await Promise.all([...nodes.values()].map((n) => n.start()));

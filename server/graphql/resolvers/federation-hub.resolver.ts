@@ -38,6 +38,13 @@ export class FederationHubResolver {
     return this.hub.submitResult(ctx, result);
   }
 
+  @Mutation(() => FederationSubmissionType, {
+    description: "A node's signed answer in a secure round (masked vector, seed or refusal); accepted with a signed receipt",
+  })
+  submitFederationRound(@Ctx() ctx: GraphQLContext, @Arg('answer', () => SignedEnvelopeScalar) answer: object) {
+    return this.hub.submitRound(ctx, answer);
+  }
+
   @Authorized(Role.STATISTICIAN)
   @Mutation(() => FederatedQueryType, { description: 'Ask the member sites one question; each answers under its own release policy by the deadline' })
   startFederatedQuery(@Ctx() ctx: GraphQLContext, @Arg('input', () => FederatedQueryInput) input: FederatedQueryInput) {

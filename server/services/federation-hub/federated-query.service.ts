@@ -7,6 +7,7 @@ import { canonicalSha256, type JsonValue } from '../../federation/canonical-json
 import { EnvelopeKind, signEnvelope, type SignedEnvelope } from '../../federation/envelope';
 import { answerRowsOf, rowsSha256, type AnswerRow } from '../../federation/pool';
 import { FederationSiteState, nextSiteState, summarizeTask, type ResultPayload, type TaskPayload } from '../../federation/protocol';
+import type { SecureTranscript } from '../../federation/secure-sum-transport';
 import type { PostgresPubSub } from '../../pubsub/postgres-pubsub';
 import { FEDERATED_QUERY_CHANGED, FEDERATION_TASK_QUEUED } from '../../pubsub/topics';
 import { FEDERATION_DEADLINE } from '../../queue/job-catalogue';
@@ -15,6 +16,7 @@ import type { AuditService } from '../audit.service';
 import { requireRole, type RequestContext } from '../request-context';
 import { presentRows, type MetricsRowView, type StudyFlowRowView } from './hub-answer';
 import { ANSWER_AUDIENCE, HUB_SIGNER, requireHub, type Hub } from './hub-registry';
+import { OPEN_PHASES, pooledTotalsOf, secureSumView, secureTranscriptOf, startSecureRoundIfReady, type SecureSumView } from './secure-rounds';
 import { refreshTaskStatus, statusOf, TASK_KIND, taskQueryOf, type StartFederatedQuery } from './task-status';
 
 export interface SiteTaskView {
@@ -51,6 +53,9 @@ export interface FederatedQueryView {
   rowsSha256: string | null;
   answer: { rowsSha256: string | null; studyFlow: StudyFlowRowView[]; metrics: MetricsRowView[] };
   contributions: ContributionView[];
+  /** The secure round of the pooled rows, null when the site rows were released (secure-rounds.ts). */
+  secureSum: SecureSumView | null;
+  secureTranscript: SecureTranscript | null;
 }
 
 export interface FederationSiteView {
@@ -236,6 +241,8 @@ export class FederatedQueryService {
           leaseUntil: null,
         });
       }
+      // A secure task's round starts now with the sites that answered.
+      await startSecureRoundIfReady({ db: this.db, queue: this.queue, pubSub: this.pubSub, hub: requireHub(this.hub), clock: this.clock }, tx, task);
       await refreshTaskStatus(this.db, tx, task, task.revision, now);
       await this.pubSub.publish(FEDERATED_QUERY_CHANGED, task.id, { taskId: task.id }, this.db.manager(tx));
       return 'done';
@@ -248,16 +255,17 @@ export class FederatedQueryService {
     const siteTasks = await this.db.repo(ctx, FederationSiteTask).find({ where: { taskId: task.id }, order: { site: 'ASC' } });
     const results = await this.db.repo(ctx, FederationResult).find({ where: { taskId: task.id }, order: { site: 'ASC' } });
     const now = this.clock();
-    const status = task.status === FederatedQueryStatus.CANCELLED ? task.status : statusOf(task, siteTasks, now);
+    const transcript = await secureTranscriptOf(this.db, ctx, task.id);
+    const roundOpen = transcript !== null && OPEN_PHASES.includes(transcript.phase);
+    const status = task.status === FederatedQueryStatus.CANCELLED ? task.status : statusOf(task, siteTasks, now, roundOpen);
     const summary = summarizeTask(
       siteTasks.map((s) => ({ site: s.site, state: s.state as string as FederationSiteState, detail: s.reason, everClaimed: s.claimedAt !== null })),
       { minSites: task.minSites, deadlinePassed: now.getTime() >= task.deadline.getTime() },
     );
     const succeeded = results.filter((r) => r.state === 'SUCCEEDED');
-    const pooled = answerRowsOf(
-      task.kind,
-      succeeded.map((r) => ({ site: r.site, state: r.state, payload: (r.envelope as { payload: ResultPayload }).payload })),
-    );
+    const stated = succeeded.map((r) => ({ site: r.site, state: r.state, payload: (r.envelope as { payload: ResultPayload }).payload }));
+    // Secure-summed pooled rows come from the round's transcript (the hub holds no site's numbers for them).
+    const pooled = answerRowsOf(task.kind, stated, pooledTotalsOf(TASK_KIND[task.kind], transcript, stated));
     // INSUFFICIENT: too few sites to say anything pooled; only the per-site states are shown.
     const rows = pooled.ok && status !== FederatedQueryStatus.INSUFFICIENT ? pooled.rows : [];
     return {
@@ -287,6 +295,8 @@ export class FederatedQueryService {
         const payload = (r.envelope as { payload: ResultPayload }).payload;
         return { site: r.site, resultSha256: r.envelopeSha256, aggregateSha256: r.aggregateSha256, manifest: payload.manifest };
       }),
+      secureSum: transcript ? secureSumView(transcript) : null,
+      secureTranscript: transcript,
     };
   }
 
@@ -321,6 +331,8 @@ export class FederatedQueryService {
       missing: view.missing as unknown as JsonValue,
       rows: view.rows as unknown as JsonValue,
       rowsSha256: view.rowsSha256,
+      // The secure round's signed masked vectors and seeds: `facet verify` recomputes the pooled totals from them.
+      secureSum: view.secureTranscript,
     };
     const answer = signEnvelope(hub.identity, { kind: EnvelopeKind.ANSWER, signer: HUB_SIGNER, audience: ANSWER_AUDIENCE, payload }, now);
     await this.audit.record(ctx, { action: 'exportFederatedAnswer', entityType: 'FederationTask', entityId: id, details: { rowsSha256: view.rowsSha256 } });

@@ -7,12 +7,23 @@ import { canonicalSha256, type JsonValue } from '../../federation/canonical-json
 import { acceptEnvelope, EnvelopeKind, signEnvelope, type SignedEnvelope } from '../../federation/envelope';
 import { MAX_WAIT_SECONDS } from '../../federation/hub-client';
 import { answerRowsOf, checkResultPayload, type ResultCheck } from '../../federation/pool';
+import { aggregateVocabulary } from '../../federation/release-policy';
+import { checkSecureDeclaration, isSecureTask } from '../../federation/secure-sum-transport';
+import type { JobQueue } from '../../queue/job-queue';
 import { FederationSiteState, nextSiteState, type ClaimPayload, type ResultPayload, type SiteEvent, type TaskPayload } from '../../federation/protocol';
 import type { PostgresPubSub } from '../../pubsub/postgres-pubsub';
 import { FEDERATED_QUERY_CHANGED, FEDERATION_TASK_QUEUED } from '../../pubsub/topics';
 import type { RequestContext } from '../request-context';
 import { inferenceResultAcceptable } from './federated-inference-result';
 import { HUB_AUDIENCE, HUB_SIGNER, requireHub, type Hub } from './hub-registry';
+import {
+  acceptSecureAnswer,
+  expireSecureAttempt,
+  pendingSecureRequests,
+  signSecureRequest,
+  startSecureRoundIfReady,
+  type SecureRoundDeps,
+} from './secure-rounds';
 import { refreshTaskStatus } from './task-status';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -22,6 +33,8 @@ const MAX_TASKS_PER_CLAIM = 20;
 export interface ClaimAnswerView {
   tasks: SignedEnvelope[];
   cancelled: string[];
+  /** Signed SECURE_REQUEST envelopes: what the site's open secure rounds ask of it now. */
+  rounds: SignedEnvelope[];
   serverTime: Date;
 }
 
@@ -44,8 +57,13 @@ export class FederationHubService {
     private readonly db: Db,
     private readonly pubSub: PostgresPubSub,
     private readonly hub: Hub | null,
+    private readonly queue: JobQueue,
     private readonly clock: () => Date = () => new Date(),
   ) {}
+
+  private secureDeps(): SecureRoundDeps {
+    return { db: this.db, queue: this.queue, pubSub: this.pubSub, hub: requireHub(this.hub), clock: this.clock };
+  }
 
   /** Whether this deployment runs as a hub (`serve --hub`, FACET_MODE=hub). */
   get isHub(): boolean {
@@ -94,9 +112,9 @@ export class FederationHubService {
       // A client that went away must not take tasks it will never see (they would wait for the lease to lapse).
       const stop = ctx.signal ? AbortSignal.any([superseded.signal, ctx.signal]) : superseded.signal;
       for (;;) {
-        if (stop.aborted) return { tasks: [], cancelled: [], serverTime: this.clock() };
+        if (stop.aborted) return { tasks: [], cancelled: [], rounds: [], serverTime: this.clock() };
         const answer = await this.claimOnce(ctx, site, maxTasks, working);
-        if (answer.tasks.length > 0 || answer.cancelled.length > 0 || Date.now() >= until) return answer;
+        if (answer.tasks.length > 0 || answer.cancelled.length > 0 || answer.rounds.length > 0 || Date.now() >= until) return answer;
         await nextOrTimeout(events, until - Date.now(), stop);
       }
     } finally {
@@ -109,7 +127,7 @@ export class FederationHubService {
     const hub = requireHub(this.hub);
     const now = this.clock();
     const leaseUntil = new Date(now.getTime() + hub.leaseMs);
-    const { payloads, cancelled } = await this.db.transaction(ctx, async (tx) => {
+    const { payloads, cancelled, requests } = await this.db.transaction(ctx, async (tx) => {
       const m = this.db.manager(tx);
       // A lapsed lease (the node died after claiming) offers the task again: CLAIMED -LEASE_LAPSED-> QUEUED.
       await m.query(
@@ -144,12 +162,14 @@ export class FederationHubService {
          RETURNING st.task_id`,
         [site],
       );
-      return { payloads: claimed.map((c) => c.payload), cancelled: stopped.map((s) => s.task_id) };
+      const requests = await pendingSecureRequests(this.secureDeps(), tx, site);
+      return { payloads: claimed.map((c) => c.payload), cancelled: stopped.map((s) => s.task_id), requests };
     });
     const tasks = payloads.map((payload) =>
       signEnvelope(hub.identity, { kind: EnvelopeKind.TASK, signer: HUB_SIGNER, audience: site, payload: payload as JsonValue }, this.clock()),
     );
-    return { tasks, cancelled, serverTime: this.clock() };
+    const rounds = requests.map((request) => signSecureRequest(hub, request, this.clock()));
+    return { tasks, cancelled, rounds, serverTime: this.clock() };
   }
 
   // ---- transport: results ----
@@ -195,6 +215,10 @@ export class FederationHubService {
           ? { ok: inferenceResultAcceptable(payload, task.query) }
           : answerRowsOf(task.kind, [{ site: envelope.signer, state: payload.state, payload }]);
       if (!aggregateCheck.ok) return refused('BAD_AGGREGATE');
+      // A secure task's result declares its pooled keys and releases no numbers; any other result declares nothing.
+      const asked = siteTask.payload as unknown as TaskPayload;
+      const secure = payload.state === 'SUCCEEDED' && isSecureTask(asked.kind, asked.query, asked.sites);
+      if (!checkSecureDeclaration(secure, payload, aggregateVocabulary())) return refused('BAD_AGGREGATE');
       const event: SiteEvent = payload.state === 'SUCCEEDED' ? 'RESULT_SUCCEEDED' : payload.state === 'REFUSED' ? 'RESULT_REFUSED' : 'RESULT_FAILED';
       // A result for a task the hub re-queued after its lease lapsed: the node evidently had it, so it counts as claimed.
       const from =
@@ -230,12 +254,26 @@ export class FederationHubService {
         late,
         reason: payload.state === 'SUCCEEDED' ? null : (payload.reason ?? payload.state),
       });
+      // The last site settled: a secure task's round starts with the sites that answered.
+      await startSecureRoundIfReady(this.secureDeps(), tx, task);
       // A result after the deadline changes an answer already given: a new revision, marked updated.
       await refreshTaskStatus(this.db, tx, task, late ? task.revision + 1 : task.revision, now);
       await this.pubSub.publish(FEDERATED_QUERY_CHANGED, task.id, { taskId: task.id }, m);
       return { accepted: true, code: null, receipt };
     });
     return outcome;
+  }
+
+  // ---- transport: secure rounds ----
+
+  /** A site's signed answer in a secure round (secure-rounds.ts acceptSecureAnswer). */
+  submitRound(ctx: RequestContext, raw: unknown): Promise<SubmissionView> {
+    return acceptSecureAnswer(this.secureDeps(), ctx, raw);
+  }
+
+  /** The federation-secure-step job. */
+  expireSecureAttempt(ctx: RequestContext, taskId: string, attempt: number): Promise<'done' | 'skipped'> {
+    return expireSecureAttempt(this.secureDeps(), ctx, taskId, attempt);
   }
 }
 

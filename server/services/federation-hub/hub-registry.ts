@@ -23,6 +23,8 @@ export interface HubOptions {
   registry: SiteRegistry;
   /** How long a claim holds a task before it is offered again (docs/federation.md 3.1: 10 min). */
   leaseSeconds?: number;
+  /** How long each attempt of a secure round waits for its masked vectors, then for its seeds (FACET_SECURE_ROUND_SECONDS). */
+  secureRoundSeconds?: number;
   /** Told when the folder changed into an invalid registry (the last valid one stays in force): the operator's log. */
   onRegistryProblem?: (error: unknown) => void;
 }
@@ -74,6 +76,8 @@ export const HUB_ANONYMOUS_BODY_BYTES = 2 * MAX_AGGREGATE_BYTES + 64 * 1024;
 
 /** Ten minutes: long enough for a node to compute a study's aggregates, short enough that a dead node's task is offered again soon. */
 export const DEFAULT_LEASE_SECONDS = 600;
+/** Two minutes per attempt of a secure round: nodes answer its requests from their claim loop within seconds. */
+export const DEFAULT_SECURE_ROUND_SECONDS = 120;
 /** Nonces are pruned at most once a minute, by whichever request comes first. */
 const NONCE_PRUNE_MS = 60_000;
 
@@ -82,6 +86,7 @@ export class Hub {
   readonly identity: NodeIdentity;
   readonly replay: ReplayGuard;
   readonly leaseMs: number;
+  readonly secureRoundMs: number;
   private readonly live: LiveRegistry;
   private nextPrune = 0;
 
@@ -94,6 +99,7 @@ export class Hub {
     this.live = new LiveRegistry(options.sitesDir, options.registry, options.onRegistryProblem);
     this.replay = new ReplayGuard(new PostgresNonceStore(db), { clock });
     this.leaseMs = (options.leaseSeconds ?? DEFAULT_LEASE_SECONDS) * 1000;
+    this.secureRoundMs = (options.secureRoundSeconds ?? DEFAULT_SECURE_ROUND_SECONDS) * 1000;
   }
 
   registry(): Promise<SiteRegistry> {

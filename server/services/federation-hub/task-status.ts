@@ -5,6 +5,7 @@ import { badInput } from '../../errors/app-error';
 import { FederationSiteState, FederationTaskKind, summarizeTask } from '../../federation/protocol';
 import type { BinaryCountsQuery, StudyFlowQuery } from '../../federation/task-kinds';
 import type { RequestContext } from '../request-context';
+import { secureRoundOpen } from './secure-rounds';
 
 /*
  * What a researcher's input asks every site (the task query) and where a task stands (its status from its
@@ -36,6 +37,8 @@ export interface StartFederatedQuery {
   rater?: { modelSha256?: string | null; readerSlot?: string | null } | null;
   groupBy?: string[] | null;
   threshold?: number | null;
+  /** BINARY_COUNTS: false leaves SITE out of the grouping unless listed (pooled rows only, secure-summed). */
+  siteRows?: boolean | null;
   /** Registry codes; empty or absent: every member. */
   sites?: string[] | null;
   minSites?: number | null;
@@ -58,15 +61,15 @@ export function taskQueryOf(input: StartFederatedQuery): StudyFlowQuery | Binary
     confirmedOnly: input.scope?.confirmedOnly ?? true,
   };
   if (input.kind === FederatedQueryKind.STUDY_FLOW) {
-    if (input.rater || input.groupBy?.length || input.threshold != null)
-      throw badInput('A STUDY_FLOW query takes only a scope (no rater, groupBy or threshold)');
+    if (input.rater || input.groupBy?.length || input.threshold != null || input.siteRows != null)
+      throw badInput('A STUDY_FLOW query takes only a scope (no rater, groupBy, siteRows or threshold)');
     return { scope };
   }
   const modelSha256 = input.rater?.modelSha256 ?? null;
   const readerSlot = input.rater?.readerSlot ?? null;
   if ((modelSha256 === null) === (readerSlot === null)) throw badInput('A BINARY_COUNTS query needs exactly one rater: modelSha256 or readerSlot');
   if (readerSlot !== null && readerSlot !== 'FIRST' && readerSlot !== 'SECOND') throw badInput('readerSlot is FIRST or SECOND');
-  const groups = new Set(['SITE', ...(input.groupBy ?? [])]);
+  const groups = new Set([...(input.siteRows === false ? [] : ['SITE']), ...(input.groupBy ?? [])]);
   const unknown = [...groups].filter((g) => !(GROUP_ORDER as readonly string[]).includes(g));
   if (unknown.length > 0) throw badInput(`Unknown grouping: ${unknown.join(', ')}`);
   return {
@@ -77,21 +80,25 @@ export function taskQueryOf(input: StartFederatedQuery): StudyFlowQuery | Binary
   };
 }
 
-/** The answer's status from its site-tasks (protocol.ts summarizeTask), at `now`. */
-export function statusOf(task: FederationTask, siteTasks: readonly FederationSiteTask[], now: Date): FederatedQueryStatus {
+/**
+ * The answer's status from its site-tasks (protocol.ts summarizeTask), at `now`; RUNNING while the task's secure round
+ * runs (its pooled rows are not there yet).
+ */
+export function statusOf(task: FederationTask, siteTasks: readonly FederationSiteTask[], now: Date, secureRoundOpen = false): FederatedQueryStatus {
   if (task.status === FederatedQueryStatus.CANCELLED) return task.status;
   const summary = summarizeTask(
     siteTasks.map((s) => ({ site: s.site, state: s.state as string as FederationSiteState, detail: s.reason, everClaimed: s.claimedAt !== null })),
     { minSites: task.minSites, deadlinePassed: now.getTime() >= task.deadline.getTime() },
   );
-  return summary.status as FederatedQueryStatus;
+  const status = summary.status as FederatedQueryStatus;
+  return secureRoundOpen && (status === FederatedQueryStatus.COMPLETE || status === FederatedQueryStatus.PARTIAL) ? FederatedQueryStatus.RUNNING : status;
 }
 
 /** Recomputes and stores a task's status (and revision) from its site-tasks, in `ctx`'s transaction. */
 export async function refreshTaskStatus(db: Db, ctx: RequestContext, task: FederationTask, revision: number, now: Date): Promise<FederatedQueryStatus> {
   if (task.status === FederatedQueryStatus.CANCELLED) return task.status;
   const siteTasks = await db.repo(ctx, FederationSiteTask).findBy({ taskId: task.id });
-  const status = statusOf(task, siteTasks, now);
+  const status = statusOf(task, siteTasks, now, await secureRoundOpen(db, ctx, task.id));
   await db.repo(ctx, FederationTask).update(task.id, { status, revision });
   return status;
 }

@@ -82,6 +82,10 @@ export class FederationClaimLoop {
             for (const task of tasks) await this.node.receiveTask(task);
           },
           onCancelled: (taskIds) => this.node.cancelTasks(taskIds),
+          // Secure rounds are answered here, at once and in order: a few milliseconds of masking per request.
+          onRounds: async (rounds) => {
+            for (const round of rounds) await this.node.answerSecureRequest(round);
+          },
           signal,
           waitSeconds,
           backoff: this.options.backoff,

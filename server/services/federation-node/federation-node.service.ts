@@ -4,21 +4,44 @@ import type { KeyObject } from 'node:crypto';
 import { MoreThan } from 'typeorm';
 import type { Db } from '../../db/transaction';
 import { ErrorCode, FederationInboxState, Role } from '../../domain';
-import { AuditEvent, FederationInboxTask, FederationReleasePolicy } from '../../entities';
+import { AuditEvent, FederationInboxTask, FederationReleasePolicy, FederationSecureLedgerEntry, FederationSecureShare } from '../../entities';
 import { AppError, badInput, conflict, forbidden, notFound } from '../../errors/app-error';
 import { canonicalJson, canonicalSha256, type JsonValue } from '../../federation/canonical-json';
 import { ComputeError } from '../../federation/compute-query';
 import { acceptEnvelope, EnvelopeKind, signEnvelope, verifyEnvelope, type SignedEnvelope } from '../../federation/envelope';
 import type { HubClient } from '../../federation/hub-client';
 import { keyIdOf, loadOrCreateNodeIdentity, publicKeyFromBase64, type NodeIdentity } from '../../federation/identity';
-import { FederationTaskKind, type ProvenanceManifest, type ResultPayload, type TaskPayload } from '../../federation/protocol';
+import {
+  FederationTaskKind,
+  type MaskRequestPayload,
+  type ProvenanceManifest,
+  type ResultPayload,
+  type SecureAnswerPayload,
+  type SecureDeclaration,
+  type SecureRequestPayload,
+  type TaskPayload,
+  type UnmaskRequestPayload,
+} from '../../federation/protocol';
+import { vectorFromBase64, vectorSha256, vectorToBase64 } from '../../federation/secure-sum';
+import { SecureSumLedger } from '../../federation/secure-sum-round';
+import {
+  answerMaskRequest,
+  answerUnmaskRequest,
+  declareSecure,
+  isSecureTask,
+  secureFingerprint,
+  type SecureShare,
+} from '../../federation/secure-sum-transport';
 import {
   aggregateVocabulary,
   decideRelease,
   DEFAULT_RELEASE_POLICY,
   parseReleasePolicy,
   PolicyError,
+  type AggregateGroup,
   type ReleasePolicy,
+  type SiteAggregate,
+  type SuppressedGroup,
 } from '../../federation/release-policy';
 import { MemoryNonceStore, ReplayGuard } from '../../federation/replay-guard';
 import { FEDERATION_COMPUTE, FEDERATION_SUBMIT } from '../../queue/job-catalogue';
@@ -45,6 +68,24 @@ export const AUDIT_RELEASE = 'federation.release';
 export const AUDIT_ANSWER = 'federation.answer';
 export const AUDIT_TASK_REJECTED = 'federation.task.rejected';
 export const AUDIT_POLICY = 'federation.policy.set';
+/** A secure round's request answered (masked, seed revealed, or refused): the audit names the round and the hash sent. */
+export const AUDIT_SECURE = 'federation.secure';
+
+const isObjectLike = (v: unknown): v is Record<string, unknown> & SecureRequestPayload => v !== null && typeof v === 'object' && !Array.isArray(v);
+const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const isMaskRequest = (r: SecureRequestPayload): r is MaskRequestPayload =>
+  r.step === 'MASK' &&
+  typeof r.taskSha256 === 'string' &&
+  Number.isInteger(r.attempt) &&
+  Number.isInteger(r.minSites) &&
+  Array.isArray(r.participants) &&
+  r.participants.every((p) => isObjectLike(p) && typeof p.code === 'string' && typeof p.agreementKey === 'string') &&
+  strings(r.keys) &&
+  isObjectLike(r.lengths);
+const isUnmaskRequest = (r: SecureRequestPayload): r is UnmaskRequestPayload =>
+  r.step === 'UNMASK' && strings(r.participants) && isObjectLike(r.maskedSha256) && strings(r.pairwiseFor);
+/** The length of a base64 vector of 64-bit values (for its hash in the audit row). */
+const vectorFromBase64Any = (b64: string) => vectorFromBase64(b64, Buffer.from(b64, 'base64').length / 8);
 
 /** The signer name of the hub in its TASK and RECEIPT envelopes. */
 export const HUB_SIGNER = 'hub';
@@ -93,7 +134,7 @@ export class FederationNodeService {
     private readonly queue: JobQueue,
     private readonly compute: FederationComputeService,
     readonly options: FederationNodeOptions | null,
-    private readonly hubClient: Pick<HubClient, 'submitResult' | 'close'> | null,
+    private readonly hubClient: Pick<HubClient, 'submitResult' | 'submitRound' | 'close'> | null,
   ) {
     this.hubKey = options ? publicKeyFromBase64('ed25519', options.hubSigningKey) : null;
   }
@@ -395,18 +436,167 @@ export class FederationNodeService {
     };
   }
 
-  /** A SUCCEEDED result of exactly `aggregate`: stored, audited (counted by the budget), queued for delivery. */
+  /**
+   * A SUCCEEDED result of exactly `aggregate`: stored, audited (counted by the budget), queued for delivery. For a
+   * secure task (no SITE rows asked, two or more sites) no number leaves here: the result declares the pooled keys,
+   * and the groups stay in this node's database until the hub's secure round asks for them masked.
+   */
   async release(tx: RequestContext, row: FederationInboxTask, aggregate: JsonValue, aggregateSha256: string): Promise<void> {
+    const task = (row.taskEnvelope as unknown as SignedEnvelope<TaskPayload>).payload;
+    let released = aggregate;
+    let declaration: SecureDeclaration | null = null;
+    if (isSecureTask(task.kind, task.query, task.sites)) {
+      const groups = (aggregate as unknown as SiteAggregate).groups as (AggregateGroup | SuppressedGroup)[];
+      const split = declareSecure(task.kind, {
+        groups: groups.filter((g): g is AggregateGroup => g.suppressed !== true),
+        suppressed: groups.filter((g): g is SuppressedGroup => g.suppressed === true),
+      });
+      declaration = split.declaration;
+      await this.db.repo(tx, FederationSecureShare).insert({
+        taskId: row.taskId,
+        kind: task.kind,
+        fingerprint: secureFingerprint(task.kind, task.query),
+        declaration: declaration as never,
+        share: split.share as never,
+      });
+      released = { groups: [] };
+      aggregateSha256 = canonicalSha256(released);
+    }
     const payload: ResultPayload = {
       taskId: row.taskId,
       taskSha256: row.taskSha256,
       site: this.member().site,
       state: 'SUCCEEDED',
       reason: null,
-      aggregate,
+      aggregate: released,
       manifest: await this.manifest(tx, row, aggregateSha256),
+      ...(declaration ? { secure: declaration } : {}),
     };
     await this.settle(tx, row, payload, FederationInboxState.RELEASED, AUDIT_RELEASE);
+  }
+
+  // ---- secure rounds (the claim loop answers them) ----------------------------------------------------------------
+
+  /**
+   * Answers one SECURE_REQUEST envelope from a claim answer: verified like a task (pinned hub key, audience, replay);
+   * a mask request is masked under the node's ledger (secure-sum-transport.ts answerMaskRequest), an unmask request
+   * answered with the self-mask seed only when the ledger finds the attempt complete; anything else is refused with
+   * the ledger's code. The answer is signed, audited with what it holds (never a plain value) and sent at once; a
+   * lost answer is sent again, identically, when the hub asks again.
+   */
+  async answerSecureRequest(raw: unknown): Promise<void> {
+    const { site } = this.member();
+    const ctx = systemContext('federation secure round');
+    const checked = await acceptEnvelope<SecureRequestPayload>(raw, {
+      kind: EnvelopeKind.SECURE_REQUEST,
+      audience: site,
+      keys: this.hubKeys,
+      replay: this.replay,
+    });
+    const request = checked.ok ? checked.envelope.payload : null;
+    if (!checked.ok || !isObjectLike(request) || request.site !== site || typeof request.taskId !== 'string' || typeof request.roundId !== 'string') {
+      await this.audit.record(ctx, {
+        action: AUDIT_TASK_REJECTED,
+        entityType: 'FederationSecureShare',
+        details: { code: checked.ok ? 'MALFORMED_REQUEST' : checked.code },
+      });
+      return;
+    }
+    const identity = await this.identity();
+    const answer = await this.db.transaction(ctx, (tx) => this.secureAnswer(tx, identity, request));
+    await this.audit.record(ctx, {
+      action: AUDIT_SECURE,
+      entityType: 'FederationSecureShare',
+      details: {
+        taskId: answer.taskId,
+        roundId: answer.roundId,
+        asked: request.step,
+        step: answer.step,
+        code: answer.code,
+        maskedSha256: answer.masked ? vectorSha256(vectorFromBase64Any(answer.masked)) : null,
+      },
+    });
+    const client = this.hubClient;
+    if (!client) return;
+    const envelope = signEnvelope(identity, { kind: EnvelopeKind.SECURE_ANSWER, signer: site, audience: HUB_SIGNER, payload: answer as JsonValue });
+    const submitted = await client.submitRound(envelope);
+    // Refused for good (the round moved on): the hub asks again if it still needs this site.
+    if (!submitted.accepted)
+      await this.audit.record(ctx, {
+        action: AUDIT_SECURE,
+        entityType: 'FederationSecureShare',
+        details: { roundId: answer.roundId, hubRefused: submitted.code },
+      });
+  }
+
+  private async secureAnswer(tx: RequestContext, identity: NodeIdentity, request: SecureRequestPayload): Promise<SecureAnswerPayload> {
+    const { site } = this.member();
+    const base = { taskId: request.taskId, roundId: request.roundId, site };
+    const refuse = (code: string): SecureAnswerPayload => ({ ...base, step: 'REFUSED', masked: null, seed: null, code });
+    const share = await this.db.repo(tx, FederationSecureShare).findOne({ where: { taskId: request.taskId }, lock: { mode: 'pessimistic_write' } });
+    if (!share) return refuse('UNKNOWN_TASK');
+    const ledgerRepo = this.db.repo(tx, FederationSecureLedgerEntry);
+    const existing = await ledgerRepo.findOneBy({ roundId: request.roundId });
+    const ledger = new SecureSumLedger(
+      site,
+      (await ledgerRepo.findBy({ fingerprint: share.fingerprint })).map((e) => ({
+        roundId: e.roundId,
+        fingerprint: e.fingerprint,
+        participants: e.participants,
+        seed: e.seed,
+        maskedSha256: e.maskedSha256,
+        state: e.state as 'MASKED' | 'REVEALED',
+      })),
+    );
+    if (request.step === 'MASK') {
+      if (!isMaskRequest(request)) return refuse('MALFORMED_REQUEST');
+      const inbox = await this.db.repo(tx, FederationInboxTask).findOneBy({ taskId: request.taskId });
+      if (!inbox || inbox.taskSha256 !== request.taskSha256) return refuse('ROUND_MISMATCH');
+      // The hub did not get our answer: the same vector again (masking anew would reuse the round's masks).
+      if (existing?.masked && existing.taskId === request.taskId) return { ...base, step: 'MASKED', masked: existing.masked, seed: null, code: null };
+      const answer = answerMaskRequest({
+        request,
+        kind: share.kind as FederationTaskKind,
+        own: site,
+        ownAgreementPrivate: identity.agreementPrivate,
+        ownAgreementPublic: identity.public.agreementKey,
+        declaration: share.declaration as unknown as SecureDeclaration,
+        share: share.share as unknown as SecureShare,
+        fingerprint: share.fingerprint,
+        ledger,
+      });
+      if (!answer.ok) return refuse(answer.code);
+      const entry = ledger.snapshot().find((e) => e.roundId === request.roundId)!;
+      const masked = vectorToBase64(answer.vector);
+      await ledgerRepo.insert({
+        roundId: entry.roundId,
+        taskId: request.taskId,
+        fingerprint: entry.fingerprint,
+        participants: entry.participants,
+        seed: entry.seed,
+        maskedSha256: entry.maskedSha256,
+        masked,
+        revealedSeed: null,
+        state: entry.state,
+      });
+      return { ...base, step: 'MASKED', masked, seed: null, code: null };
+    }
+    if (!isUnmaskRequest(request)) return refuse('MALFORMED_REQUEST');
+    // The same complete request again (our seed was lost on the way): the hub holds it already, or is owed it.
+    if (
+      existing?.state === 'REVEALED' &&
+      existing.revealedSeed &&
+      request.pairwiseFor.length === 0 &&
+      request.maskedSha256[site] === existing.maskedSha256 &&
+      [...request.participants].sort().join() === existing.participants.join()
+    ) {
+      return { ...base, step: 'SEED', masked: null, seed: existing.revealedSeed, code: null };
+    }
+    const revealed = answerUnmaskRequest(request, ledger);
+    if (!revealed.ok) return refuse(revealed.code);
+    const seed = revealed.seed.toString('base64');
+    await ledgerRepo.update({ roundId: request.roundId }, { state: 'REVEALED', seed: null, revealedSeed: seed });
+    return { ...base, step: 'SEED', masked: null, seed, code: null };
   }
 
   /** A REFUSED or FAILED result: the code goes to the hub, the detail stays here. */

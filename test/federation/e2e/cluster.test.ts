@@ -6,7 +6,13 @@ import { PROPORTIONS } from '../../../server/federation/task-kinds';
 import { gql, gqlOk } from '../../helpers/graphql-client';
 import { filePassed } from '../../helpers/lifecycle';
 import { SITE_CODES, startFederationCluster, until, type ClusterNode, type FederationCluster } from '../../helpers/federation-cluster';
-import { READ, START } from '../hub/hub-harness';
+import { Client } from 'pg';
+import { verifyAnswer } from '../../../server/cli/verify';
+import { FederationTaskKind } from '../../../server/federation/protocol';
+import { vectorFromBase64 } from '../../../server/federation/secure-sum';
+import { encodeRound, rowLayout } from '../../../server/federation/secure-rows';
+import { loadSiteRegistry } from '../../../server/federation/site-registry';
+import { QUERY_FIELDS, READ, START } from '../hub/hub-harness';
 
 /**
  * The hub and three nodes as separate processes, each with its own database, talking over real HTTP: the
@@ -14,7 +20,8 @@ import { READ, START } from '../hub/hub-harness';
  */
 let cluster: FederationCluster;
 beforeAll(async () => {
-  cluster = await startFederationCluster();
+  // Short secure-round attempts, so that a dropout restarts within the test.
+  cluster = await startFederationCluster({ hubEnv: { FACET_SECURE_ROUND_SECONDS: '30' } });
 });
 afterAll(async () => {
   await cluster?.close(filePassed());
@@ -202,5 +209,185 @@ describe('a hub and three node processes', () => {
     expect(contribution.aggregateSha256).toBe(entry.aggregateSha256);
     expect(canonicalSha256(JSON.parse(entry.aggregateJson))).toBe(entry.aggregateSha256);
     await setPolicy('NORTH', {});
+  });
+
+  describe('secure-summed pooled rows (siteRows: false)', () => {
+    const SECURE_FIELDS = `${QUERY_FIELDS} secureSum { phase failure attempt participants roundsRestarted restartedWithout restarts { attempt dropped } }`;
+    const readSecure = async (id: string) =>
+      (await gqlOk(cluster.hub.url, cluster.hub.token, `query ($id: ID!) { federatedQuery(id: $id) { ${SECURE_FIELDS} } }`, { id })).federatedQuery;
+    async function waitSecure(id: string, what: string, done: (q: Record<string, any>) => boolean): Promise<Record<string, any>> {
+      let last: Record<string, any> = {};
+      await until(`${what} (last: ${JSON.stringify({ status: last.status, sites: last.sites, secureSum: last.secureSum })})`, async () =>
+        done((last = await readSecure(id))),
+      );
+      return last;
+    }
+    const hubQuery = async <T = Record<string, any>>(sql: string, params: unknown[] = []): Promise<T[]> => {
+      const client = new Client({ connectionString: cluster.hub.database.url });
+      await client.connect();
+      try {
+        return (await client.query(sql, params)).rows;
+      } finally {
+        await client.end();
+      }
+    };
+    const modelByFeature = (extra: Record<string, unknown> = {}) => ({
+      kind: 'BINARY_COUNTS',
+      rater: { modelSha256: cluster.modelSha256 },
+      groupBy: ['FEATURE'],
+      siteRows: false,
+      threshold: 1,
+      deadlineSeconds: 300,
+      ...extra,
+    });
+
+    it('pools the model by FEATURE equal to the union while the hub holds only masked vectors, and the export verifies', async () => {
+      const query = await start(modelByFeature());
+      const answer = await waitSecure(query.id, 'the secure round', (q) => q.status !== 'RUNNING');
+      expect(answer.status).toBe('COMPLETE');
+      expect(answer.secureSum).toMatchObject({
+        phase: 'DONE',
+        failure: null,
+        attempt: 1,
+        participants: [...SITE_CODES].sort(),
+        roundsRestarted: 0,
+        restartedWithout: [],
+      });
+      const rows = answer.answer.metrics as Array<Record<string, any>>;
+      // No site rows: every row is pooled, one per feature, and equals one node holding the union.
+      expect(rows.length).toBe(cluster.union.metricsByFeature.filter((g) => g.key.feature).length);
+      for (const row of rows) {
+        expect(row.pooled).toBe(true);
+        const union = cluster.union.metricsByFeature.find((g) => g.key.feature === row.feature && g.key.site === null)!;
+        const plain = cluster.union.plainByFeature.find((g) => g.key.feature === row.feature && g.key.site === null)!;
+        expect([row.feature, row.confusion, row.patients]).toEqual([row.feature, union.confusion, union.clusters]);
+        expect(row.sites).toEqual([...SITE_CODES].sort());
+        for (const name of PROPORTIONS) {
+          for (const field of ['value', 'lower', 'upper'] as const) {
+            close(row[name][field], union[name][field]);
+            close(row.wilson[name][field], plain[name][field]);
+          }
+        }
+      }
+
+      // What the hub holds for this task: results with no numbers, and masked vectors that match no site's own.
+      const results = await hubQuery<{ site: string; envelope: any }>(`SELECT site, envelope FROM federation_result WHERE task_id = $1`, [query.id]);
+      expect(results.map((r) => r.envelope.payload.aggregate)).toEqual(SITE_CODES.map(() => ({ groups: [] })));
+      const [round] = await hubQuery<{ round_id: string; keys: string[]; lengths: Record<string, number> }>(
+        `SELECT round_id, keys, lengths FROM federation_secure_round WHERE task_id = $1`,
+        [query.id],
+      );
+      const layout = rowLayout(FederationTaskKind.BINARY_COUNTS, round.lengths);
+      const answers = await hubQuery<{ site: string; step: string; envelope: any }>(
+        `SELECT site, step, envelope FROM federation_secure_answer WHERE task_id = $1`,
+        [query.id],
+      );
+      expect(answers.map((a) => `${a.site} ${a.step}`).sort()).toEqual(SITE_CODES.flatMap((s) => [`${s} MASKED`, `${s} SEED`]).sort());
+      const plain = new Map<string, BigUint64Array>();
+      for (const code of SITE_CODES) {
+        const [share] = await node(code).query<{ share: { groups: Record<string, any> } }>(`SELECT share FROM federation_secure_share WHERE task_id = $1`, [
+          query.id,
+        ]);
+        plain.set(code, encodeRound(layout, round.keys, new Map(Object.entries(share.share.groups)), SITE_CODES.length));
+      }
+      for (const a of answers.filter((x) => x.step === 'MASKED')) {
+        const masked = vectorFromBase64(a.envelope.payload.masked, layout.length * round.keys.length);
+        // Uniform noise: equal to the plain value at a position with probability 2^-64.
+        for (const own of plain.values()) expect(masked.filter((v, i) => v === own[i]).length).toBe(0);
+      }
+      // Anyone can recompute the pooled rows from the signed transcript (and learns the totals, as the hub did).
+      const exported = await gqlOk(cluster.hub.url, cluster.hub.token, `query ($id: ID!) { federatedAnswer(id: $id) { export } }`, { id: query.id });
+      const report = verifyAnswer(exported.federatedAnswer.export, await loadSiteRegistry(cluster.hub.sitesDir), cluster.hub.signingKey);
+      expect(report.problems).toEqual([]);
+      const tampered = structuredClone(exported.federatedAnswer.export);
+      tampered.payload.secureSum.answers = tampered.payload.secureSum.answers.slice(1);
+      expect(verifyAnswer(tampered, await loadSiteRegistry(cluster.hub.sitesDir), cluster.hub.signingKey).ok).toBe(false);
+    });
+
+    it('is refused by every node when asked again over fewer sites (the difference would be a site’s numbers)', async () => {
+      const query = await start(modelByFeature({ sites: ['HARBOUR', 'NORTH'] }));
+      const answer = await waitSecure(query.id, 'the refused round', (q) => q.status !== 'RUNNING');
+      expect(answer.secureSum).toMatchObject({ phase: 'FAILED', failure: 'TOO_FEW_SITES' });
+      expect(answer.answer.metrics.filter((r: { pooled: boolean; suppressed: boolean }) => r.pooled && !r.suppressed)).toEqual([]);
+      const refusals = await hubQuery<{ site: string; envelope: any }>(`SELECT site, envelope FROM federation_secure_answer WHERE task_id = $1`, [query.id]);
+      expect(refusals.map((r) => [r.site, r.envelope.payload.step, r.envelope.payload.code]).sort()).toEqual([
+        ['HARBOUR', 'REFUSED', 'DIFFERENT_PARTICIPANTS'],
+        ['NORTH', 'REFUSED', 'DIFFERENT_PARTICIPANTS'],
+      ]);
+    });
+
+    it('restarts without a node killed before it masked, and pools the other two exactly (restartedWithout)', async () => {
+      const valley = node('VALLEY');
+      // NORTH's coordinator holds its result, so the round starts only after VALLEY has answered and been killed.
+      await setPolicy('NORTH', { manualApproval: true });
+      const features = [...new Set(cluster.union.metricsByFeature.map((g) => g.key.feature).filter(Boolean))].sort();
+      // The same data as the first query, asked as another row (the features listed), so the ledgers start afresh.
+      const query = await start(modelByFeature({ scope: { features } }));
+      await waitSecure(query.id, 'HARBOUR and VALLEY answering', (q) =>
+        ['HARBOUR', 'VALLEY'].every((code) => q.sites.find((s: { site: string }) => s.site === code).state === 'SUCCEEDED'),
+      );
+      await until('NORTH holding its result', async () => (await inboxState('NORTH', query.id)) === 'HELD');
+      await valley.kill();
+      await gqlOk(node('NORTH').process!.url, node('NORTH').tokens.coordinator, `mutation ($id: String!) { approveFederationRelease(taskId: $id) { state } }`, {
+        id: query.id,
+      });
+      const answer = await waitSecure(query.id, 'the restarted round', (q) => q.status !== 'RUNNING');
+      expect(answer.status).toBe('COMPLETE');
+      expect(answer.secureSum).toMatchObject({
+        phase: 'DONE',
+        attempt: 2,
+        participants: ['HARBOUR', 'NORTH'],
+        roundsRestarted: 1,
+        restartedWithout: ['VALLEY'],
+        restarts: [{ attempt: 1, dropped: ['VALLEY'] }],
+      });
+      for (const row of answer.answer.metrics as Array<Record<string, any>>) {
+        const bySite = (code: string) => cluster.union.metricsBySiteFeature.find((g) => g.key.feature === row.feature && g.key.site === code)!;
+        const two = ['HARBOUR', 'NORTH'].map(bySite);
+        expect(row.sites).toEqual(['HARBOUR', 'NORTH']);
+        expect(row.patients).toBe(two[0].clusters + two[1].clusters);
+        for (const f of ['tp', 'fp', 'tn', 'fn'] as const)
+          expect([row.feature, f, row.confusion[f]]).toEqual([row.feature, f, two[0].confusion[f] + two[1].confusion[f]]);
+      }
+      await setPolicy('NORTH', {});
+      await valley.start();
+    });
+
+    it('waits for a node killed after it masked: restarted, it reveals from its ledger and the round completes', async () => {
+      const harbour = node('HARBOUR');
+      const valley = node('VALLEY');
+      // NORTH's result stays held: at the deadline the round runs over HARBOUR and VALLEY.
+      await setPolicy('NORTH', { manualApproval: true });
+      const query = await start(modelByFeature({ scope: { modalities: ['XR', 'CT', 'MR'] }, minSites: 2, deadlineSeconds: 20 }));
+      await waitSecure(query.id, 'HARBOUR and VALLEY answering', (q) =>
+        ['HARBOUR', 'VALLEY'].every((code) => q.sites.find((s: { site: string }) => s.site === code).state === 'SUCCEEDED'),
+      );
+      // HARBOUR frozen, VALLEY masks alone; then VALLEY dies with its vector at the hub, before anyone was asked for a seed.
+      harbour.process!.child.kill('SIGSTOP');
+      try {
+        await until(
+          'VALLEY’s masked vector',
+          async () =>
+            (await hubQuery(`SELECT 1 FROM federation_secure_answer WHERE task_id = $1 AND site = 'VALLEY' AND step = 'MASKED'`, [query.id])).length === 1,
+        );
+        await valley.kill();
+        await valley.start();
+      } finally {
+        harbour.process!.child.kill('SIGCONT');
+      }
+      const answer = await waitSecure(query.id, 'the round', (q) => q.status !== 'RUNNING');
+      expect(answer.status).toBe('PARTIAL');
+      // No restart: VALLEY's seed came from its ledger, kept in its database across the kill.
+      expect(answer.secureSum).toMatchObject({ phase: 'DONE', attempt: 1, participants: ['HARBOUR', 'VALLEY'], roundsRestarted: 0 });
+      const [ledger] = await valley.query<{ state: string }>(`SELECT state FROM federation_secure_ledger_entry WHERE task_id = $1`, [query.id]);
+      expect(ledger.state).toBe('REVEALED');
+      for (const row of answer.answer.metrics as Array<Record<string, any>>) {
+        const two = ['HARBOUR', 'VALLEY'].map((code) => cluster.union.metricsBySiteFeature.find((g) => g.key.feature === row.feature && g.key.site === code)!);
+        expect(row.sites).toEqual(['HARBOUR', 'VALLEY']);
+        for (const f of ['tp', 'fp', 'tn', 'fn'] as const)
+          expect([row.feature, f, row.confusion[f]]).toEqual([row.feature, f, two[0].confusion[f] + two[1].confusion[f]]);
+      }
+      await setPolicy('NORTH', {});
+    });
   });
 });

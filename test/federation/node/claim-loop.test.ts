@@ -1,14 +1,15 @@
+import { createHash } from 'node:crypto';
 import { Role } from '../../../server/domain';
 import { FederationInboxState } from '../../../server/domain';
 import { canonicalJson, canonicalSha256 } from '../../../server/federation/canonical-json';
 import { HubClient } from '../../../server/federation/hub-client';
 import { EnvelopeKind, signEnvelope } from '../../../server/federation/envelope';
 import { NodeIdentity } from '../../../server/federation/identity';
-import { FederationTaskKind } from '../../../server/federation/protocol';
+import { FederationTaskKind, secureDeclarationOf } from '../../../server/federation/protocol';
 import { aggregateVocabulary, checkAggregateShape, DEFAULT_RELEASE_POLICY } from '../../../server/federation/release-policy';
 import { jobHandlers, workEveryQueue } from '../../../server/jobs/job-registry';
 import { FederationClaimLoop } from '../../../server/services/federation-node/federation-claim-loop';
-import { AUDIT_RELEASE, AUDIT_TASK_REJECTED, FACET_VERSION } from '../../../server/services/federation-node/federation-node.service';
+import { AUDIT_RELEASE, AUDIT_SECURE, AUDIT_TASK_REJECTED, FACET_VERSION } from '../../../server/services/federation-node/federation-node.service';
 import { systemContext } from '../../../server/services';
 import { Factory } from '../../helpers/factories';
 import { codeOf, gql, gqlOk } from '../../helpers/graphql-client';
@@ -83,6 +84,83 @@ describe('a federation node against a scripted hub', () => {
     expect(releases.map((r) => r.details)).toContainEqual(
       expect.objectContaining({ taskId: task.taskId, resultPayloadSha256: result.payloadSha256, aggregateSha256: result.payload.manifest.aggregateSha256 }),
     );
+  });
+
+  it('answers a secure task with its pooled keys only, masks when asked, and refuses every unsafe unmask or restart', async () => {
+    const other = NodeIdentity.generate();
+    const own = await node.services.federationNode.identity();
+    // Two sites, no SITE rows: the pooled rows are secure-summed, so no number leaves with the result.
+    const task = hub.task(FederationTaskKind.BINARY_COUNTS, { ...binaryCounts(), groupBy: ['FEATURE'] }, { sites: ['NORTH', 'OTHER'] });
+    hub.send(task);
+    const result = await hub.waitFor('the result', () => hub.resultFor(task.taskId));
+    expect(result.payload).toMatchObject({ state: 'SUCCEEDED', aggregate: { groups: [] } });
+    const declaration = secureDeclarationOf(result.payload)!;
+    expect(declaration.keys.length).toBeGreaterThan(0);
+    expect(declaration.keys.every((k) => !k.includes('NORTH'))).toBe(true);
+    const participants = [
+      { code: 'NORTH', agreementKey: own.public.agreementKey },
+      { code: 'OTHER', agreementKey: other.public.agreementKey },
+    ];
+    const base = { taskId: task.taskId, site: SITE, roundId: `${task.taskId}#1` };
+    const answerTo = async (n: number) => hub.waitFor(`answer ${n}`, () => hub.roundAnswers.length >= n && hub.roundAnswers[n - 1].payload);
+    const mask = {
+      ...base,
+      step: 'MASK' as const,
+      taskSha256: canonicalSha256(task),
+      attempt: 1,
+      participants,
+      keys: declaration.keys,
+      lengths: declaration.lengths,
+      minSites: 2,
+    };
+    hub.sendRound(mask);
+    const masked = await answerTo(1);
+    expect(masked).toMatchObject({ step: 'MASKED', code: null, seed: null });
+    const sha = createHash('sha256').update(Buffer.from(masked.masked!, 'base64')).digest('hex');
+    const unmask = {
+      ...base,
+      step: 'UNMASK' as const,
+      participants: ['NORTH', 'OTHER'],
+      maskedSha256: { NORTH: sha, OTHER: 'a'.repeat(64) },
+      pairwiseFor: [] as string[],
+    };
+    // Its self seed and the pairwise seeds together would unmask its vector alone.
+    hub.sendRound({ ...unmask, pairwiseFor: ['OTHER'] });
+    expect(await answerTo(2)).toMatchObject({ step: 'REFUSED', code: 'PAIRWISE_NOT_REVEALED', seed: null });
+    hub.sendRound({ ...unmask, maskedSha256: { NORTH: sha } });
+    expect(await answerTo(3)).toMatchObject({ step: 'REFUSED', code: 'INCOMPLETE' });
+    hub.sendRound({ ...unmask, maskedSha256: { NORTH: 'b'.repeat(64), OTHER: 'a'.repeat(64) } });
+    expect(await answerTo(4)).toMatchObject({ step: 'REFUSED', code: 'NOT_MY_VECTOR' });
+    hub.sendRound({ ...unmask, participants: ['NORTH', 'OTHER', 'THIRD'] });
+    expect(await answerTo(5)).toMatchObject({ step: 'REFUSED', code: 'PARTICIPANTS_CHANGED' });
+    hub.sendRound(unmask);
+    const seed = await answerTo(6);
+    expect(seed.step).toBe('SEED');
+    expect(Buffer.from(seed.seed!, 'base64')).toHaveLength(32);
+    // The same question over another set of sites after revealing: its difference with this total would be a site's numbers.
+    hub.sendRound({
+      ...mask,
+      roundId: `${task.taskId}#2`,
+      attempt: 2,
+      participants: [participants[0], { code: 'THIRD', agreementKey: other.public.agreementKey }],
+    });
+    expect(await answerTo(7)).toMatchObject({ step: 'REFUSED', code: 'DIFFERENT_PARTICIPANTS' });
+    // A request for the masked round again (an answer lost on the way) gets the very same vector, not fresh masks.
+    hub.sendRound(mask);
+    expect((await answerTo(8)).masked).toBe(masked.masked);
+    // Every answer is audited at the node, with the hash of a masked vector and never a plain value.
+    const audited = await auditRows(AUDIT_SECURE);
+    expect(audited.map((a) => a.details.code)).toEqual([
+      null,
+      'PAIRWISE_NOT_REVEALED',
+      'INCOMPLETE',
+      'NOT_MY_VECTOR',
+      'PARTICIPANTS_CHANGED',
+      null,
+      'DIFFERENT_PARTICIPANTS',
+      null,
+    ]);
+    expect(audited[0].details.maskedSha256).toBe(sha);
   });
 
   it('does not execute a task signed by another key, addressed to another site, or replayed; a re-signed redelivery runs once', async () => {

@@ -4,7 +4,7 @@ import type net from 'node:net';
 import { canonicalSha256, type JsonValue } from '../../../server/federation/canonical-json';
 import { acceptEnvelope, EnvelopeKind, signEnvelope, type SignedEnvelope } from '../../../server/federation/envelope';
 import { keyIdOf, NodeIdentity, publicKeyFromBase64 } from '../../../server/federation/identity';
-import type { ResultPayload, TaskPayload } from '../../../server/federation/protocol';
+import type { ResultPayload, SecureAnswerPayload, SecureRequestPayload, TaskPayload } from '../../../server/federation/protocol';
 import { MemoryNonceStore, ReplayGuard } from '../../../server/federation/replay-guard';
 
 /**
@@ -20,8 +20,11 @@ export class ScriptedHub {
   /** Verified results, in arrival order. */
   readonly results: SignedEnvelope<ResultPayload>[] = [];
   readonly claims: SignedEnvelope<{ working: string[] }>[] = [];
+  /** Verified secure-round answers (masked vectors, seeds, refusals), in arrival order. */
+  readonly roundAnswers: SignedEnvelope<SecureAnswerPayload>[] = [];
   /** Envelopes to deliver with the next claim answer (already signed, as the test wants them). */
   private readonly outbox: unknown[] = [];
+  private readonly roundOutbox: unknown[] = [];
   private waiting: (() => void)[] = [];
   /** While set, every request is answered 503 (a hub down for maintenance). */
   down = false;
@@ -87,6 +90,12 @@ export class ScriptedHub {
     return envelope;
   }
 
+  /** Signs a secure-round request with the hub's key and delivers it in the `rounds` of the next claim answer. */
+  sendRound(payload: SecureRequestPayload): void {
+    this.roundOutbox.push(signEnvelope(this.identity, { kind: EnvelopeKind.SECURE_REQUEST, signer: 'hub', audience: this.site, payload }));
+    for (const wake of this.waiting.splice(0)) wake();
+  }
+
   /** Delivers an envelope as it is (a replay of one already sent). */
   deliver(envelope: unknown): void {
     this.outbox.push(envelope);
@@ -147,6 +156,23 @@ export class ScriptedHub {
       });
       return reply(200, { data: { submitFederationResult: { accepted: true, code: null, receipt } } });
     }
+    if (query.includes('submitFederationRound')) {
+      const checked = await acceptEnvelope<SecureAnswerPayload>(variables.answer, {
+        kind: EnvelopeKind.SECURE_ANSWER,
+        audience: 'hub',
+        keys: this.keys,
+        replay: this.replay,
+      });
+      if (!checked.ok) return reply(200, { data: { submitFederationRound: { accepted: false, code: checked.code, receipt: null } } });
+      this.roundAnswers.push(checked.envelope);
+      const receipt = signEnvelope(this.identity, {
+        kind: EnvelopeKind.RECEIPT,
+        signer: 'hub',
+        audience: this.site,
+        payload: { taskId: checked.envelope.payload.taskId, resultSha256: canonicalSha256(checked.envelope) },
+      });
+      return reply(200, { data: { submitFederationRound: { accepted: true, code: null, receipt } } });
+    }
     if (query.includes('claimFederationTasks')) {
       const checked = await acceptEnvelope<{ working: string[] }>(variables.claim, {
         kind: EnvelopeKind.CLAIM,
@@ -159,7 +185,7 @@ export class ScriptedHub {
       // A node that gave up on this claim (its loop stopped) never reads the answer: tasks stay for the next claim.
       let gone = false;
       res.on('close', () => (gone = true));
-      if (this.outbox.length === 0 && variables.waitSeconds > 0) {
+      if (this.outbox.length === 0 && this.roundOutbox.length === 0 && variables.waitSeconds > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, variables.waitSeconds * 1000);
           this.waiting.push(() => {
@@ -169,7 +195,11 @@ export class ScriptedHub {
         });
       }
       if (gone) return;
-      return reply(200, { data: { claimFederationTasks: { tasks: this.outbox.splice(0), cancelled: [], serverTime: new Date().toISOString() } } });
+      return reply(200, {
+        data: {
+          claimFederationTasks: { tasks: this.outbox.splice(0), cancelled: [], rounds: this.roundOutbox.splice(0), serverTime: new Date().toISOString() },
+        },
+      });
     }
     reply(400, { errors: [{ message: 'unknown operation', extensions: { code: 'BAD_USER_INPUT' } }] });
   }
