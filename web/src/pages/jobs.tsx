@@ -10,6 +10,7 @@ import {
   SITES,
   START_JOB,
   type CancelJobData,
+  type FederatedInference,
   type FederatedInferencesData,
   type Job,
   type JobsData,
@@ -179,23 +180,21 @@ function LocalJobs({ viewer, client }: { viewer: Viewer; client: FacetClient }) 
 export function JobsPage({ viewer, client }: { viewer: Viewer; client: FacetClient }) {
   const [federated, refetch] = useQuery<FederatedInferencesData>({ query: FEDERATED_INFERENCES });
   const refresh = useCallback(() => refetch({ requestPolicy: 'network-only' }), [refetch]);
+  // The last list read: a failed refresh (the network, a restart) shows its error above it instead of blanking it.
+  const [known, setKnown] = useState<FederatedInference[] | null>(null);
+  useEffect(() => {
+    if (federated.data) setKnown(federated.data.federatedInferences);
+  }, [federated.data]);
   const notAHub = federated.error?.graphQLErrors.some((e) => e.extensions?.code === 'NOT_A_HUB') ?? false;
   return (
     <section className="jobs">
-      <h1>{federated.data ? 'Federated inference jobs' : 'Inference jobs'}</h1>
+      <h1>{known ? 'Federated inference jobs' : 'Inference jobs'}</h1>
+      {notAHub ? null : <ErrorNote error={federated.error} />}
       {notAHub ? (
         <LocalJobs viewer={viewer} client={client} />
-      ) : federated.data ? (
-        <FederatedJobs
-          jobs={federated.data.federatedInferences}
-          role={viewer.role}
-          canRun={mayRunJobs(viewer.role)}
-          refresh={refresh}
-          onReconnect={client.onReconnect}
-        />
-      ) : (
-        <ErrorNote error={federated.error} />
-      )}
+      ) : known ? (
+        <FederatedJobs jobs={known} role={viewer.role} canRun={mayRunJobs(viewer.role)} refresh={refresh} onReconnect={client.onReconnect} />
+      ) : null}
     </section>
   );
 }
