@@ -204,7 +204,7 @@ describe('the federation page of a hub in Chromium', () => {
     await page.context().close();
   });
 
-  it('shows a statistician the federated jobs without start or cancel, and refuses a role that may not see them', async () => {
+  it('shows a statistician the federated jobs without start or cancel, an admin with both, and refuses a role that may not see them', async () => {
     const id = (await gqlOk(hub.url, engineer, START_INFERENCE, { input: { modelVersionId: model.id, sites: ['SOUTH'] } })).startFederatedInference.id;
     // The API's rules, which the page mirrors: a statistician reads but may neither start nor cancel; a HUB token reads nothing.
     expect(codeOf(await gql(hub.url, hub.token, START_INFERENCE, { input: { modelVersionId: model.id } }))).toBe('FORBIDDEN');
@@ -236,6 +236,15 @@ describe('the federation page of a hub in Chromium', () => {
     await federation.page.screenshot({ path: path.join(SCREENSHOTS, 'federation-inference.png'), fullPage: true });
     await federation.page.context().close();
     expect([...outside, ...federation.outside]).toEqual([]);
+
+    // An admin may do what an engineer does, and reads the registry: the form lists the members.
+    const admin = (await hub.node.services.tokens.createApiToken(systemContext('test'), { name: 'hub admin', role: Role.ADMIN })).secret;
+    const asAdmin = await signIn(browser, hub.url, admin, '#/jobs');
+    await waitForSite(asAdmin.page, later, 'NORTH', 'WAITING');
+    await asAdmin.page.waitForSelector('.start-federated-job .hint');
+    expect(await asAdmin.page.locator('.start-federated-job .hint').textContent()).toBe('Members: NORTH, SOUTH');
+    expect(await asAdmin.page.locator(`[data-testid=fedjob-${later}] button`, { hasText: 'Cancel' }).count()).toBe(1);
+    await asAdmin.page.context().close();
 
     const other = await signIn(browser, hub.url, hubRole, '#/jobs');
     expect(await other.page.locator('[data-testid=refused]').textContent()).toMatch(/HUB role may not open this page/);
