@@ -17,7 +17,20 @@ describe("the web app's GraphQL documents", () => {
   const schema = buildSchema(readFileSync(SCHEMA_FILE, 'utf8'));
 
   it('finds the operations of every page', () => {
-    expect(operations().map(([name]) => name)).toEqual(expect.arrayContaining(['VIEWER', 'JOBS', 'JOBS_LIVE', 'START_JOB', 'CANCEL_JOB', 'STUDY']));
+    expect(operations().map(([name]) => name)).toEqual(
+      expect.arrayContaining([
+        'VIEWER',
+        'JOBS',
+        'JOBS_LIVE',
+        'START_JOB',
+        'CANCEL_JOB',
+        'STUDY',
+        'FEDERATED_INFERENCES',
+        'FEDERATED_JOB_PROGRESS',
+        'START_FEDERATED_INFERENCE',
+        'CANCEL_FEDERATED_INFERENCE',
+      ]),
+    );
   });
 
   it.each(operations())('%s validates against schema/schema.graphql', (_name, source) => {

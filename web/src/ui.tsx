@@ -12,3 +12,10 @@ export function ErrorNote({ error }: { error: CombinedError | undefined | null }
 }
 
 export const fmt = (value: number | null | undefined, digits = 3): string => (value === null || value === undefined ? '—' : value.toFixed(digits));
+
+/** Seconds as a person reads a time left ("4 min 10 s"); "—" when unknown. */
+export const duration = (seconds: number | null): string => {
+  if (seconds === null || !Number.isFinite(seconds)) return '—';
+  const s = Math.round(seconds);
+  return s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+};

@@ -351,6 +351,37 @@ export interface AgreementData {
   agreement: AgreementGroup[];
 }
 
+/** A hub's federated inference job: one model version run at every addressed member site (docs/federation.md). */
+export interface FederatedInferenceSite {
+  site: string;
+  state: string;
+  total: number;
+  done: number;
+  failed: number;
+  rate: number | null;
+  etaSeconds: number | null;
+  executionProvider: string | null;
+  reason: string | null;
+  updatedAt: string | null;
+  result: { modelSha256: string; executionProvider: string; facetVersion: string; total: number; done: number; failed: number } | null;
+}
+export interface FederatedInference {
+  id: string;
+  status: string;
+  createdAt: string;
+  deadline: string;
+  requestedBy: string;
+  modalities: string[];
+  model: { sha256: string; name: string; version: string; bytes: number };
+  sites: FederatedInferenceSite[];
+  total: { sites: number; finished: number; ended: number; total: number; done: number; failed: number; rate: number | null; etaSeconds: number | null };
+}
+const FEDERATED_INFERENCE_FIELDS = `id status createdAt deadline requestedBy modalities
+  model { sha256 name version bytes }
+  sites { site state total done failed rate etaSeconds executionProvider reason updatedAt
+          result { modelSha256 executionProvider facetVersion total done failed } }
+  total { sites finished ended total done failed rate etaSeconds }`;
+
 export interface FederatedQuery {
   id: string;
   kind: string;
@@ -380,11 +411,13 @@ export const FEDERATION = /* GraphQL */ `
       contactEmail
     }
     federatedQueries(limit: 50) { ${FEDERATED_QUERY_FIELDS} }
+    federatedInferences(limit: 50) { ${FEDERATED_INFERENCE_FIELDS} }
   }
 `;
 export interface FederationData {
   federationSites: { code: string; name: string; keyId: string; lastClaimAt: string | null; contactName: string; contactEmail: string }[];
   federatedQueries: FederatedQuery[];
+  federatedInferences: FederatedInference[];
 }
 
 export const FEDERATED_QUERY_UPDATED = /* GraphQL */ `
@@ -629,3 +662,69 @@ export const CONFIRM_REFERENCE = /* GraphQL */ `
     }
   }
 `;
+
+/** On a server that is not a hub this answers NOT_A_HUB: that is how the jobs page knows which dashboard to show. */
+export const FEDERATED_INFERENCES = /* GraphQL */ `
+  query FederatedInferences {
+    federatedInferences(limit: 50) { ${FEDERATED_INFERENCE_FIELDS} }
+  }
+`;
+export interface FederatedInferencesData {
+  federatedInferences: FederatedInference[];
+}
+
+export const FEDERATED_JOB_PROGRESS = /* GraphQL */ `
+  subscription FederatedJobProgress($id: ID!) {
+    federatedJobProgress(id: $id) { ${FEDERATED_INFERENCE_FIELDS} }
+  }
+`;
+export interface FederatedJobProgressData {
+  federatedJobProgress: FederatedInference;
+}
+
+export const START_FEDERATED_INFERENCE = /* GraphQL */ `
+  mutation StartFederatedInference($input: FederatedInferenceInput!) {
+    startFederatedInference(input: $input) { ${FEDERATED_INFERENCE_FIELDS} }
+  }
+`;
+export interface StartFederatedInferenceData {
+  startFederatedInference: FederatedInference;
+}
+
+export const CANCEL_FEDERATED_INFERENCE = /* GraphQL */ `
+  mutation CancelFederatedInference($id: ID!) {
+    cancelFederatedInference(id: $id) { ${FEDERATED_INFERENCE_FIELDS} }
+  }
+`;
+export interface CancelFederatedInferenceData {
+  cancelFederatedInference: FederatedInference;
+}
+
+/** The model versions a hub holds (an ONNX file: `sha256` set), for starting a federated job. */
+export const MODEL_VERSIONS = /* GraphQL */ `
+  query ModelVersions {
+    modelVersions(first: 500) {
+      nodes {
+        id
+        name
+        version
+        sha256
+      }
+    }
+  }
+`;
+export interface ModelVersionsData {
+  modelVersions: { nodes: ModelVersion[] };
+}
+
+/** The hub's member codes (STATISTICIAN and ADMIN may read the registry). */
+export const FEDERATION_SITE_CODES = /* GraphQL */ `
+  query FederationSiteCodes {
+    federationSites {
+      code
+    }
+  }
+`;
+export interface FederationSiteCodesData {
+  federationSites: { code: string }[];
+}

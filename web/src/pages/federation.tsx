@@ -3,6 +3,7 @@ import { useQuery, useSubscription } from 'urql';
 import type { FacetClient } from '../client';
 import { FEDERATED_QUERY_UPDATED, FEDERATION, type FederatedQuery, type FederatedQueryUpdatedData, type FederationData } from '../graphql/documents';
 import { ErrorNote } from '../ui';
+import { FederatedJobsTable } from './federated-jobs';
 
 const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : '—');
 
@@ -97,6 +98,15 @@ export function FederationPage({ client }: { client: FacetClient }) {
           {data.federatedQueries.map((q) => (
             <QueryCard key={q.id} listed={q} onUpdate={reload} />
           ))}
+          <h2>Federated inference</h2>
+          <p className="hint">
+            Models run at the member sites, each site's state live. An engineer starts and cancels them on the <a href="#/jobs">Jobs</a> page.
+          </p>
+          {data.federatedInferences.length === 0 ? (
+            <p>No federated inference job yet.</p>
+          ) : (
+            <FederatedJobsTable jobs={data.federatedInferences} canCancel={false} />
+          )}
         </>
       ) : null}
     </section>

@@ -1,14 +1,17 @@
-import { useEffect, useMemo, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useMemo, useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useSubscription } from 'urql';
 import type { FacetClient } from '../client';
 import {
   CANCEL_JOB,
+  FEDERATED_INFERENCES,
   JOBS,
   JOBS_LIVE,
   MODALITIES,
   SITES,
   START_JOB,
   type CancelJobData,
+  type FederatedInference,
+  type FederatedInferencesData,
   type Job,
   type JobsData,
   type JobsLiveData,
@@ -18,7 +21,8 @@ import {
   type Viewer,
 } from '../graphql/documents';
 import { mayRunJobs } from '../roles';
-import { ErrorNote } from '../ui';
+import { FederatedJobs } from './federated-jobs';
+import { duration, ErrorNote } from '../ui';
 
 const ACTIVE = new Set(['QUEUED', 'RUNNING']);
 
@@ -27,12 +31,6 @@ const later = (a: Job, b: Job): boolean =>
   ACTIVE.has(a.status) !== ACTIVE.has(b.status)
     ? !ACTIVE.has(a.status)
     : a.done + a.failed + (a.status === 'RUNNING' ? 0.5 : 0) >= b.done + b.failed + (b.status === 'RUNNING' ? 0.5 : 0);
-
-const duration = (seconds: number | null): string => {
-  if (seconds === null || !Number.isFinite(seconds)) return '—';
-  const s = Math.round(seconds);
-  return s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
-};
 
 function JobRow({ job, modelName, canCancel }: { job: Job; modelName: string; canCancel: boolean }) {
   const [cancelState, cancel] = useMutation<CancelJobData>(CANCEL_JOB);
@@ -125,7 +123,7 @@ function StartJob({ models, onStarted }: { models: JobsData['modelVersions']['no
  * running jobs at once and then every change. When the socket comes back after a server restart the list is fetched
  * again, so a job that ended during the outage shows its end.
  */
-export function JobsPage({ viewer, client }: { viewer: Viewer; client: FacetClient }) {
+function LocalJobs({ viewer, client }: { viewer: Viewer; client: FacetClient }) {
   const [list, refetch] = useQuery<JobsData>({ query: JOBS });
   const [started, setStarted] = useState<Job[]>([]);
   const [live] = useSubscription<JobsLiveData, Map<string, Job>>({ query: JOBS_LIVE, variables: { siteId: viewer.siteId } }, (seen, event) =>
@@ -147,8 +145,7 @@ export function JobsPage({ viewer, client }: { viewer: Viewer; client: FacetClie
   };
   const canRun = mayRunJobs(viewer.role);
   return (
-    <section className="jobs">
-      <h1>Inference jobs</h1>
+    <>
       <ErrorNote error={list.error} />
       {canRun ? <StartJob models={models} onStarted={(job) => setStarted((jobs) => [job, ...jobs])} /> : null}
       <table data-testid="jobs-table">
@@ -171,6 +168,33 @@ export function JobsPage({ viewer, client }: { viewer: Viewer; client: FacetClie
         </tbody>
       </table>
       {list.data && jobs.length === 0 ? <p>No jobs yet.</p> : null}
+    </>
+  );
+}
+
+/**
+ * The jobs dashboard. A hub runs no job of its own (it holds no images): there the page shows its federated jobs,
+ * each with a row per site. The page asks for those first; a server that is not a hub answers NOT_A_HUB, as the
+ * federation page learns it, and the page shows the server's own jobs instead.
+ */
+export function JobsPage({ viewer, client }: { viewer: Viewer; client: FacetClient }) {
+  const [federated, refetch] = useQuery<FederatedInferencesData>({ query: FEDERATED_INFERENCES });
+  const refresh = useCallback(() => refetch({ requestPolicy: 'network-only' }), [refetch]);
+  // The last list read: a failed refresh (the network, a restart) shows its error above it instead of blanking it.
+  const [known, setKnown] = useState<FederatedInference[] | null>(null);
+  useEffect(() => {
+    if (federated.data) setKnown(federated.data.federatedInferences);
+  }, [federated.data]);
+  const notAHub = federated.error?.graphQLErrors.some((e) => e.extensions?.code === 'NOT_A_HUB') ?? false;
+  return (
+    <section className="jobs">
+      <h1>{known ? 'Federated inference jobs' : 'Inference jobs'}</h1>
+      {notAHub ? null : <ErrorNote error={federated.error} />}
+      {notAHub ? (
+        <LocalJobs viewer={viewer} client={client} />
+      ) : known ? (
+        <FederatedJobs jobs={known} role={viewer.role} canRun={mayRunJobs(viewer.role)} refresh={refresh} onReconnect={client.onReconnect} />
+      ) : null}
     </section>
   );
 }
