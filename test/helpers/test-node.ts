@@ -103,6 +103,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       await services.federationClaimLoop?.stop();
       await services.federationNode.close();
       await server.close();
+      await services.renderPool.close();
       await services.queue.stop();
       await dataSource.destroy();
       if (passed) {
