@@ -173,7 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .map((p) => p.trim())
       .filter(Boolean),
     renderThreads: atLeastOne(env, 'FACET_RENDER_THREADS', os.availableParallelism(), 256),
-    renderQueue: integer(env, 'FACET_RENDER_QUEUE', 4 * atLeastOne(env, 'FACET_RENDER_THREADS', os.availableParallelism(), 256), 100_000),
+    renderQueue: atLeastOne(env, 'FACET_RENDER_QUEUE', 4 * atLeastOne(env, 'FACET_RENDER_THREADS', os.availableParallelism(), 256), 100_000),
     inferenceBatchSize: Math.max(1, integer(env, 'FACET_INFERENCE_BATCH_SIZE', 16, 4096)),
     jobSliceSeconds: Math.max(1, integer(env, 'FACET_JOB_SLICE_SECONDS', 20, 3600)),
     jobExpireSeconds: Math.max(1, integer(env, 'FACET_JOB_EXPIRE_SECONDS', 120, 86_400)),
