@@ -75,6 +75,7 @@ export async function withBenchNode(options: { http?: boolean; objects?: ObjectS
     await body({ databaseUrl, dataDir, dataSource, services, url: server?.url ?? '', servicesWith });
   } finally {
     await server?.close();
+    await services?.renderPool.close();
     await services?.queue.stop();
     if (dataSource.isInitialized) await dataSource.destroy();
     await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

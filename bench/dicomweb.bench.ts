@@ -2,7 +2,9 @@
  * DICOMweb reads for viewers over the real server: a series of CT-like 512 x 512 16-bit instances searched
  * (QIDO-RS), its metadata retrieved (WADO-RS) and its frames rendered as PNG and JPEG, each printed per request and
  * as a ratio to the same work done in this process without HTTP, database, scope or audit (reading the stored
- * objects, DICOM JSON, decode, window and encode): what the service layer and transport add.
+ * objects, DICOM JSON, decode, window and encode): what the service layer and transport add. Then rendered JPEG
+ * throughput with 4 concurrent clients against the same renders done one after another on this process's own
+ * thread (what the server did before rendering moved to worker threads), and how long /healthz takes meanwhile.
  *
  *   npm run bench:dicomweb            # needs PostgreSQL at TEST_DATABASE_URL (default 127.0.0.1:5432)
  *   BENCH_INSTANCES=50 npm run bench:dicomweb
@@ -84,6 +86,30 @@ async function main(): Promise<void> {
       for (const row of rows) await renderFrame(readPart10(await services.objects.read(row.sha256)), 0, 'image/jpeg');
     });
 
+    // 4 concurrent clients, each rendering its share of the series as JPEG while /healthz is asked over and over:
+    // over HTTP (the worker pool), and as the server did before the pool, each render on this process's event loop
+    // (the HTTP server answering /healthz runs on the same loop, so it waits as it did then).
+    const CLIENTS = 4;
+    const concurrently = async (renderOne: (row: Instance) => Promise<unknown>) => {
+      let rendering = true;
+      const healthz: number[] = [];
+      const probe = (async () => {
+        while (rendering) healthz.push(await timed(async () => (await fetch(`${url}/healthz`)).arrayBuffer()));
+      })();
+      const seconds = await timed(() =>
+        Promise.all(
+          Array.from({ length: CLIENTS }, async (_, k) => {
+            for (const row of rows.filter((_, i) => i % CLIENTS === k)) await renderOne(row);
+          }),
+        ),
+      );
+      rendering = false;
+      await probe;
+      return { seconds, worstHealthz: Math.max(...healthz), probes: healthz.length };
+    };
+    const onLoop = await concurrently(async (row) => renderFrame(readPart10(await services.objects.read(row.sha256)), 0, 'image/jpeg'));
+    const pooled = await concurrently((row) => get(`${instanceUrl(row.sopInstanceUid)}/rendered`, 'image/jpeg'));
+
     const ms = (seconds: number, n = 1) => `${((seconds * 1000) / n).toFixed(1)} ms`;
     console.log(`DICOMweb reads of one series of ${INSTANCES} CT-like 512x512x16-bit instances, ${os.cpus().length} cores`);
     console.log(`  QIDO-RS instances of the series:  ${ms(qido)}`);
@@ -94,6 +120,13 @@ async function main(): Promise<void> {
       `  rendered PNG, per frame:          ${ms(png, INSTANCES)}   in-process decode + window + encode: ${ms(pngBase, INSTANCES)}   ${(png / pngBase).toFixed(2)}x`,
     );
     console.log(`  rendered JPEG, per frame:         ${ms(jpeg, INSTANCES)}   in-process: ${ms(jpegBase, INSTANCES)}   ${(jpeg / jpegBase).toFixed(2)}x`);
+    const perSecond = (seconds: number) => `${(INSTANCES / seconds).toFixed(1)} frames/s`;
+    console.log(
+      `  rendered JPEG, ${CLIENTS} clients:  worker pool over HTTP ${perSecond(pooled.seconds)}   on the event loop in-process (before) ${perSecond(onLoop.seconds)}   ${(onLoop.seconds / pooled.seconds).toFixed(2)}x the throughput`,
+    );
+    console.log(
+      `  /healthz meanwhile, worst:        worker pool ${ms(pooled.worstHealthz)} (${pooled.probes} asked)   on the event loop ${ms(onLoop.worstHealthz)} (${onLoop.probes} asked)   ${(onLoop.worstHealthz / pooled.worstHealthz).toFixed(2)}x shorter`,
+    );
   });
 }
 

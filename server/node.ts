@@ -42,23 +42,26 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
     throw error;
   }
   const objects = openObjectStore(config.objectStore);
+  const services = createServices(dataSource, {
+    objectRoot: path.join(config.dataDir, 'objects'),
+    objects,
+    databaseUrl: url,
+    executionProviders: config.executionProviders,
+    jobs: config,
+    disclosure: config,
+    render: { threads: config.renderThreads, maxQueue: config.renderQueue },
+    dicomLimits: { maxElements: config.dicomMaxElements, maxDepth: config.dicomMaxDepth, maxInflatedBytes: config.maxStowBytes },
+    hub: options.hub ?? null,
+    federation: config.federation ? { ...config.federation, dataDir: config.dataDir } : null,
+  });
   return {
     url,
     dataSource,
-    services: createServices(dataSource, {
-      objectRoot: path.join(config.dataDir, 'objects'),
-      objects,
-      databaseUrl: url,
-      executionProviders: config.executionProviders,
-      jobs: config,
-      disclosure: config,
-      dicomLimits: { maxElements: config.dicomMaxElements, maxDepth: config.dicomMaxDepth, maxInflatedBytes: config.maxStowBytes },
-      hub: options.hub ?? null,
-      federation: config.federation ? { ...config.federation, dataDir: config.dataDir } : null,
-    }),
+    services,
     embedded,
     close: async () => {
       if (dataSource.isInitialized) await dataSource.destroy();
+      await services.renderPool.close();
       await objects.close();
       await embedded?.stop();
     },

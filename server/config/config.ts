@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 
 /** Everything the node reads from its environment, read once at start. */
@@ -33,6 +34,9 @@ export interface Config {
   orphanMinAgeSeconds: number;
   /** ONNX Runtime execution providers in the order to try (the first that loads runs the session). */
   executionProviders: string[];
+  /** WADO-RS rendering worker threads (default: the CPU count) and renders that may wait for one (default: 4 per thread). */
+  renderThreads: number;
+  renderQueue: number;
   /** Joint images per session.run. */
   inferenceBatchSize: number;
   /** A worker runs a job for about this long, then queues its next slice (so no queue job outlives its expiry). */
@@ -168,6 +172,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .split(',')
       .map((p) => p.trim())
       .filter(Boolean),
+    renderThreads: atLeastOne(env, 'FACET_RENDER_THREADS', os.availableParallelism(), 256),
+    renderQueue: atLeastOne(env, 'FACET_RENDER_QUEUE', 4 * atLeastOne(env, 'FACET_RENDER_THREADS', os.availableParallelism(), 256), 100_000),
     inferenceBatchSize: Math.max(1, integer(env, 'FACET_INFERENCE_BATCH_SIZE', 16, 4096)),
     jobSliceSeconds: Math.max(1, integer(env, 'FACET_JOB_SLICE_SECONDS', 20, 3600)),
     jobExpireSeconds: Math.max(1, integer(env, 'FACET_JOB_EXPIRE_SECONDS', 120, 86_400)),

@@ -29,6 +29,7 @@ import type { ObjectStore } from '../storage/object-store';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from '../dicom/reader';
 import { ImagingService } from './imaging.service';
 import { DicomwebService } from './dicomweb/dicomweb.service';
+import { DEFAULT_RENDER_POOL, RenderPool, type RenderPoolOptions } from '../inference/render-pool';
 import { MonitoringService } from './monitoring.service';
 import { PatientService } from './patient.service';
 import { ReaderService } from './reader.service';
@@ -58,6 +59,8 @@ export interface ServiceOptions {
   disclosure?: Partial<DisclosurePolicy>;
   /** How much work one DICOM object may cause (Config's dicomMaxElements, dicomMaxDepth; inflated size up to maxStowBytes). */
   dicomLimits?: Partial<ReadLimits>;
+  /** WADO-RS rendering threads and queue (Config's renderThreads, renderQueue); unset: the CPU count, 4 per thread. */
+  render?: Partial<RenderPoolOptions>;
   /** Set on a federation hub (`serve --hub`): its registry folder and signing identity. */
   hub?: HubOptions | null;
   /** This node's federation membership (Config's federation plus the data directory of its identity); unset: none. */
@@ -85,7 +88,8 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const readers = new ReaderService(db, audit);
   const patients = new PatientService(db, audit);
   const imaging = new ImagingService(db, audit, objects);
-  const dicomweb = new DicomwebService(db, audit, objects);
+  const renderPool = new RenderPool({ ...DEFAULT_RENDER_POOL, ...options.render });
+  const dicomweb = new DicomwebService(db, audit, objects, renderPool);
   const exposures = new ExposureService(db);
   const readings = new ReadingService(db, audit, grading, patients, readers, exposures);
   const references = new ReferenceService(db, audit, grading, readers, exposures);
@@ -149,6 +153,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     patients,
     imaging,
     dicomweb,
+    renderPool,
     monitoring,
     readings,
     references,

@@ -8,7 +8,9 @@ import { api } from 'dicomweb-client';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { Role } from '../../server/domain';
+import { readPart10 } from '../../server/dicom/reader';
 import { replaceUid } from '../../server/dicom/uid';
+import { renderFrame } from '../../server/inference/render';
 import { Instance, Study, type Site } from '../../server/entities';
 import { fixture, IDENTIFIERS, READABLE } from '../helpers/dicom-fixtures';
 import { dicomwebImage, type ImageSpec } from '../helpers/dicomweb-images';
@@ -513,6 +515,20 @@ describe('DICOMweb QIDO-RS and WADO-RS reads through dicomweb-client', () => {
         const image = PNG.sync.read(rendered.get(name) as Buffer);
         expect({ name, width: image.width, height: image.height }).toEqual({ name, width: reference.width, height: reference.height });
         if (name !== 'identified-jpeg-baseline.dcm') expect({ name, same: image.data.equals(reference.data) }).toEqual({ name, same: true });
+      }
+    });
+
+    it('renders on the worker pool byte for byte what renderFrame makes in this process, PNG and JPEG, for every stored syntax', async () => {
+      for (const [name] of READABLE) {
+        const sop = (urls.get(name) as string).split('/instances/')[1];
+        const row = await node().dataSource.getRepository(Instance).findOneByOrFail({ sopInstanceUid: sop });
+        const stored = readPart10(await node().services.objects.read(row.sha256));
+        for (const mediaType of ['image/png', 'image/jpeg'] as const) {
+          const response = await fetchOf(`${urls.get(name)}/rendered`, mediaType);
+          const body = Buffer.from(await response.arrayBuffer());
+          const same = body.equals(await renderFrame(stored, 0, mediaType));
+          expect({ name, mediaType, status: response.status, same }).toEqual({ name, mediaType, status: 200, same: true });
+        }
       }
     });
 

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../server/config/config';
 
@@ -91,6 +92,15 @@ describe('loadConfig', () => {
 
   it.each(['FACET_MIN_GROUP_PATIENTS', 'FACET_ROC_GRID_STEPS'])('rejects %s of 0 (no control at all), a fraction or a word, naming it', (name) => {
     for (const value of ['0', '2.5', 'five', '-1']) expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+
+  it('reads the render pool: a thread per CPU and a queue of 4 per thread by default, each at least 1', () => {
+    const cpus = os.availableParallelism();
+    expect(loadConfig({})).toMatchObject({ renderThreads: cpus, renderQueue: 4 * cpus });
+    expect(loadConfig({ FACET_RENDER_THREADS: '3' })).toMatchObject({ renderThreads: 3, renderQueue: 12 });
+    expect(loadConfig({ FACET_RENDER_THREADS: '2', FACET_RENDER_QUEUE: '50' })).toMatchObject({ renderThreads: 2, renderQueue: 50 });
+    for (const name of ['FACET_RENDER_THREADS', 'FACET_RENDER_QUEUE'])
+      for (const value of ['0', '2.5', 'many', '-1', '1000000']) expect(() => loadConfig({ [name]: value })).toThrow(name);
   });
 
   it('reads the DICOM limits (FACET_DICOM_MAX_ELEMENTS, FACET_DICOM_MAX_DEPTH up to 128) with their documented defaults', () => {

@@ -54,6 +54,8 @@ export interface TestNodeOptions {
   jobs?: Partial<JobTiming>;
   disclosure?: Partial<DisclosurePolicy>;
   dicomLimits?: Partial<ReadLimits>;
+  /** WADO-RS render threads and queue (small ones make the queue's overflow cheap to reach). */
+  render?: ServiceOptions['render'];
   /** Overrides of TEST_LIMITS (e.g. a small STOW limit, so an oversized body is cheap to send). */
   limits?: Partial<typeof TEST_LIMITS>;
   /** FACET_METRICS_TOKEN of the node: a bearer secret that may scrape /metrics. */
@@ -79,6 +81,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     databaseUrl: database.url,
     jobs: options.jobs,
     disclosure: options.disclosure,
+    render: options.render,
     dicomLimits: options.dicomLimits,
     hub: options.hub,
     federation: options.federation ? { dataDir, ...options.federation } : null,
@@ -103,6 +106,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       await services.federationClaimLoop?.stop();
       await services.federationNode.close();
       await server.close();
+      await services.renderPool.close();
       await services.queue.stop();
       await dataSource.destroy();
       if (passed) {

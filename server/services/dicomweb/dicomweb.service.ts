@@ -9,7 +9,8 @@ import { ErrorCode } from '../../domain';
 import { Instance, Patient, Series, Study } from '../../entities';
 import { AppError, notFound } from '../../errors/app-error';
 import { encodedFrame, PixelDecodeError } from '../../inference/pixels';
-import { frameCount, renderFrame, type RenderedMediaType, type RenderOptions } from '../../inference/render';
+import { frameCount, type RenderedMediaType, type RenderOptions } from '../../inference/render';
+import { RenderQueueFullError, type RenderPool } from '../../inference/render-pool';
 import type { ObjectStore } from '../../storage/object-store';
 import type { AuditService } from '../audit.service';
 import { PATIENT_LEVEL_ROLES } from '../patient.service';
@@ -65,6 +66,7 @@ export class DicomwebService {
     private readonly db: Db,
     private readonly audit: AuditService,
     private readonly objects: ObjectStore,
+    private readonly renderPool: RenderPool,
   ) {}
 
   /** QIDO-RS: the matches at `level` under `path` (a study and maybe a series), as DICOM JSON, with PS3.18 warnings. */
@@ -130,15 +132,18 @@ export class DicomwebService {
     options: RenderOptions,
   ): Promise<Buffer> {
     try {
-      const { file, instanceId } = await this.readInstance(ctx, path);
+      const { file, bytes, instanceId } = await this.readInstance(ctx, path);
       const frames = frameCount(file);
       if (frame !== null && frame > frames) throw notFound('Frame', `${frame} of ${frames}`);
       let image: Buffer;
       try {
-        image = await renderFrame(file, (frame ?? 1) - 1, mediaType, options);
+        // Off the event loop: the object is parsed again, decoded, windowed and encoded in a worker thread.
+        image = await this.renderPool.render(bytes, (frame ?? 1) - 1, mediaType, options);
       } catch (error) {
-        if (!(error instanceof PixelDecodeError)) throw error;
-        throw new AppError(ErrorCode.NOT_ACCEPTABLE, `This instance cannot be rendered: ${error.message}`);
+        if (error instanceof PixelDecodeError) throw new AppError(ErrorCode.NOT_ACCEPTABLE, `This instance cannot be rendered: ${error.message}`);
+        if (error instanceof RenderQueueFullError) throw new AppError(ErrorCode.SERVICE_UNAVAILABLE, `${error.message}; retry shortly`);
+        // RenderFailedError (and anything else) is INTERNAL_SERVER_ERROR, its cause logged under the request id.
+        throw error;
       }
       await this.audit.recordSingleRead(ctx, 'Instance', instanceId, 'OK', { dicomweb: 'rendered', frame: frame ?? 1 });
       return image;
@@ -179,9 +184,10 @@ export class DicomwebService {
     }
   }
 
-  private async readInstance(ctx: RequestContext, path: Required<ResourcePath>): Promise<{ file: Part10File; instanceId: string }> {
+  private async readInstance(ctx: RequestContext, path: Required<ResourcePath>): Promise<{ file: Part10File; bytes: Buffer; instanceId: string }> {
     const [row] = await this.instancesAt(ctx, path);
-    return { file: readPart10(await this.objects.read(row.sha256)), instanceId: row.id };
+    const bytes = await this.objects.read(row.sha256);
+    return { file: readPart10(bytes), bytes, instanceId: row.id };
   }
 
   /** The instances under a path in the caller's scope, in series and instance order; NOT_FOUND when there are none. */
