@@ -11,6 +11,7 @@ import { AddAuditSequence1796420000000 } from './1796420000000-AddAuditSequence'
 import { AddReaderSlotsAndReferenceImports1796600000000 } from './1796600000000-AddReaderSlotsAndReferenceImports';
 import { AddFederationHub1797100000000 } from './1797100000000-AddFederationHub';
 import { AddFederationInbox1797200000000 } from './1797200000000-AddFederationInbox';
+import { AddFederatedRounds1798000000000 } from './1798000000000-AddFederatedRounds';
 import { AddReleasedPopulations1797300000000 } from './1797300000000-AddReleasedPopulations';
 
 /** Every migration, in order. Listed by hand so the same list works from TypeScript (tests) and dist (CLI). */
@@ -29,4 +30,5 @@ export const MIGRATIONS: Function[] = [
   AddFederationHub1797100000000,
   AddFederationInbox1797200000000,
   AddReleasedPopulations1797300000000,
+  AddFederatedRounds1798000000000,
 ];

@@ -4,10 +4,18 @@
  * service checks at compile time; they live here too because entities and schema/ may import only domain/.
  */
 
-/** The task kinds a researcher can start at the hub in this version (protocol.ts has the later ones). */
+/**
+ * The kinds of a hub task. A researcher starts STUDY_FLOW, BINARY_COUNTS (optionally with a Poisson bootstrap),
+ * AUC (round 1: score histograms) and AGREEMENT; PLACEMENT_SUMS (AUC round 2) and BOOTSTRAP_SUMS are started by the
+ * hub itself as later parts of those queries (a task with a parent).
+ */
 export enum FederatedQueryKind {
   STUDY_FLOW = 'STUDY_FLOW',
   BINARY_COUNTS = 'BINARY_COUNTS',
+  AUC = 'AUC',
+  AGREEMENT = 'AGREEMENT',
+  PLACEMENT_SUMS = 'PLACEMENT_SUMS',
+  BOOTSTRAP_SUMS = 'BOOTSTRAP_SUMS',
 }
 
 /** Where one site stands on one task (protocol.ts FederationSiteState). */
