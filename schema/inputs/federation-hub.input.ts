@@ -101,7 +101,10 @@ export class FederatedQueryInput {
   @ValidateNested({ each: true })
   grids?: FederatedScoreGridInput[] | null;
 
-  @Field(() => FederatedBootstrapInput, { nullable: true, description: 'BINARY_COUNTS: also Poisson cluster bootstrap intervals (F1, Youden and every proportion)' })
+  @Field(() => FederatedBootstrapInput, {
+    nullable: true,
+    description: 'BINARY_COUNTS: also Poisson cluster bootstrap intervals (F1, Youden and every proportion)',
+  })
   @IsOptional()
   @ValidateNested()
   bootstrap?: FederatedBootstrapInput | null;

@@ -239,7 +239,8 @@ export class FederatedMetricsRowType extends FederatedRowType {
 
   @Field(() => FederatedBootstrapType, {
     nullable: true,
-    description: 'A query with a bootstrap: percentile intervals of every statistic from the pooled Poisson replicates (null: no replicates from exactly the sites of the counts)',
+    description:
+      'A query with a bootstrap: percentile intervals of every statistic from the pooled Poisson replicates (null: no replicates from exactly the sites of the counts)',
   })
   bootstrap: FederatedBootstrapType | null;
 }
@@ -350,7 +351,10 @@ export class FederatedAgreementRowType extends FederatedRowType {
   @Field(() => ValueType, { nullable: true })
   percentAgreement: ValueType | null;
 
-  @Field(() => McNemarTableType, { nullable: true, description: 'Correct calls at the threshold: modelOnly = the first rater only, readerOnly = the second only' })
+  @Field(() => McNemarTableType, {
+    nullable: true,
+    description: 'Correct calls at the threshold: modelOnly = the first rater only, readerOnly = the second only',
+  })
   mcnemar: McNemarTableType | null;
 }
 

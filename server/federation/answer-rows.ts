@@ -92,12 +92,16 @@ function withBootstrap(rows: AnswerRow[], part: AnswerPart, level: number): Metr
   return rows.map((row): MetricsAnswerRow => {
     if (row.suppressed || row.values === null) return { ...row, bootstrap: null };
     // A site row's own replicates; a pooled row's are the sum over exactly the sites in its counts.
-    const sources = row.pooled ? row.sites.map((site) => bySite.get(site)?.get(keyId(withoutSite(row.key)))) : [bySite.get(row.node as string)?.get(keyId(row.key))];
+    const sources = row.pooled
+      ? row.sites.map((site) => bySite.get(site)?.get(keyId(withoutSite(row.key))))
+      : [bySite.get(row.node as string)?.get(keyId(row.key))];
     if (row.pooled) {
       // Pooled keys lack SITE, a site's groups have it when grouped by SITE: then the pooled replicates are the sum of its groups.
       for (const [i, site] of row.sites.entries()) {
         if (sources[i] !== undefined) continue;
-        const groups = [...(bySite.get(site)?.entries() ?? [])].filter(([id]) => keyId(withoutSite(JSON.parse(id) as Record<string, string>)) === keyId(row.key));
+        const groups = [...(bySite.get(site)?.entries() ?? [])].filter(
+          ([id]) => keyId(withoutSite(JSON.parse(id) as Record<string, string>)) === keyId(row.key),
+        );
         if (groups.length > 0) sources[i] = sumReplicates(groups.map(([, sums]) => sums));
       }
     }
@@ -132,9 +136,11 @@ function aucRows(parts: readonly AnswerPart[], options: AnswerOptions): Federate
  */
 export function placementSumsQueryOf(round1: AnswerPart, minGroupPatients: number): { [field: string]: JsonValue } {
   const query = round1.query as unknown as AucQuery;
-  const contributions = contributionsOf(round1, [histogramLength(query)]).map(
-    (c): AucContribution => ({ site: c.site, groups: c.aggregate.groups, suppressed: c.aggregate.suppressed }),
-  );
+  const contributions = contributionsOf(round1, [histogramLength(query)]).map((c): AucContribution => ({
+    site: c.site,
+    groups: c.aggregate.groups,
+    suppressed: c.aggregate.suppressed,
+  }));
   return { ...query, tables: placementTablesOf(contributions, query, minGroupPatients) };
 }
 

@@ -116,7 +116,14 @@ export function parseReleasedAggregate(
       : kind === FederationTaskKind.STUDY_FLOW
         ? []
         : // Without the task's query at hand (a submission's first check), any length passes here; reading the answer checks them.
-          [...new Set(released.flatMap((g) => (isObject(g) && isObject(g.values) ? Object.values(g.values) : [])).filter(Array.isArray).map((a) => a.length))]);
+          [
+            ...new Set(
+              released
+                .flatMap((g) => (isObject(g) && isObject(g.values) ? Object.values(g.values) : []))
+                .filter(Array.isArray)
+                .map((a) => a.length),
+            ),
+          ]);
   const shape = checkAggregateShape({ groups: released }, { vocabulary, arrayLengths });
   if (!shape.ok) throw new AggregateError(shape.problem);
   const fields = spec.fields;

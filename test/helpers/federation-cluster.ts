@@ -74,6 +74,8 @@ export interface FederationCluster {
   nodes: Map<string, ClusterNode>;
   modelSha256: string;
   union: UnionAnswers;
+  /** The union's database: every site's data in one node's database. */
+  unionDatabase: TestDatabase;
   /** Every pseudonym, hospital id, row id and per-case score of every node (none may cross the wire). */
   secrets: NodeSecrets;
   close(passed: boolean): Promise<void>;
@@ -87,11 +89,14 @@ export interface ClusterOptions {
   /** argv prefix for a node's process (`ip netns exec <name>`); its database URL through `nodeDatabaseUrl`. */
   nodeExec?: (code: string) => string[];
   nodeDatabaseUrl?: (code: string, url: string) => string;
+  /** Extra environment for the hub's process (FACET_MIN_GROUP_PATIENTS…). */
+  hubEnv?: NodeJS.ProcessEnv;
   /** Runs once the hub listens, before the nodes start (to put a proxy and a recorder in front of it). */
   onHubStarted?: (hubUrl: string) => Promise<void>;
 }
 
-async function withServices<T>(url: string, fn: (services: Services) => Promise<T>): Promise<T> {
+/** Services over a database of the cluster (the union's, to compute the single-node answers a test compares with). */
+export async function withServices<T>(url: string, fn: (services: Services) => Promise<T>): Promise<T> {
   const dataSource = createDataSource(url, { poolSize: 4 });
   await dataSource.initialize();
   const objectRoot = await mkdtemp(path.join(os.tmpdir(), 'facet-seed-'));
@@ -245,7 +250,7 @@ export async function startFederationCluster(options: ClusterOptions = {}): Prom
     };
     nodes.set(code, node);
   }
-  const hubProcess = await startNodeProcess(['serve', '--hub'], { ...hubEnv, PORT: '0' });
+  const hubProcess = await startNodeProcess(['serve', '--hub'], { ...hubEnv, ...options.hubEnv, PORT: '0' });
   hubUrl = hubProcess.url;
   await options.onHubStarted?.(hubUrl);
   await Promise.all([...nodes.values()].map((n) => n.start()));
@@ -254,6 +259,7 @@ export async function startFederationCluster(options: ClusterOptions = {}): Prom
     nodes,
     modelSha256: seeded.data.modelSha256,
     union: seeded.union,
+    unionDatabase: unionDb,
     secrets,
     close: async (passed) => {
       for (const node of nodes.values()) if (node.process?.alive()) await node.process.stop();

@@ -82,7 +82,12 @@ export class FederatedRounds {
     const results = await this.db.repo(tx, FederationResult).find({ where: { taskId: task.id, state: 'SUCCEEDED' }, order: { site: 'ASC' } });
     const sites = results.map((r) => r.site);
     const query = placementSumsQueryOf(
-      { kind: task.kind, query: task.query as JsonValue, sites, results: results.map((r) => ({ site: r.site, state: r.state, payload: (r.envelope as { payload: ResultPayload }).payload })) },
+      {
+        kind: task.kind,
+        query: task.query as JsonValue,
+        sites,
+        results: results.map((r) => ({ site: r.site, state: r.state, payload: (r.envelope as { payload: ResultPayload }).payload })),
+      },
       this.minGroupPatients,
     );
     await createTask(this.db, tx, this.queue, this.pubSub, {
