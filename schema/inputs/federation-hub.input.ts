@@ -140,3 +140,47 @@ export class FederatedQueryInput {
   @Max(30 * 86_400)
   deadlineSeconds?: number | null;
 }
+
+@InputType('HubRunInput', {
+  description: "At a hub: how the node's statistics query is asked of the member sites (reuses an identical recent federated query; waits up to waitSeconds)",
+})
+export class HubRunInput {
+  @Field(() => [String], { nullable: true, description: 'Registry codes (default: every member)' })
+  @IsOptional()
+  @ArrayMaxSize(500)
+  @MaxLength(32, { each: true })
+  sites?: string[] | null;
+
+  @Field(() => Int, { nullable: true })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  minSites?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Deadline of each federated query (default 600)' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(30 * 86_400)
+  deadlineSeconds?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'How long this call waits for the answer (default 60, at most 300); RUNNING after it' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(300)
+  waitSeconds?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Reuse an identical federated query at most this old (default 86400); 0: always ask anew' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  maxAgeSeconds?: number | null;
+
+  @Field(() => Int, { nullable: true, description: "Bins of the model's score grid on [0, 1] for the AUC (default 100)" })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  scoreBins?: number | null;
+}

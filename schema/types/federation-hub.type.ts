@@ -2,6 +2,7 @@ import { GraphQLScalarType } from 'graphql';
 import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { FederatedQueryKind, FederatedQueryStatus, FederationSiteTaskState, SiteErrorCode } from '../../server/domain';
+import { FederatedScoreGridType } from './hub-statistics.type';
 import { ConfusionType, EstimateType, McNemarTableType, ValueType } from './metrics.type';
 
 registerEnumType(FederatedQueryKind, {
@@ -243,18 +244,6 @@ export class FederatedMetricsRowType extends FederatedRowType {
       'A query with a bootstrap: percentile intervals of every statistic from the pooled Poisson replicates (null: no replicates from exactly the sites of the counts)',
   })
   bootstrap: FederatedBootstrapType | null;
-}
-
-@ObjectType('FederatedScoreGrid', { description: 'A declared score grid: the AUC is exact at this resolution' })
-export class FederatedScoreGridType {
-  @Field(() => Float)
-  lower: number;
-
-  @Field(() => Float)
-  upper: number;
-
-  @Field(() => Int)
-  bins: number;
 }
 
 @ObjectType('FederatedRaterAuc', { description: 'One rater of an AUC row: the AUC with its DeLong interval, and with the patient-clustered (Obuchowski) one' })

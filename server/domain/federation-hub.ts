@@ -44,3 +44,10 @@ export enum SiteErrorCode {
   SITE_REFUSED = 'SITE_REFUSED',
   SITE_FAILED = 'SITE_FAILED',
 }
+
+/** Where a site stands in a statistics answer at a hub (answered every federated query of it, refused one, or missing). */
+export enum HubSiteStatus {
+  ANSWERED = 'ANSWERED',
+  REFUSED = 'REFUSED',
+  MISSING = 'MISSING',
+}

@@ -67,7 +67,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [FederationHubResolver, new FederationHubResolver(services.federationHub, services.federatedQueries)],
     [FederationNodeResolver, new FederationNodeResolver(services.federationNode)],
     [ModelVersionResolver, new ModelVersionResolver(services.models)],
-    [StatisticsResolver, new StatisticsResolver(services.metrics, services.agreement)],
+    [StatisticsResolver, new StatisticsResolver(services.metrics, services.agreement, services.hubStatistics)],
   ]);
   return buildSchema({
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,

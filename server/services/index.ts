@@ -35,6 +35,7 @@ import { TokenLifetimeService } from './token-lifetime.service';
 import { TokenService } from './token.service';
 import { FederatedQueryService } from './federation-hub/federated-query.service';
 import { FederatedRounds } from './federation-hub/federated-rounds';
+import { HubStatisticsService } from './federation-hub/hub-statistics.service';
 import { chainRounds } from './federation-hub/task-status';
 import { FederationHubService } from './federation-hub/federation-hub.service';
 import { Hub, type HubOptions } from './federation-hub/hub-registry';
@@ -118,6 +119,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const federatedQueries = new FederatedQueryService(db, audit, queue, pubSub, hub, undefined, disclosure.policy.minGroupPatients);
   // A multi-round query (AUC) moves to its next round when a round settles, whichever path settled it.
   if (hub) chainRounds(db, new FederatedRounds(db, queue, pubSub, disclosure.policy.minGroupPatients));
+  const hubStatistics = new HubStatisticsService(db, federatedQueries, hub !== null);
   const federationCompute = new FederationComputeService(db, metrics, agreement, nodeKeys);
   const federation = options.federation ?? null;
   const hubClient = federation ? new HubClient({ url: federation.hubUrl, ...federation.client }) : null;
@@ -157,6 +159,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     inferenceRunner,
     federationHub,
     federatedQueries,
+    hubStatistics,
     federationCompute,
     federationNode,
     federationClaimLoop,
@@ -193,6 +196,7 @@ export {
   TokenService,
   FederationHubService,
   FederatedQueryService,
+  HubStatisticsService,
 };
 export type { HubOptions };
 export { HUB_ANONYMOUS_BODY_BYTES } from './federation-hub/hub-registry';
