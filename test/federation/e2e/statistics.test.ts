@@ -4,7 +4,10 @@ import { FederationTaskKind } from '../../../server/federation/protocol';
 import { systemContext } from '../../../server/services';
 import { gqlOk } from '../../helpers/graphql-client';
 import { filePassed } from '../../helpers/lifecycle';
-import { SITE_CODES, startFederationCluster, until, withServices, type FederationCluster } from '../../helpers/federation-cluster';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { runCli, SITE_CODES, startFederationCluster, until, withServices, type FederationCluster } from '../../helpers/federation-cluster';
 
 /**
  * The federated statistics end to end: a hub and three node processes, each holding one site of a study whose union
@@ -272,5 +275,148 @@ describe('federated statistics equal the single-node answer on the union', () =>
       const node = nodeRowOf(compareBySite, comparePooled, row);
       expect([keyOf(row), node?.mcnemar]).toEqual([keyOf(row), expect.objectContaining(row.mcnemar)]);
     }
+  });
+
+  it('metrics and studyFlow asked at the hub answer in the node’s shape, equal to the union’s own, reused, and verifiable', async () => {
+    const GROUP = `pooled site feature suppressed suppression cases patients confusion { tp fp tn fn }
+      prevalence { ${EST} } accuracy { ${EST} } sensitivity { ${EST} } specificity { ${EST} } precision { ${EST} } npv { ${EST} }
+      f1 { ${EST} } youden { ${EST} } auc { ${EST} } roc { fpr } multiclass { macroF1 { value } }`;
+    const METRICS = `query ($input: MetricsInput!, $f: HubRunInput) { metrics(input: $input, federation: $f) {
+      threshold level clustered disclosure { applied minGroupPatients }
+      federation { status queryIds sites { site status reason } grids { lower upper bins } exactness minGroupPatients }
+      groups { ${GROUP} } } }`;
+    for (const groupBy of [['SITE', 'FEATURE'], ['FEATURE'], ['SITE'], []]) {
+      const input = { rater: { readerSlot: 'FIRST' }, groupBy, threshold: 1, bootstrapReplicates: 200 };
+      const answer = (await gqlOk(cluster.hub.url, cluster.hub.token, METRICS, { input, f: { waitSeconds: 240 } })).metrics;
+      expect(answer.federation).toMatchObject({ status: 'COMPLETE', exactness: 'exact at the declared score resolution', minGroupPatients: MIN });
+      expect(answer.federation.sites).toEqual([...SITE_CODES].sort().map((site) => ({ site, status: 'ANSWERED', reason: null })));
+      expect(answer.federation.grids).toEqual([{ lower: -0.5, upper: 3.5, bins: 4 }]);
+      const node = await unionStatistics((services, ctx) =>
+        services.metrics.metrics(ctx, {
+          rater: { readerSlot: 'FIRST' as never },
+          scope: NODE_SCOPE,
+          groupBy: groupBy as never,
+          threshold: 1,
+          clustered: true,
+          confirmedOnly: true,
+          bootstrapReplicates: 200,
+        }),
+      );
+      const groups = answer.groups as Array<Record<string, any>>;
+      // The same groups as the node's, with the same counts and intervals.
+      const id = (pooled: boolean, site: string | null | undefined, feature: string | null | undefined) => `${pooled} ${site ?? '-'} ${feature ?? '-'}`;
+      expect(groups.map((g) => id(g.pooled, g.site, g.feature)).sort()).toEqual(node.groups.map((g) => id(g.pooled, g.key.site, g.key.feature)).sort());
+      expect(groups.at(-1)!.pooled).toBe(true);
+      for (const g of groups) {
+        const n = node.groups.find((x) => id(x.pooled, x.key.site, x.key.feature) === id(g.pooled, g.site, g.feature))!;
+        const what = `${JSON.stringify(groupBy)} ${g.site} ${g.feature}`;
+        expect([what, g.confusion, g.patients, g.cases]).toEqual([what, n.confusion, n.clusters, n.cases]);
+        for (const name of ['prevalence', 'accuracy', 'sensitivity', 'specificity', 'precision', 'npv', 'auc'] as const) {
+          closeEstimate(`${what} ${name}`, g[name], n[name]!);
+          expect(g[name].method).toBe(n[name]!.method);
+        }
+        close(`${what} f1`, g.f1.value, n.f1!.value);
+        expect(g.f1.method).toBe('poisson-cluster-bootstrap-percentile(B=200)');
+        expect([g.roc, g.multiclass]).toEqual([null, null]);
+      }
+      // Asked again, the same federated queries answer (the sites see one question).
+      const again = (await gqlOk(cluster.hub.url, cluster.hub.token, METRICS, { input, f: { waitSeconds: 5 } })).metrics;
+      expect(again.federation.queryIds).toEqual(answer.federation.queryIds);
+    }
+
+    // The AUC query behind the last answer, exported with both rounds, verifies; a changed round-2 number does not.
+    const ids = (
+      await gqlOk(cluster.hub.url, cluster.hub.token, METRICS, {
+        input: { rater: { readerSlot: 'FIRST' }, groupBy: [], threshold: 1, bootstrapReplicates: 200 },
+        f: { waitSeconds: 5 },
+      })
+    ).metrics.federation.queryIds as string[];
+    const work = await mkdtemp(path.join(os.tmpdir(), 'facet-verify-'));
+    try {
+      for (const id of ids) {
+        const exported = (await gqlOk(cluster.hub.url, cluster.hub.token, `query ($id: ID!) { federatedAnswer(id: $id) { export } }`, { id })).federatedAnswer
+          .export;
+        const file = path.join(work, `${id}.json`);
+        await writeFile(file, JSON.stringify(exported));
+        const verified = await runCli(['verify', file, '--sites', cluster.hub.sitesDir, '--hub-key', cluster.hub.signingKey], {});
+        expect([id, verified.code, verified.out]).toEqual([id, 0, expect.stringContaining('verified')]);
+        if (exported.payload.kind !== 'AUC') continue;
+        expect(exported.payload.rounds).toEqual([expect.objectContaining({ kind: 'PLACEMENT_SUMS' })]);
+        const tampered = structuredClone(exported);
+        tampered.payload.rounds[0].results[0].payload.aggregate.groups[0].values.sums[0] += 1;
+        await writeFile(file, JSON.stringify(tampered));
+        const refused = await runCli(['verify', file, '--sites', cluster.hub.sitesDir, '--hub-key', cluster.hub.signingKey], {});
+        expect(refused.code).toBe(1);
+        expect(refused.out).toMatch(/MISMATCH RESULT \w+ \(round 2, PLACEMENT_SUMS\): BAD_SIGNATURE/);
+      }
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+
+    const FLOW = `query ($f: HubRunInput) { studyFlow(federation: $f) { site enrolled excluded eligible joints assessable notAssessable analysed suppressed
+      federation { status sites { site status } } } }`;
+    const flow = (await gqlOk(cluster.hub.url, cluster.hub.token, FLOW, { f: { waitSeconds: 120 } })).studyFlow as Array<Record<string, any>>;
+    expect(flow.map((r) => r.site ?? '-').sort()).toEqual(cluster.union.studyFlow.map((r) => r.site ?? '-').sort());
+    for (const row of flow) {
+      const u = cluster.union.studyFlow.find((x) => x.site === row.site)!;
+      for (const field of ['enrolled', 'excluded', 'eligible', 'joints', 'assessable', 'notAssessable', 'analysed'])
+        expect([row.site, field, row[field]]).toEqual([u.site, field, u[field]]);
+      expect(row.federation.status).toBe('COMPLETE');
+    }
+  });
+
+  it('the nodes’ disclosure fires through the hub: small groups suppressed, a differencing query refused', async () => {
+    // Each site's patients per split in the union (the node's own frozen split version).
+    const perSplit = await unionStatistics(async (services, ctx) => {
+      const [version] = await services.db.query(ctx, `SELECT id FROM split_version WHERE frozen_at IS NOT NULL ORDER BY frozen_at DESC LIMIT 1`);
+      const result = await services.metrics.metrics(ctx, {
+        rater: { readerSlot: 'FIRST' as never },
+        scope: { ...NODE_SCOPE, splitVersionId: version.id, splits: ['TRAIN', 'VALIDATION', 'TEST'] as never },
+        groupBy: ['SITE', 'SPLIT'] as never,
+        threshold: 1,
+        clustered: true,
+        confirmedOnly: true,
+        bootstrapReplicates: 200,
+      });
+      return result.groups.filter((g) => !g.pooled).map((g) => ({ site: g.key.site as string, split: g.key.split as string, patients: g.clusters as number }));
+    });
+    const patients = (site: string, splits: string[]) =>
+      perSplit.filter((g) => g.site === site && splits.includes(g.split)).reduce((s, g) => s + g.patients, 0);
+    const everything = (site: string) => patients(site, ['TRAIN', 'VALIDATION', 'TEST']);
+    const threshold = 3;
+    for (const code of SITE_CODES) await setPolicy(code, { taskKinds: ALL_KINDS, minGroupPatients: threshold });
+    const ask = async (splits: string[], groupBy: string[]) =>
+      answered(await start({ kind: 'BINARY_COUNTS', rater: { readerSlot: 'FIRST' }, scope: { splits }, groupBy, threshold: 1, deadlineSeconds: 120 }));
+
+    // Grouped by split, the small splits' groups are withheld by each site and flagged, never numbered.
+    const small = ['VALIDATION', 'TEST'];
+    const bySplit = await ask(small, ['SPLIT']);
+    for (const code of SITE_CODES) {
+      const groups = perSplit.filter((g) => g.site === code && small.includes(g.split));
+      const site = bySplit.sites.find((s: { site: string }) => s.site === code);
+      if (groups.every((g) => g.patients < threshold)) {
+        expect([code, site.state, site.reason]).toEqual([code, 'REFUSED', 'ALL_GROUPS_SUPPRESSED']);
+        continue;
+      }
+      for (const g of groups) {
+        const row = bySplit.answer.metrics.find((r: Record<string, any>) => !r.pooled && r.site === code && r.split === g.split);
+        if (g.patients < threshold)
+          expect([code, g.split, row]).toEqual([code, g.split, expect.objectContaining({ suppressed: true, suppression: 'SMALL_GROUP', confusion: null })]);
+      }
+    }
+
+    // A population that differs from one already released by fewer than the minimum is refused as a whole.
+    const fewer = ['TRAIN', 'VALIDATION'];
+    const differencing = await ask(fewer, []);
+    for (const code of SITE_CODES) {
+      const size = patients(code, fewer);
+      const site = differencing.sites.find((s: { site: string }) => s.site === code);
+      const difference = everything(code) - size;
+      if (size >= threshold && difference > 0 && difference < threshold) {
+        expect([code, site.state, site.reason]).toEqual([code, 'REFUSED', 'DIFFERENCING']);
+        expect(differencing.missing).toContainEqual({ site: code, code: 'SITE_REFUSED', reason: 'DIFFERENCING' });
+      } else expect(site.state).toMatch(/^(SUCCEEDED|REFUSED)$/);
+    }
+    expect(differencing.sites.some((s: { reason: string }) => s.reason === 'DIFFERENCING')).toBe(true);
   });
 });
