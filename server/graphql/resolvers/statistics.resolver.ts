@@ -23,6 +23,7 @@ export class StatisticsResolver {
     @Arg('federation', () => HubRunInput, { nullable: true, description: 'At a hub: which sites, how long to wait, reuse' }) federation: HubRunInput | null,
   ) {
     if (this.hubStatistics.active) return this.hubStatistics.metrics(ctx, input, federation ?? {});
+    this.hubStatistics.checkNodeRater(input.rater);
     const result = await this.metricsService.metrics(ctx, input);
     return { ...result, groups: result.groups.map((g) => ({ ...g, ...g.key, patients: g.clusters })) };
   }
@@ -30,6 +31,7 @@ export class StatisticsResolver {
   @Authorized(Role.STATISTICIAN, Role.COORDINATOR, Role.ENGINEER)
   @Query(() => ComparisonResultType, { description: 'Model minus each reader with paired intervals and p-values' })
   async compare(@Ctx() ctx: GraphQLContext, @Arg('input') input: CompareInput) {
+    if (this.hubStatistics.active) this.hubStatistics.refuseAtHub('compare');
     const result = await this.metricsService.compare(ctx, input);
     return { ...result, comparisons: result.comparisons.map((c) => ({ ...c, ...c.key })) };
   }
@@ -43,6 +45,7 @@ export class StatisticsResolver {
     @Arg('scope', () => MetricsScopeInput, { nullable: true }) scope: MetricsScopeInput | null,
     @Arg('bySite', { defaultValue: true }) bySite: boolean,
   ) {
+    if (this.hubStatistics.active) this.hubStatistics.refuseAtHub('agreement');
     return this.agreementService.agreement(ctx, scope ?? {}, bySite);
   }
 

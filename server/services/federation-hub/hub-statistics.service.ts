@@ -1,8 +1,18 @@
 import { In, IsNull, MoreThan, Not } from 'typeorm';
 import type { Db } from '../../db/transaction';
-import { FederatedQueryKind, FederatedQueryStatus, HubSiteStatus, MetricsGroupBy, Role, Split, SuppressionReason, WEISHAUPT_FEATURES } from '../../domain';
+import {
+  ErrorCode,
+  FederatedQueryKind,
+  FederatedQueryStatus,
+  HubSiteStatus,
+  MetricsGroupBy,
+  Role,
+  Split,
+  SuppressionReason,
+  WEISHAUPT_FEATURES,
+} from '../../domain';
 import { FederationSiteTask, FederationTask } from '../../entities';
-import { badInput } from '../../errors/app-error';
+import { AppError, badInput } from '../../errors/app-error';
 import { canonicalSha256 } from '../../federation/canonical-json';
 import type { Estimate } from '../../stats/estimate';
 import type { Disclosure } from '../disclosure.service';
@@ -67,6 +77,23 @@ export class HubStatisticsService {
   /** Whether the statistics queries of this deployment are answered by federation. */
   get active(): boolean {
     return this.isHub;
+  }
+
+  /** At a node: a model named by sha256 is a hub's way (a node names its own model versions by id). */
+  checkNodeRater(rater: { modelSha256?: string | null }): void {
+    if (rater.modelSha256) throw badInput('rater.modelSha256 names a model at a federation hub; at a node, name it by modelVersionId', { field: 'rater' });
+  }
+
+  /**
+   * A statistics query a hub does not answer yet in the node's shape: refused, rather than answered from the hub's
+   * own database, which holds no patient-level data and would give an empty answer that looks like one.
+   */
+  refuseAtHub(query: 'compare' | 'agreement'): never {
+    throw new AppError(
+      ErrorCode.HUB_HOLDS_NO_PATIENT_DATA,
+      `${query} is not answered at a hub in the node's shape: ask an AUC query with two raters or an AGREEMENT query (startFederatedQuery)`,
+      { query },
+    );
   }
 
   /** Starts the query or reuses an identical one (same kind, canonical task query, sites and minSites, recent enough). */

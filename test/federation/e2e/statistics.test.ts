@@ -2,7 +2,8 @@ import { federatedAnswerRows, placementSumsQueryOf, type AnswerPart, type Federa
 import type { JsonValue } from '../../../server/federation/canonical-json';
 import { FederationTaskKind } from '../../../server/federation/protocol';
 import { systemContext } from '../../../server/services';
-import { gqlOk } from '../../helpers/graphql-client';
+import { WEISHAUPT_FEATURES } from '../../../server/domain';
+import { gql, gqlOk } from '../../helpers/graphql-client';
 import { filePassed } from '../../helpers/lifecycle';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -27,6 +28,7 @@ afterAll(async () => {
   await cluster?.close(filePassed());
 });
 
+const WEISHAUPT_CODES = WEISHAUPT_FEATURES.map((f) => f.code).sort();
 const ALL_KINDS = ['STUDY_FLOW', 'BINARY_COUNTS', 'SCORE_HISTOGRAM', 'PLACEMENT_SUMS', 'BOOTSTRAP_SUMS', 'AGREEMENT_TABLE'];
 const MIN = 5;
 const SCOPE = { modalities: [], features: [], levels: [], sides: [], splits: [], confirmedOnly: true };
@@ -353,6 +355,57 @@ describe('federated statistics equal the single-node answer on the union', () =>
       await rm(work, { recursive: true, force: true });
     }
 
+    // `facet report metrics` against the hub: the same groups, with the sites' status.
+    const reported = await runCli(
+      ['report', 'metrics', '--url', cluster.hub.url, '--token', cluster.hub.token, '--reader-slot', 'FIRST', '--group-by', 'FEATURE', '--format', 'json'],
+      {},
+    );
+    expect([reported.code, reported.err]).toEqual([0, '']);
+    const report = JSON.parse(reported.out);
+    expect(report.metrics.federation.sites.map((s: { status: string }) => s.status)).toEqual(['ANSWERED', 'ANSWERED', 'ANSWERED']);
+    expect(report.metrics.groups.map((g: { feature: string | null }) => g.feature)).toEqual([...WEISHAUPT_CODES, null]);
+    expect(report.studyFlow.at(-1).site).toBeNull();
+
+    // Asked anew with no time to wait, the answer says RUNNING with its queries and has no groups yet.
+    const fresh = (
+      await gqlOk(cluster.hub.url, cluster.hub.token, METRICS, {
+        input: { rater: { readerSlot: 'SECOND' }, groupBy: [], threshold: 2, bootstrapReplicates: 100 },
+        f: { waitSeconds: 0, maxAgeSeconds: 0 },
+      })
+    ).metrics;
+    expect(fresh.federation.status).toBe('RUNNING');
+    expect(fresh.federation.queryIds).toHaveLength(2);
+    expect(fresh.groups).toEqual([]);
+
+    // What a hub cannot answer is refused with its code, never answered from the hub's empty database.
+    const refusal = async (url: string, token: string, query: string, variables: Record<string, unknown>) =>
+      (await gql(url, token, query, variables)).errors?.[0]?.extensions?.code;
+    const hubInput = (rater: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+      input: { rater, groupBy: [], ...extra },
+      f: { waitSeconds: 0 },
+    });
+    expect(await refusal(cluster.hub.url, cluster.hub.token, METRICS, hubInput({ modelVersionId: '00000000-0000-4000-8000-000000000000' }))).toBe('BAD_INPUT');
+    expect(await refusal(cluster.hub.url, cluster.hub.token, METRICS, hubInput({ readerRole: 'READER' }))).toBe('BAD_INPUT');
+    expect(await refusal(cluster.hub.url, cluster.hub.token, METRICS, hubInput({ readerSlot: 'FIRST' }, { level: 0.9 }))).toBe('BAD_INPUT');
+    expect(
+      await refusal(
+        cluster.hub.url,
+        cluster.hub.token,
+        METRICS,
+        hubInput({ readerSlot: 'FIRST' }, { scope: { siteIds: ['00000000-0000-4000-8000-000000000000'] } }),
+      ),
+    ).toBe('BAD_INPUT');
+    const COMPARE = `query ($input: CompareInput!) { compare(input: $input) { comparisons { pooled } } }`;
+    expect(await refusal(cluster.hub.url, cluster.hub.token, COMPARE, { input: { modelVersionId: '00000000-0000-4000-8000-000000000000' } })).toBe(
+      'HUB_HOLDS_NO_PATIENT_DATA',
+    );
+    expect(await refusal(cluster.hub.url, cluster.hub.token, `{ agreement { feature } }`, {})).toBe('HUB_HOLDS_NO_PATIENT_DATA');
+    // And at a node, a model by sha256 is the hub's way of naming it.
+    const north = cluster.nodes.get('NORTH')!;
+    expect(await refusal(north.process!.url, north.tokens.statistician, METRICS, { input: { rater: { modelSha256: cluster.modelSha256 } }, f: null })).toBe(
+      'BAD_INPUT',
+    );
+
     const FLOW = `query ($f: HubRunInput) { studyFlow(federation: $f) { site enrolled excluded eligible joints assessable notAssessable analysed suppressed
       federation { status sites { site status } } } }`;
     const flow = (await gqlOk(cluster.hub.url, cluster.hub.token, FLOW, { f: { waitSeconds: 120 } })).studyFlow as Array<Record<string, any>>;
@@ -390,6 +443,8 @@ describe('federated statistics equal the single-node answer on the union', () =>
 
     // Grouped by split, the small splits' groups are withheld by each site and flagged, never numbered.
     const small = ['VALIDATION', 'TEST'];
+    // The study has such groups: the check below is not vacuous.
+    expect(perSplit.some((g) => small.includes(g.split) && g.patients > 0 && g.patients < threshold)).toBe(true);
     const bySplit = await ask(small, ['SPLIT']);
     for (const code of SITE_CODES) {
       const groups = perSplit.filter((g) => g.site === code && small.includes(g.split));
