@@ -369,7 +369,7 @@ describe('federated statistics equal the single-node answer on the union', () =>
     // Asked anew with no time to wait, the answer says RUNNING with its queries and has no groups yet.
     const fresh = (
       await gqlOk(cluster.hub.url, cluster.hub.token, METRICS, {
-        input: { rater: { readerSlot: 'SECOND' }, groupBy: [], threshold: 2, bootstrapReplicates: 100 },
+        input: { rater: { readerSlot: 'SECOND' }, groupBy: [], threshold: 2, bootstrapReplicates: 200 },
         f: { waitSeconds: 0, maxAgeSeconds: 0 },
       })
     ).metrics;
