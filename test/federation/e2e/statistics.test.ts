@@ -384,9 +384,11 @@ describe('federated statistics equal the single-node answer on the union', () =>
       input: { rater, groupBy: [], ...extra },
       f: { waitSeconds: 0 },
     });
-    expect(await refusal(cluster.hub.url, cluster.hub.token, METRICS, hubInput({ modelVersionId: '00000000-0000-4000-8000-000000000000' }))).toBe('BAD_INPUT');
-    expect(await refusal(cluster.hub.url, cluster.hub.token, METRICS, hubInput({ readerRole: 'READER' }))).toBe('BAD_INPUT');
-    expect(await refusal(cluster.hub.url, cluster.hub.token, METRICS, hubInput({ readerSlot: 'FIRST' }, { level: 0.9 }))).toBe('BAD_INPUT');
+    expect(await refusal(cluster.hub.url, cluster.hub.token, METRICS, hubInput({ modelVersionId: '00000000-0000-4000-8000-000000000000' }))).toBe(
+      'BAD_USER_INPUT',
+    );
+    expect(await refusal(cluster.hub.url, cluster.hub.token, METRICS, hubInput({ readerRole: 'READER' }))).toBe('BAD_USER_INPUT');
+    expect(await refusal(cluster.hub.url, cluster.hub.token, METRICS, hubInput({ readerSlot: 'FIRST' }, { level: 0.9 }))).toBe('BAD_USER_INPUT');
     expect(
       await refusal(
         cluster.hub.url,
@@ -394,7 +396,7 @@ describe('federated statistics equal the single-node answer on the union', () =>
         METRICS,
         hubInput({ readerSlot: 'FIRST' }, { scope: { siteIds: ['00000000-0000-4000-8000-000000000000'] } }),
       ),
-    ).toBe('BAD_INPUT');
+    ).toBe('BAD_USER_INPUT');
     const COMPARE = `query ($input: CompareInput!) { compare(input: $input) { comparisons { pooled } } }`;
     expect(await refusal(cluster.hub.url, cluster.hub.token, COMPARE, { input: { modelVersionId: '00000000-0000-4000-8000-000000000000' } })).toBe(
       'HUB_HOLDS_NO_PATIENT_DATA',
@@ -403,7 +405,7 @@ describe('federated statistics equal the single-node answer on the union', () =>
     // And at a node, a model by sha256 is the hub's way of naming it.
     const north = cluster.nodes.get('NORTH')!;
     expect(await refusal(north.process!.url, north.tokens.statistician, METRICS, { input: { rater: { modelSha256: cluster.modelSha256 } }, f: null })).toBe(
-      'BAD_INPUT',
+      'BAD_USER_INPUT',
     );
 
     const FLOW = `query ($f: HubRunInput) { studyFlow(federation: $f) { site enrolled excluded eligible joints assessable notAssessable analysed suppressed
