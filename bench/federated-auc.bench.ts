@@ -56,8 +56,9 @@ function main(): void {
   for (const s of sites) {
     const t = process.hrtime.bigint();
     const aggregate = { groups: scoreHistogramGroups(s.cases, query) };
-    siteMs = Math.max(siteMs, ms(t));
-    siteSum += ms(t);
+    const took = ms(t);
+    siteMs = Math.max(siteMs, took);
+    siteSum += took;
     up += bytes(aggregate);
     (round1.results as AnswerPart['results'][number][]).push({ site: s.site, state: 'SUCCEEDED', payload: { aggregate: aggregate as never } });
   }
@@ -69,8 +70,9 @@ function main(): void {
   for (const s of sites) {
     const t = process.hrtime.bigint();
     const aggregate = { groups: placementSumsGroups(s.cases, round2Query) };
-    site2Ms = Math.max(site2Ms, ms(t));
-    site2Sum += ms(t);
+    const took = ms(t);
+    site2Ms = Math.max(site2Ms, took);
+    site2Sum += took;
     up += bytes(aggregate);
     (round2.results as AnswerPart['results'][number][]).push({ site: s.site, state: 'SUCCEEDED', payload: { aggregate: aggregate as never } });
   }
