@@ -8,17 +8,14 @@ export class AddFederatedRounds1798000000000 implements MigrationInterface {
     for (const kind of ['AUC', 'AGREEMENT', 'PLACEMENT_SUMS', 'BOOTSTRAP_SUMS']) {
       await queryRunner.query(`ALTER TYPE "public"."federated_query_kind" ADD VALUE IF NOT EXISTS '${kind}'`);
     }
+    // Set only by the hub when it chains a part to a query (federated-rounds.ts), never by a request.
     await queryRunner.query(`ALTER TABLE "federation_task" ADD "parent_task_id" uuid`);
-    await queryRunner.query(
-      `ALTER TABLE "federation_task" ADD CONSTRAINT "FK_federation_task_parent" FOREIGN KEY ("parent_task_id") REFERENCES "federation_task"("id") ON DELETE CASCADE`,
-    );
-    await queryRunner.query(`CREATE INDEX "IDX_federation_task_parent" ON "federation_task" ("parent_task_id")`);
+    await queryRunner.query(`CREATE INDEX "IDX_03ecefbaaf45afc0cb2eebbd32" ON "federation_task" ("parent_task_id") `);
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`DELETE FROM "federation_task" WHERE "kind" IN ('AUC', 'AGREEMENT', 'PLACEMENT_SUMS', 'BOOTSTRAP_SUMS')`);
-    await queryRunner.query(`DROP INDEX "public"."IDX_federation_task_parent"`);
-    await queryRunner.query(`ALTER TABLE "federation_task" DROP CONSTRAINT "FK_federation_task_parent"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_03ecefbaaf45afc0cb2eebbd32"`);
     await queryRunner.query(`ALTER TABLE "federation_task" DROP COLUMN "parent_task_id"`);
     // PostgreSQL cannot drop an enum value: the type is recreated without the later kinds.
     await queryRunner.query(`ALTER TYPE "public"."federated_query_kind" RENAME TO "federated_query_kind_old"`);
