@@ -91,8 +91,13 @@ function main(): void {
       for (const c of s.cases) {
         if (c.key.FEATURE !== feature) continue;
         const bin = binOf(c.scores[0], GRID);
-        if (c.positive) (pos.push(bin), posPatients.push(c.patient));
-        else (neg.push(bin), negPatients.push(c.patient));
+        if (c.positive) {
+          pos.push(bin);
+          posPatients.push(c.patient);
+        } else {
+          neg.push(bin);
+          negPatients.push(c.patient);
+        }
       }
     return { feature, estimate: aucClustered(pos, neg, posPatients, negPatients) };
   });
