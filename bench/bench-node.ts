@@ -9,6 +9,7 @@ import { runMigrations } from '../server/db/migrate';
 import { createSchema } from '../server/graphql/schema';
 import { startHttpServer } from '../server/http/app';
 import { createServices, type JobTiming, type Services } from '../server/services';
+import type { ObjectStore } from '../server/storage/object-store';
 
 const BASE = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -32,10 +33,10 @@ export interface BenchNode {
 
 /**
  * Runs `body` against a node of its own: a fresh migrated database on the machine's PostgreSQL (TEST_DATABASE_URL,
- * default 127.0.0.1:5432), an object store in a temporary folder, the queue started, and with `http` the real
+ * default 127.0.0.1:5432), an object store in a temporary folder (or `objects`), the queue started, and with `http` the real
  * server on a free port. Everything is dropped afterwards.
  */
-export async function withBenchNode(options: { http?: boolean }, body: (node: BenchNode) => Promise<void>): Promise<void> {
+export async function withBenchNode(options: { http?: boolean; objects?: ObjectStore }, body: (node: BenchNode) => Promise<void>): Promise<void> {
   const name = `facet_bench_${randomBytes(4).toString('hex')}`;
   const url = new URL(BASE);
   url.pathname = `/${name}`;
@@ -43,7 +44,8 @@ export async function withBenchNode(options: { http?: boolean }, body: (node: Be
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'facet-bench-'));
   await admin(`CREATE DATABASE ${name}`);
   const dataSource = createDataSource(databaseUrl, { poolSize: 10 });
-  const servicesWith = (jobs: Partial<JobTiming>) => createServices(dataSource, { objectRoot: path.join(dataDir, 'objects'), databaseUrl, jobs });
+  const servicesWith = (jobs: Partial<JobTiming>) =>
+    createServices(dataSource, { objectRoot: path.join(dataDir, 'objects'), objects: options.objects, databaseUrl, jobs });
   let services: Services | null = null;
   let server: Awaited<ReturnType<typeof startHttpServer>> | null = null;
   try {

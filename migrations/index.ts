@@ -13,6 +13,7 @@ import { AddFederationHub1797100000000 } from './1797100000000-AddFederationHub'
 import { AddFederationInbox1797200000000 } from './1797200000000-AddFederationInbox';
 import { AddFederatedRounds1798000000000 } from './1798000000000-AddFederatedRounds';
 import { AddReleasedPopulations1797300000000 } from './1797300000000-AddReleasedPopulations';
+import { AddFederatedInference1798200000000 } from './1798200000000-AddFederatedInference';
 
 /** Every migration, in order. Listed by hand so the same list works from TypeScript (tests) and dist (CLI). */
 export const MIGRATIONS: Function[] = [
@@ -31,4 +32,5 @@ export const MIGRATIONS: Function[] = [
   AddFederationInbox1797200000000,
   AddReleasedPopulations1797300000000,
   AddFederatedRounds1798000000000,
+  AddFederatedInference1798200000000,
 ];

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './production-default';
 import 'reflect-metadata';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -23,6 +24,7 @@ import { loadOrCreateNodeIdentity } from './federation/identity';
 import { addSite, loadSiteRegistry, registryEntryFor, SiteRegistryError } from './federation/site-registry';
 import { createSchema, SCHEMA_FILE } from './graphql/schema';
 import { startHttpServer } from './http/app';
+import { startMetricsServer } from './http/metrics';
 import { log } from './log';
 import { jobHandlers, workEveryQueue } from './jobs/job-registry';
 import type { JobQueue } from './queue/job-queue';
@@ -51,7 +53,8 @@ Commands:
   verify <answer.json> --sites <dir> --hub-key <base64>
                         Check an exported federated answer: every signature, task hash and pooled row.
   worker                Run background jobs from the PostgreSQL queue (needs DATABASE_URL; any number of workers,
-                        on any machine, may share one database).
+                        on any machine, may share one database; on another machine than the server, with
+                        FACET_OBJECT_STORE=s3 and the same FACET_S3_* settings).
   migrate               Apply pending migrations and exit.
   create-token          Print a new API token: --role ROLE --name NAME [--site CODE] [--reader CODE]
                         [--expires-in 90d | --expires-at 2027-01-31T18:00:00Z] (default: until revoked)
@@ -80,7 +83,7 @@ Commands:
 
 Environment: DATABASE_URL, HOST, PORT, FACET_DATA_DIR, FACET_EMBEDDED_PG_PORT, FACET_INTROSPECTION,
 FACET_MAX_QUERY_DEPTH, FACET_MAX_ALIASES, FACET_MAX_BODY_BYTES, FACET_MAX_ANONYMOUS_BODY_BYTES,
-FACET_MAX_QUERY_TOKENS, FACET_MODE, FACET_SITES_DIR, FACET_HUB_URL, FACET_HUB_SIGNING_KEY, FACET_FEDERATION_SITE
+FACET_MAX_QUERY_TOKENS, FACET_OBJECT_STORE, FACET_S3_BUCKET, FACET_S3_ENDPOINT, FACET_MODE, FACET_SITES_DIR, FACET_HUB_URL, FACET_HUB_SIGNING_KEY, FACET_FEDERATION_SITE
 (docs/configuration.md).`;
 
 /** --url and --token of the commands that talk to a running node (defaults: FACET_URL, FACET_TOKEN). */
@@ -188,10 +191,13 @@ async function serve(config: Config, argv: string[]): Promise<void> {
   const hub = await hubOptions(config, values.hub);
   const node = await openNode(config, { hub });
   let server: Awaited<ReturnType<typeof startHttpServer>> | null = null;
+  let metrics: Awaited<ReturnType<typeof startMetricsServer>> | null = null;
   let queue: JobQueue | null = null;
   onShutdown(async () => {
+    await metrics?.close();
     await server?.close();
     await node.services.federationClaimLoop?.stop();
+    await node.services.federatedInferenceRunner.stopRelay();
     await queue?.stop();
     await node.services.federationNode.close();
     await node.close();
@@ -209,10 +215,12 @@ async function serve(config: Config, argv: string[]): Promise<void> {
     }
     const schema = await createSchema(node.services);
     server = await startHttpServer(config, node.services, schema, node.dataSource);
+    metrics = await serveMetrics(config, node);
     admin = await bootstrapAdminToken(node, config.dataDir);
     // A hub's only jobs are its deadlines, which must run for partial answers to come: it works them itself.
     if (values['with-worker'] || hub) await startWorking(node);
   } catch (error) {
+    await metrics?.close();
     await server?.close();
     await queue?.stop();
     await node.close();
@@ -232,6 +240,7 @@ async function serve(config: Config, argv: string[]): Promise<void> {
       `  Web app:   ${server.url}/  (sign in with a token)`,
       `  GraphQL:   ${server.url}/graphql  (graphql-ws on the same URL)`,
       `  GraphiQL:  ${server.url}/graphiql`,
+      ...(metrics ? [`  Metrics:   ${metrics.url}  (Prometheus, no token on this port)`] : []),
       // The secret is printed on the one start that minted it, never again (a log must not keep handing it out).
       ...(admin.secret
         ? [`  Admin token (shown this once; also in ${admin.file}):`, `    ${admin.secret}`]
@@ -262,6 +271,8 @@ async function startWorking(node: OpenNode): Promise<void> {
   if (loop) {
     const identity = await node.services.federationNode.identity();
     loop.start();
+    // Progress of federated inference jobs to the hub, and their results when they end (docs/federation.md section 8).
+    node.services.federatedInferenceRunner.startRelay(500, (error) => log.warn('federated inference relay', { error: (error as Error).message }));
     log.info('federation claim loop started (one per node: the worker holding the advisory lock claims)', {
       site: node.services.federationNode.options?.site,
       keyId: identity.public.keyId,
@@ -276,14 +287,27 @@ async function worker(config: Config): Promise<void> {
   surviveDatabaseOutages();
   const node = await openNode(config, { applicationName: 'facet-worker', hub: await hubOptions(config, false) });
   let queue: JobQueue | null = null;
+  let metrics: Awaited<ReturnType<typeof startMetricsServer>> | null = null;
   onShutdown(async () => {
+    await metrics?.close();
     await node.services.federationClaimLoop?.stop();
+    await node.services.federatedInferenceRunner.stopRelay();
     await queue?.stop();
     await node.services.federationNode.close();
     await node.close();
   });
   queue = await startQueue(node);
+  // Before the handlers: a scraper finds the worker's counters from its first job on.
+  metrics = await serveMetrics(config, node);
   await startWorking(node);
+}
+
+/** The Prometheus listener of FACET_METRICS_PORT, when set: every process (serve, worker) has its own counters. */
+async function serveMetrics(config: Config, node: OpenNode): Promise<Awaited<ReturnType<typeof startMetricsServer>> | null> {
+  if (config.metricsPort === null) return null;
+  const metrics = await startMetricsServer(config.metricsHost, config.metricsPort, node.services);
+  log.info('metrics listening', { url: metrics.url });
+  return metrics;
 }
 
 async function migrate(config: Config): Promise<void> {

@@ -9,6 +9,7 @@ import { runMigrations } from './db/migrate';
 import { Role } from './domain';
 import { Site } from './entities';
 import { log } from './log';
+import { openObjectStore } from './storage/open-object-store';
 import { createServices, systemContext, type HubOptions, type Services } from './services';
 
 /** A node's storage and services: the database (embedded when no DATABASE_URL), migrated. */
@@ -40,11 +41,13 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
     await embedded?.stop();
     throw error;
   }
+  const objects = openObjectStore(config.objectStore);
   return {
     url,
     dataSource,
     services: createServices(dataSource, {
       objectRoot: path.join(config.dataDir, 'objects'),
+      objects,
       databaseUrl: url,
       executionProviders: config.executionProviders,
       jobs: config,
@@ -56,6 +59,7 @@ export async function openNode(config: Config, options: { migrate?: boolean; app
     embedded,
     close: async () => {
       if (dataSource.isInitialized) await dataSource.destroy();
+      await objects.close();
       await embedded?.stop();
     },
   };

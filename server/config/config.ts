@@ -6,8 +6,10 @@ export interface Config {
   databaseUrl: string | null;
   host: string;
   port: number;
-  /** Holds the embedded database, the object store and the bootstrap admin token. */
+  /** Holds the embedded database, the file object store (the default) and the bootstrap admin token. */
   dataDir: string;
+  /** FACET_OBJECT_STORE: where de-identified DICOM objects and ONNX models live (servers and workers must agree). */
+  objectStore: ObjectStoreConfig;
   embeddedPostgresPort: number;
   introspection: boolean;
   /** Query limits: nesting depth and aliases per document. */
@@ -49,9 +51,23 @@ export interface Config {
   mode: 'node' | 'hub';
   /** FACET_SITES_DIR: the hub's member registry, one <code>.json per site (default ./sites). */
   sitesDir: string;
+  /** FACET_METRICS_TOKEN: a bearer secret that may scrape /metrics on the API port (ADMIN tokens may too); null: none. */
+  metricsToken: string | null;
+  /** FACET_METRICS_PORT: a listener of its own serving /metrics without a token (serve and worker alike); null: none. */
+  metricsPort: number | null;
+  /** FACET_METRICS_HOST: where that listener binds (127.0.0.1 by default: only a scraper on this machine reaches it). */
+  metricsHost: string;
   /** This node's membership of a federation (docs/federation.md section 11); null: FACET_HUB_URL unset, not a member. */
   federation: NodeFederationConfig | null;
 }
+
+/**
+ * `file`: a directory of this machine (`<dataDir>/objects`, the embedded default; every process of the node must
+ * see it). `s3`: an S3-compatible bucket, so servers and workers on other machines share the objects; credentials
+ * come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, an instance role).
+ */
+export type ObjectStoreConfig =
+  { kind: 'file'; root: string } | { kind: 's3'; bucket: string; prefix: string; endpoint: string | null; region: string | null; forcePathStyle: boolean };
 
 /** Where this node's hub is and how the node knows it: the hub's signing key is pinned, never learnt from the hub. */
 export interface NodeFederationConfig {
@@ -96,12 +112,41 @@ function mode(env: NodeJS.ProcessEnv): 'node' | 'hub' {
   throw new Error(`FACET_MODE must be node or hub, got ${JSON.stringify(env.FACET_MODE)}`);
 }
 
+/** S3's rule for bucket names (3-63 lower-case letters, digits, dots and hyphens; a letter or digit at each end). */
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+function objectStore(env: NodeJS.ProcessEnv, dataDir: string): ObjectStoreConfig {
+  const kind = (env.FACET_OBJECT_STORE ?? '').toLowerCase();
+  if (kind === '' || kind === 'file') return { kind: 'file', root: path.join(dataDir, 'objects') };
+  if (kind !== 's3') throw new Error(`FACET_OBJECT_STORE must be file or s3, got ${JSON.stringify(env.FACET_OBJECT_STORE)}`);
+  const bucket = env.FACET_S3_BUCKET ?? '';
+  if (!BUCKET_NAME.test(bucket))
+    throw new Error(`FACET_S3_BUCKET must name a bucket (3-63 of a-z 0-9 . -) when FACET_OBJECT_STORE=s3, got ${JSON.stringify(bucket)}`);
+  const endpoint = env.FACET_S3_ENDPOINT || null;
+  if (endpoint !== null) {
+    let url: URL | null = null;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      // reported below
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+      throw new Error(`FACET_S3_ENDPOINT must be the store's http(s) URL, e.g. http://minio:9000, got ${JSON.stringify(endpoint)}`);
+  }
+  // A prefix is a folder of the bucket: `objects` and `objects/` mean the same.
+  const rawPrefix = env.FACET_S3_PREFIX ?? 'objects/';
+  const prefix = rawPrefix === '' || rawPrefix.endsWith('/') ? rawPrefix : `${rawPrefix}/`;
+  return { kind: 's3', bucket, prefix, endpoint, region: env.FACET_S3_REGION || null, forcePathStyle: flag(env, 'FACET_S3_FORCE_PATH_STYLE', false) };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = path.resolve(env.FACET_DATA_DIR || '.facet-data');
   return {
     databaseUrl: env.DATABASE_URL || null,
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 4000, MAX_PORT),
-    dataDir: path.resolve(env.FACET_DATA_DIR || '.facet-data'),
+    dataDir,
+    objectStore: objectStore(env, dataDir),
     embeddedPostgresPort: integer(env, 'FACET_EMBEDDED_PG_PORT', 54329, MAX_PORT),
     introspection: flag(env, 'FACET_INTROSPECTION', true),
     maxQueryDepth: integer(env, 'FACET_MAX_QUERY_DEPTH', 12),
@@ -131,7 +176,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mode: mode(env),
     sitesDir: path.resolve(env.FACET_SITES_DIR || 'sites'),
     federation: nodeFederation(env),
+    metricsToken: metricsToken(env),
+    metricsPort: env.FACET_METRICS_PORT ? integer(env, 'FACET_METRICS_PORT', 0, MAX_PORT) : null,
+    metricsHost: env.FACET_METRICS_HOST || '127.0.0.1',
   };
+}
+
+/** A scrape secret short enough to guess would open the metrics to anyone: at least 32 characters. */
+function metricsToken(env: NodeJS.ProcessEnv): string | null {
+  const raw = env.FACET_METRICS_TOKEN;
+  if (raw === undefined || raw === '') return null;
+  if (raw.length < 32 || /\s/.test(raw)) throw new Error('FACET_METRICS_TOKEN must be at least 32 characters without spaces (e.g. openssl rand -hex 32)');
+  return raw;
 }
 
 /** The registry's rules (federation/site-registry.ts), repeated here because config imports nothing of the server. */

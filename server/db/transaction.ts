@@ -37,6 +37,12 @@ export class Db {
     return ctx.manager ?? this.dataSource.manager;
   }
 
+  /** This process's connection pool (node-postgres's Pool under TypeORM's driver): open, idle, and clients waiting for one. */
+  poolUse(): { total: number; idle: number; waiting: number } {
+    const pool = (this.dataSource.driver as unknown as { master?: { totalCount: number; idleCount: number; waitingCount: number } }).master;
+    return { total: pool?.totalCount ?? 0, idle: pool?.idleCount ?? 0, waiting: pool?.waitingCount ?? 0 };
+  }
+
   repo<T extends ObjectLiteral>(ctx: HasManager, entity: EntityTarget<T>): Repository<T> {
     return this.manager(ctx).getRepository(entity);
   }

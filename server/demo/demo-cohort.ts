@@ -32,6 +32,8 @@ export interface DemoOptions {
   modalities?: Modality[];
   /** DICOM phantoms, the reference model and one inference job (default true); false: grades only. */
   images?: boolean;
+  /** With images: register the reference model and run its job over them (default true); false leaves the images unpredicted. */
+  registerModel?: boolean;
   /**
    * Codes of the demo sites to load (default all three): a federation demo node holds only its own site's share.
    * The other sites' patients and grades are still drawn, not stored, so each share is exactly that site's part of
@@ -282,7 +284,7 @@ export async function loadDemoCohort(services: Services, options: DemoOptions = 
     }
     const split = await services.splits.createSplitVersion(tx, { name: DEMO_SPLIT_NAME, seed: 2026 });
     await services.splits.freezeSplitVersion(tx, split.id);
-    if (!images) return null;
+    if (!images || options.registerModel === false) return null;
     const manifest = JSON.parse(readFileSync(path.join(REFERENCE_MODEL_DIR, 'manifest.json'), 'utf8'));
     const model = await services.models.registerModelVersion(tx, readFileSync(path.join(REFERENCE_MODEL_DIR, 'model.onnx')), manifest);
     return model.id;

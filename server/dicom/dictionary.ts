@@ -73,3 +73,15 @@ export const TAGS = {
   floatPixelData: tag(0x7fe0, 0x0008),
   doubleFloatPixelData: tag(0x7fe0, 0x0009),
 } as const;
+
+/** The tag of a PS3.6 keyword (`PatientID`), from dcmjs's dictionary; undefined for a word that names no attribute. */
+export function tagOfKeyword(keyword: string): number | undefined {
+  const entry = Object.hasOwn(data.DicomMetaDictionary.nameMap, keyword) ? data.DicomMetaDictionary.nameMap[keyword] : undefined;
+  const m = entry ? /^\(([0-9A-F]{4}),([0-9A-F]{4})\)$/i.exec(entry.tag) : null;
+  return m ? tag(Number.parseInt(m[1], 16), Number.parseInt(m[2], 16)) : undefined;
+}
+
+/** The PS3.6 keyword of a tag (`PatientID` for 0x00100020); undefined for a tag the dictionary does not name. */
+export function keywordOfTag(t: number): string | undefined {
+  return data.DicomMetaDictionary.dictionary[formatTag(t)]?.name || undefined;
+}

@@ -24,6 +24,8 @@ export enum ErrorCode {
   PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
   /** A Content-Type, charset or Content-Encoding the route does not read. */
   UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
+  /** No representation the request accepts can be made (an Accept header or `accept` parameter Facet cannot serve, pixel data it cannot render). */
+  NOT_ACCEPTABLE = 'NOT_ACCEPTABLE',
   /** The database cannot be reached (restarting, refusing connections, out of connections); retry after a pause. */
   SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
   /** This deployment is a federation hub: it holds no patient-level data, so it takes none (DICOM, manifests, readings, inference). */

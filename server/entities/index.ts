@@ -5,6 +5,8 @@ import { CellExposure } from './cell-exposure.entity';
 import { FederationInboxTask } from './federation-inbox-task.entity';
 import { FederationReleasePolicy } from './federation-release-policy.entity';
 import { FederationReleasedPopulation } from './federation-released-population.entity';
+import { FederatedInferenceProgress } from './federated-inference-progress.entity';
+import { FederatedInferenceRun } from './federated-inference-run.entity';
 import { GradingFeature } from './grading-feature.entity';
 import { InferenceJob } from './inference-job.entity';
 import { Instance } from './instance.entity';
@@ -42,6 +44,8 @@ export {
   FederationInboxTask,
   FederationReleasePolicy,
   FederationReleasedPopulation,
+  FederatedInferenceProgress,
+  FederatedInferenceRun,
   GradingFeature,
   InferenceJob,
   Instance,
@@ -95,4 +99,6 @@ export const ENTITIES = [
   FederationInboxTask,
   FederationReleasePolicy,
   FederationReleasedPopulation,
+  FederatedInferenceProgress,
+  FederatedInferenceRun,
 ];

@@ -21,6 +21,10 @@ export enum EnvelopeKind {
   RESULT = 'facet.result',
   /** hub -> node: "I stored your result", the node's proof that it answered. */
   RECEIPT = 'facet.receipt',
+  /** node -> hub: how a federated inference job stands at the site (counts only). */
+  PROGRESS = 'facet.progress',
+  /** node -> hub: the Authorization of a model download for a claimed INFERENCE task. */
+  MODEL_REQUEST = 'facet.model-request',
   /** hub -> anyone: an exported federated answer with every signed contribution, checked by `facet verify`. */
   ANSWER = 'facet.answer',
 }

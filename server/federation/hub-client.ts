@@ -62,6 +62,10 @@ export const SUBMIT_FEDERATION_RESULT = `mutation SubmitFederationResult($result
   submitFederationResult(result: $result) { accepted code receipt }
 }`;
 
+export const REPORT_FEDERATION_PROGRESS = `mutation ReportFederationProgress($progress: SignedEnvelope!) {
+  reportFederationProgress(progress: $progress) { accepted code }
+}`;
+
 /** The hub holds a claim at most this long: the GraphQL argument's maximum. */
 export const MAX_WAIT_SECONDS = 25;
 
@@ -101,6 +105,49 @@ export class HubClient {
     const answer = data.submitFederationResult;
     if (!answer || typeof answer.accepted !== 'boolean') throw new HubRequestError('BAD_RESPONSE', 'the submission answer has no accepted flag');
     return answer;
+  }
+
+  /** A signed PROGRESS report of a federated inference job (docs/federation.md section 8). */
+  async reportProgress(progress: SignedEnvelope, signal?: AbortSignal): Promise<SubmitAnswer> {
+    const data = await this.request<{ reportFederationProgress: SubmitAnswer }>(REPORT_FEDERATION_PROGRESS, { progress }, this.requestTimeoutMs, signal);
+    const answer = data.reportFederationProgress;
+    if (!answer || typeof answer.accepted !== 'boolean') throw new HubRequestError('BAD_RESPONSE', 'the progress answer has no accepted flag');
+    return answer;
+  }
+
+  /**
+   * GETs a model file from the hub with a signed model request as its Authorization (the same outbound channel and
+   * proxy as the long-poll). HTTP_STATUS with the status for a refusal; at most `maxBytes` are read.
+   */
+  async fetchModel(url: string, authorization: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
+    const timeout = AbortSignal.timeout(this.requestTimeoutMs * 5);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    let response: Awaited<ReturnType<typeof fetch>>;
+    let bytes: Buffer;
+    try {
+      response = await fetch(url, {
+        method: 'GET',
+        dispatcher: this.dispatcher,
+        signal: combined,
+        headers: { authorization, accept: 'application/octet-stream', 'user-agent': this.options.userAgent ?? 'facet-node' },
+      });
+      const declared = Number(response.headers.get('content-length') ?? '0');
+      if (declared > maxBytes) {
+        await response.body?.cancel();
+        throw new HubRequestError('HTTP_STATUS', `the model is ${declared} bytes, more than ${maxBytes}`, { status: response.status });
+      }
+      bytes = Buffer.from(await response.arrayBuffer());
+    } catch (error) {
+      if (error instanceof HubRequestError) throw error;
+      if (signal?.aborted) throw signal.reason ?? error;
+      if (timeout.aborted) throw new HubRequestError('TIMEOUT', 'the model download did not finish in time');
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      throw new HubRequestError('NETWORK', `cannot reach the hub: ${cause?.code ?? cause?.message ?? (error as Error).message}`, { code: cause?.code });
+    }
+    if (response.status !== 200)
+      throw new HubRequestError('HTTP_STATUS', `the hub answered HTTP ${response.status} to the model download`, { status: response.status });
+    if (bytes.length > maxBytes) throw new HubRequestError('HTTP_STATUS', `the model is more than ${maxBytes} bytes`, { status: response.status });
+    return bytes;
   }
 
   /** POSTs one GraphQL document; throws HubRequestError, or the caller's AbortError when `signal` aborts it. */
@@ -210,6 +257,8 @@ export async function runClaimLoop(options: {
   client: Pick<HubClient, 'claimTasks'>;
   makeClaim: () => SignedEnvelope;
   onTasks: (tasks: unknown[]) => Promise<void>;
+  /** Ids of tasks the site claimed that were cancelled at the hub (a federated inference job to stop). */
+  onCancelled?: (taskIds: string[]) => Promise<void>;
   signal: AbortSignal;
   waitSeconds?: number;
   onError?: (error: unknown, delayMs: number) => void;
@@ -228,7 +277,10 @@ export async function runClaimLoop(options: {
     try {
       const answer = await options.client.claimTasks(options.makeClaim(), options.waitSeconds ?? MAX_WAIT_SECONDS, options.signal);
       failures = 0;
+      const cancelled = Array.isArray(answer.cancelled) ? answer.cancelled.filter((id): id is string => typeof id === 'string') : [];
+      if (cancelled.length > 0) await options.onCancelled?.(cancelled);
       if (answer.tasks.length > 0) await options.onTasks(answer.tasks);
+      else if (cancelled.length > 0) continue;
       else if (now() - started < minInterval) await wait(minInterval - (now() - started), options.signal);
     } catch (error) {
       if (options.signal.aborted) break;

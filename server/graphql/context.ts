@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { InferenceJob } from '../entities';
 import type { IngestProgressEvent } from '../pubsub/topics';
-import type { Actor, FederatedQueryView, RequestContext, Services } from '../services';
+import type { Actor, FederatedInferenceView, FederatedQueryView, RequestContext, Services } from '../services';
 import { createLoaders, type Loaders } from './loaders';
 
 /**
@@ -14,6 +14,7 @@ export interface SubscriptionStreams {
   siteJobs(siteId: string | null): AsyncIterable<InferenceJob>;
   ingestProgress(siteId: string): AsyncIterable<IngestProgressEvent>;
   federatedQuery(id: string): AsyncIterable<FederatedQueryView>;
+  federatedJobProgress(id: string): AsyncIterable<FederatedInferenceView>;
 }
 
 /** The GraphQL context: the services' RequestContext plus this request's loaders and subscription streams. */
@@ -39,6 +40,7 @@ export async function buildContext(
     siteJobs: (siteId) => services.inference.watchSiteJobs(ctx, siteId),
     ingestProgress: (siteId) => services.ingest.watchIngest(ctx, siteId),
     federatedQuery: (id) => services.federatedQueries.watchQuery(ctx, id),
+    federatedJobProgress: (id) => services.federatedInference.watchInference(ctx, id),
   };
   return Object.assign(ctx, { loaders: createLoaders(services, ctx), streams });
 }

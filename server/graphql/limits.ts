@@ -115,18 +115,44 @@ export function assertQueryLimits(
   variables: Record<string, unknown> = {},
   operationName?: string,
 ): void {
+  // Apollo hands the same parsed document for the same query text, so a dashboard's repeated query is checked once
+  // per operation name and variables (the verdict depends on nothing else), not walked twice on every request.
+  let verdicts = checkedDocuments.get(document);
+  if (!verdicts) checkedDocuments.set(document, (verdicts = new Map()));
+  const key = JSON.stringify([operationName ?? null, variables, limits.maxQueryDepth, limits.maxAliases, limits.maxQueryCost]);
+  let verdict = verdicts.get(key);
+  if (verdict === undefined) {
+    verdict = limitViolation(schema, document, limits, variables, operationName);
+    if (verdicts.size >= VERDICTS_PER_DOCUMENT) verdicts.delete(verdicts.keys().next().value as string);
+    verdicts.set(key, verdict);
+  }
+  if (verdict) throw tooComplex(verdict.message, verdict.extensions);
+}
+
+/** Verdicts kept per document (its distinct operation names and variables); the oldest go first. */
+const VERDICTS_PER_DOCUMENT = 64;
+const checkedDocuments = new WeakMap<DocumentNode, Map<string, { message: string; extensions?: Record<string, unknown> } | null>>();
+
+function limitViolation(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  limits: QueryLimits,
+  variables: Record<string, unknown>,
+  operationName: string | undefined,
+): { message: string; extensions?: Record<string, unknown> } | null {
   const [limitError] = validate(schema, document, [depthLimit(limits.maxQueryDepth), aliasLimit(limits.maxAliases)]);
-  if (limitError) throw tooComplex(limitError.message);
+  if (limitError) return { message: limitError.message };
   let cost: number;
   try {
     cost = queryCost(schema, document, variables, operationName);
   } catch {
-    return;
+    return null;
   }
   if (cost > limits.maxQueryCost) {
-    throw tooComplex(`The query's estimated cost is ${cost}; the limit is ${limits.maxQueryCost}. Ask for smaller pages or fewer nested lists.`, {
-      cost,
-      limit: limits.maxQueryCost,
-    });
+    return {
+      message: `The query's estimated cost is ${cost}; the limit is ${limits.maxQueryCost}. Ask for smaller pages or fewer nested lists.`,
+      extensions: { cost, limit: limits.maxQueryCost },
+    };
   }
+  return null;
 }

@@ -20,6 +20,7 @@ import { AdjudicationResolver, ReadingResolver } from './resolvers/reading.resol
 import { SiteResolver } from './resolvers/site.resolver';
 import { StatisticsResolver } from './resolvers/statistics.resolver';
 import { FederationHubResolver } from './resolvers/federation-hub.resolver';
+import { FederatedInferenceResolver } from './resolvers/federated-inference.resolver';
 import { SplitAssignmentResolver, SplitVersionResolver } from './resolvers/split.resolver';
 
 /** Where the SDL is committed; a test fails when it differs from what the code builds. */
@@ -65,6 +66,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [JobResolver, new JobResolver(services.inference)],
     [MrmcResolver, new MrmcResolver(services.mrmc)],
     [FederationHubResolver, new FederationHubResolver(services.federationHub, services.federatedQueries)],
+    [FederatedInferenceResolver, new FederatedInferenceResolver(services.federatedInference, services.federatedInferenceRunner)],
     [FederationNodeResolver, new FederationNodeResolver(services.federationNode)],
     [ModelVersionResolver, new ModelVersionResolver(services.models)],
     [StatisticsResolver, new StatisticsResolver(services.metrics, services.agreement, services.hubStatistics)],

@@ -1,4 +1,5 @@
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type GraphQLResponse } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type Response } from 'express';
@@ -20,10 +21,13 @@ import { authenticatedActor, graphqlAuthGate } from './graphql-auth';
 import { startGraphQLWebSocket } from './graphql-ws';
 import { webAppRouter } from './web-app';
 import { modelUploadRouter } from './model-upload';
+import { federationModelRouter } from './federation-model';
 import { assertHubOperation, refuseOnHub } from './hub-mode';
 import { log } from '../log';
 import { HTTP_STATUS, notFoundHandler, problemHandler, requestIdOf } from './problem';
 import { clientRequestId } from './request-id';
+import { graphqlMetricsPlugin, httpMetrics, metricsRouter } from './metrics';
+import { listenReconnects } from '../telemetry/metrics';
 
 /** An error without a request-level code: a server fault whose cause is logged, never sent. */
 const isUnexpected = (error: GraphQLError): boolean => !error.extensions?.code || error.extensions.code === 'INTERNAL_SERVER_ERROR';
@@ -34,7 +38,7 @@ const isUnexpected = (error: GraphQLError): boolean => !error.extensions?.code |
  */
 async function httpContext(services: Services, authorization: unknown, requestId: string, known: Parameters<typeof buildContext>[3]): Promise<GraphQLContext> {
   try {
-    return await buildContext(services, authorization, requestId, known);
+    return services.audit.deferUntilAnswered(await buildContext(services, authorization, requestId, known));
   } catch (error) {
     const cause = unavailableCause(error);
     if (!cause) throw error;
@@ -42,6 +46,24 @@ async function httpContext(services: Services, authorization: unknown, requestId
     const unavailable = serviceUnavailable();
     unavailable.extensions.http = { status: HTTP_STATUS.SERVICE_UNAVAILABLE, headers: new Map([['retry-after', String(RETRY_AFTER_SECONDS)]]) };
     throw unavailable;
+  }
+}
+
+/**
+ * Writes the audit rows of the request's reads before its answer leaves (group-committed with other requests'). If
+ * they cannot be written, nothing read is sent: the answer becomes a SERVICE_UNAVAILABLE (or internal) error alone.
+ */
+async function auditBeforeAnswering(services: Services, ctx: GraphQLContext, response: GraphQLResponse): Promise<void> {
+  try {
+    await services.audit.flushDeferred(ctx);
+  } catch (error) {
+    const cause = unavailableCause(error);
+    if (cause) log.warn('database unavailable', { requestId: ctx.requestId, transport: 'http', stage: 'audit', cause });
+    else log.error('audit write failed', { requestId: ctx.requestId, error });
+    const code = cause ? ErrorCode.SERVICE_UNAVAILABLE : ErrorCode.INTERNAL_SERVER_ERROR;
+    const message = cause ? serviceUnavailable().message : 'Unexpected error';
+    response.body = { kind: 'single', singleResult: { errors: [{ message, extensions: { code } }] } };
+    response.http.status = cause ? HTTP_STATUS.SERVICE_UNAVAILABLE : HTTP_STATUS.INTERNAL_SERVER_ERROR;
   }
 }
 
@@ -77,13 +99,15 @@ export async function startHttpServer(
     | 'maxAnonymousBodyBytes'
     | 'maxQueryTokens'
     | 'maxStowBytes'
-  >,
+  > &
+    Partial<Pick<Config, 'metricsToken'>>,
   services: Services,
   schema: GraphQLSchema,
   dataSource: DataSource,
 ): Promise<RunningServer> {
   const app = express();
   app.disable('x-powered-by');
+  app.use(httpMetrics);
   const httpServer: Server = createServer(app);
   // Idle keep-alive sockets outlive the clients' own idle timeouts (undici 4 s, load balancers 60 s), so the client
   // closes first and never sends on a socket the server is closing (ECONNRESET under load).
@@ -103,6 +127,9 @@ export async function startHttpServer(
     parseOptions: { maxTokens: config.maxQueryTokens },
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      // Facet sends no cache hints; the default plugin would wrap every field's resolver to collect them.
+      ApolloServerPluginCacheControlDisabled(),
+      graphqlMetricsPlugin,
       { serverWillStart: async () => ({ drainServer: async () => wsCleanup.dispose() }) },
       {
         requestDidStart: async () => ({
@@ -122,6 +149,7 @@ export async function startHttpServer(
           willSendResponse: async ({ contextValue, response }) => {
             response.http.headers.set('x-request-id', contextValue.requestId);
             if (response.body.kind !== 'single') return;
+            await auditBeforeAnswering(services, contextValue, response);
             for (const error of response.body.singleResult.errors ?? []) {
               if (error.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR) (error.extensions as Record<string, unknown>).requestId = contextValue.requestId;
               // A resolver that met a database outage: the whole answer is 503, so clients and proxies retry.
@@ -139,7 +167,10 @@ export async function startHttpServer(
   services.pubSub.onListenerLost = (error) => log.warn('LISTEN connection lost; reconnecting', { cause: unavailableCause(error) ?? error.message });
   services.pubSub.onListenerRetry = (error, attempt, delayMs) =>
     log.warn('LISTEN reconnect failed', { attempt, retryInMs: Math.round(delayMs), cause: unavailableCause(error) ?? error.message });
-  services.pubSub.onListenerRestored = (attempts) => log.info('LISTEN connection restored', { attempts });
+  services.pubSub.onListenerRestored = (attempts) => {
+    listenReconnects.inc();
+    log.info('LISTEN connection restored', { attempts });
+  };
   await services.pubSub.listen();
 
   app.get('/healthz', (_req, res) => {
@@ -154,8 +185,11 @@ export async function startHttpServer(
     }
   });
   app.use('/graphiql', graphiqlRouter());
+  app.use('/metrics', metricsRouter(services, config.metricsToken ?? null));
   app.use('/dicomweb', isHub ? refuseOnHub : dicomwebRouter(services, config.maxStowBytes));
-  app.use('/api', isHub ? refuseOnHub : modelUploadRouter(services, config.maxStowBytes));
+  // A hub takes model versions (no patient's data) and hands them to the member sites that run them.
+  app.use('/api', modelUploadRouter(services, config.maxStowBytes));
+  if (isHub) app.use('/federation', federationModelRouter(services));
   app.use(
     '/graphql',
     // The token is looked up before the body is read: anonymous bodies are cut at a few KB.

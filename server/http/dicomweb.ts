@@ -7,6 +7,7 @@ import type { IngestResult } from '../services/ingest/ingest-result';
 import type { Actor, RequestContext } from '../services/request-context';
 import { requestIdOf, sendProblem } from './problem';
 import { requireBearer } from './require-bearer';
+import { addDicomwebReadRoutes } from './dicomweb-read';
 import { mediaTypeParameters, parseMultipartRelated } from './multipart-related';
 
 /**
@@ -80,6 +81,7 @@ function stowResponse(result: IngestResult, baseUrl: string): Record<string, unk
  */
 export function dicomwebRouter(services: Services, maxBytes: number): Router {
   const router = express.Router();
+  addDicomwebReadRoutes(router, services);
   router.get('/studies/:study/series/:series/instances/:instance', requireBearer(services), async (req: Request, res: Response) => {
     const requestId = requestIdOf(res);
     const { study, series, instance } = req.params as Record<string, string>;

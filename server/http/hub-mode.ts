@@ -6,8 +6,9 @@ import { sendProblem } from './problem';
 
 /**
  * A hub holds no patient-level data, so it takes none: on a hub, the only mutations are the federation's and token
- * management; every other (manifests, readings, references, splits, inference…) and the DICOMweb and model-upload
- * routes answer HUB_HOLDS_NO_PATIENT_DATA. An allow-list, so a mutation added later is refused on a hub until
+ * management; every other (manifests, readings, references, splits, inference…) and the DICOMweb route answer
+ * HUB_HOLDS_NO_PATIENT_DATA. Model upload stays open: a model is no patient's data, and federated inference sends
+ * the hub's model versions to the sites. An allow-list, so a mutation added later is refused on a hub until
  * someone decides it belongs there.
  */
 export const HUB_MUTATIONS: ReadonlySet<string> = new Set([
@@ -15,6 +16,9 @@ export const HUB_MUTATIONS: ReadonlySet<string> = new Set([
   'submitFederationResult',
   'startFederatedQuery',
   'cancelFederatedQuery',
+  'startFederatedInference',
+  'cancelFederatedInference',
+  'reportFederationProgress',
   'createApiToken',
   'revokeApiToken',
 ]);
@@ -32,7 +36,7 @@ export function assertHubOperation(document: DocumentNode, operationName: string
   }
 }
 
-/** The DICOMweb and model-upload routes of a hub. */
+/** The DICOMweb route of a hub. */
 export const refuseOnHub: RequestHandler = (_req, res) => {
   res.set('connection', 'close');
   sendProblem(res, ErrorCode.HUB_HOLDS_NO_PATIENT_DATA, REFUSAL);

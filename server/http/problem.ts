@@ -25,6 +25,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   [ErrorCode.MODEL_VERSION_NOT_EXTERNAL]: 409,
   [ErrorCode.PREDICTIONS_IMMUTABLE]: 409,
   [ErrorCode.PAYLOAD_TOO_LARGE]: 413,
+  [ErrorCode.NOT_ACCEPTABLE]: 406,
   [ErrorCode.UNSUPPORTED_MEDIA_TYPE]: 415,
   [ErrorCode.MODEL_MANIFEST_MISMATCH]: 422,
   [ErrorCode.INTERNAL_SERVER_ERROR]: 500,

@@ -84,7 +84,7 @@ const RESCALE_SLOPE = tag(0x0028, 0x1053);
 const RESCALE_INTERCEPT = tag(0x0028, 0x1052);
 
 /** The compressed bytes of one frame: fragments after the offset table, one frame per fragment when several. */
-function encodedFrame(fragments: Buffer[], frame: number, frames: number): Buffer {
+export function encodedFrame(fragments: Buffer[], frame: number, frames: number): Buffer {
   const data = fragments.slice(1);
   if (frames === 1) return Buffer.concat(data);
   if (data.length !== frames) throw new PixelDecodeError(`${frames} frames in ${data.length} fragments: multi-fragment frames are not supported yet`);

@@ -70,6 +70,13 @@ export class PostgresPubSub<C extends object = TopicCatalogue> {
   onListenerRetry: (error: Error, attempt: number, delayMs: number) => void = () => undefined;
   /** Listening again after `attempts` attempts. */
   onListenerRestored: (attempts: number) => void = () => undefined;
+  /** Caches that trust notifications to stay fresh; each is told when events may have been missed (LISTEN was down). */
+  private readonly gapWatchers: (() => void)[] = [];
+
+  /** Calls `fn` whenever the LISTEN connection comes back after a loss: events sent meanwhile were not delivered. */
+  onEventsMissed(fn: () => void): void {
+    this.gapWatchers.push(fn);
+  }
 
   /**
    * Starts listening (servers only: a process that only publishes needs no listener). The LISTEN connection is
@@ -83,7 +90,10 @@ export class PostgresPubSub<C extends object = TopicCatalogue> {
       ...options,
       onLost: (error) => this.onListenerLost(error),
       onRetry: (error, attempt, delayMs) => this.onListenerRetry(error, attempt, delayMs),
-      onRestored: (attempts) => this.onListenerRestored(attempts),
+      onRestored: (attempts) => {
+        for (const fn of this.gapWatchers) fn();
+        this.onListenerRestored(attempts);
+      },
     });
     await listener.open();
     this.listener = listener;

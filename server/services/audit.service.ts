@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/transaction';
 import { Role, type PageRequest } from '../domain';
 import { AuditEvent } from '../entities';
 import { AppError } from '../errors/app-error';
+import type { AuditBatchWriter, AuditRow } from './audit-writer';
 import { isUuid } from './ids';
 import { paginateNewestFirst, type Page } from './pagination';
 import { requireActor, requireRole, type RequestContext } from './request-context';
@@ -18,14 +20,31 @@ export interface AuditEntry {
 /** How a read ended: `OK`, or the code it was refused with (NOT_FOUND, FORBIDDEN, READER_BLINDED…). */
 export type ReadOutcome = 'OK' | string;
 
-/** Writes the audit log in the caller's transaction, so an audited change and its audit row land together. */
+/**
+ * The audit rows of one request's reads, held until the request answers: `AuditService.flushDeferred` writes them
+ * (with other requests' rows, through the batch writer) before the answer leaves the server.
+ */
+export interface DeferredAudit {
+  rows: AuditRow[];
+}
+
+/**
+ * Writes the audit log in the caller's transaction, so an audited change and its audit row land together. Outside
+ * a transaction, a context that carries a `DeferredAudit` (a GraphQL request) collects its rows instead, and the
+ * server writes them in one group-committed INSERT before it answers: an answered read always has its row, a request
+ * costs one audit statement however many fields it read, and concurrent requests share it.
+ */
 export class AuditService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly writer: AuditBatchWriter,
+  ) {}
 
   /** Returns the new event's id (an exposure of grades points at the read that showed them). */
   async record(ctx: RequestContext, entry: AuditEntry): Promise<string> {
     const actor = requireActor(ctx);
-    const result = await this.db.repo(ctx, AuditEvent).insert({
+    const row: AuditRow = {
+      id: randomUUID(),
       actorTokenId: actor.tokenId,
       actorRole: actor.role,
       action: entry.action,
@@ -34,9 +53,28 @@ export class AuditService {
       siteId: entry.siteId ?? null,
       requestId: ctx.requestId,
       clientRequestId: ctx.clientRequestId ?? null,
-      details: (entry.details ?? {}) as AuditEvent['details'] & object,
-    });
-    return (result.identifiers[0] as { id: string }).id;
+      details: entry.details ?? {},
+    };
+    if (!ctx.manager && ctx.deferredAudit) {
+      ctx.deferredAudit.rows.push(row);
+      return row.id;
+    }
+    await this.db.repo(ctx, AuditEvent).insert({ ...row, details: row.details as AuditEvent['details'] & object });
+    return row.id;
+  }
+
+  /** A context whose reads outside transactions are audited when `flushDeferred` runs, not one statement each. */
+  deferUntilAnswered<C extends RequestContext>(ctx: C): C {
+    ctx.deferredAudit = { rows: [] };
+    return ctx;
+  }
+
+  /** Writes the rows a deferring context collected; settles once they are committed. Call before answering. */
+  async flushDeferred(ctx: RequestContext): Promise<void> {
+    const deferred = ctx.deferredAudit;
+    if (!deferred || deferred.rows.length === 0) return;
+    const rows = deferred.rows.splice(0);
+    await this.writer.write(rows);
   }
 
   /** A read of patient-level rows: which kind, how many, under which filter (a nested field's filter names its parents). */

@@ -2,12 +2,15 @@ import type { DataSource } from 'typeorm';
 import { Db } from '../db/transaction';
 import { AgreementService } from './agreement.service';
 import { AuditService } from './audit.service';
+import { AuditBatchWriter } from './audit-writer';
 import { DisclosureService, type DisclosurePolicy } from './disclosure.service';
 import { ExposureService } from './exposure.service';
 import { HubClient, type HubClientOptions } from '../federation/hub-client';
 import { FederationClaimLoop, type ClaimLoopOptions } from './federation-node/federation-claim-loop';
 import { FederationComputeService } from './federation-node/federation-compute.service';
 import { FederationNodeService, type FederationNodeOptions } from './federation-node/federation-node.service';
+import { FederatedInferenceRunner } from './federation-node/federated-inference-runner';
+import { FederatedInferenceService } from './federation-hub/federated-inference.service';
 import { GradingService } from './grading.service';
 import { SessionCache } from '../inference/session-cache';
 import { QUEUE_POLICY } from '../queue/job-catalogue';
@@ -21,9 +24,12 @@ import { MrmcService } from './mrmc.service';
 import { ModelService } from './model.service';
 import { NodeKeyService } from './node-key.service';
 import { PostgresPubSub } from '../pubsub/postgres-pubsub';
-import { ObjectStore } from '../storage/object-store';
+import { FileObjectStore } from '../storage/file-object-store';
+import type { ObjectStore } from '../storage/object-store';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from '../dicom/reader';
 import { ImagingService } from './imaging.service';
+import { DicomwebService } from './dicomweb/dicomweb.service';
+import { MonitoringService } from './monitoring.service';
 import { PatientService } from './patient.service';
 import { ReaderService } from './reader.service';
 import { ReadingService } from './reading.service';
@@ -41,8 +47,10 @@ import { FederationHubService } from './federation-hub/federation-hub.service';
 import { Hub, type HubOptions } from './federation-hub/hub-registry';
 
 export interface ServiceOptions {
-  /** Root of the content-addressed object store (`<dataDir>/objects`). */
+  /** Root of a file object store (`<dataDir>/objects`), used when `objects` is not given. */
   objectRoot: string;
+  /** The node's object store (node.ts opens the one FACET_OBJECT_STORE names); unset: files under `objectRoot`. */
+  objects?: ObjectStore;
   /** Where the LISTEN connection of the pub/sub goes (the DataSource's database); unset: no listening. */
   databaseUrl?: string;
   /** ONNX Runtime execution providers, tried in order (FACET_EXECUTION_PROVIDERS, default cpu). */
@@ -71,15 +79,16 @@ export interface JobTiming {
 /** Every service of a node, built once over one DataSource. The composition root hands them to resolvers. */
 export function createServices(dataSource: DataSource, options: ServiceOptions) {
   const db = new Db(dataSource);
-  const objects = new ObjectStore(options.objectRoot);
+  const objects = options.objects ?? new FileObjectStore(options.objectRoot);
   const nodeKeys = new NodeKeyService(db);
   const pubSub = new PostgresPubSub(dataSource, options.databaseUrl ?? '');
-  const audit = new AuditService(db);
+  const audit = new AuditService(db, new AuditBatchWriter(db));
   const grading = new GradingService(db);
   const sites = new SiteService(db, audit);
   const readers = new ReaderService(db, audit);
   const patients = new PatientService(db, audit);
   const imaging = new ImagingService(db, audit, objects);
+  const dicomweb = new DicomwebService(db, audit, objects);
   const exposures = new ExposureService(db);
   const readings = new ReadingService(db, audit, grading, patients, readers, exposures);
   const references = new ReferenceService(db, audit, grading, readers, exposures);
@@ -106,6 +115,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     retryLimit: jobs.jobRetryLimit,
   });
   const inference = new InferenceService(db, audit, queue, pubSub);
+  const monitoring = new MonitoringService(db, queue);
   const inferenceRunner = new InferenceRunner(db, objects, queue, pubSub, new SessionCache(options.executionProviders ?? ['cpu']), {
     batchSize: jobs.inferenceBatchSize,
     sliceMs: jobs.jobSliceSeconds * 1000,
@@ -124,6 +134,9 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const federation = options.federation ?? null;
   const hubClient = federation ? new HubClient({ url: federation.hubUrl, ...federation.client }) : null;
   const federationNode = new FederationNodeService(db, audit, queue, federationCompute, federation, hubClient);
+  const federatedInferenceRunner = new FederatedInferenceRunner(db, federationNode, models, inference, hubClient);
+  federationNode.useInference(federatedInferenceRunner);
+  const federatedInference = new FederatedInferenceService(db, audit, queue, pubSub, hub, objects);
   // Started by the process that works the queues (worker, serve --with-worker), never by a plain server.
   // Its own client: stopping the loop closes the long-poll's connections, not those that deliver results.
   const federationClaimLoop = federation
@@ -141,6 +154,8 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     readers,
     patients,
     imaging,
+    dicomweb,
+    monitoring,
     readings,
     references,
     referenceImports,
@@ -163,6 +178,8 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     federationCompute,
     federationNode,
     federationClaimLoop,
+    federatedInference,
+    federatedInferenceRunner,
   };
 }
 
@@ -197,10 +214,14 @@ export {
   FederationHubService,
   FederatedQueryService,
   HubStatisticsService,
+  FederatedInferenceService,
+  FederatedInferenceRunner,
 };
 export type { HubOptions };
 export { HUB_ANONYMOUS_BODY_BYTES } from './federation-hub/hub-registry';
 export type { FederatedQueryView } from './federation-hub/federated-query.service';
+export type { FederatedInferenceView } from './federation-hub/federated-inference.service';
+export type { FederatedInferenceRunView } from './federation-node/federated-inference-runner';
 export * from './request-context';
 export type { Page } from './pagination';
 export type { Disclosure, DisclosurePolicy } from './disclosure.service';

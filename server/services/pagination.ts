@@ -9,7 +9,18 @@ export const MAX_PAGE_SIZE = 500;
 export interface Page<T> {
   nodes: T[];
   pageInfo: { endCursor: string | null; hasNextPage: boolean };
-  totalCount: number;
+  /** Counted when first read: a GraphQL query that does not ask for `totalCount` never pays for the count. */
+  readonly totalCount: Promise<number>;
+}
+
+/** A page whose count query runs on the first read of `totalCount` (once), on the filtered query before paging. */
+function pageOf<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, nodes: T[], pageInfo: Page<T>['pageInfo']): Page<T> {
+  let counted: Promise<number> | null = null;
+  const countable = qb.clone();
+  return Object.defineProperty({ nodes, pageInfo } as Page<T>, 'totalCount', {
+    enumerable: true,
+    get: () => (counted ??= countable.getCount()),
+  });
 }
 
 const encodeCursor = (id: string): string => Buffer.from(id, 'utf8').toString('base64url');
@@ -32,11 +43,10 @@ function pageSize(page: PageRequest): number {
 
 /**
  * Keyset pagination on the row id: stable under concurrent inserts, O(page) at any depth (no OFFSET).
- * `totalCount` is counted on the filtered query before the cursor applies.
+ * `totalCount` is counted on the filtered query before the cursor applies, when asked for.
  */
 export async function paginate<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, alias: string, page: PageRequest = {}): Promise<Page<T>> {
   const first = pageSize(page);
-  const totalCount = await qb.clone().getCount();
   const paged = qb
     .clone()
     .orderBy(`${alias}.id`, 'ASC')
@@ -44,11 +54,7 @@ export async function paginate<T extends ObjectLiteral>(qb: SelectQueryBuilder<T
   if (page.after) paged.andWhere(`${alias}.id > :afterId`, { afterId: decodeCursor(page.after) });
   const rows = await paged.getMany();
   const nodes = rows.slice(0, first);
-  return {
-    nodes,
-    pageInfo: { endCursor: nodes.length ? encodeCursor(nodes[nodes.length - 1].id) : null, hasNextPage: rows.length > first },
-    totalCount,
-  };
+  return pageOf(qb, nodes, { endCursor: nodes.length ? encodeCursor(nodes[nodes.length - 1].id) : null, hasNextPage: rows.length > first });
 }
 
 const SEQUENCE_CURSOR = /^seq:(\d{1,19})$/;
@@ -66,7 +72,6 @@ export async function paginateNewestFirst<T extends ObjectLiteral & { seq: strin
   page: PageRequest = {},
 ): Promise<Page<T>> {
   const first = pageSize(page);
-  const totalCount = await qb.clone().getCount();
   const paged = qb
     .clone()
     .orderBy(`${alias}.seq`, 'DESC')
@@ -79,9 +84,5 @@ export async function paginateNewestFirst<T extends ObjectLiteral & { seq: strin
   const rows = await paged.getMany();
   const nodes = rows.slice(0, first);
   const last = nodes[nodes.length - 1];
-  return {
-    nodes,
-    pageInfo: { endCursor: last ? Buffer.from(`seq:${last.seq}`, 'utf8').toString('base64url') : null, hasNextPage: rows.length > first },
-    totalCount,
-  };
+  return pageOf(qb, nodes, { endCursor: last ? Buffer.from(`seq:${last.seq}`, 'utf8').toString('base64url') : null, hasNextPage: rows.length > first });
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { HasManager } from '../db/transaction';
 import { ErrorCode, type ReaderRole, Role } from '../domain';
 import { AppError } from '../errors/app-error';
+import type { DeferredAudit } from './audit.service';
 
 /** Who is calling: resolved from a bearer token. */
 export interface Actor {
@@ -26,6 +27,8 @@ export interface RequestContext extends HasManager {
   actor: Actor | null;
   /** Aborted when the client goes away before its answer (HTTP): a long-poll stops waiting and claims nothing more. */
   signal?: AbortSignal;
+  /** Set for a GraphQL request: its reads' audit rows, written together before it answers (AuditService). */
+  deferredAudit?: DeferredAudit;
 }
 
 /** Roles that see every site's data; the others see only the site their token names. */

@@ -8,6 +8,7 @@ import type { PostgresPubSub } from '../pubsub/postgres-pubsub';
 import { TOKEN_REVOKED } from '../pubsub/topics';
 import type { AuditService } from './audit.service';
 import { paginate, type Page } from './pagination';
+import { TokenCache } from './token-cache';
 import { requireRole, type Actor, type RequestContext } from './request-context';
 
 export interface CreateApiToken {
@@ -46,11 +47,21 @@ const BOOTSTRAP_LOCK = 7_146_320;
 
 /** Bearer tokens: random secrets, stored hashed, carrying a role, a site and (for readers) a reader. */
 export class TokenService {
+  private readonly cache = new TokenCache();
+
   constructor(
     private readonly db: Db,
     private readonly audit: AuditService,
     private readonly pubSub: PostgresPubSub,
-  ) {}
+  ) {
+    // Every server forgets a revoked token as the revocation commits (the revoking server also at once, below).
+    const revoked = pubSub.subscribeAll(TOKEN_REVOKED)[Symbol.asyncIterator]();
+    const forget = async (): Promise<void> => {
+      for (let event = await revoked.next(); !event.done; event = await revoked.next()) this.cache.forgetToken(event.value.tokenId);
+    };
+    void forget();
+    pubSub.onEventsMissed(() => this.cache.clear());
+  }
 
   /** The actor behind an `Authorization` header or graphql-ws connection param; null without a bearer token. */
   async authenticateAuthorization(authorization: unknown): Promise<Actor | null> {
@@ -61,11 +72,20 @@ export class TokenService {
   /** The actor behind a bearer secret, or null for an unknown, revoked or expired token. */
   async authenticate(secret: string): Promise<Actor | null> {
     if (!secret.startsWith(TOKEN_PREFIX)) return null;
+    const hash = hashToken(secret);
+    const cached = this.cache.get(hash);
+    if (cached) return cached;
+    const actor = await this.lookUp(hash);
+    if (actor) this.cache.set(hash, actor);
+    return actor;
+  }
+
+  private async lookUp(hash: string): Promise<Actor | null> {
     const token = await this.db
       .repo(NO_TRANSACTION, ApiToken)
       .createQueryBuilder('t')
       .leftJoinAndMapOne('t.reader', Reader, 'reader', 'reader.id = t.reader_id')
-      .where('t.token_hash = :hash', { hash: hashToken(secret) })
+      .where('t.token_hash = :hash', { hash })
       .andWhere('t.revoked_at IS NULL')
       // The server's clock, not the database's: the same clock ends a token's open subscriptions at expiresAt.
       .andWhere('(t.expires_at IS NULL OR t.expires_at > :now)', { now: new Date() })
@@ -137,7 +157,7 @@ export class TokenService {
 
   async revokeApiToken(ctx: RequestContext, id: string): Promise<ApiToken> {
     requireRole(ctx);
-    return this.db.transaction(ctx, async (tx) => {
+    const revoked = await this.db.transaction(ctx, async (tx) => {
       const token = await this.db.getEntityOrThrow(tx, ApiToken, id, { revokedAt: IsNull() });
       token.revokedAt = new Date();
       await this.db.repo(tx, ApiToken).save(token);
@@ -146,6 +166,8 @@ export class TokenService {
       await this.pubSub.publish(TOKEN_REVOKED, id, { tokenId: id }, this.db.manager(tx));
       return token;
     });
+    this.cache.forgetToken(id);
+    return revoked;
   }
 
   listApiTokens(ctx: RequestContext, page: PageRequest): Promise<Page<ApiToken>> {

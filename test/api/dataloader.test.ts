@@ -91,6 +91,7 @@ describe('nested queries', () => {
   it('batch every nested field: the number of SQL statements does not grow with the number of patients', async () => {
     await gradedPatient();
     await gradedPatient();
+    await gqlOk(node().url, admin, '{ viewer { role } }'); // the token's lookup, cached from here on
     const small = await statementsFor(NESTED);
     expect(small.data.patients.nodes).toHaveLength(2);
     const firstJoint = small.data.patients.nodes[0].joints[0];
@@ -104,7 +105,8 @@ describe('nested queries', () => {
     expect(large.statements).toBe(small.statements);
     // One statement per nested list or parent lookup, plus the page and its count: far below one per row.
     expect(large.statements - large.auditInserts).toBeLessThan(25);
-    // Plus one audit row per batch of patient-level rows, at every depth: the patients page, then Patient.joints,
+    // One audit row per batch of patient-level rows, at every depth (all written by one INSERT before the answer):
+    // the patients page, then Patient.joints,
     // Joint.readings, Reading.joint, Joint.patient, Joint.referenceGrades, Joint.images, JointImage.instance,
     // Instance.series, Series.study, Patient.studies, Study.series, Series.instances (Study.patient comes from the
     // request's loader cache: those patients were read and audited already).
@@ -124,7 +126,7 @@ describe('nested queries', () => {
       'Instance',
     ];
     expect(large.audited).toEqual([...expected].sort());
-    expect(large.auditInserts).toBe(expected.length);
+    expect(large.auditInserts).toBe(1);
     expect(small.audited).toEqual(large.audited);
   });
 });

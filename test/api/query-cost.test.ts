@@ -33,7 +33,7 @@ describe('query cost limit', () => {
     const http = await gql(node().url, admin, FAN_OUT, { n: 500 });
     expect(codeOf(http)).toBe('QUERY_TOO_COMPLEX');
     expect(http.errors?.[0].message).toMatch(/limit is 250000/);
-    expect(node().queries.count - before).toBe(1); // the token lookup only
+    expect(node().queries.count - before).toBeLessThanOrEqual(1); // the token lookup at most (it may be cached)
     const ws = await gqlOverWebSocket(node().url, admin, FAN_OUT, { n: 500 });
     expect(codeOf(ws)).toBe('QUERY_TOO_COMPLEX');
   });

@@ -100,6 +100,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ FACET_DICOM_MAX_ELEMENTS: 'many' })).toThrow(/FACET_DICOM_MAX_ELEMENTS/);
   });
 
+  it('reads the metrics settings: no scrape token and no port of their own by default', () => {
+    expect(loadConfig({})).toMatchObject({ metricsToken: null, metricsPort: null, metricsHost: '127.0.0.1' });
+    const token = 'a'.repeat(32);
+    expect(loadConfig({ FACET_METRICS_TOKEN: token, FACET_METRICS_PORT: '9464', FACET_METRICS_HOST: '0.0.0.0' })).toMatchObject({
+      metricsToken: token,
+      metricsPort: 9464,
+      metricsHost: '0.0.0.0',
+    });
+    for (const weak of ['short', 'a'.repeat(31), `${'a'.repeat(32)} b`]) expect(() => loadConfig({ FACET_METRICS_TOKEN: weak })).toThrow(/FACET_METRICS_TOKEN/);
+    for (const port of ['65536', 'nine', '-1']) expect(() => loadConfig({ FACET_METRICS_PORT: port })).toThrow(/FACET_METRICS_PORT/);
+  });
+
   it.each(['false', '0', 'no', 'FALSE', 'No'])('turns introspection off for FACET_INTROSPECTION=%j', (value) => {
     expect(loadConfig({ FACET_INTROSPECTION: value }).introspection).toBe(false);
   });
@@ -121,5 +133,51 @@ describe('loadConfig', () => {
       if (saved === undefined) delete process.env.PORT;
       else process.env.PORT = saved;
     }
+  });
+
+  describe('the object store', () => {
+    const S3 = { FACET_OBJECT_STORE: 's3', FACET_S3_BUCKET: 'facet-objects' };
+
+    it('keeps objects under the data directory by default, and in a bucket with FACET_OBJECT_STORE=s3', () => {
+      expect(loadConfig({ FACET_DATA_DIR: '/srv/facet' }).objectStore).toEqual({ kind: 'file', root: '/srv/facet/objects' });
+      expect(loadConfig({ FACET_OBJECT_STORE: 'FILE' }).objectStore.kind).toBe('file');
+      expect(loadConfig(S3).objectStore).toEqual({
+        kind: 's3',
+        bucket: 'facet-objects',
+        prefix: 'objects/',
+        endpoint: null,
+        region: null,
+        forcePathStyle: false,
+      });
+      expect(
+        loadConfig({
+          ...S3,
+          FACET_S3_ENDPOINT: 'https://minio.example.org:9000',
+          FACET_S3_REGION: 'eu-central-1',
+          FACET_S3_FORCE_PATH_STYLE: 'yes',
+          FACET_S3_PREFIX: 'east',
+        }).objectStore,
+      ).toEqual({
+        kind: 's3',
+        bucket: 'facet-objects',
+        prefix: 'east/',
+        endpoint: 'https://minio.example.org:9000',
+        region: 'eu-central-1',
+        forcePathStyle: true,
+      });
+      expect(loadConfig({ ...S3, FACET_S3_PREFIX: '' }).objectStore).toMatchObject({ prefix: '' });
+    });
+
+    it('refuses an unknown backend, a missing or malformed bucket, an endpoint that is not an http(s) URL and a path style that is not a flag', () => {
+      for (const kind of ['S4', 'disk', 'gcs'])
+        expect(() => loadConfig({ FACET_OBJECT_STORE: kind })).toThrow(`FACET_OBJECT_STORE must be file or s3, got ${JSON.stringify(kind)}`);
+      for (const bucket of [undefined, '', 'ab', 'Facet', 'a_b_c', '-facet', 'facet-', 'x'.repeat(64)]) {
+        expect(() => loadConfig({ FACET_OBJECT_STORE: 's3', FACET_S3_BUCKET: bucket })).toThrow(/FACET_S3_BUCKET must name a bucket/);
+      }
+      for (const endpoint of ['minio:9000x', 'ftp://minio', 'not a url', '/relative']) {
+        expect(() => loadConfig({ ...S3, FACET_S3_ENDPOINT: endpoint })).toThrow(/FACET_S3_ENDPOINT must be the store's http\(s\) URL/);
+      }
+      expect(() => loadConfig({ ...S3, FACET_S3_FORCE_PATH_STYLE: 'sometimes' })).toThrow('FACET_S3_FORCE_PATH_STYLE must be true or false');
+    });
   });
 });

@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { DEMO_SITES } from '../../server/demo/demo-cohort';
+import { DEMO_SITES, loadDemoCohort } from '../../server/demo/demo-cohort';
 import { createDataSource } from '../../server/db/data-source';
-import { Role } from '../../server/domain';
+import { Modality, Role } from '../../server/domain';
 import { createServices, systemContext, type Services } from '../../server/services';
 import { loadFederationTestData, type NodeSecrets } from '../federation/node/node-data';
 import { MAIN, startNodeProcess, type NodeProcess } from './node-process';
@@ -49,8 +49,8 @@ export interface ClusterNode {
   code: string;
   database: TestDatabase;
   dataDir: string;
-  /** ADMIN, COORDINATOR (of its site) and STATISTICIAN tokens valid at this node. */
-  tokens: { admin: string; coordinator: string; statistician: string };
+  /** ADMIN, COORDINATOR (of its site), STATISTICIAN and ENGINEER tokens valid at this node. */
+  tokens: { admin: string; coordinator: string; statistician: string; engineer: string };
   process: NodeProcess | null;
   /** Starts (or restarts) its `serve --with-worker` process; resolves when the claim loop has started. */
   start(): Promise<NodeProcess>;
@@ -93,13 +93,19 @@ export interface ClusterOptions {
   hubEnv?: NodeJS.ProcessEnv;
   /** Runs once the hub listens, before the nodes start (to put a proxy and a recorder in front of it). */
   onHubStarted?: (hubUrl: string) => Promise<void>;
+  /**
+   * 'images': the demo study with its XR phantoms and joint regions and no model at all (each node holds its site's
+   * images in its own object store), for federated inference; the union answers and secrets are then empty.
+   * Default 'scores': grades and the reference model's per-case scores, no images.
+   */
+  data?: 'scores' | 'images';
 }
 
 /** Services over a database of the cluster (the union's, to compute the single-node answers a test compares with). */
-export async function withServices<T>(url: string, fn: (services: Services) => Promise<T>): Promise<T> {
+export async function withServices<T>(url: string, fn: (services: Services) => Promise<T>, keepObjectsIn?: string): Promise<T> {
   const dataSource = createDataSource(url, { poolSize: 4 });
   await dataSource.initialize();
-  const objectRoot = await mkdtemp(path.join(os.tmpdir(), 'facet-seed-'));
+  const objectRoot = keepObjectsIn ?? (await mkdtemp(path.join(os.tmpdir(), 'facet-seed-')));
   const services = createServices(dataSource, { objectRoot, databaseUrl: url });
   await services.queue.start();
   try {
@@ -108,7 +114,7 @@ export async function withServices<T>(url: string, fn: (services: Services) => P
     await services.queue.stop();
     await services.federationNode.close();
     await dataSource.destroy();
-    await rm(objectRoot, { recursive: true, force: true });
+    if (!keepObjectsIn) await rm(objectRoot, { recursive: true, force: true });
   }
 }
 
@@ -126,16 +132,26 @@ const ALL_SCOPE = { modalities: [], features: [], levels: [], sides: [], splits:
 export { ALL_SCOPE };
 
 /** The union database: every site's data and the tokens the tests use, and its own answers to the tests' queries. */
-async function seedUnion(database: TestDatabase) {
+async function seedUnion(database: TestDatabase, data: ClusterOptions['data'], objectRoot: string) {
+  if (data === 'images') {
+    return withServices(
+      database.url,
+      async (services) => {
+        await loadDemoCohort(services, { images: true, modalities: [Modality.XR], registerModel: false });
+        const empty: UnionAnswers = { studyFlow: [], metricsBySiteFeature: [], metricsByFeature: [], plainBySiteFeature: [], plainByFeature: [] };
+        return {
+          data: { modelSha256: '', secrets: { pseudonyms: [], hospitalIds: [], rowIds: [], scores: [] } },
+          tokens: await seedTokens(services),
+          union: empty,
+        };
+      },
+      objectRoot,
+    );
+  }
   return withServices(database.url, async (services) => {
     const data = await loadFederationTestData(services);
     const ctx = systemContext('federation cluster');
-    const token = async (role: Role, siteId: string | null = null) =>
-      (await services.tokens.createApiToken(ctx, { name: `${role}-${siteId ?? 'all'}`, role, siteId })).secret;
-    const sites: Array<{ id: string; code: string }> = await services.db.query(ctx, `SELECT id, code FROM site`);
-    const coordinators = new Map<string, string>();
-    for (const site of sites) coordinators.set(site.code, await token(Role.COORDINATOR, site.id));
-    const tokens = { admin: await token(Role.ADMIN), statistician: await token(Role.STATISTICIAN), coordinators };
+    const tokens = await seedTokens(services);
     const [{ id: modelVersionId }] = await services.db.query(ctx, `SELECT id FROM model_version WHERE sha256 = $1`, [data.modelSha256]);
     const metrics = (groupBy: string[], clustered = true) =>
       services.metrics.metrics(ctx, {
@@ -156,6 +172,17 @@ async function seedUnion(database: TestDatabase) {
     };
     return { data, tokens, union };
   });
+}
+
+/** ADMIN, STATISTICIAN and ENGINEER tokens, and a COORDINATOR token per site, in the union (so valid at every node). */
+async function seedTokens(services: Services) {
+  const ctx = systemContext('federation cluster');
+  const token = async (role: Role, siteId: string | null = null) =>
+    (await services.tokens.createApiToken(ctx, { name: `${role}-${siteId ?? 'all'}`, role, siteId })).secret;
+  const sites: Array<{ id: string; code: string }> = await services.db.query(ctx, `SELECT id, code FROM site`);
+  const coordinators = new Map<string, string>();
+  for (const site of sites) coordinators.set(site.code, await token(Role.COORDINATOR, site.id));
+  return { admin: await token(Role.ADMIN), statistician: await token(Role.STATISTICIAN), engineer: await token(Role.ENGINEER), coordinators };
 }
 
 /** A copy of the union holding only `code`'s site: the other sites' patients (their joints, readings, scores and reference with them), readers, tokens and rows go. */
@@ -210,7 +237,8 @@ export async function startFederationCluster(options: ClusterOptions = {}): Prom
     ),
   ]);
   const unionDb = await createTestDatabase();
-  const seeded = await seedUnion(unionDb);
+  const seedObjects = path.join(work, 'union-objects');
+  const seeded = await seedUnion(unionDb, options.data, seedObjects);
   const secrets: NodeSecrets = seeded.data.secrets;
   const [signingKey, hubToken] = await registration;
 
@@ -219,12 +247,19 @@ export async function startFederationCluster(options: ClusterOptions = {}): Prom
   for (const code of SITE_CODES) {
     const database = await nodeDatabase(unionDb, code);
     const dataDir = path.join(work, `node-${code}`);
+    // The images the union's rows point at: each node's object store holds them (its database, only its own rows).
+    if (options.data === 'images') await cp(seedObjects, path.join(dataDir, 'objects'), { recursive: true });
     const exec = options.nodeExec?.(code) ?? [];
     const node: ClusterNode = {
       code,
       database,
       dataDir,
-      tokens: { admin: seeded.tokens.admin, statistician: seeded.tokens.statistician, coordinator: seeded.tokens.coordinators.get(code)! },
+      tokens: {
+        admin: seeded.tokens.admin,
+        statistician: seeded.tokens.statistician,
+        engineer: seeded.tokens.engineer,
+        coordinator: seeded.tokens.coordinators.get(code)!,
+      },
       process: null,
       start: async () => {
         const env = {

@@ -22,13 +22,12 @@ export interface NodeProcess {
  * `serve`, "worker ready" for `worker`. Rejects with its output if it exits first or takes longer than `ms`. `exec` is
  * an argv prefix to run it under (`ip netns exec <name>`: inside a network namespace).
  */
-export async function startNodeProcess(args: string[], env: NodeJS.ProcessEnv, ms = 300_000, exec: string[] = []): Promise<NodeProcess> {
+export async function startNodeProcess(args: string[], env: NodeJS.ProcessEnv, ms = 300_000, exec: string[] = [], cwd?: string): Promise<NodeProcess> {
   if (!existsSync(MAIN)) throw new Error('Build first: `npm run build` (npm test does).');
   const [command, ...prefix] = [...exec, process.execPath];
-  const child = spawn(command, [...prefix, MAIN, ...args], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // A variable set to undefined in `env` is left out (a process that must not see one of the test's own).
+  const merged = Object.fromEntries(Object.entries({ ...process.env, HOST: '127.0.0.1', PORT: '0', ...env }).filter(([, v]) => v !== undefined));
+  const child = spawn(command, [...prefix, MAIN, ...args], { env: merged, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -42,3 +42,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await admin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE}`));
   return { name, url: databaseUrl(name), drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined) };
 }
+
+/** A database with nothing in it, not even the migrations (what an operator gives a node the first time). */
+export async function createEmptyDatabase(): Promise<TestDatabase> {
+  const name = `facet_e_${randomBytes(6).toString('hex')}`;
+  await admin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE template0`));
+  return { name, url: databaseUrl(name), drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined) };
+}

@@ -8,16 +8,17 @@ import { createSchema } from '../../server/graphql/schema';
 import { startHttpServer, type RunningServer } from '../../server/http/app';
 import type { ReadLimits } from '../../server/dicom/reader';
 import { createServices, type DisclosurePolicy, type HubOptions, type JobTiming, type ServiceOptions, type Services } from '../../server/services';
+import type { ObjectStore } from '../../server/storage/object-store';
 import { createTestDatabase, type TestDatabase } from './test-db';
 
 /** Counts the SQL statements the node sends, for the N+1 test. */
 export class QueryCounter implements Logger {
   count = 0;
-  /** Of which audit rows (each read of patient-level rows writes one). */
+  /** Of which audit INSERT statements (a transaction's own, or one per GraphQL request for the rows of its reads). */
   auditInserts = 0;
   logQuery(query: string): void {
     this.count++;
-    if (query.startsWith('INSERT INTO "audit_event"')) this.auditInserts++;
+    if (/^INSERT INTO "?audit_event"? /.test(query)) this.auditInserts++;
   }
   logQueryError(): void {}
   logQuerySlow(): void {}
@@ -55,8 +56,12 @@ export interface TestNodeOptions {
   dicomLimits?: Partial<ReadLimits>;
   /** Overrides of TEST_LIMITS (e.g. a small STOW limit, so an oversized body is cheap to send). */
   limits?: Partial<typeof TEST_LIMITS>;
+  /** FACET_METRICS_TOKEN of the node: a bearer secret that may scrape /metrics. */
+  metricsToken?: string;
   /** Run as a federation hub with this registry and identity. */
   hub?: HubOptions;
+  /** The node's object store (an S3 one, say); unset: files under the node's data directory. */
+  objects?: ObjectStore;
   /** A federation member node (its identity under the node's data directory unless `dataDir` says otherwise). */
   federation?: Omit<NonNullable<ServiceOptions['federation']>, 'dataDir'> & { dataDir?: string };
 }
@@ -70,6 +75,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'facet-node-'));
   const services = createServices(dataSource, {
     objectRoot: path.join(dataDir, 'objects'),
+    objects: options.objects,
     databaseUrl: database.url,
     jobs: options.jobs,
     disclosure: options.disclosure,
@@ -79,7 +85,12 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   });
   await services.queue.start();
   const schema = await createSchema(services);
-  const server = await startHttpServer({ host: '127.0.0.1', port: 0, ...TEST_LIMITS, ...options.limits }, services, schema, dataSource);
+  const server = await startHttpServer(
+    { host: '127.0.0.1', port: 0, ...TEST_LIMITS, ...options.limits, metricsToken: options.metricsToken ?? null },
+    services,
+    schema,
+    dataSource,
+  );
   return {
     url: server.url,
     dataDir,

@@ -161,13 +161,13 @@ describe('inference workers that die or are stopped', () => {
     expect(predictions).toEqual({ n: ITEMS * MANIFEST.outputs.length, cells: ITEMS * MANIFEST.outputs.length });
     const [row] = await node().dataSource.query(`SELECT worker, attempts FROM inference_job WHERE id = $1`, [started.id]);
     expect(row.worker).toMatch(new RegExp(`:${second.pid}$`));
-    // The killed worker's queue job was retried (expired, not completed), and the second worker ran slices.
+    // The killed worker's queue job was retried (expired, not completed). How many pg-boss rows that takes depends on
+    // when the second worker picked up work (a retried row may carry every remaining slice), so count our own attempts.
     const queueJobs: Array<{ state: string; retry_count: number }> = await node().dataSource.query(
       `SELECT state, retry_count FROM pgboss.job WHERE name = 'run-inference' AND data->>'inferenceJobId' = $1`,
       [started.id],
     );
     expect(queueJobs.some((q) => q.retry_count >= 1)).toBe(true);
-    expect(queueJobs.length).toBeGreaterThanOrEqual(2);
     expect(row.attempts).toBeGreaterThanOrEqual(3);
   });
 

@@ -9,10 +9,11 @@ const TRANSPORT = [
   { name: '@apollo/server', message: 'Services and below never import HTTP.' },
   { name: 'graphql-ws', message: 'Services and below never import transports.' },
 ];
-/** Libraries one folder owns: server/dicom and server/inference are their only importers. */
+/** Libraries one folder owns: server/dicom, server/inference and server/storage are their only importers. */
 const OWNED = [
   { name: 'dcmjs', message: 'Only server/dicom imports dcmjs.' },
   { name: 'onnxruntime-node', message: 'Only server/inference imports ONNX Runtime.' },
+  { name: '@aws-sdk/client-s3', message: 'Only server/storage imports the AWS SDK (the S3 object store).' },
 ];
 const UPPER_LAYERS = ['**/graphql/*', '**/graphql', '**/http/*', '**/http', '**/main', '**/node'];
 const PG = { name: 'pg', message: 'Only db/, pubsub/ and queue/ open PostgreSQL connections.' };
@@ -130,16 +131,17 @@ export default tseslint.config(
   {
     // The only importer of dcmjs: pure parsing and encoding, no I/O of its own.
     files: ['server/dicom/**/*.ts'],
-    rules: restrict([ORM, ...TRANSPORT, OWNED[1], PG], ['../*', '!../domain', '!../domain/*']),
+    rules: restrict([ORM, ...TRANSPORT, OWNED[1], OWNED[2], PG], ['../*', '!../domain', '!../domain/*']),
   },
   {
     // The only importer of ONNX Runtime; decodes pixels through dicom/.
     files: ['server/inference/**/*.ts'],
-    rules: restrict([ORM, ...TRANSPORT, OWNED[0], PG], ['../*', '!../domain', '!../domain/*', '!../dicom', '!../dicom/*']),
+    rules: restrict([ORM, ...TRANSPORT, OWNED[0], OWNED[2], PG], ['../*', '!../domain', '!../domain/*', '!../dicom', '!../dicom/*']),
   },
   {
+    // The only importer of the AWS SDK, for the S3 object store.
     files: ['server/storage/**/*.ts'],
-    rules: restrict([ORM, ...TRANSPORT, ...OWNED, PG], ['../*', '!../domain', '!../domain/*']),
+    rules: restrict([ORM, ...TRANSPORT, OWNED[0], OWNED[1], PG], ['../*', '!../domain', '!../domain/*']),
   },
   {
     // Pure protocol modules plus an outbound HTTP client: a node dials out, nothing here touches the database.
@@ -163,6 +165,11 @@ export default tseslint.config(
     // Environment to a typed Config, read once: nothing but its own modules and Node.
     files: ['server/config/**/*.ts'],
     rules: restrict([], [], '^(?!\\./|node:)'),
+  },
+  {
+    // The Prometheus registry: counted into by every layer that has something to count, so it imports none of them.
+    files: ['server/telemetry/**/*.ts'],
+    rules: restrict([], [], '^(?!node:|prom-client$)'),
   },
   {
     // Imported by every layer that logs, so it imports none of them.

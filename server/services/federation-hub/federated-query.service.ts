@@ -1,4 +1,4 @@
-import { In, IsNull } from 'typeorm';
+import { In, IsNull, Not } from 'typeorm';
 import type { Db } from '../../db/transaction';
 import { ErrorCode, FederatedQueryKind, FederatedQueryStatus, FederationSiteTaskState, Role, SiteErrorCode } from '../../domain';
 import { FederationResult, FederationSiteContact, FederationSiteTask, FederationTask } from '../../entities';
@@ -158,9 +158,12 @@ export class FederatedQueryService {
   async listQueries(ctx: RequestContext, limit = 100): Promise<FederatedQueryView[]> {
     requireRole(ctx, Role.STATISTICIAN);
     requireHub(this.hub);
-    const tasks = await this.db
-      .repo(ctx, FederationTask)
-      .find({ where: { parentTaskId: IsNull() }, order: { createdAt: 'DESC', id: 'ASC' }, take: Math.max(1, Math.min(500, limit)) });
+    // Federated inference jobs have their own list (federatedInferences): they answer no question; a query's parts are in it.
+    const tasks = await this.db.repo(ctx, FederationTask).find({
+      where: { kind: Not(FederatedQueryKind.INFERENCE), parentTaskId: IsNull() },
+      order: { createdAt: 'DESC', id: 'ASC' },
+      take: Math.max(1, Math.min(500, limit)),
+    });
     return Promise.all(tasks.map((task) => this.viewOf(ctx, task)));
   }
 

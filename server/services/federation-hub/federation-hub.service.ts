@@ -1,5 +1,5 @@
 import type { Db } from '../../db/transaction';
-import { ErrorCode, FederatedQueryStatus, FederationSiteTaskState } from '../../domain';
+import { ErrorCode, FederatedQueryKind, FederatedQueryStatus, FederationSiteTaskState } from '../../domain';
 import { FederationResult, FederationSiteContact, FederationSiteTask, FederationTask } from '../../entities';
 import type { JsonDocument } from '../../entities/federation-task.entity';
 import { AppError } from '../../errors/app-error';
@@ -11,6 +11,7 @@ import { FederationSiteState, nextSiteState, type ClaimPayload, type ResultPaylo
 import type { PostgresPubSub } from '../../pubsub/postgres-pubsub';
 import { FEDERATED_QUERY_CHANGED, FEDERATION_TASK_QUEUED } from '../../pubsub/topics';
 import type { RequestContext } from '../request-context';
+import { inferenceResultAcceptable } from './federated-inference-result';
 import { HUB_AUDIENCE, HUB_SIGNER, requireHub, type Hub } from './hub-registry';
 import { refreshTaskStatus } from './task-status';
 
@@ -189,7 +190,10 @@ export class FederationHubService {
       }
       if (payload.taskSha256 !== siteTask.taskSha256) return refused('TASK_HASH_MISMATCH');
       if (task.status === FederatedQueryStatus.CANCELLED) return refused('TASK_CANCELLED');
-      const aggregateCheck = answerRowsOf(task.kind, [{ site: envelope.signer, state: payload.state, payload }]);
+      const aggregateCheck =
+        task.kind === FederatedQueryKind.INFERENCE
+          ? { ok: inferenceResultAcceptable(payload, task.query) }
+          : answerRowsOf(task.kind, [{ site: envelope.signer, state: payload.state, payload }]);
       if (!aggregateCheck.ok) return refused('BAD_AGGREGATE');
       const event: SiteEvent = payload.state === 'SUCCEEDED' ? 'RESULT_SUCCEEDED' : payload.state === 'REFUSED' ? 'RESULT_REFUSED' : 'RESULT_FAILED';
       // A result for a task the hub re-queued after its lease lapsed: the node evidently had it, so it counts as claimed.

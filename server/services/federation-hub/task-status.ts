@@ -23,6 +23,7 @@ void SAME_STATES;
 export const TASK_KIND: Record<FederatedQueryKind, FederationTaskKind> = {
   STUDY_FLOW: FederationTaskKind.STUDY_FLOW,
   BINARY_COUNTS: FederationTaskKind.BINARY_COUNTS,
+  INFERENCE: FederationTaskKind.INFERENCE,
   AUC: FederationTaskKind.SCORE_HISTOGRAM,
   AGREEMENT: FederationTaskKind.AGREEMENT_TABLE,
   PLACEMENT_SUMS: FederationTaskKind.PLACEMENT_SUMS,
@@ -85,6 +86,7 @@ export const DEFAULT_FEDERATED_REPLICATES = 2000;
  * chains to it.
  */
 export function taskQueriesOf(input: StartFederatedQuery): { query: JsonObject; bootstrap: JsonObject | null } {
+  if (input.kind === FederatedQueryKind.INFERENCE) return { query: taskQueryOf(input) as unknown as JsonObject, bootstrap: null };
   if (!STARTABLE_KINDS.includes(input.kind)) throw badInput(`${input.kind} is started by the hub as a part of another query, not by a researcher`);
   if (input.kind === FederatedQueryKind.AUC || input.kind === FederatedQueryKind.AGREEMENT) {
     if (input.rater || input.bootstrap) throw badInput(`An ${input.kind} query names its raters in \`raters\` and has no bootstrap`);
@@ -122,6 +124,7 @@ export function taskQueriesOf(input: StartFederatedQuery): { query: JsonObject; 
 
 /** The task query (task-kinds.ts) a researcher's input asks every site: lists sorted and deduplicated, defaults filled. */
 export function taskQueryOf(input: StartFederatedQuery): StudyFlowQuery | BinaryCountsQuery {
+  if (input.kind === FederatedQueryKind.INFERENCE) throw badInput('An INFERENCE task is started by startFederatedInference (it sends a model, not a question)');
   const list = (values: string[] | null | undefined) => [...new Set(values ?? [])].sort();
   const scope = {
     modalities: list(input.scope?.modalities),

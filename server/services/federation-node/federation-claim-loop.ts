@@ -81,6 +81,7 @@ export class FederationClaimLoop {
           onTasks: async (tasks) => {
             for (const task of tasks) await this.node.receiveTask(task);
           },
+          onCancelled: (taskIds) => this.node.cancelTasks(taskIds),
           signal,
           waitSeconds,
           backoff: this.options.backoff,

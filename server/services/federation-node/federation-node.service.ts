@@ -49,6 +49,14 @@ export const AUDIT_POLICY = 'federation.policy.set';
 /** The signer name of the hub in its TASK and RECEIPT envelopes. */
 export const HUB_SIGNER = 'hub';
 
+/** Runs INFERENCE tasks (federated-inference-runner.ts): the node service hands them over after the policy's kind check. */
+export interface FederatedInferenceHandler {
+  /** In the compute job's transaction, with the inbox row locked: fetch, verify and register the model, then hold or start. */
+  prepare(tx: RequestContext, row: FederationInboxTask, payload: TaskPayload, policy: ReleasePolicy): Promise<void>;
+  /** The hub cancelled these tasks (its claim answer's `cancelled`): stop their jobs. */
+  cancel(taskIds: string[]): Promise<void>;
+}
+
 export type ReceiveOutcome = { stored: true; taskId: string; duplicate: boolean } | { stored: false; code: string };
 
 /** A held or answered task as a coordinator sees it: exactly the bytes that would leave or left, and their sha256. */
@@ -77,6 +85,7 @@ export class FederationNodeService {
   private identityPromise: Promise<NodeIdentity> | null = null;
   private readonly hubKey: KeyObject | null;
   private readonly replay = new ReplayGuard(new MemoryNonceStore());
+  private inference: FederatedInferenceHandler | null = null;
 
   constructor(
     private readonly db: Db,
@@ -104,6 +113,16 @@ export class FederationNodeService {
   private readonly hubKeys = (signer: string, keyId: string): KeyObject | null =>
     this.hubKey && this.options && signer === HUB_SIGNER && keyId === keyIdOf(this.options.hubSigningKey) ? this.hubKey : null;
 
+  /** Wires the runner of INFERENCE tasks (built after this service: it settles through it). */
+  useInference(handler: FederatedInferenceHandler): void {
+    this.inference = handler;
+  }
+
+  /** Tasks the hub cancelled: their inference jobs stop (other kinds have nothing running to stop). */
+  async cancelTasks(taskIds: string[]): Promise<void> {
+    await this.inference?.cancel(taskIds);
+  }
+
   /** Closes the connections that deliver results (at shutdown). */
   async close(): Promise<void> {
     await this.hubClient?.close();
@@ -122,7 +141,7 @@ export class FederationNodeService {
     return { ...policy, sha256: canonicalSha256(policy as never) };
   }
 
-  private async currentPolicy(ctx: RequestContext): Promise<ReleasePolicy> {
+  async currentPolicy(ctx: RequestContext): Promise<ReleasePolicy> {
     const row = await this.db.repo(ctx, FederationReleasePolicy).findOneBy({ id: 1 });
     return row ? parseReleasePolicy(row.policy) : { ...DEFAULT_RELEASE_POLICY };
   }
@@ -183,6 +202,9 @@ export class FederationNodeService {
     const row = await this.db.repo(tx, FederationInboxTask).findOne({ where: { taskId }, lock: { mode: 'pessimistic_write' } });
     if (!row) throw notFound('FederationInboxTask', taskId);
     if (row.state !== FederationInboxState.HELD) throw conflict(`Task ${taskId} is ${row.state}, not held for approval`, { state: row.state });
+    // A held model is the engineer's to run or refuse (approveFederatedInference), not a release of numbers.
+    if (row.kind === FederationTaskKind.INFERENCE)
+      throw conflict(`Task ${taskId} is a federated inference job: approveFederatedInference or refuseFederatedInference decide it`);
     return row;
   }
 
@@ -297,6 +319,11 @@ export class FederationNodeService {
         await this.answer(tx, row, { state: 'REFUSED', reason: 'TASK_KIND_NOT_ALLOWED', detail: `this node does not answer ${payload.kind} tasks` });
         return 'done';
       }
+      if (payload.kind === FederationTaskKind.INFERENCE) {
+        if (!this.inference) throw new Error('no federated inference runner is wired');
+        await this.inference.prepare(tx, row, payload, policy);
+        return 'done';
+      }
       let computed;
       try {
         computed = await this.compute.computeAggregate(tx, payload.kind, payload.query);
@@ -369,7 +396,7 @@ export class FederationNodeService {
   }
 
   /** A SUCCEEDED result of exactly `aggregate`: stored, audited (counted by the budget), queued for delivery. */
-  private async release(tx: RequestContext, row: FederationInboxTask, aggregate: JsonValue, aggregateSha256: string): Promise<void> {
+  async release(tx: RequestContext, row: FederationInboxTask, aggregate: JsonValue, aggregateSha256: string): Promise<void> {
     const payload: ResultPayload = {
       taskId: row.taskId,
       taskSha256: row.taskSha256,
@@ -383,7 +410,7 @@ export class FederationNodeService {
   }
 
   /** A REFUSED or FAILED result: the code goes to the hub, the detail stays here. */
-  private async answer(tx: RequestContext, row: FederationInboxTask, outcome: { state: 'REFUSED' | 'FAILED'; reason: string; detail: string }): Promise<void> {
+  async answer(tx: RequestContext, row: FederationInboxTask, outcome: { state: 'REFUSED' | 'FAILED'; reason: string; detail: string }): Promise<void> {
     row.reason = outcome.reason;
     row.detail = outcome.detail;
     const payload: ResultPayload = {
@@ -445,10 +472,15 @@ export class FederationNodeService {
     const answer = await client.submitResult(envelope);
     if (!answer.accepted) {
       // The hub already holds this site's answer (an earlier attempt's reply was lost): nothing is left to deliver.
-      if (answer.code === 'ALREADY_SETTLED') {
-        await this.db
-          .repo(ctx, FederationInboxTask)
-          .update({ id: row.id }, { state: FederationInboxState.SUBMITTED, detail: 'the hub already held an answer' });
+      // TASK_CANCELLED: the hub stopped the task (a federated inference job it cancelled); it takes no answer to it.
+      if (answer.code === 'ALREADY_SETTLED' || answer.code === 'TASK_CANCELLED') {
+        await this.db.repo(ctx, FederationInboxTask).update(
+          { id: row.id },
+          {
+            state: FederationInboxState.SUBMITTED,
+            detail: answer.code === 'ALREADY_SETTLED' ? 'the hub already held an answer' : 'the hub cancelled the task',
+          },
+        );
         return 'done';
       }
       throw new Error(`the hub did not accept the result: ${answer.code ?? 'no code'}`);

@@ -1,3 +1,4 @@
+import { predictions } from '../../telemetry/metrics';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Db } from '../../db/transaction';
@@ -147,14 +148,20 @@ export class InferenceRunner {
         return { joint_id: item.jointId, modality: item.modality, feature: o.feature, p, grade: argmax(p) };
       }),
     );
-    return this.db.transaction(ctx, async (tx) => {
-      const m = this.db.manager(tx);
-      // The lease first: it locks the job row, so a run that took the job over waits for this batch or finds it gone.
-      const held = await recordBatch(m, jobId, lease, { done: batch.length - failures.length, failures, cursor: orderOf(batch[batch.length - 1]) });
-      if (!held) return false;
-      await insertPredictions(m, model.id, rows);
-      return true;
-    });
+    return this.db
+      .transaction(ctx, async (tx) => {
+        const m = this.db.manager(tx);
+        // The lease first: it locks the job row, so a run that took the job over waits for this batch or finds it gone.
+        const held = await recordBatch(m, jobId, lease, { done: batch.length - failures.length, failures, cursor: orderOf(batch[batch.length - 1]) });
+        if (!held) return false;
+        await insertPredictions(m, model.id, rows);
+        return true;
+      })
+      .then((held) => {
+        // Counted once the batch committed: a batch whose lease was lost wrote nothing.
+        if (held) predictions.inc(rows.length);
+        return held;
+      });
   }
 
   /** Queues the job's next slice, in a transaction that still holds the lease. */

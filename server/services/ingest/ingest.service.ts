@@ -1,3 +1,4 @@
+import { ingestBytes, ingestObjects } from '../../telemetry/metrics';
 import { NO_TRANSACTION, type Db } from '../../db/transaction';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from '../../dicom/reader';
 import { IngestRejectionCode, Role } from '../../domain';
@@ -75,6 +76,12 @@ export class IngestService {
     await progress.update({}, true);
     try {
       const result = await this.ingest(ctx, siteId, parts, progress, studyInstanceUid);
+      const outcome = result.stored ? 'stored' : 'rejected';
+      ingestObjects.inc({ outcome }, parts.length);
+      ingestBytes.inc(
+        { outcome },
+        parts.reduce((sum, p) => sum + p.bytes.length, 0),
+      );
       await progress.update(
         {
           status: result.stored ? 'STORED' : 'REJECTED',
@@ -131,7 +138,14 @@ export class IngestService {
         // Shared with other committing batches, exclusive against clean-up (removeUnreferenced): a file this
         // batch found already stored cannot disappear between the check below and the commit.
         await lockObjectsShared(this.db.manager(tx));
-        for (const o of unique) if (!(await this.objects.has(o.sha256))) await this.objects.put(o.bytes, o.sha256);
+        // Checked together, eight at a time (against S3 each check is a round trip, and the lock is held meanwhile).
+        for (let i = 0; i < unique.length; i += PARALLEL_WRITES) {
+          await Promise.all(
+            unique.slice(i, i + PARALLEL_WRITES).map(async (o) => {
+              if (!(await this.objects.has(o.sha256))) await this.objects.put(o.bytes, o.sha256);
+            }),
+          );
+        }
         const recorded = await recordObjects(this.db.manager(tx), batch.encoded, unique);
         const objects = batch.encoded.length;
         await this.audit.record(tx, {
@@ -162,12 +176,26 @@ export class IngestService {
   }
 
   /**
-   * Start-of-process clean-up: temp files of writes a crash interrupted, and stored objects no instance row
-   * references (a batch killed between writing its files and committing), once older than `orphanMinAgeMs`.
+   * Start-of-process clean-up: what writes a crash interrupted left (temp files), and stored objects no row
+   * references (a batch killed between writing its objects and committing), once older than `orphanMinAgeMs`.
+   * Each page of the store's listing is judged and removed under the exclusive object lock, so an object a batch
+   * found already stored cannot vanish between that batch's check and its commit (the batch checks again under the
+   * shared lock and puts it back); the age spares objects a batch on another server wrote and has not yet committed.
    */
   async sweepStorage(orphanMinAgeMs: number): Promise<{ temp: number; orphans: number }> {
     const temp = await this.objects.sweepTemp(Math.min(orphanMinAgeMs, 10 * 60 * 1000));
-    const orphans = await this.objects.sweepOrphans((sha256s) => referencedObjects(this.db.manager(NO_TRANSACTION), sha256s), orphanMinAgeMs);
+    let orphans = 0;
+    for await (const page of this.objects.list()) {
+      const old = page.filter((o) => Date.now() - o.modifiedAt.getTime() >= orphanMinAgeMs).map((o) => o.sha256);
+      if (!old.length) continue;
+      orphans += await this.db.transaction(NO_TRANSACTION, async (tx) => {
+        await lockObjectsExclusive(this.db.manager(tx));
+        const referenced = await referencedObjects(this.db.manager(tx), old);
+        const unreferenced = old.filter((sha) => !referenced.has(sha));
+        await Promise.all(unreferenced.map((sha) => this.objects.remove(sha)));
+        return unreferenced.length;
+      });
+    }
     return { temp, orphans };
   }
 }

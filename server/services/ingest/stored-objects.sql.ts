@@ -17,8 +17,11 @@ export async function lockObjectsExclusive(m: EntityManager): Promise<void> {
   await m.query('SELECT pg_advisory_xact_lock($1)', [OBJECT_LOCK]);
 }
 
-/** Those of `sha256s` an instance row references. */
+/** Those of `sha256s` a row references: an instance's DICOM object or a model version's ONNX file. */
 export async function referencedObjects(m: EntityManager, sha256s: readonly string[]): Promise<Set<string>> {
-  const rows: Array<{ sha256: string }> = await m.query('SELECT DISTINCT sha256 FROM instance WHERE sha256 = ANY($1)', [sha256s]);
+  const rows: Array<{ sha256: string }> = await m.query(
+    'SELECT sha256 FROM instance WHERE sha256 = ANY($1) UNION SELECT sha256 FROM model_version WHERE sha256 = ANY($1)',
+    [sha256s],
+  );
   return new Set(rows.map((r) => r.sha256.trim()));
 }

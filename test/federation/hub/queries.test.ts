@@ -178,7 +178,9 @@ describe('hub mode', () => {
     expect(stow.status).toBe(409);
     expect(((await stow.json()) as { errors: { extensions: { code: string } }[] }).errors[0].extensions.code).toBe('HUB_HOLDS_NO_PATIENT_DATA');
     const upload = await fetch(`${hub.url}/api/model-versions`, { method: 'POST', headers: { authorization: `Bearer ${admin}` }, body: new FormData() });
-    expect(upload.status).toBe(409);
+    // Model upload stays open on a hub (it sends model versions to the sites): an empty form is a bad request, not a refusal.
+    expect(upload.status).toBe(400);
+    expect(((await upload.json()) as { errors: { extensions: { code: string } }[] }).errors[0].extensions.code).toBe('BAD_USER_INPUT');
     // Token management stays: a hub has its own researchers.
     const created = await gql(hub.url, admin, `mutation { createApiToken(input: { name: "r2", role: STATISTICIAN }) { secret } }`);
     expect(created.errors).toBeUndefined();

@@ -426,6 +426,11 @@ export const WORKLIST_IMAGES = /* GraphQL */ `
       }
       nodes {
         id
+        frame
+        roiX
+        roiY
+        roiWidth
+        roiHeight
         joint {
           id
           level
@@ -435,18 +440,34 @@ export const WORKLIST_IMAGES = /* GraphQL */ `
           }
         }
         instance {
+          sopInstanceUid
+          numberOfFrames
           series {
             modality
+            seriesInstanceUid
+            study {
+              studyInstanceUid
+            }
           }
         }
       }
     }
   }
 `;
+/** A joint image of the worklist: where the joint is (instance, frame, region) and which joint it is. */
 export interface WorklistImage {
   id: string;
+  frame: number;
+  roiX: number;
+  roiY: number;
+  roiWidth: number;
+  roiHeight: number;
   joint: { id: string; level: string; side: string; patient: { pseudonym: string } | null } | null;
-  instance: { series: { modality: Modality } | null } | null;
+  instance: {
+    sopInstanceUid: string;
+    numberOfFrames: number;
+    series: { modality: Modality; seriesInstanceUid: string; study: { studyInstanceUid: string } | null } | null;
+  } | null;
 }
 export interface WorklistImagesData {
   jointImages: Page<WorklistImage>;

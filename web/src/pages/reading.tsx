@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { Component, lazy, Suspense, useCallback, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { useClient, useMutation, useQuery, type Client } from 'urql';
 import {
   GRADING_SCHEME,
@@ -19,6 +19,27 @@ import {
 import { ErrorNote } from '../ui';
 import { AdjudicationQueue } from './adjudication';
 import { ConfirmationView } from './confirmation';
+import type { ViewerImage } from '../viewer/joint-viewport';
+
+/** cornerstone3D, its decoding worker and WASM codecs load with the first joint shown, not with the app. */
+const JointViewport = lazy(() => import('../viewer/joint-viewport'));
+
+/** A viewer that cannot load (its chunk unreachable) says so, and leaves the worklist and grading working. */
+class ViewerBoundary extends Component<{ children: ReactNode }, { error: Error | null }> {
+  state = { error: null as Error | null };
+  static getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+  render() {
+    return this.state.error ? (
+      <p className="error" role="alert">
+        The image viewer could not load: {this.state.error.message}
+      </p>
+    ) : (
+      this.props.children
+    );
+  }
+}
 
 /** Every page of a connection, following endCursor (a site's joint images and a reader's readings exceed one page). */
 async function allPages<D, T>(client: Client, query: string, variables: Record<string, unknown>, pick: (data: D) => Page<T>): Promise<T[]> {
@@ -39,6 +60,21 @@ interface Item {
   jointId: string;
   modality: Modality;
   label: string;
+  /** The joint's images in this modality (usually one). */
+  images: ViewerImage[];
+}
+
+/** A worklist image as the viewer takes it, or null when the API withheld its instance. */
+function viewerImage(image: WorklistImage): ViewerImage | null {
+  const instance = image.instance;
+  const study = instance?.series?.study;
+  if (!instance || !instance.series || !study) return null;
+  return {
+    uids: { study: study.studyInstanceUid, series: instance.series.seriesInstanceUid, instance: instance.sopInstanceUid },
+    frame: image.frame,
+    numberOfFrames: instance.numberOfFrames,
+    roi: { x: image.roiX, y: image.roiY, width: image.roiWidth, height: image.roiHeight },
+  };
 }
 
 /**
@@ -69,6 +105,7 @@ export function ReadingPage({ viewer }: { viewer: Viewer }) {
   const [recordState, record] = useMutation(RECORD_READING);
   const [itemIndex, setItemIndex] = useState(0);
   const [featureIndex, setFeatureIndex] = useState(0);
+  const [imageIndex, setImageIndex] = useState(0);
   const features = scheme.data?.gradingScheme ?? [];
   const items = useMemo<Item[]>(() => {
     const seen = new Map<string, Item>();
@@ -82,7 +119,10 @@ export function ReadingPage({ viewer }: { viewer: Viewer }) {
           jointId: image.joint.id,
           modality,
           label: `${image.joint.patient?.pseudonym ?? ''} ${image.joint.level} ${image.joint.side} ${modality}`,
+          images: [],
         });
+      const shown = viewerImage(image);
+      if (shown) seen.get(key)!.images.push(shown);
     }
     return [...seen.values()].sort((a, b) => a.label.localeCompare(b.label));
   }, [images]);
@@ -94,6 +134,8 @@ export function ReadingPage({ viewer }: { viewer: Viewer }) {
   const left = (item: Item) => features.filter((f) => !mine.has(`${item.key}:${f.code}`)).length;
   const item = items[itemIndex];
   const feature = features[featureIndex];
+  const shown = item?.images[Math.min(imageIndex, item.images.length - 1)];
+  useEffect(() => setImageIndex(0), [item?.key]);
 
   useEffect(() => {
     if (!item || !feature) return;
@@ -156,6 +198,24 @@ export function ReadingPage({ viewer }: { viewer: Viewer }) {
             </li>
           ))}
         </ol>
+        {shown ? (
+          <div className="viewer-column">
+            <ViewerBoundary>
+              <Suspense fallback={<p className="hint">Loading the viewer…</p>}>
+                <JointViewport image={shown} />
+              </Suspense>
+            </ViewerBoundary>
+            {item.images.length > 1 ? (
+              <p className="image-choice">
+                {item.images.map((_, i) => (
+                  <button key={i} type="button" aria-pressed={i === imageIndex} onClick={() => setImageIndex(i)}>
+                    Image {i + 1}
+                  </button>
+                ))}
+              </p>
+            ) : null}
+          </div>
+        ) : null}
         {item ? (
           <table className="grading" data-testid="grading">
             <caption>{item.label}</caption>
