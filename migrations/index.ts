@@ -11,6 +11,7 @@ import { AddAuditSequence1796420000000 } from './1796420000000-AddAuditSequence'
 import { AddReaderSlotsAndReferenceImports1796600000000 } from './1796600000000-AddReaderSlotsAndReferenceImports';
 import { AddFederationHub1797100000000 } from './1797100000000-AddFederationHub';
 import { AddFederationInbox1797200000000 } from './1797200000000-AddFederationInbox';
+import { AddFederatedRounds1798000000000 } from './1798000000000-AddFederatedRounds';
 import { AddReleasedPopulations1797300000000 } from './1797300000000-AddReleasedPopulations';
 import { AddSecureRounds1798100000000 } from './1798100000000-AddSecureRounds';
 import { AddFederatedInference1798200000000 } from './1798200000000-AddFederatedInference';
@@ -31,6 +32,7 @@ export const MIGRATIONS: Function[] = [
   AddFederationHub1797100000000,
   AddFederationInbox1797200000000,
   AddReleasedPopulations1797300000000,
+  AddFederatedRounds1798000000000,
   AddSecureRounds1798100000000,
   AddFederatedInference1798200000000,
 ];

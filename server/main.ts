@@ -72,7 +72,8 @@ Commands:
                         --model ID | --reader ID | --reader-slot FIRST|SECOND | --reader-role READER|ADJUDICATOR|SENIOR
                         (STARD flow first); compare: --model ID against every reader, or --reader ID (repeatable) |
                         --reader-slot | --reader-role; agreement: [--pooled-sites]. Withheld rows say so
-                        (docs/statistics.md).
+                        (docs/statistics.md). Against a hub: metrics with --model SHA256 or --reader-slot, answered by
+                        the member sites (docs/federation.md).
                         report --mrmc: the model against the readers as a group (MRMC): --model ID [--role READER]
                         [--figure-of-merit AUC|SENSITIVITY|SPECIFICITY] [--covariance JACKKNIFE|DELONG|UNBIASED]
                         [--independent] [--threshold N] [--format csv|json].

@@ -1,5 +1,5 @@
 import { ArrayMaxSize, IsBoolean, IsIn, IsInt, IsOptional, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
-import { Field, InputType, Int } from 'type-graphql';
+import { Field, Float, InputType, Int } from 'type-graphql';
 import { FederatedQueryKind, Level, MetricsGroupBy, Modality, ReaderSlot, Side, Split } from '../../server/domain';
 
 @InputType('FederatedScopeInput', { description: 'The cases every node resolves the same way; empty lists mean all' })
@@ -39,6 +39,35 @@ export class FederatedRaterInput {
   readerSlot?: ReaderSlot | null;
 }
 
+@InputType('FederatedScoreGridInput', { description: 'A score grid: bins equal steps from lower to upper; results are exact at this resolution' })
+export class FederatedScoreGridInput {
+  @Field(() => Float)
+  lower: number;
+
+  @Field(() => Float)
+  upper: number;
+
+  @Field(() => Int)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  bins: number;
+}
+
+@InputType('FederatedBootstrapInput', { description: 'A Poisson cluster bootstrap: each patient weighted per replicate by a keyed function of the seed' })
+export class FederatedBootstrapInput {
+  @Field({ description: '8-64 letters, digits, _ or -; the same seed gives the same replicates' })
+  @Matches(/^[A-Za-z0-9_-]{8,64}$/)
+  seed: string;
+
+  @Field(() => Int, { nullable: true, description: 'Replicates (default 2000, 100 to 100000)' })
+  @IsOptional()
+  @IsInt()
+  @Min(100)
+  @Max(100_000)
+  replicates?: number | null;
+}
+
 @InputType('FederatedQueryInput')
 export class FederatedQueryInput {
   @Field(() => FederatedQueryKind)
@@ -54,7 +83,33 @@ export class FederatedQueryInput {
   @ValidateNested()
   rater?: FederatedRaterInput | null;
 
-  @Field(() => [MetricsGroupBy], { nullable: true, description: 'BINARY_COUNTS: SITE is added unless siteRows is false' })
+  @Field(() => [FederatedRaterInput], {
+    nullable: true,
+    description: 'AUC: one rater, or two for a paired comparison (first minus second); AGREEMENT: exactly two',
+  })
+  @IsOptional()
+  @ArrayMaxSize(2)
+  @ValidateNested({ each: true })
+  raters?: FederatedRaterInput[] | null;
+
+  @Field(() => [FederatedScoreGridInput], {
+    nullable: true,
+    description: "AUC: one grid per rater (a model's probability on [0, 1]; a reader's grades on whole-grade bins, e.g. -0.5 to 4.5 in 5)",
+  })
+  @IsOptional()
+  @ArrayMaxSize(2)
+  @ValidateNested({ each: true })
+  grids?: FederatedScoreGridInput[] | null;
+
+  @Field(() => FederatedBootstrapInput, {
+    nullable: true,
+    description: 'BINARY_COUNTS: also Poisson cluster bootstrap intervals (F1, Youden and every proportion)',
+  })
+  @IsOptional()
+  @ValidateNested()
+  bootstrap?: FederatedBootstrapInput | null;
+
+  @Field(() => [MetricsGroupBy], { nullable: true, description: 'SITE is added unless siteRows is false (BINARY_COUNTS); AGREEMENT: FEATURE too' })
   @IsOptional()
   @IsIn(Object.values(MetricsGroupBy), { each: true })
   groupBy?: MetricsGroupBy[] | null;
@@ -93,4 +148,48 @@ export class FederatedQueryInput {
   @Min(1)
   @Max(30 * 86_400)
   deadlineSeconds?: number | null;
+}
+
+@InputType('HubRunInput', {
+  description: "At a hub: how the node's statistics query is asked of the member sites (reuses an identical recent federated query; waits up to waitSeconds)",
+})
+export class HubRunInput {
+  @Field(() => [String], { nullable: true, description: 'Registry codes (default: every member)' })
+  @IsOptional()
+  @ArrayMaxSize(500)
+  @MaxLength(32, { each: true })
+  sites?: string[] | null;
+
+  @Field(() => Int, { nullable: true })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  minSites?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Deadline of each federated query (default 600)' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(30 * 86_400)
+  deadlineSeconds?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'How long this call waits for the answer (default 60, at most 300); RUNNING after it' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(300)
+  waitSeconds?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Reuse an identical federated query at most this old (default 86400); 0: always ask anew' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  maxAgeSeconds?: number | null;
+
+  @Field(() => Int, { nullable: true, description: "Bins of the model's score grid on [0, 1] for the AUC (default 100)" })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  scoreBins?: number | null;
 }

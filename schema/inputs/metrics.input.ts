@@ -1,4 +1,4 @@
-import { ArrayMaxSize, IsInt, IsOptional, IsUUID, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsInt, IsOptional, IsUUID, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { Field, Float, ID, InputType, Int } from 'type-graphql';
 import { Level, MetricsGroupBy, Modality, ReaderRole, ReaderSlot, Side, Split } from '../../server/domain';
 
@@ -7,6 +7,11 @@ import { Level, MetricsGroupBy, Modality, ReaderRole, ReaderSlot, Side, Split } 
     'Exactly one: a model version (its predictions), a reader (their grades), a slot pooled across sites, or every reader of a role (reader-averaged)',
 })
 export class RaterInput {
+  @Field(() => String, { nullable: true, description: "At a hub: a model by its sha256 (the same file at every node; ids are each node's own)" })
+  @IsOptional()
+  @Matches(/^[0-9a-f]{64}$/)
+  modelSha256?: string | null;
+
   @Field(() => ID, { nullable: true })
   @IsOptional()
   @IsUUID()

@@ -1,8 +1,9 @@
 import { GraphQLScalarType } from 'graphql';
 import { GraphQLJSONObject } from 'graphql-scalars';
-import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { FederatedQueryKind, FederatedQueryStatus, FederationSiteTaskState, SiteErrorCode } from '../../server/domain';
-import { ConfusionType, EstimateType } from './metrics.type';
+import { FederatedScoreGridType } from './hub-statistics.type';
+import { ConfusionType, EstimateType, McNemarTableType, ValueType } from './metrics.type';
 
 registerEnumType(FederatedQueryKind, {
   name: 'FederatedQueryKind',
@@ -163,6 +164,33 @@ export class FederatedWilsonType {
   npv: EstimateType;
 }
 
+@ObjectType('FederatedBootstrap', { description: 'Poisson cluster bootstrap percentile intervals (method names B)' })
+export class FederatedBootstrapType {
+  @Field(() => EstimateType)
+  prevalence: EstimateType;
+
+  @Field(() => EstimateType)
+  accuracy: EstimateType;
+
+  @Field(() => EstimateType)
+  sensitivity: EstimateType;
+
+  @Field(() => EstimateType)
+  specificity: EstimateType;
+
+  @Field(() => EstimateType)
+  precision: EstimateType;
+
+  @Field(() => EstimateType)
+  npv: EstimateType;
+
+  @Field(() => EstimateType)
+  f1: EstimateType;
+
+  @Field(() => EstimateType)
+  youden: EstimateType;
+}
+
 @ObjectType('FederatedMetricsRow', {
   description:
     "A node's metrics row with SITE as a grouping: proportions with design-effect (patient-clustered) Wilson intervals from the summed clustered sums",
@@ -201,14 +229,143 @@ export class FederatedMetricsRowType extends FederatedRowType {
   @Field(() => EstimateType, { nullable: true })
   npv: EstimateType | null;
 
-  @Field(() => EstimateType, { nullable: true, description: 'Point estimate (its interval needs the federated bootstrap, not yet built)' })
+  @Field(() => EstimateType, {
+    nullable: true,
+    description: 'With a bootstrap: its Poisson cluster bootstrap percentile interval; without: the point estimate',
+  })
   f1: EstimateType | null;
 
-  @Field(() => EstimateType, { nullable: true, description: 'Point estimate' })
+  @Field(() => EstimateType, { nullable: true, description: 'As f1' })
   youden: EstimateType | null;
 
   @Field(() => FederatedWilsonType, { nullable: true })
   wilson: FederatedWilsonType | null;
+
+  @Field(() => FederatedBootstrapType, {
+    nullable: true,
+    description:
+      'A query with a bootstrap: percentile intervals of every statistic from the pooled Poisson replicates (null: no replicates from exactly the sites of the counts)',
+  })
+  bootstrap: FederatedBootstrapType | null;
+}
+
+@ObjectType('FederatedRaterAuc', { description: 'One rater of an AUC row: the AUC with its DeLong interval, and with the patient-clustered (Obuchowski) one' })
+export class FederatedRaterAucType {
+  @Field(() => String, { nullable: true })
+  modelSha256: string | null;
+
+  @Field(() => String, { nullable: true })
+  readerSlot: string | null;
+
+  @Field(() => EstimateType, { description: 'DeLong (cases as independent)' })
+  auc: EstimateType;
+
+  @Field(() => EstimateType, { description: 'Obuchowski (patient-clustered; floored at DeLong, as on a node): the default of the node' })
+  clustered: EstimateType;
+}
+
+@ObjectType('FederatedPValueEstimate', { description: 'A difference with its interval and two-sided p' })
+export class FederatedPValueEstimateType extends EstimateType {
+  @Field(() => Float, { nullable: true })
+  p: number | null;
+}
+
+@ObjectType('FederatedAucDifference', { description: 'The first rater minus the second on the same cases' })
+export class FederatedAucDifferenceType {
+  @Field(() => FederatedPValueEstimateType, { description: 'Paired DeLong' })
+  delong: FederatedPValueEstimateType;
+
+  @Field(() => FederatedPValueEstimateType, { description: 'Paired Obuchowski (patient-clustered)' })
+  clustered: FederatedPValueEstimateType;
+}
+
+@ObjectType('FederatedAucRow', { description: 'AUC of one or two raters for one site (as released) or pooled over sites, from two rounds' })
+export class FederatedAucRowType extends FederatedRowType {
+  @Field(() => String, { nullable: true })
+  feature: string | null;
+
+  @Field(() => String, { nullable: true })
+  modality: string | null;
+
+  @Field(() => String, { nullable: true })
+  level: string | null;
+
+  @Field(() => String, { nullable: true })
+  side: string | null;
+
+  @Field(() => [FederatedScoreGridType], { description: "The raters' declared grids: the numbers are exact at this score resolution" })
+  grids: FederatedScoreGridType[];
+
+  @Field({ description: 'Always "exact at the declared score resolution"' })
+  exactness: string;
+
+  @Field(() => [FederatedRaterAucType], { description: 'One per rater (empty when withheld)' })
+  raters: FederatedRaterAucType[];
+
+  @Field(() => FederatedAucDifferenceType, { nullable: true })
+  difference: FederatedAucDifferenceType | null;
+}
+
+@ObjectType('FederatedKappa', { description: "Cohen's kappa of the summed k x k table" })
+export class FederatedKappaType {
+  @Field(() => ValueType)
+  unweighted: ValueType;
+
+  @Field(() => ValueType)
+  linear: ValueType;
+
+  @Field(() => ValueType)
+  quadratic: ValueType;
+}
+
+@ObjectType('FederatedAgreementRow', {
+  description: 'Two raters on the same cases for one site (as released) or pooled: k x k table, kappa, percent agreement, McNemar on correct calls',
+})
+export class FederatedAgreementRowType extends FederatedRowType {
+  @Field(() => String, { nullable: true })
+  feature: string | null;
+
+  @Field(() => String, { nullable: true })
+  modality: string | null;
+
+  @Field(() => String, { nullable: true })
+  level: string | null;
+
+  @Field(() => String, { nullable: true })
+  side: string | null;
+
+  @Field(() => [[Int]], { nullable: true, description: "Rows: the first rater's grade; columns: the second's" })
+  table: number[][] | null;
+
+  @Field(() => FederatedKappaType, { nullable: true })
+  kappa: FederatedKappaType | null;
+
+  @Field(() => ValueType, { nullable: true })
+  percentAgreement: ValueType | null;
+
+  @Field(() => McNemarTableType, {
+    nullable: true,
+    description: 'Correct calls at the threshold: modelOnly = the first rater only, readerOnly = the second only',
+  })
+  mcnemar: McNemarTableType | null;
+}
+
+@ObjectType('FederatedRound', { description: 'A part the hub chained to the query: AUC round 2 (PLACEMENT_SUMS) or the bootstrap (BOOTSTRAP_SUMS)' })
+export class FederatedRoundType {
+  @Field(() => ID)
+  id: string;
+
+  @Field(() => FederatedQueryKind)
+  kind: FederatedQueryKind;
+
+  @Field(() => FederatedQueryStatus)
+  status: FederatedQueryStatus;
+
+  @Field()
+  deadline: Date;
+
+  @Field(() => [FederationSiteTaskType])
+  sites: FederationSiteTaskType[];
 }
 
 @ObjectType('FederatedAnswerRows')
@@ -221,12 +378,21 @@ export class FederatedAnswerRowsType {
 
   @Field(() => [FederatedMetricsRowType])
   metrics: FederatedMetricsRowType[];
+
+  @Field(() => [FederatedAucRowType], { description: 'AUC queries' })
+  auc: FederatedAucRowType[];
+
+  @Field(() => [FederatedAgreementRowType], { description: 'AGREEMENT queries' })
+  agreement: FederatedAgreementRowType[];
 }
 
 @ObjectType('FederatedContribution')
 export class FederatedContributionType {
   @Field()
   site: string;
+
+  @Field(() => FederatedQueryKind, { description: 'The part it answered (AUC: round 1; PLACEMENT_SUMS: round 2; BOOTSTRAP_SUMS…)' })
+  kind: FederatedQueryKind;
 
   @Field({ description: "sha256 of the site's canonical signed result envelope (its receipt names it)" })
   resultSha256: string;
@@ -308,6 +474,12 @@ export class FederatedQueryType {
 
   @Field(() => [SiteErrorType], { description: 'Sites not in the answer and why (once it is no longer RUNNING)' })
   missing: SiteErrorType[];
+
+  @Field(() => [FederatedRoundType], { description: 'The parts the hub chained to the query, each with its per-site states' })
+  rounds: FederatedRoundType[];
+
+  @Field(() => Int, { description: "The hub's minimum group size in patients: a pooled row below it is withheld (SMALL_GROUP)" })
+  minGroupPatients: number;
 
   @Field(() => FederatedAnswerRowsType, { description: 'Per-site rows as released and pooled rows; empty when INSUFFICIENT' })
   answer: FederatedAnswerRowsType;

@@ -1,4 +1,5 @@
 import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
+import { HubAnswerStatusType } from './hub-statistics.type';
 import { ExclusionReason, Level, Modality, ReaderRole, ReaderSlot, Side, Split, SuppressionReason } from '../../server/domain';
 
 @ObjectType('Estimate', { description: 'A point estimate, its interval and the method of the interval; null values come with a reason' })
@@ -196,6 +197,9 @@ export class MetricsResultType {
 
   @Field(() => DisclosureType)
   disclosure: DisclosureType;
+
+  @Field(() => HubAnswerStatusType, { nullable: true, description: 'At a hub: the federated queries, per-site status and grid behind the answer' })
+  federation?: HubAnswerStatusType | null;
 
   @Field(() => [MetricsGroupType])
   groups: MetricsGroupType[];
@@ -416,6 +420,9 @@ export class StudyFlowType extends ReleaseType {
 
   @Field(() => Int, { nullable: true, description: 'Assessable and confirmed: what metrics analyse' })
   analysed: number | null;
+
+  @Field(() => HubAnswerStatusType, { nullable: true, description: 'At a hub: the federated query behind the row and each site’s status' })
+  federation?: HubAnswerStatusType | null;
 
   @Field(() => DisclosureType)
   disclosure: DisclosureType;

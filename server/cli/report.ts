@@ -41,6 +41,7 @@ const KEYS = ['site', 'feature', 'modality', 'level', 'side', 'split'] as const;
 const QUERY = `query ($input: MetricsInput!, $flow: MetricsScope) {
   metrics(input: $input) {
     threshold level clustered
+    federation { status queryIds sites { site status reason } exactness grids { lower upper bins } }
     groups {
       pooled site feature modality level side split cases patients suppressed suppression
       ${ESTIMATES.map((e) => `${e} { value lower upper method reason }`).join('\n      ')}
@@ -70,14 +71,25 @@ interface FlowRow {
   analysed: number | null;
 }
 
+/** At a hub: the federated queries behind the answer and each site's status (null at a node). */
+interface HubStatus {
+  status: string;
+  queryIds: string[];
+  sites: { site: string; status: string; reason: string | null }[];
+  exactness: string;
+  grids: { lower: number; upper: number; bins: number }[];
+}
+
 export interface ReportData {
-  metrics: { threshold: number; level: number; clustered: boolean; groups: Group[] };
+  metrics: { threshold: number; level: number; clustered: boolean; federation?: HubStatus | null; groups: Group[] };
   studyFlow: FlowRow[];
 }
 
 /** The rater of a metrics report: exactly one of model, reader, slot, role (the API refuses more). */
+const SHA256 = /^[0-9a-f]{64}$/;
 const raterOf = (o: ReportOptions) => ({
-  modelVersionId: o.modelVersionId,
+  // A hub names a model by its sha256 (each node has its own ids): --model takes either.
+  ...(o.modelVersionId && SHA256.test(o.modelVersionId) ? { modelSha256: o.modelVersionId } : { modelVersionId: o.modelVersionId }),
   readerId: o.readerIds?.[0],
   readerSlot: o.readerSlot,
   readerRole: o.readerRole,
@@ -88,10 +100,15 @@ const scopeOf = (o: ReportOptions) => (o.splitVersionId ? { splitVersionId: o.sp
 
 export async function fetchReport(options: ReportOptions): Promise<ReportData> {
   const scope = scopeOf(options);
-  return queryNode<ReportData>(options, QUERY, {
+  const data = await queryNode<ReportData>(options, QUERY, {
     input: { rater: raterOf(options), groupBy: options.groupBy, scope, clustered: options.clustered ?? true },
     flow: scope,
   });
+  // At a hub the member sites answer: a report of an answer still being computed would be empty, not small.
+  const federation = data.metrics.federation;
+  if (federation && federation.status === 'RUNNING')
+    throw new Error(`the hub's answer is still RUNNING (federated queries ${federation.queryIds.join(', ')}): run the report again to read it`);
+  return data;
 }
 
 /** The estimate line of a withheld group: no numbers, the suppression as the reason. */
@@ -134,8 +151,16 @@ ${flowRows}
 <table><tr>${keyed.map((k) => `<th>${k}</th>`).join('')}<th>Cases</th><th>Patients</th>${ESTIMATES.map((m) => `<th>${m}</th>`).join('')}</tr>
 ${metricRows}
 </table>
-<p><small>Methods: ${escapeHtml(methods.join('; '))}</small></p>`,
+<p><small>Methods: ${escapeHtml(methods.join('; '))}</small></p>${hubNote(report.metrics.federation)}`,
   );
+}
+
+/** At a hub: which sites answered and the grid the AUC is exact at. */
+function hubNote(federation: HubStatus | null | undefined): string {
+  if (!federation) return '';
+  const sites = federation.sites.map((s) => `${s.site}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`).join('; ');
+  const grids = federation.grids.map((g) => `[${g.lower}, ${g.upper}] in ${g.bins} bins`).join(', ');
+  return `\n<p><small>Federated (${escapeHtml(federation.status)}): ${escapeHtml(sites)}. AUC ${escapeHtml(federation.exactness)} (${escapeHtml(grids)}); queries ${escapeHtml(federation.queryIds.join(', '))}.</small></p>`;
 }
 
 /** Who a report is about, for its title. */

@@ -155,4 +155,8 @@ export enum SuppressionReason {
    * would be withheld.
    */
   READER_SHARE_WITHHELD = 'READER_SHARE_WITHHELD',
+  /** At a hub: a pooled row every site withheld its group of (nothing to sum). */
+  ALL_SITES_WITHHELD = 'ALL_SITES_WITHHELD',
+  /** At a hub: an AUC row whose round-2 sums do not come from exactly round 1's sites. */
+  ROUND_TWO_INCOMPLETE = 'ROUND_TWO_INCOMPLETE',
 }

@@ -4,12 +4,20 @@
  * service checks at compile time; they live here too because entities and schema/ may import only domain/.
  */
 
-/** The task kinds a researcher can start at the hub in this version (protocol.ts has the later ones). */
+/**
+ * The kinds of a hub task. A researcher starts STUDY_FLOW, BINARY_COUNTS (optionally with a Poisson bootstrap),
+ * AUC (round 1: score histograms) and AGREEMENT with startFederatedQuery, and INFERENCE with startFederatedInference;
+ * PLACEMENT_SUMS (AUC round 2) and BOOTSTRAP_SUMS are started by the hub itself as later parts of those queries.
+ */
 export enum FederatedQueryKind {
   STUDY_FLOW = 'STUDY_FLOW',
   BINARY_COUNTS = 'BINARY_COUNTS',
   /** A federated inference job (startFederatedInference): each site registers the hub's model and runs it on its own images. */
   INFERENCE = 'INFERENCE',
+  AUC = 'AUC',
+  AGREEMENT = 'AGREEMENT',
+  PLACEMENT_SUMS = 'PLACEMENT_SUMS',
+  BOOTSTRAP_SUMS = 'BOOTSTRAP_SUMS',
 }
 
 /** Where one site stands on one task (protocol.ts FederationSiteState). */
@@ -56,4 +64,11 @@ export enum FederatedInferenceSiteState {
   CANCELLING = 'CANCELLING',
   CANCELLED = 'CANCELLED',
   EXPIRED = 'EXPIRED',
+}
+
+/** Where a site stands in a statistics answer at a hub (answered every federated query of it, refused one, or missing). */
+export enum HubSiteStatus {
+  ANSWERED = 'ANSWERED',
+  REFUSED = 'REFUSED',
+  MISSING = 'MISSING',
 }

@@ -37,6 +37,14 @@ export class FederationTask extends MutableRecord {
   @Column({ type: 'enum', enum: FederatedQueryStatus, enumName: 'federated_query_status', default: FederatedQueryStatus.RUNNING })
   status: FederatedQueryStatus;
 
+  /**
+   * A later part of a researcher's query, started by the hub (AUC round 2, the bootstrap of BINARY_COUNTS); null for
+   * the researcher's own task, whose id is the query's.
+   */
+  @Column({ type: 'uuid', nullable: true })
+  @Index()
+  parentTaskId: string | null;
+
   /** 1 until the answer changes after its deadline; each late result that folds in adds one. */
   @Column({ type: 'integer', default: 1 })
   revision: number;

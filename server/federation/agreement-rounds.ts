@@ -1,6 +1,9 @@
 import { contingency, kappa, percentAgreement, type KappaWeights } from '../stats/agreement';
 import type { Maybe } from '../stats/estimate';
 import { mcnemarExact, pairedTable, type PairedTable } from '../stats/mcnemar';
+import type { JsonValue } from './canonical-json';
+import { ComputeError, parseBinaryCountsQuery } from './compute-query';
+import type { FederatedGroupBy, FederatedRater, FederatedScope } from './task-kinds';
 
 /**
  * Agreement and paired tests across sites from counts alone: a node releases per group the k x k table of two
@@ -64,4 +67,35 @@ export function agreementOf(values: AgreementValues, k: number): AgreementOfRow 
     paired: { bothCorrect, modelOnly, readerOnly, neither },
     mcnemarP: mcnemarExact(modelOnly, readerOnly),
   };
+}
+
+/** AGREEMENT_TABLE's query: two raters on the same cases, grouped with FEATURE among the dimensions (k is the feature's). */
+export interface AgreementQuery {
+  [field: string]: JsonValue;
+  raters: FederatedRater[];
+  scope: FederatedScope;
+  groupBy: FederatedGroupBy[];
+  /** A call is right when it falls on the same side of this grade as the reference. */
+  threshold: number;
+}
+
+/** Reads an AGREEMENT_TABLE query: the rater, scope, groupBy and threshold rules are BINARY_COUNTS'. */
+export function parseAgreementQuery(raw: unknown): AgreementQuery {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ComputeError('BAD_QUERY', 'query: must be an object');
+  const { raters, ...rest } = raw as Record<string, unknown>;
+  const extra = Object.keys(rest).find((k) => !['scope', 'groupBy', 'threshold'].includes(k));
+  if (extra !== undefined) throw new ComputeError('BAD_QUERY', `query.${extra}: unknown field (allowed: raters, scope, groupBy, threshold)`);
+  if (!Array.isArray(raters) || raters.length !== 2) throw new ComputeError('BAD_QUERY', 'query.raters: names exactly two raters');
+  const parsed = raters.map((rater, i) => {
+    try {
+      return parseBinaryCountsQuery({ rater, ...rest });
+    } catch (error) {
+      if (error instanceof ComputeError) throw new ComputeError('BAD_QUERY', error.message.replace('query.rater', `query.raters[${i}]`));
+      throw error;
+    }
+  });
+  if (JSON.stringify(parsed[0].rater) === JSON.stringify(parsed[1].rater)) throw new ComputeError('BAD_QUERY', 'query.raters: names two different raters');
+  // A k x k table needs one k: the grades of one feature.
+  if (!parsed[0].groupBy.includes('FEATURE')) throw new ComputeError('BAD_QUERY', 'query.groupBy: must include FEATURE (each feature has its own grades)');
+  return { raters: parsed.map((p) => p.rater), scope: parsed[0].scope, groupBy: parsed[0].groupBy, threshold: parsed[0].threshold };
 }

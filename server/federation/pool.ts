@@ -31,6 +31,33 @@ export type PoolableKind = FederationTaskKind.STUDY_FLOW | FederationTaskKind.BI
 
 export const isPoolableKind = (kind: string): kind is PoolableKind => kind === FederationTaskKind.STUDY_FLOW || kind === FederationTaskKind.BINARY_COUNTS;
 
+/** The kinds whose aggregates the hub reads: the poolable ones and the parts of AUC, bootstrap and agreement queries. */
+export type ReleasedKind =
+  | PoolableKind
+  | FederationTaskKind.SCORE_HISTOGRAM
+  | FederationTaskKind.PLACEMENT_SUMS
+  | FederationTaskKind.BOOTSTRAP_SUMS
+  | FederationTaskKind.AGREEMENT_TABLE;
+
+/**
+ * The values each kind's groups must carry; `counts` are whole non-negative numbers, `signed` may be negative (the
+ * AUC's cross-products). A kind with `extra` may carry more single counts (a node's finer breakdown).
+ */
+const KIND_VALUES: Record<ReleasedKind, { fields: readonly string[]; counts: readonly string[]; signed?: boolean; extra?: boolean }> = {
+  [FederationTaskKind.STUDY_FLOW]: { fields: STUDY_FLOW_FIELDS, counts: STUDY_FLOW_FIELDS, extra: true },
+  [FederationTaskKind.BINARY_COUNTS]: {
+    fields: [...BINARY_COUNT_FIELDS, ...BINARY_SUM_FIELDS],
+    counts: [...BINARY_COUNT_FIELDS, 'clusters', 'x', 'n'],
+    extra: true,
+  },
+  [FederationTaskKind.SCORE_HISTOGRAM]: { fields: ['positives', 'negatives'], counts: ['positives', 'negatives'] },
+  [FederationTaskKind.PLACEMENT_SUMS]: { fields: ['sums', 'siteSums'], counts: [], signed: true },
+  [FederationTaskKind.BOOTSTRAP_SUMS]: { fields: ['tp', 'fp', 'tn', 'fn'], counts: ['tp', 'fp', 'tn', 'fn'] },
+  [FederationTaskKind.AGREEMENT_TABLE]: { fields: ['table', 'discordant'], counts: ['table', 'discordant'] },
+};
+
+export const isReleasedKind = (kind: string): kind is ReleasedKind => kind in KIND_VALUES;
+
 /** One site's released aggregate, checked: its groups with numbers, and those it withheld. */
 export interface ReleasedAggregate {
   groups: AggregateGroup[];
@@ -53,7 +80,13 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
  * vocabulary words only, arrays of the declared lengths) or suppressed groups `{key, suppressed: true, reason}`,
  * and the numbers each kind needs, as non-negative finite numbers (counts as integers). Throws AggregateError.
  */
-export function parseReleasedAggregate(kind: PoolableKind, aggregate: unknown, vocabulary: ReadonlySet<string>): ReleasedAggregate {
+export function parseReleasedAggregate(
+  kind: ReleasedKind,
+  aggregate: unknown,
+  vocabulary: ReadonlySet<string>,
+  /** The array lengths the task declares (bins, replicates…); absent: BINARY_COUNTS' own, or any length for the others. */
+  declaredLengths?: readonly number[],
+): ReleasedAggregate {
   if (!isObject(aggregate) || !Array.isArray(aggregate.groups) || Object.keys(aggregate).length !== 1) {
     throw new AggregateError('an aggregate is exactly { groups: [...] }');
   }
@@ -77,10 +110,25 @@ export function parseReleasedAggregate(kind: PoolableKind, aggregate: unknown, v
       suppressed.push({ key: group.key as Record<string, string>, suppressed: true, reason: group.reason });
     } else released.push(group as AggregateGroup);
   }
-  const arrayLengths = kind === FederationTaskKind.BINARY_COUNTS ? [PROPORTIONS.length] : [];
+  const spec = KIND_VALUES[kind];
+  const arrayLengths =
+    declaredLengths ??
+    (kind === FederationTaskKind.BINARY_COUNTS
+      ? [PROPORTIONS.length]
+      : kind === FederationTaskKind.STUDY_FLOW
+        ? []
+        : // Without the task's query at hand (a submission's first check), any length passes here; reading the answer checks them.
+          [
+            ...new Set(
+              released
+                .flatMap((g) => (isObject(g) && isObject(g.values) ? Object.values(g.values) : []))
+                .filter(Array.isArray)
+                .map((a) => a.length),
+            ),
+          ]);
   const shape = checkAggregateShape({ groups: released }, { vocabulary, arrayLengths });
   if (!shape.ok) throw new AggregateError(shape.problem);
-  const fields: readonly string[] = kind === FederationTaskKind.BINARY_COUNTS ? [...BINARY_COUNT_FIELDS, ...BINARY_SUM_FIELDS] : STUDY_FLOW_FIELDS;
+  const fields = spec.fields;
   const seen = new Set<string>();
   for (const [g, group] of released.entries()) {
     const names = Object.keys(group.values);
@@ -88,7 +136,9 @@ export function parseReleasedAggregate(kind: PoolableKind, aggregate: unknown, v
     if (missing) throw new AggregateError(`$.groups[${g}].values.${missing}: missing`);
     // More counts than the kind's (a node's finer breakdown, e.g. exclusions by reason) pass and are summed like the
     // rest, as single non-negative numbers: the shape check already held their names to the vocabulary.
-    for (const name of names.filter((n) => !fields.includes(n))) {
+    const extras = names.filter((n) => !fields.includes(n));
+    if (!spec.extra && extras.length > 0) throw new AggregateError(`$.groups[${g}].values.${extras[0]}: not a value of ${kind}`);
+    for (const name of extras) {
       const value = group.values[name];
       if (typeof value !== 'number' || value < 0)
         throw new AggregateError(`$.groups[${g}].values.${name}: an additional value must be one non-negative number`);
@@ -96,9 +146,9 @@ export function parseReleasedAggregate(kind: PoolableKind, aggregate: unknown, v
     for (const name of fields) {
       const value = group.values[name];
       const numbers = Array.isArray(value) ? value : [value];
-      const countLike =
-        kind === FederationTaskKind.STUDY_FLOW || (BINARY_COUNT_FIELDS as readonly string[]).includes(name) || ['clusters', 'x', 'n'].includes(name);
-      if (numbers.some((v) => v < 0 || (countLike && !Number.isSafeInteger(v)))) throw new AggregateError(`$.groups[${g}].values.${name}: must be a count`);
+      const countLike = spec.counts.includes(name);
+      if (numbers.some((v) => (!spec.signed && v < 0) || (countLike && !Number.isSafeInteger(v))))
+        throw new AggregateError(`$.groups[${g}].values.${name}: must be a count`);
     }
   }
   for (const [g, group] of [...released, ...suppressed].entries()) {
@@ -218,7 +268,7 @@ const addValues = (into: Record<string, number | number[]>, from: Record<string,
  * theirs. Deterministic (sorted by site and canonical key), so its sha256 is reproducible. `totals` are pooled rows
  * that come summed already, from a secure round: they add to the pooled rows and make no site row.
  */
-export function poolContributions(kind: PoolableKind, contributions: readonly Contribution[], level = 0.95, totals: readonly PooledTotal[] = []): AnswerRow[] {
+export function poolContributions(kind: ReleasedKind, contributions: readonly Contribution[], level = 0.95, totals: readonly PooledTotal[] = []): AnswerRow[] {
   const metricsOf = (values: Record<string, number | number[]>) => (kind === FederationTaskKind.BINARY_COUNTS ? binaryMetricsOf(values, level) : null);
   const siteRows: AnswerRow[] = [];
   const pooled = new Map<
@@ -324,6 +374,12 @@ export function checkResultPayload(payload: unknown): ResultCheck {
   return { ok: true };
 }
 
+/** The task kind (protocol.ts) whose aggregates a hub task of each kind receives, where the names differ. */
+export const RELEASED_KIND_OF_TASK: Readonly<Record<string, ReleasedKind>> = {
+  AUC: FederationTaskKind.SCORE_HISTOGRAM,
+  AGREEMENT: FederationTaskKind.AGREEMENT_TABLE,
+};
+
 /**
  * Checks the SUCCEEDED results' aggregates and pools them (pool.ts); REFUSED and FAILED results carry none.
  * Used on submission (one result: is it poolable?) and on every read and export (all of them).
@@ -333,7 +389,9 @@ export function answerRowsOf(
   results: readonly { site: string; state: string; payload: Pick<ResultPayload, 'aggregate'> }[],
   totals: readonly PooledTotal[] = [],
 ): { ok: true; rows: AnswerRow[] } | { ok: false; problem: string } {
-  if (!isPoolableKind(kind)) return { ok: false, problem: `${kind} is not pooled by this hub` };
+  // A hub task's kind names what its sites release: an AUC query's own task is its first round, an AGREEMENT's its tables.
+  const released = RELEASED_KIND_OF_TASK[kind] ?? kind;
+  if (!isReleasedKind(released)) return { ok: false, problem: `${kind} is not pooled by this hub` };
   const vocabulary = aggregateVocabulary();
   const contributions: Contribution[] = [];
   try {
@@ -341,13 +399,14 @@ export function answerRowsOf(
       if (r.state === 'SUCCEEDED')
         contributions.push({
           site: r.site,
-          aggregate: withDeclaredWithheld(parseReleasedAggregate(kind, r.payload.aggregate, vocabulary), secureDeclarationOf(r.payload)),
+          aggregate: withDeclaredWithheld(parseReleasedAggregate(released, r.payload.aggregate, vocabulary), secureDeclarationOf(r.payload)),
         });
   } catch (error) {
     if (error instanceof AggregateError) return { ok: false, problem: error.message };
     throw error;
   }
-  return { ok: true, rows: poolContributions(kind, contributions, 0.95, totals) };
+  // The rounds of AUC, bootstrap and agreement queries pool with their query (answer-rows.ts); here they are only checked.
+  return { ok: true, rows: isPoolableKind(released) ? poolContributions(released, contributions, 0.95, totals) : [] };
 }
 
 /** A secure task's result names the pooled keys the site withheld: they count as its suppressed groups. */

@@ -69,7 +69,7 @@ export async function createSchema(services: Services, options: { emitSchemaFile
     [FederatedInferenceResolver, new FederatedInferenceResolver(services.federatedInference, services.federatedInferenceRunner)],
     [FederationNodeResolver, new FederationNodeResolver(services.federationNode)],
     [ModelVersionResolver, new ModelVersionResolver(services.models)],
-    [StatisticsResolver, new StatisticsResolver(services.metrics, services.agreement)],
+    [StatisticsResolver, new StatisticsResolver(services.metrics, services.agreement, services.hubStatistics)],
   ]);
   return buildSchema({
     resolvers: [...resolvers.keys()] as unknown as NonEmptyArray<Function>,

@@ -41,6 +41,9 @@ import { SplitService } from './split.service';
 import { TokenLifetimeService } from './token-lifetime.service';
 import { TokenService } from './token.service';
 import { FederatedQueryService } from './federation-hub/federated-query.service';
+import { FederatedRounds } from './federation-hub/federated-rounds';
+import { HubStatisticsService } from './federation-hub/hub-statistics.service';
+import { chainRounds } from './federation-hub/task-status';
 import { FederationHubService } from './federation-hub/federation-hub.service';
 import { Hub, type HubOptions } from './federation-hub/hub-registry';
 
@@ -127,7 +130,10 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
   const mrmc = new MrmcService(db, disclosure);
   const hub = options.hub ? new Hub(db, options.hub) : null;
   const federationHub = new FederationHubService(db, pubSub, hub, queue);
-  const federatedQueries = new FederatedQueryService(db, audit, queue, pubSub, hub);
+  const federatedQueries = new FederatedQueryService(db, audit, queue, pubSub, hub, undefined, disclosure.policy.minGroupPatients);
+  // A multi-round query (AUC) moves to its next round when a round settles, whichever path settled it.
+  if (hub) chainRounds(db, new FederatedRounds(db, queue, pubSub, disclosure.policy.minGroupPatients));
+  const hubStatistics = new HubStatisticsService(db, federatedQueries, hub !== null);
   const federationCompute = new FederationComputeService(db, metrics, agreement, nodeKeys);
   const federation = options.federation ?? null;
   const hubClient = federation ? new HubClient({ url: federation.hubUrl, ...federation.client }) : null;
@@ -173,6 +179,7 @@ export function createServices(dataSource: DataSource, options: ServiceOptions) 
     inferenceRunner,
     federationHub,
     federatedQueries,
+    hubStatistics,
     federationCompute,
     federationNode,
     federationClaimLoop,
@@ -211,6 +218,7 @@ export {
   TokenService,
   FederationHubService,
   FederatedQueryService,
+  HubStatisticsService,
   FederatedInferenceService,
   FederatedInferenceRunner,
 };

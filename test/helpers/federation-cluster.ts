@@ -74,6 +74,8 @@ export interface FederationCluster {
   nodes: Map<string, ClusterNode>;
   modelSha256: string;
   union: UnionAnswers;
+  /** The union's database: every site's data in one node's database. */
+  unionDatabase: TestDatabase;
   /** Every pseudonym, hospital id, row id and per-case score of every node (none may cross the wire). */
   secrets: NodeSecrets;
   close(passed: boolean): Promise<void>;
@@ -87,7 +89,7 @@ export interface ClusterOptions {
   /** argv prefix for a node's process (`ip netns exec <name>`); its database URL through `nodeDatabaseUrl`. */
   nodeExec?: (code: string) => string[];
   nodeDatabaseUrl?: (code: string, url: string) => string;
-  /** Extra environment for the hub's process (FACET_SECURE_ROUND_SECONDS…). */
+  /** Extra environment for the hub's process (FACET_SECURE_ROUND_SECONDS, FACET_MIN_GROUP_PATIENTS…). */
   hubEnv?: NodeJS.ProcessEnv;
   /** Runs once the hub listens, before the nodes start (to put a proxy and a recorder in front of it). */
   onHubStarted?: (hubUrl: string) => Promise<void>;
@@ -99,7 +101,8 @@ export interface ClusterOptions {
   data?: 'scores' | 'images';
 }
 
-async function withServices<T>(url: string, fn: (services: Services) => Promise<T>, keepObjectsIn?: string): Promise<T> {
+/** Services over a database of the cluster (the union's, to compute the single-node answers a test compares with). */
+export async function withServices<T>(url: string, fn: (services: Services) => Promise<T>, keepObjectsIn?: string): Promise<T> {
   const dataSource = createDataSource(url, { poolSize: 4 });
   await dataSource.initialize();
   const objectRoot = keepObjectsIn ?? (await mkdtemp(path.join(os.tmpdir(), 'facet-seed-')));
@@ -291,6 +294,7 @@ export async function startFederationCluster(options: ClusterOptions = {}): Prom
     nodes,
     modelSha256: seeded.data.modelSha256,
     union: seeded.union,
+    unionDatabase: unionDb,
     secrets,
     close: async (passed) => {
       for (const node of nodes.values()) if (node.process?.alive()) await node.process.stop();

@@ -1,23 +1,25 @@
-import { In, Not } from 'typeorm';
+import { In, IsNull, Not } from 'typeorm';
 import type { Db } from '../../db/transaction';
 import { ErrorCode, FederatedQueryKind, FederatedQueryStatus, FederationSiteTaskState, Role, SiteErrorCode } from '../../domain';
 import { FederationResult, FederationSiteContact, FederationSiteTask, FederationTask } from '../../entities';
 import { AppError, badInput, conflict } from '../../errors/app-error';
-import { canonicalSha256, type JsonValue } from '../../federation/canonical-json';
+import type { JsonValue } from '../../federation/canonical-json';
 import { EnvelopeKind, signEnvelope, type SignedEnvelope } from '../../federation/envelope';
-import { answerRowsOf, rowsSha256, type AnswerRow } from '../../federation/pool';
-import { FederationSiteState, nextSiteState, summarizeTask, type ResultPayload, type TaskPayload } from '../../federation/protocol';
+import { federatedAnswerRows, type AnswerPart, type FederatedAnswerRow } from '../../federation/answer-rows';
+import { rowsSha256, type AnswerRow } from '../../federation/pool';
+import { FederationSiteState, nextSiteState, summarizeTask, type ResultPayload } from '../../federation/protocol';
 import type { SecureTranscript } from '../../federation/secure-sum-transport';
 import type { PostgresPubSub } from '../../pubsub/postgres-pubsub';
-import { FEDERATED_QUERY_CHANGED, FEDERATION_TASK_QUEUED } from '../../pubsub/topics';
+import { FEDERATED_QUERY_CHANGED } from '../../pubsub/topics';
 import { FEDERATION_DEADLINE } from '../../queue/job-catalogue';
 import type { JobQueue } from '../../queue/job-queue';
 import type { AuditService } from '../audit.service';
 import { requireRole, type RequestContext } from '../request-context';
-import { presentRows, type MetricsRowView, type StudyFlowRowView } from './hub-answer';
+import { createTask } from './federated-rounds';
+import { presentRows, type AgreementRowView, type AucRowView, type MetricsRowView, type StudyFlowRowView } from './hub-answer';
 import { ANSWER_AUDIENCE, HUB_SIGNER, requireHub, type Hub } from './hub-registry';
 import { OPEN_PHASES, pooledTotalsOf, secureSumView, secureTranscriptOf, startSecureRoundIfReady, type SecureSumView } from './secure-rounds';
-import { refreshTaskStatus, statusOf, TASK_KIND, taskQueryOf, type StartFederatedQuery } from './task-status';
+import { combinedStatus, refreshTaskStatus, statusOf, TASK_KIND, taskQueriesOf, type StartFederatedQuery } from './task-status';
 
 export interface SiteTaskView {
   site: string;
@@ -30,6 +32,8 @@ export interface SiteTaskView {
 
 export interface ContributionView {
   site: string;
+  /** The task kind of the part it answered (AUC, PLACEMENT_SUMS, BOOTSTRAP_SUMS…). */
+  kind: FederatedQueryKind;
   resultSha256: string;
   aggregateSha256: string;
   manifest: Record<string, unknown>;
@@ -49,13 +53,31 @@ export interface FederatedQueryView {
   requestedBy: string;
   sites: SiteTaskView[];
   missing: { site: string; code: SiteErrorCode; reason: string | null }[];
-  rows: AnswerRow[];
+  /** The parts the hub chained to the query (AUC round 2, the bootstrap), each with its own per-site states. */
+  rounds: RoundView[];
+  rows: FederatedAnswerRow[];
   rowsSha256: string | null;
-  answer: { rowsSha256: string | null; studyFlow: StudyFlowRowView[]; metrics: MetricsRowView[] };
+  /** The hub's minimum group size, applied to pooled rows. */
+  minGroupPatients: number;
+  answer: {
+    rowsSha256: string | null;
+    studyFlow: StudyFlowRowView[];
+    metrics: MetricsRowView[];
+    auc: AucRowView[];
+    agreement: AgreementRowView[];
+  };
   contributions: ContributionView[];
   /** The secure round of the pooled rows, null when the site rows were released (secure-rounds.ts). */
   secureSum: SecureSumView | null;
   secureTranscript: SecureTranscript | null;
+}
+
+export interface RoundView {
+  id: string;
+  kind: FederatedQueryKind;
+  status: FederatedQueryStatus;
+  deadline: Date;
+  sites: SiteTaskView[];
 }
 
 export interface FederationSiteView {
@@ -81,6 +103,8 @@ export class FederatedQueryService {
     private readonly pubSub: PostgresPubSub,
     private readonly hub: Hub | null,
     private readonly clock: () => Date = () => new Date(),
+    /** The hub's minimum group size on pooled rows (FACET_MIN_GROUP_PATIENTS). */
+    readonly minGroupPatients = 5,
   ) {}
 
   /** Starts a federated query: one task, a site-task per addressed member (QUEUED), a deadline job, a wake-up per site. */
@@ -97,35 +121,15 @@ export class FederatedQueryService {
     const deadlineSeconds = input.deadlineSeconds ?? 3600;
     if (!Number.isInteger(deadlineSeconds) || deadlineSeconds < 1 || deadlineSeconds > 30 * 86_400)
       throw badInput('deadlineSeconds must be from 1 to 2592000 (30 days)');
-    const query = taskQueryOf(input) as unknown as Record<string, JsonValue>;
+    const { query, bootstrap } = taskQueriesOf(input);
     const deadline = new Date(this.clock().getTime() + deadlineSeconds * 1000);
     const id = await this.db.transaction(ctx, async (tx) => {
-      const task = await this.db.repo(tx, FederationTask).save(
-        this.db.repo(tx, FederationTask).create({
-          kind: input.kind,
-          query,
-          querySha256: canonicalSha256(query),
-          requestedByTokenId: actor.tokenId,
-          requestedBy: actor.name,
-          minSites,
-          deadline,
-        }),
-      );
-      for (const site of sites) {
-        const payload: TaskPayload = {
-          taskId: task.id,
-          kind: TASK_KIND[input.kind],
-          site,
-          query,
-          deadline: deadline.toISOString(),
-          minSites,
-          sites,
-        };
-        await this.db.repo(tx, FederationSiteTask).insert({ taskId: task.id, site, payload, taskSha256: canonicalSha256(payload) });
-        // Delivered on commit: the site's pending long-poll wakes and claims it.
-        await this.pubSub.publish(FEDERATION_TASK_QUEUED, site, { taskId: task.id }, this.db.manager(tx));
+      const common = { sites, minSites, deadline, requestedByTokenId: actor.tokenId, requestedBy: actor.name };
+      const task = await createTask(this.db, tx, this.queue, this.pubSub, { ...common, kind: input.kind, query, parentTaskId: null });
+      // The bootstrap's replicate sums are asked beside the counts, of the same sites, by the same deadline.
+      if (bootstrap) {
+        await createTask(this.db, tx, this.queue, this.pubSub, { ...common, kind: FederatedQueryKind.BOOTSTRAP_SUMS, query: bootstrap, parentTaskId: task.id });
       }
-      await this.queue.send(tx, FEDERATION_DEADLINE, { taskId: task.id }, { startAfter: deadline });
       await this.audit.record(tx, {
         action: 'startFederatedQuery',
         entityType: 'FederationTask',
@@ -159,9 +163,9 @@ export class FederatedQueryService {
   async listQueries(ctx: RequestContext, limit = 100): Promise<FederatedQueryView[]> {
     requireRole(ctx, Role.STATISTICIAN);
     requireHub(this.hub);
-    // Federated inference jobs have their own list (federatedInferences): they answer no question.
+    // Federated inference jobs have their own list (federatedInferences): they answer no question; a query's parts are in it.
     const tasks = await this.db.repo(ctx, FederationTask).find({
-      where: { kind: Not(FederatedQueryKind.INFERENCE) },
+      where: { kind: Not(FederatedQueryKind.INFERENCE), parentTaskId: IsNull() },
       order: { createdAt: 'DESC', id: 'ASC' },
       take: Math.max(1, Math.min(500, limit)),
     });
@@ -178,14 +182,20 @@ export class FederatedQueryService {
         .getRepository(FederationTask)
         .findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
       if (!task) throw new AppError(ErrorCode.NOT_FOUND, `FederationTask ${id} was not found`, { entity: 'FederationTask', id });
-      if (task.status !== FederatedQueryStatus.RUNNING) throw conflict(`The query is ${task.status}; only a RUNNING query can be cancelled`);
-      await this.db.repo(tx, FederationTask).update(task.id, { status: FederatedQueryStatus.CANCELLED });
-      await this.db
-        .repo(tx, FederationSiteTask)
-        .update(
-          { taskId: task.id, state: In([FederationSiteTaskState.QUEUED, FederationSiteTaskState.CLAIMED]) },
-          { state: FederationSiteTaskState.EXPIRED, reason: 'CANCELLED', settledAt: this.clock(), leaseUntil: null },
-        );
+      const running = await this.db.repo(tx, FederationTask).existsBy({ parentTaskId: task.id, status: FederatedQueryStatus.RUNNING });
+      if (task.status !== FederatedQueryStatus.RUNNING && !(running && task.status !== FederatedQueryStatus.CANCELLED))
+        throw conflict(`The query is ${task.status}; only a RUNNING query can be cancelled`);
+      // The query's parts (a running AUC round 2, the bootstrap) stop with it.
+      const parts = await this.db.repo(tx, FederationTask).findBy({ parentTaskId: task.id });
+      for (const id of [task.id, ...parts.map((p) => p.id)]) {
+        await this.db.repo(tx, FederationTask).update(id, { status: FederatedQueryStatus.CANCELLED });
+        await this.db
+          .repo(tx, FederationSiteTask)
+          .update(
+            { taskId: id, state: In([FederationSiteTaskState.QUEUED, FederationSiteTaskState.CLAIMED]) },
+            { state: FederationSiteTaskState.EXPIRED, reason: 'CANCELLED', settledAt: this.clock(), leaseUntil: null },
+          );
+      }
       await this.audit.record(tx, { action: 'cancelFederatedQuery', entityType: 'FederationTask', entityId: task.id });
       await this.pubSub.publish(FEDERATED_QUERY_CHANGED, task.id, { taskId: task.id }, this.db.manager(tx));
     });
@@ -251,10 +261,10 @@ export class FederatedQueryService {
 
   // ---- answers ----
 
-  private async viewOf(ctx: RequestContext, task: FederationTask): Promise<FederatedQueryView> {
+  /** A task's site-tasks, results, status at `now` and summary: one part of a query. */
+  private async partOf(ctx: RequestContext, task: FederationTask, now: Date) {
     const siteTasks = await this.db.repo(ctx, FederationSiteTask).find({ where: { taskId: task.id }, order: { site: 'ASC' } });
     const results = await this.db.repo(ctx, FederationResult).find({ where: { taskId: task.id }, order: { site: 'ASC' } });
-    const now = this.clock();
     const transcript = await secureTranscriptOf(this.db, ctx, task.id);
     const roundOpen = transcript !== null && OPEN_PHASES.includes(transcript.phase);
     const status = task.status === FederatedQueryStatus.CANCELLED ? task.status : statusOf(task, siteTasks, now, roundOpen);
@@ -262,12 +272,69 @@ export class FederatedQueryService {
       siteTasks.map((s) => ({ site: s.site, state: s.state as string as FederationSiteState, detail: s.reason, everClaimed: s.claimedAt !== null })),
       { minSites: task.minSites, deadlinePassed: now.getTime() >= task.deadline.getTime() },
     );
-    const succeeded = results.filter((r) => r.state === 'SUCCEEDED');
-    const stated = succeeded.map((r) => ({ site: r.site, state: r.state, payload: (r.envelope as { payload: ResultPayload }).payload }));
-    // Secure-summed pooled rows come from the round's transcript (the hub holds no site's numbers for them).
-    const pooled = answerRowsOf(task.kind, stated, pooledTotalsOf(TASK_KIND[task.kind], transcript, stated));
-    // INSUFFICIENT: too few sites to say anything pooled; only the per-site states are shown.
-    const rows = pooled.ok && status !== FederatedQueryStatus.INSUFFICIENT ? pooled.rows : [];
+    const stated = results.map((r) => ({ site: r.site, state: r.state, payload: (r.envelope as { payload: ResultPayload }).payload }));
+    const answerPart: AnswerPart = {
+      kind: task.kind,
+      query: task.query as JsonValue,
+      sites: siteTasks.map((s) => s.site),
+      results: stated,
+      // Secure-summed pooled rows come from the round's transcript (the hub holds no site's numbers for them).
+      totals: pooledTotalsOf(TASK_KIND[task.kind], transcript, stated),
+    };
+    return { task, siteTasks, results, status, summary, answerPart, transcript };
+  }
+
+  /** The query's own task and the parts chained to it, oldest first. */
+  private async partsOf(ctx: RequestContext, task: FederationTask, now: Date) {
+    const children = await this.db.repo(ctx, FederationTask).find({ where: { parentTaskId: task.id }, order: { createdAt: 'ASC', id: 'ASC' } });
+    return Promise.all([task, ...children].map((t) => this.partOf(ctx, t, now)));
+  }
+
+  private async viewOf(ctx: RequestContext, task: FederationTask): Promise<FederatedQueryView> {
+    const now = this.clock();
+    const parts = await this.partsOf(ctx, task, now);
+    const [own, ...chained] = parts;
+    const status = combinedStatus(
+      task.kind,
+      own.status,
+      chained.map((p) => Object.assign(new FederationTask(), p.task, { status: p.status })),
+    );
+    const pooled = federatedAnswerRows(
+      task.kind,
+      parts.map((p) => p.answerPart),
+      { minGroupPatients: this.minGroupPatients },
+    );
+    // INSUFFICIENT: too few sites to say anything pooled; only the per-site states are shown. RUNNING AUC: no rows before round 2.
+    const rows =
+      pooled.ok && status !== FederatedQueryStatus.INSUFFICIENT && !(task.kind === FederatedQueryKind.AUC && status === FederatedQueryStatus.RUNNING)
+        ? pooled.rows
+        : [];
+    const siteView = (s: FederationSiteTask): SiteTaskView => ({
+      site: s.site,
+      state: s.state,
+      reason: s.reason,
+      late: s.late,
+      claimedAt: s.claimedAt,
+      settledAt: s.settledAt,
+    });
+    // A site missing from any part is missing from the answer (named once, by the first part it is missing from).
+    const missing = new Map<string, { site: string; code: SiteErrorCode; reason: string | null }>();
+    if (status !== FederatedQueryStatus.RUNNING) {
+      for (const part of parts) {
+        if (part.status === FederatedQueryStatus.RUNNING) continue;
+        for (const m of part.summary.missing) {
+          if (missing.has(m.site)) continue;
+          // A bootstrap refused by a site leaves the counts whole: only the intervals of rows with that site lack replicates.
+          if (part.task.kind === FederatedQueryKind.BOOTSTRAP_SUMS) continue;
+          missing.set(m.site, {
+            site: m.site,
+            code: m.reason as SiteErrorCode,
+            reason: m.reason === 'SITE_REFUSED' || m.reason === 'SITE_FAILED' ? m.detail : null,
+          });
+        }
+      }
+    }
+    const sha256 = rows.length > 0 ? rowsSha256(rows as AnswerRow[]) : null;
     return {
       id: task.id,
       kind: task.kind,
@@ -275,28 +342,27 @@ export class FederatedQueryService {
       query: task.query as Record<string, unknown>,
       minSites: task.minSites,
       deadline: task.deadline,
-      revision: task.revision,
-      updated: task.revision > 1,
+      revision: task.revision + chained.reduce((s, p) => s + p.task.revision - 1, 0),
+      updated: task.revision > 1 || chained.some((p) => p.task.revision > 1),
       createdAt: task.createdAt,
       requestedBy: task.requestedBy,
-      sites: siteTasks.map((s) => ({ site: s.site, state: s.state, reason: s.reason, late: s.late, claimedAt: s.claimedAt, settledAt: s.settledAt })),
-      missing:
-        status === FederatedQueryStatus.RUNNING
-          ? []
-          : summary.missing.map((m) => ({
-              site: m.site,
-              code: m.reason as SiteErrorCode,
-              reason: m.reason === 'SITE_REFUSED' || m.reason === 'SITE_FAILED' ? m.detail : null,
-            })),
+      sites: own.siteTasks.map(siteView),
+      missing: [...missing.values()],
+      rounds: chained.map((p) => ({ id: p.task.id, kind: p.task.kind, status: p.status, deadline: p.task.deadline, sites: p.siteTasks.map(siteView) })),
       rows,
-      rowsSha256: rows.length > 0 ? rowsSha256(rows) : null,
-      answer: { rowsSha256: rows.length > 0 ? rowsSha256(rows) : null, ...presentRows(task.kind, rows) },
-      contributions: succeeded.map((r) => {
-        const payload = (r.envelope as { payload: ResultPayload }).payload;
-        return { site: r.site, resultSha256: r.envelopeSha256, aggregateSha256: r.aggregateSha256, manifest: payload.manifest };
-      }),
-      secureSum: transcript ? secureSumView(transcript) : null,
-      secureTranscript: transcript,
+      rowsSha256: sha256,
+      minGroupPatients: this.minGroupPatients,
+      answer: { rowsSha256: sha256, ...presentRows(task.kind, rows, task.query as Record<string, unknown>) },
+      contributions: parts.flatMap((p) =>
+        p.results
+          .filter((r) => r.state === 'SUCCEEDED')
+          .map((r) => {
+            const payload = (r.envelope as { payload: ResultPayload }).payload;
+            return { site: r.site, kind: p.task.kind, resultSha256: r.envelopeSha256, aggregateSha256: r.aggregateSha256, manifest: payload.manifest };
+          }),
+      ),
+      secureSum: own.transcript ? secureSumView(own.transcript) : null,
+      secureTranscript: own.transcript,
     };
   }
 
@@ -307,9 +373,24 @@ export class FederatedQueryService {
   async exportAnswer(ctx: RequestContext, id: string): Promise<{ view: FederatedQueryView; export: SignedEnvelope }> {
     const hub = requireHub(this.hub);
     const view = await this.getQuery(ctx, id);
-    const siteTasks = await this.db.repo(ctx, FederationSiteTask).find({ where: { taskId: id }, order: { site: 'ASC' } });
-    const results = await this.db.repo(ctx, FederationResult).find({ where: { taskId: id }, order: { site: 'ASC' } });
+    const task = await this.db.getEntityOrThrow(ctx, FederationTask, id);
     const now = this.clock();
+    // Each part as the sites saw it: its tasks signed by the hub, and every result envelope exactly as its site signed it.
+    const parts = (await this.partsOf(ctx, task, now)).map((p) => ({
+      taskId: p.task.id,
+      kind: p.task.kind,
+      query: p.task.query as JsonValue,
+      tasks: p.siteTasks.map(
+        (s) =>
+          signEnvelope(
+            hub.identity,
+            { kind: EnvelopeKind.TASK, signer: HUB_SIGNER, audience: s.site, payload: s.payload as JsonValue },
+            now,
+          ) as unknown as JsonValue,
+      ),
+      results: p.results.map((r) => r.envelope as JsonValue),
+    }));
+    const [own, ...rounds] = parts;
     const payload = {
       format: 'facet-federated-answer/1',
       taskId: view.id,
@@ -319,15 +400,12 @@ export class FederatedQueryService {
       deadline: view.deadline.toISOString(),
       status: view.status,
       revision: view.revision,
-      tasks: siteTasks.map(
-        (s) =>
-          signEnvelope(
-            hub.identity,
-            { kind: EnvelopeKind.TASK, signer: HUB_SIGNER, audience: s.site, payload: s.payload as JsonValue },
-            now,
-          ) as unknown as JsonValue,
-      ),
-      results: results.map((r) => r.envelope as JsonValue),
+      tasks: own.tasks,
+      results: own.results,
+      // The parts the hub chained to the query (AUC round 2, the bootstrap), checked by `facet verify` like the first.
+      rounds: rounds as unknown as JsonValue,
+      // The pooled rows' disclosure rule, which verify applies when it recomputes them.
+      minGroupPatients: view.minGroupPatients,
       missing: view.missing as unknown as JsonValue,
       rows: view.rows as unknown as JsonValue,
       rowsSha256: view.rowsSha256,

@@ -13,6 +13,7 @@ import { byGroupKey, CASE_DIMENSION, gradedCaseRequest, latestFrozenSplit } from
 import type { NodeKeyService } from '../node-key.service';
 import { computeAucAggregate, isAucKind } from './auc-compute';
 import { computeBootstrapAggregate } from './bootstrap-compute';
+import { computeAgreementAggregate } from './agreement-compute';
 
 /** A computed aggregate and what its provenance manifest states about how it was computed. */
 export interface ComputedAggregate {
@@ -53,6 +54,10 @@ export class FederationComputeService {
     ];
     if (kind === FederationTaskKind.BOOTSTRAP_SUMS && this.nodeKeys) {
       const { groups, ...rest } = await computeBootstrapAggregate(this.db, this.metrics, this.nodeKeys, ctx, rawQuery);
+      return { aggregate: { groups }, ...rest, vocabulary };
+    }
+    if (kind === FederationTaskKind.AGREEMENT_TABLE) {
+      const { groups, ...rest } = await computeAgreementAggregate(this.db, this.metrics, ctx, rawQuery);
       return { aggregate: { groups }, ...rest, vocabulary };
     }
     if (isAucKind(kind)) {
