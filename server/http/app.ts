@@ -121,6 +121,9 @@ export async function startHttpServer(
     schema,
     introspection: config.introspection,
     csrfPrevention: true,
+    // The process's own SIGINT/SIGTERM handler stops the server (main.ts onShutdown). Apollo's would race it: the second
+    // stop() waits on a barrier Apollo resolves only when stopping fails, so whichever handler came second never returned.
+    stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: false,
     formatError,
     // The parser stops after this many tokens, so a document's parse cost is bounded whatever its length.

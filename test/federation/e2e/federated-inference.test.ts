@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { REFERENCE_MODEL_DIR } from '../../../server/demo/demo-cohort';
@@ -8,7 +9,6 @@ import { parseManifest } from '../../../server/inference/manifest';
 import { decodeFrame, preprocess } from '../../../server/inference/pixels';
 import { softmax } from '../../../server/inference/session-cache';
 import { FACET_VERSION } from '../../../server/services/federation-node/federation-node.service';
-import { sha256Of } from '../../../server/storage/object-store';
 import { FileObjectStore } from '../../../server/storage/file-object-store';
 import { codeOf, gql, gqlOk, subscribe } from '../../helpers/graphql-client';
 import { filePassed } from '../../helpers/lifecycle';
@@ -22,11 +22,23 @@ import { runCli, SITE_CODES, startFederationCluster, until, type ClusterNode, ty
 let cluster: FederationCluster;
 let engineer: string;
 let model: { id: string; sha256: string };
+/** The nodes reach the hub through this relay, which can flip a byte of the model files it passes on (a network at fault). */
+let relay: http.Server;
+let damageModels = false;
 const SITES = [...SITE_CODES].sort();
-const INFERENCE_POLICY = { taskKinds: ['STUDY_FLOW', 'BINARY_COUNTS', 'INFERENCE'] };
+const INFERENCE_POLICY = { taskKinds: ['STUDY_FLOW', 'BINARY_COUNTS', 'SCORE_HISTOGRAM', 'PLACEMENT_SUMS', 'BOOTSTRAP_SUMS', 'INFERENCE'] };
 
 beforeAll(async () => {
-  cluster = await startFederationCluster({ data: 'images' });
+  let relayUrl = '';
+  cluster = await startFederationCluster({
+    data: 'images',
+    onHubStarted: async (hubUrl) => {
+      relay = startRelay(new URL(hubUrl));
+      await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+      relayUrl = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+    },
+    hubUrlFor: () => relayUrl,
+  });
   const hubEnv = { DATABASE_URL: cluster.hub.database.url, FACET_DATA_DIR: cluster.hub.dataDir };
   const made = await runCli(['create-token', '--role', 'ENGINEER', '--name', 'ml-engineer'], hubEnv);
   if (made.code !== 0) throw new Error(made.err);
@@ -41,7 +53,32 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(async () => {
   await cluster?.close(filePassed());
+  relay?.closeAllConnections();
+  await new Promise((resolve) => relay?.close(resolve));
 });
+
+/** Passes every request on to the hub; while `damageModels` is set, a model file arrives with its last byte flipped. */
+function startRelay(hub: URL): http.Server {
+  return http.createServer((req, res) => {
+    const upstream = http.request({ host: hub.hostname, port: hub.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+      if (!(damageModels && req.url?.startsWith('/federation/models/'))) {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      answer.on('data', (c: Buffer) => chunks.push(c));
+      answer.on('end', () => {
+        const body = Buffer.concat(chunks);
+        if (body.length > 0) body[body.length - 1] ^= 0xff;
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        res.end(body);
+      });
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+}
 
 const node = (code: string): ClusterNode => cluster.nodes.get(code)!;
 const setPolicy = (code: string, policy: Record<string, unknown>) =>
@@ -168,6 +205,23 @@ describe('federated inference with a hub and three node processes', () => {
     const pooled = answer.answer.metrics.filter((r: { pooled: boolean }) => r.pooled);
     expect(pooled.map((r: { feature: string }) => r.feature).sort()).toEqual(manifest.outputs.map((o) => o.feature).sort());
     for (const row of pooled) expect(row.confusion.tp + row.confusion.fp + row.confusion.tn + row.confusion.fn).toBeGreaterThan(0);
+
+    // And a statistician asks the hub `metrics` with the model as rater, as at a node: the same pooled counts.
+    const metrics = (
+      await gqlOk(
+        cluster.hub.url,
+        cluster.hub.token,
+        `query ($input: MetricsInput!, $f: HubRunInput) { metrics(input: $input, federation: $f) {
+          federation { status sites { site status } } groups { pooled feature confusion { tp fp tn fn } } } }`,
+        { input: { rater: { modelSha256: model.sha256 }, groupBy: ['FEATURE'] }, f: { waitSeconds: 240 } },
+      )
+    ).metrics;
+    expect(metrics.federation.status).toBe('COMPLETE');
+    expect(metrics.federation.sites.map((s: { status: string }) => s.status)).toEqual(['ANSWERED', 'ANSWERED', 'ANSWERED']);
+    // The node's shape: a group per feature, then the overall group (feature null).
+    const confusionOf = (rows: Array<{ feature: string | null; confusion: unknown }>) =>
+      Object.fromEntries(rows.filter((r) => r.feature !== null).map((r) => [r.feature, r.confusion]));
+    expect(confusionOf(metrics.groups)).toEqual(confusionOf(pooled));
   });
 
   it('runs at a node whose policy holds new models only after its engineer approves, and refuses at one whose engineer refuses', async () => {
@@ -267,14 +321,9 @@ describe('federated inference with a hub and three node processes', () => {
     for (const code of SITES) await setPolicy(code, INFERENCE_POLICY);
   });
 
-  it('is refused by every node when the bytes the hub serves do not match the model’s sha256 (MODEL_SHA256_MISMATCH)', async () => {
-    // The hub's stored file is damaged after registration: the signed task still names the original sha256.
-    const file = new FileObjectStore(path.join(cluster.hub.dataDir, 'objects')).pathOf(model.sha256);
-    const original = await readFile(file);
-    const damaged = Buffer.from(original);
-    damaged[damaged.length - 1] ^= 0xff;
-    expect(await sha256Of(damaged)).not.toBe(model.sha256);
-    await writeFile(file, damaged);
+  it('is refused by every node when the bytes that arrive do not match the model’s sha256 (MODEL_SHA256_MISMATCH)', async () => {
+    // The signed task names the model's sha256; the relay between the hub and the nodes damages the file on its way.
+    damageModels = true;
     try {
       const job = await start({});
       const refused = await waitFor(job.id, 'every node refusing the damaged file', (j) => j.status !== 'RUNNING');
@@ -282,7 +331,7 @@ describe('federated inference with a hub and three node processes', () => {
         expect([code, siteOf(refused, code)]).toMatchObject([code, { state: 'REFUSED', reason: 'MODEL_SHA256_MISMATCH', result: null }]);
       expect(refused.status).toBe('INSUFFICIENT');
     } finally {
-      await writeFile(file, original);
+      damageModels = false;
     }
   });
 });
