@@ -76,6 +76,10 @@ function startRelay(hub: URL): http.Server {
       });
     });
     upstream.on('error', () => res.destroy());
+    // A node that goes away ends its request at the hub too (the hub then hands its long-poll's tasks to nobody).
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
     req.pipe(upstream);
   });
 }
