@@ -1,14 +1,5 @@
 /** Jest 30 with @swc/jest: ts-jest does not support TypeScript 7, swc compiles the decorators we use. */
-const swc = {
-  jsc: {
-    parser: { syntax: 'typescript', decorators: true },
-    transform: { legacyDecorator: true, decoratorMetadata: true },
-    target: 'es2022',
-    keepClassNames: true,
-  },
-  module: { type: 'commonjs' },
-  sourceMaps: 'inline',
-};
+const swc = require('./tools/swc-options');
 
 module.exports = {
   testEnvironment: '<rootDir>/test/setup/environment.ts',
